@@ -1,0 +1,99 @@
+import {
+  CountersignError,
+  type EndpointName,
+  Endpoints,
+  ErrorBody,
+  Headers,
+  type RequestOf,
+  type ResponseOf,
+} from '@countersign/contracts';
+import { type Msg, type NatsConnection, RequestError, TimeoutError } from '@nats-io/nats-core';
+import type { z } from 'zod';
+
+export interface CallOptions {
+  /** How long to wait for the reply, in milliseconds. Default 5000. */
+  timeout?: number;
+  /** Extra NATS headers to send along (e.g. a trace id). */
+  headers?: Record<string, string>;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Calls one command of the contract over NATS request/reply and returns the parsed reply.
+ * A service error reply becomes a {@link CountersignError} with the service's code; no
+ * responder or no reply in time becomes `unavailable`, which callers may retry.
+ */
+export async function callEndpoint<E extends EndpointName>(
+  nc: NatsConnection,
+  name: E,
+  request: RequestOf<E>,
+  options: CallOptions = {},
+): Promise<ResponseOf<E>> {
+  const spec = Endpoints[name];
+  let reply: Msg;
+  try {
+    reply = await nc.request(spec.subject, encoder.encode(JSON.stringify(request)), {
+      timeout: options.timeout ?? 5000,
+    });
+  } catch (err) {
+    throw unavailableFrom(spec.subject, err);
+  }
+  return readReply(spec.subject, reply, spec.response as z.ZodType) as ResponseOf<E>;
+}
+
+function unavailableFrom(subject: string, err: unknown): CountersignError {
+  if (err instanceof RequestError && err.isNoResponders()) {
+    return new CountersignError(
+      'unavailable',
+      `no service is answering ${subject}`,
+      { subject },
+      { cause: err },
+    );
+  }
+  if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) {
+    return new CountersignError(
+      'unavailable',
+      `${subject} did not answer in time`,
+      { subject },
+      { cause: err },
+    );
+  }
+  return new CountersignError(
+    'unavailable',
+    `request to ${subject} failed: ${String(err)}`,
+    { subject },
+    {
+      cause: err,
+    },
+  );
+}
+
+/** Parses a reply: a structured service error is thrown as such, a malformed reply as `internal`. */
+export function readReply<S extends z.ZodType>(subject: string, reply: Msg, schema: S): z.infer<S> {
+  let body: unknown;
+  try {
+    body = reply.data.length === 0 ? null : JSON.parse(new TextDecoder().decode(reply.data));
+  } catch {
+    body = undefined;
+  }
+  if (reply.headers?.get(Headers.serviceErrorCode)) {
+    const parsed = ErrorBody.safeParse(body);
+    if (parsed.success) {
+      const { code, message, details } = parsed.data.error;
+      throw new CountersignError(code, message, details);
+    }
+    const status = reply.headers.get(Headers.serviceErrorCode);
+    throw new CountersignError(
+      'internal',
+      `${subject} failed (${status}): ${reply.headers.get(Headers.serviceError)}`,
+    );
+  }
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) {
+    throw new CountersignError('internal', `${subject} answered a reply that does not match the contract`, {
+      subject,
+    });
+  }
+  return parsed.data;
+}

@@ -1,0 +1,1 @@
+export { type CallOptions, callEndpoint, readReply } from './call.js';

@@ -1,0 +1,255 @@
+import { z } from 'zod';
+import { ERROR_CODE_NAMES } from './errors.js';
+
+/** `action_id` is used as a NATS subject token: no dots, wildcards or spaces. */
+export const ACTION_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+export const ActionId = z
+  .string()
+  .regex(
+    ACTION_ID_PATTERN,
+    'must be 1-128 characters of letters, digits, "_" or "-", starting with a letter or digit',
+  );
+export type ActionId = z.infer<typeof ActionId>;
+
+/** Maximum encoded size of any message entering a service. */
+export const MAX_PAYLOAD_BYTES = 64 * 1024;
+/** Longest approval window a request or policy may ask for: 7 days. */
+export const MAX_TIMEOUT_SECONDS = 604_800;
+
+const Timestamp = z.iso.datetime({ offset: true });
+// Identities are free text from the requester's or approver's world, but never empty and never
+// carrying control characters (they end up in logs, subjects of emails and audit rows).
+const Identity = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[^\p{Cc}]+$/u, 'must not contain control characters');
+
+/**
+ * Free-form details of the action. Known keys are type-checked because the policy reads them;
+ * any other key passes through untouched.
+ */
+export const RequestContext = z.looseObject({
+  amount: z.number().finite().nonnegative().optional(),
+  currency: z.string().max(16).optional(),
+  environment: z.string().max(64).optional(),
+  bulk: z.boolean().optional(),
+  item_count: z.number().int().nonnegative().optional(),
+  resource: z.string().max(1024).optional(),
+  command: z.string().max(8192).optional(),
+  owner: z.string().max(256).optional(),
+});
+export type RequestContext = z.infer<typeof RequestContext>;
+
+export const ApprovalRequest = z.strictObject({
+  action_id: ActionId,
+  action_type: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[^\p{Cc}\s]+$/u, 'must not contain spaces or control characters'),
+  description: z.string().min(1).max(2000),
+  context: RequestContext.default({}),
+  requested_by: Identity,
+  run_id: z.string().min(1).max(256).optional(),
+  timeout_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS).optional(),
+});
+/** What a requester sends (before defaults are applied). */
+export type ApprovalRequestInput = z.input<typeof ApprovalRequest>;
+export type ApprovalRequest = z.infer<typeof ApprovalRequest>;
+
+export const ApprovalStatus = z.enum(['pending', 'approved', 'rejected', 'expired', 'cancelled']);
+export type ApprovalStatus = z.infer<typeof ApprovalStatus>;
+export const TERMINAL_STATUSES = ['approved', 'rejected', 'expired', 'cancelled'] as const;
+
+export const PolicyOutcome = z.enum(['auto_approve', 'needs_approval', 'deny']);
+export type PolicyOutcome = z.infer<typeof PolicyOutcome>;
+export const Risk = z.enum(['low', 'medium', 'high', 'critical']);
+export type Risk = z.infer<typeof Risk>;
+
+export const Reason = z.object({ code: z.string().min(1), message: z.string() });
+export type Reason = z.infer<typeof Reason>;
+
+/** What the policy's decision entrypoint returns, before the service stamps it. */
+export const PolicyResult = z.object({
+  outcome: PolicyOutcome,
+  reasons: z.array(Reason),
+  risk: Risk,
+  required_approvals: z.number().int().min(1),
+  approver_roles: z.array(z.string()),
+  timeout_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS),
+  notify: z.array(z.string()),
+});
+export type PolicyResult = z.infer<typeof PolicyResult>;
+
+export const PolicyDecision = PolicyResult.extend({
+  revision: z.string().min(1),
+  decision_id: z.string().min(1),
+});
+export type PolicyDecision = z.infer<typeof PolicyDecision>;
+
+export const Vote = z.object({
+  voter: z.string(),
+  approved: z.boolean(),
+  reason: z.string().nullable(),
+  at: Timestamp,
+});
+export type Vote = z.infer<typeof Vote>;
+
+export const Approval = z.object({
+  action_id: ActionId,
+  action_type: z.string(),
+  description: z.string(),
+  context: z.record(z.string(), z.unknown()),
+  requested_by: z.string(),
+  run_id: z.string().nullable(),
+  status: ApprovalStatus,
+  created_at: Timestamp,
+  expires_at: Timestamp,
+  decided_at: Timestamp.nullable(),
+  decided_by: z.string().nullable(),
+  decision_reason: z.string().nullable(),
+  policy: PolicyDecision,
+  votes: z.array(Vote),
+  required_approvals: z.number().int().min(1),
+});
+export type Approval = z.infer<typeof Approval>;
+
+/** One row of an approval's append-only audit trail, hash-chained to the row before it. */
+export const AuditEvent = z.object({
+  seq: z.number().int().min(1),
+  event: z.string(),
+  actor: z.string(),
+  reason: z.string().nullable(),
+  data: z.record(z.string(), z.unknown()),
+  at: Timestamp,
+  prev_hash: z.string(),
+  hash: z.string(),
+});
+export type AuditEvent = z.infer<typeof AuditEvent>;
+
+export const ApprovalWithHistory = Approval.extend({ history: z.array(AuditEvent) });
+export type ApprovalWithHistory = z.infer<typeof ApprovalWithHistory>;
+
+// ---- command requests and replies -------------------------------------------------------
+
+const OptionalReason = z.string().max(2000).optional();
+
+export const DecideRequest = z.strictObject({
+  action_id: ActionId,
+  approved: z.boolean(),
+  decided_by: Identity,
+  reason: OptionalReason,
+  /** Only for resuming a `task_pause`: the identity that owns the paused task. */
+  owner: Identity.optional(),
+});
+export type DecideRequest = z.infer<typeof DecideRequest>;
+
+export const CancelRequest = z.strictObject({
+  action_id: ActionId,
+  cancelled_by: Identity.optional(),
+  reason: OptionalReason,
+});
+export type CancelRequest = z.infer<typeof CancelRequest>;
+
+export const GetRequest = z.strictObject({ action_id: ActionId });
+export type GetRequest = z.infer<typeof GetRequest>;
+
+export const ListRequest = z.strictObject({
+  status: ApprovalStatus.optional(),
+  run_id: z.string().min(1).max(256).optional(),
+  action_type: z.string().min(1).max(64).optional(),
+  requested_by: z.string().min(1).max(256).optional(),
+  limit: z.number().int().min(1).max(500).default(50),
+  cursor: z.string().min(1).max(512).optional(),
+});
+export type ListRequestInput = z.input<typeof ListRequest>;
+export type ListRequest = z.infer<typeof ListRequest>;
+
+export const ListResponse = z.object({ items: z.array(Approval), next_cursor: z.string().nullable() });
+export type ListResponse = z.infer<typeof ListResponse>;
+
+export const StatsRequest = z.strictObject({});
+export type StatsRequest = z.infer<typeof StatsRequest>;
+
+export const StatsResponse = z.object({
+  by_status: z.record(ApprovalStatus, z.number().int().min(0)),
+  pending: z.number().int().min(0),
+  oldest_pending_age_seconds: z.number().min(0).nullable(),
+  median_decision_seconds: z.number().min(0).nullable(),
+});
+export type StatsResponse = z.infer<typeof StatsResponse>;
+
+export const ExecutionOutcome = z.enum(['executed', 'failed']);
+export const ReportRequest = z.strictObject({
+  action_id: ActionId,
+  outcome: ExecutionOutcome,
+  detail: z.string().max(4000).optional(),
+  reported_by: Identity,
+});
+export type ReportRequest = z.infer<typeof ReportRequest>;
+
+/** `policy.evaluate` takes the approval request; `now` is supplied by the policy service. */
+export const EvaluateRequest = ApprovalRequest;
+export type EvaluateRequest = z.infer<typeof EvaluateRequest>;
+
+export const AuthorizeRequest = z.strictObject({
+  approval: Approval,
+  decider: Identity,
+  owner: Identity.optional(),
+});
+export type AuthorizeRequest = z.infer<typeof AuthorizeRequest>;
+
+export const AuthorizeResponse = z.object({ allowed: z.boolean(), reasons: z.array(Reason) });
+export type AuthorizeResponse = z.infer<typeof AuthorizeResponse>;
+
+export const PolicyInfoRequest = z.strictObject({});
+export const PolicyInfo = z.object({
+  revision: z.string(),
+  loaded_at: Timestamp,
+  entrypoints: z.array(z.string()),
+  source: z.string(),
+});
+export type PolicyInfo = z.infer<typeof PolicyInfo>;
+
+export const ErrorBody = z.object({
+  error: z.object({
+    code: z.enum(ERROR_CODE_NAMES),
+    message: z.string(),
+    details: z.record(z.string(), z.unknown()).optional(),
+  }),
+});
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+// ---- events -------------------------------------------------------------------------------
+
+export const ApprovalEventType = z.enum(['approval.pending', 'approval.decided']);
+export type ApprovalEventType = z.infer<typeof ApprovalEventType>;
+
+/**
+ * What `approval.pending.<id>` and `approval.decided.<id>` carry. `id` is the outbox id, also
+ * sent as `Nats-Msg-Id`, so consumers can deduplicate side effects on it.
+ */
+export const ApprovalEvent = z.object({
+  id: z.string().min(1),
+  type: ApprovalEventType,
+  occurred_at: Timestamp,
+  data: Approval,
+});
+export type ApprovalEvent = z.infer<typeof ApprovalEvent>;
+
+/** Published on `approval.invalid` for an intake message that could not be addressed. */
+export const InvalidMessageEvent = z.object({
+  error: ErrorBody.shape.error,
+  raw: z.string(),
+  received_at: Timestamp,
+});
+export type InvalidMessageEvent = z.infer<typeof InvalidMessageEvent>;
+
+/** Standard Webhooks body; `webhook-id` header is the event id. */
+export const WebhookBody = z.object({
+  type: ApprovalEventType,
+  timestamp: Timestamp,
+  data: Approval,
+});
+export type WebhookBody = z.infer<typeof WebhookBody>;

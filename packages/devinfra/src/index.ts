@@ -1,0 +1,13 @@
+export { type Infra, type InfraOptions, startInfra } from './infra.js';
+export { type NatsServerHandle, type NatsServerOptions, startNatsServer } from './nats-server.js';
+export { freePort, isListening, waitFor } from './ports.js';
+export {
+  createDatabase,
+  dropDatabase,
+  type PostgresHandle,
+  type PostgresOptions,
+  postgresBinDir,
+  startPostgres,
+} from './postgres.js';
+export { type ManagedProcess, spawnManaged, stopProcess } from './processes.js';
+export { REPO_ROOT, tool, toolsBinDir } from './tools.js';

@@ -1,0 +1,39 @@
+import type { NatsConnection } from '@nats-io/nats-core';
+import { connect } from '@nats-io/transport-node';
+import type { Logger } from './logger.js';
+import { redactUrl } from './logger.js';
+
+export interface NatsOptions {
+  url: string;
+  name: string;
+  user?: string | undefined;
+  pass?: string | undefined;
+  logger: Logger;
+}
+
+/**
+ * Connects for a long-running service: retries the first connect and reconnects forever,
+ * because a service that gives up on NATS is a service that silently stops working.
+ */
+export async function connectNats(options: NatsOptions): Promise<NatsConnection> {
+  const servers = options.url.split(',').map((s) => s.trim());
+  const nc = await connect({
+    servers,
+    name: options.name,
+    ...(options.user ? { user: options.user, pass: options.pass ?? '' } : {}),
+    maxReconnectAttempts: -1,
+    waitOnFirstConnect: true,
+    reconnectTimeWait: 500,
+    reconnectJitter: 250,
+    pingInterval: 10_000,
+  });
+  options.logger.info({ servers: servers.map(redactUrl), server: nc.info?.server_name }, 'nats connected');
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') {
+        options.logger.warn({ status: s.type }, 'nats connection status');
+      }
+    }
+  })().catch(() => {});
+  return nc;
+}

@@ -1,0 +1,99 @@
+import {
+  type CountersignError,
+  decodeRequest,
+  type EndpointName,
+  Endpoints,
+  type ParsedRequestOf,
+  type ResponseOf,
+} from '@countersign/contracts';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { type Service, type ServiceMsg, Svcm } from '@nats-io/services';
+import { coerceError } from './errors.js';
+import type { Logger } from './logger.js';
+
+const encoder = new TextEncoder();
+
+/** Context a handler gets besides the parsed request: the raw message (for headers). */
+export interface HandlerContext {
+  msg: ServiceMsg;
+  logger: Logger;
+}
+
+export type EndpointHandler<E extends EndpointName> = (
+  request: ParsedRequestOf<E>,
+  ctx: HandlerContext,
+) => Promise<ResponseOf<E>>;
+
+export type EndpointHandlers<E extends EndpointName> = { [K in E]: EndpointHandler<K> };
+
+export interface ServiceOptions {
+  name: string;
+  version: string;
+  description: string;
+  /** Queue group shared by replicas; the framework's default is `q`. */
+  queue?: string;
+}
+
+/** Answers a structured error: headers for the services framework, JSON body for humans. */
+export function respondWithError(msg: ServiceMsg, error: CountersignError): void {
+  msg.respondError(error.status, error.message, encoder.encode(JSON.stringify(error.toBody())));
+}
+
+/**
+ * Starts a services-framework service whose endpoints are the named commands of the contract.
+ * Every request is decoded and validated with the contract's schema; every failure, thrown or
+ * rejected, becomes a structured error reply, so a bad message never kills the handler loop or
+ * leaves the requester waiting for a timeout.
+ */
+export async function startService<E extends EndpointName>(
+  nc: NatsConnection,
+  options: ServiceOptions,
+  handlers: EndpointHandlers<E>,
+  logger: Logger,
+): Promise<Service> {
+  const service = await new Svcm(nc).add({
+    name: options.name,
+    version: options.version,
+    description: options.description,
+    ...(options.queue ? { queue: options.queue } : {}),
+  });
+  for (const name of Object.keys(handlers) as E[]) {
+    const spec = Endpoints[name];
+    const handler = handlers[name] as EndpointHandler<E>;
+    const log = logger.child({ endpoint: spec.subject });
+    service.addEndpoint(spec.name, {
+      subject: spec.subject,
+      handler: (err, msg) => {
+        if (err) {
+          log.error({ err }, 'endpoint subscription failed');
+          return;
+        }
+        void handle(msg, spec.request, handler, log);
+      },
+    });
+  }
+  return service;
+}
+
+async function handle<E extends EndpointName>(
+  msg: ServiceMsg,
+  schema: (typeof Endpoints)[E]['request'],
+  handler: EndpointHandler<E>,
+  logger: Logger,
+): Promise<void> {
+  try {
+    const request = decodeRequest(schema, msg.data) as ParsedRequestOf<E>;
+    const response = await handler(request, { msg, logger });
+    msg.respond(encoder.encode(JSON.stringify(response)));
+  } catch (err) {
+    const error = coerceError(err);
+    if (error.code === 'internal') logger.error({ err: error.cause ?? error }, 'command failed');
+    else logger.debug({ code: error.code, message: error.message }, 'command refused');
+    try {
+      respondWithError(msg, error);
+    } catch (respondErr) {
+      // The connection may be closing; nothing else can be done for this requester.
+      logger.warn({ err: respondErr }, 'could not send error reply');
+    }
+  }
+}

@@ -1,0 +1,47 @@
+import { randomBytes } from 'node:crypto';
+import { createDatabase, dropDatabase, type NatsServerHandle, startNatsServer } from '@countersign/devinfra';
+import { afterAll, inject } from 'vitest';
+import { startNatsContainer, wantContainers } from './containers.js';
+
+export interface TestDatabase {
+  url: string;
+  name: string;
+}
+
+/** A fresh database for this test file, dropped after the file's tests. */
+export async function useTestDatabase(label = 'test'): Promise<TestDatabase> {
+  const admin = inject('adminDatabaseUrl');
+  const safe = label
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .slice(0, 30);
+  const name = `cs_${safe}_${randomBytes(4).toString('hex')}`;
+  const url = await createDatabase(admin, name);
+  afterAll(async () => {
+    await dropDatabase(admin, name);
+  });
+  return { url, name };
+}
+
+export interface TestNats {
+  url: string;
+  /** Present for a server this harness started: tests may crash and restart it. */
+  server?: NatsServerHandle;
+}
+
+/**
+ * A private nats-server (JetStream on) for this test file, so streams and subjects never collide
+ * between files running in parallel. With NATS_URL set, that server is used instead and the
+ * config runs files one at a time.
+ */
+export async function useTestNats(): Promise<TestNats> {
+  if (process.env.NATS_URL) return { url: process.env.NATS_URL };
+  if (wantContainers()) {
+    const container = await startNatsContainer();
+    afterAll(container.stop);
+    return { url: container.url };
+  }
+  const server = await startNatsServer();
+  afterAll(server.stop);
+  return { url: server.url, server };
+}

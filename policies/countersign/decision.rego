@@ -1,0 +1,238 @@
+# Default approval policy: decides what happens to an approval request.
+#
+# Input: the ApprovalRequest (action_id, action_type, description, context?, requested_by,
+# run_id?, timeout_seconds?) plus `now` (RFC 3339, supplied by the service).
+# Entrypoint: countersign/decision/result -> the PolicyDecision (without revision and
+# decision_id, which the policy service adds).
+package countersign.decision
+
+import data.countersign.lib
+
+# --- normalized input ------------------------------------------------------------------
+
+action_type := lib.normalize_action_type(input.action_type)
+
+# context is optional; anything that is not an object counts as empty.
+ctx := input.context if is_object(input.context)
+
+else := {}
+
+# The amount rules only fire for a numeric amount ("1500" or null do not count).
+amount := ctx.amount if is_number(ctx.amount)
+
+item_count := ctx.item_count if is_number(ctx.item_count)
+
+is_money if action_type in lib.money_actions
+
+is_delete if contains(action_type, "delete")
+
+is_pause if action_type == "task_pause"
+
+is_production if {
+	is_string(ctx.environment)
+	lower(trim_space(ctx.environment)) == "production"
+}
+
+# --- rules: each adds at most one {code, message} -----------------------------------------
+
+# Codes whose firing denies the request outright.
+deny_codes := {"amount_limit_exceeded"}
+
+fired contains {"code": "amount_threshold", "message": msg} if {
+	is_money
+	amount >= lib.thresholds.payment_amount
+	msg := concat("", [
+		"amount ", lib.text(amount),
+		" >= payment threshold ", lib.text(lib.thresholds.payment_amount),
+	])
+}
+
+fired contains {"code": "high_value", "message": msg} if {
+	is_money
+	amount >= lib.thresholds.dual_approval_amount
+	msg := concat("", [
+		"amount ", lib.text(amount),
+		" >= dual approval threshold ", lib.text(lib.thresholds.dual_approval_amount),
+		": ", lib.text(lib.approvals.dual), " approvals required",
+	])
+}
+
+fired contains {"code": "amount_limit_exceeded", "message": msg} if {
+	is_money
+	amount > lib.thresholds.max_amount
+	msg := concat("", [
+		"amount ", lib.text(amount),
+		" > maximum amount ", lib.text(lib.thresholds.max_amount),
+		": denied",
+	])
+}
+
+fired contains {"code": "production_environment", "message": msg} if {
+	is_production
+	msg := concat("", ["production environment (context.environment ", ctx.environment, ")"])
+}
+
+fired contains {"code": "bulk_operation", "message": bulk_message}
+
+is_bulk if "bulk_operation" in fired_codes
+
+# One message even when both bulk conditions hold, so the code appears once.
+bulk_message := msg if {
+	item_count >= lib.thresholds.bulk_items
+	msg := concat("", [
+		"item_count ", lib.text(item_count),
+		" >= bulk threshold ", lib.text(lib.thresholds.bulk_items),
+	])
+} else := "context.bulk is true" if {
+	ctx.bulk == true
+}
+
+fired contains {"code": "delete_operation", "message": msg} if {
+	is_delete
+	msg := concat("", ["action type ", input.action_type, " is a delete"])
+}
+
+is_sensitive if action_type in lib.sensitive_actions
+
+fired contains {"code": "sensitive_action", "message": msg} if {
+	is_sensitive
+	msg := concat("", ["action type ", input.action_type, " is a sensitive action"])
+}
+
+fired contains {"code": "paused_task", "message": msg} if {
+	is_pause
+	msg := "paused task: only its owner can resume it"
+}
+
+fired_codes := {r.code | some r in fired}
+
+is_high_value if "high_value" in fired_codes
+
+denied if {
+	some code in fired_codes
+	code in deny_codes
+}
+
+production_delete if {
+	is_production
+	is_delete
+}
+
+# --- bypass ------------------------------------------------------------------------------
+
+requester_roles := lib.roles_of(input.requested_by)
+
+bypass_roles_held := requester_roles & {r | some r in lib.bypass_roles}
+
+# A bypass role turns needs_approval into auto_approve. It never overrides a deny, never
+# applies to task_pause (only the owner resumes), and is only reported when some rule
+# fired (with nothing fired the request is auto-approved anyway).
+bypass if {
+	count(fired) > 0
+	not denied
+	not is_pause
+	count(bypass_roles_held) > 0
+}
+
+bypass_reason := {"code": "bypass_role", "message": msg} if {
+	bypass
+	msg := concat("", [
+		"requester ", input.requested_by, " holds bypass role ",
+		concat(", ", sort(bypass_roles_held)), ": auto-approved",
+	])
+}
+
+no_rule_reason := {
+	"code": "no_rule_matched",
+	"message": "no policy rule matched: auto-approved",
+}
+
+all_reasons := fired | {bypass_reason} if bypass
+
+else := fired if count(fired) > 0
+
+else := {no_rule_reason}
+
+# --- decision fields ---------------------------------------------------------------------
+
+outcome := "deny" if denied
+
+else := "auto_approve" if bypass
+
+else := "needs_approval" if count(fired) > 0
+
+else := "auto_approve"
+
+risk := "critical" if denied
+
+else := "critical" if production_delete
+
+else := "high" if amount > lib.thresholds.risk_high_amount
+
+else := "high" if is_production
+
+else := "high" if is_delete
+
+else := "medium" if amount > lib.thresholds.risk_medium_amount
+
+else := "medium" if is_bulk
+
+else := "medium" if is_sensitive
+
+else := "low"
+
+required_approvals := lib.approvals.dual if is_high_value
+
+else := lib.approvals.dual if production_delete
+
+else := lib.approvals.default
+
+# task_pause needs no role: the authorize entrypoint checks ownership instead.
+approver_roles := [] if is_pause
+
+else := sort(roles_by_reason | roles_by_action_type)
+
+roles_by_reason := {role |
+	some code in fired_codes
+	some role in lib.approver_roles_by_reason[code]
+}
+
+# Action-type roles (deploy -> ops) only matter when a human is asked at all.
+roles_by_action_type := {role |
+	count(fired) > 0
+	some role in lib.approver_roles_by_action_type[action_type]
+}
+
+# The request's own timeout wins (capped); otherwise the default for its type.
+timeout_seconds := min([floor(input.timeout_seconds), lib.thresholds.max_timeout_seconds]) if {
+	is_number(input.timeout_seconds)
+	input.timeout_seconds >= 1
+} else := t if {
+	t := lib.timeouts.by_action_type[action_type]
+} else := lib.timeouts.money if {
+	is_money
+} else := lib.timeouts.delete if {
+	is_delete
+} else := lib.timeouts.default
+
+notify := sort({channel |
+	some r in all_reasons
+	some channel in lib.notify_by_reason[r.code]
+})
+
+# Sorted by code; each code appears at most once.
+reasons := [r |
+	some code in sort({r.code | some r in all_reasons})
+	some r in all_reasons
+	r.code == code
+]
+
+result := {
+	"outcome": outcome,
+	"reasons": reasons,
+	"risk": risk,
+	"required_approvals": required_approvals,
+	"approver_roles": approver_roles,
+	"timeout_seconds": timeout_seconds,
+	"notify": notify,
+}

@@ -1,0 +1,48 @@
+# Helpers shared by the decision and authorize entrypoints.
+#
+# Everything ops tune (thresholds, action lists, roles, timeouts, the directory) lives in
+# data.json next to this file, mounted at data.countersign. The rules only read it.
+#
+# WASM note: the policy is compiled to WASM and run by @open-policy-agent/opa-wasm, so only
+# builtins that OPA implements natively in WASM are used here (no time.*, crypto.*, units.*,
+# http.send, print, or sprintf, which the SDK implements in JavaScript with different %v).
+package countersign.lib
+
+# One alias per data key. Never alias data.countersign as a whole: the rule packages live
+# under it too (data.countersign.decision, ...), which would make every rule recursive.
+thresholds := data.countersign.thresholds
+
+approvals := data.countersign.approvals
+
+money_actions := data.countersign.money_actions
+
+sensitive_actions := data.countersign.sensitive_actions
+
+approver_roles_by_reason := data.countersign.approver_roles_by_reason
+
+approver_roles_by_action_type := data.countersign.approver_roles_by_action_type
+
+timeouts := data.countersign.timeouts
+
+bypass_roles := data.countersign.bypass_roles
+
+notify_by_reason := data.countersign.notify_by_reason
+
+directory := data.countersign.directory
+
+# Lower-cased action type, "" when missing or not a string, so list lookups never error.
+normalize_action_type(t) := lower(t) if is_string(t)
+
+else := ""
+
+# Roles of an identity, only ever from the directory in data. Unknown identities and
+# non-string identities have no roles.
+roles_of(identity) := {role | some role in directory[identity]}
+
+# Any value as message text: strings as they are, anything else as JSON. Messages must never
+# be undefined (a builtin type error would drop the reason they belong to). json.marshal is
+# native in WASM and keeps fractions; format_int would print 500.5 as 500 and fails on very
+# large numbers in WASM.
+text(x) := x if is_string(x)
+
+else := json.marshal(x)
