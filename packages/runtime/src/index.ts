@@ -1,7 +1,16 @@
 export { CommonEnv, ConfigError, env, loadConfig } from './config.js';
 export { coerceError, isRetryable } from './errors.js';
 export { createLogger, type Logger, type LoggerOptions, REDACTED_PATHS, redactUrl } from './logger.js';
+export { type MigrateOptions, migrate } from './migrate.js';
 export { connectNats, type NatsOptions } from './nats.js';
+export {
+  mintReviewToken,
+  type ReviewClaims,
+  type ReviewTokenError,
+  ReviewTokenInvalid,
+  reviewUrl,
+  verifyReviewToken,
+} from './review-link.js';
 export {
   type EndpointHandler,
   type EndpointHandlers,

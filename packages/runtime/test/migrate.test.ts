@@ -1,0 +1,41 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { useTestDatabase } from '@countersign/test-fixtures';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../src/logger.js';
+import { migrate } from '../src/migrate.js';
+
+const db = await useTestDatabase('migrate');
+const pool = new pg.Pool({ connectionString: db.url, max: 6 });
+afterAll(() => pool.end());
+const logger = createLogger({ service: 'test', level: 'silent' });
+
+describe('migrate', () => {
+  it('applies each file once, even when replicas migrate at the same time', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cs-migrations-'));
+    writeFileSync(join(dir, '000001_init.sql'), 'create table m1.items (id int primary key);');
+    writeFileSync(join(dir, '000002_more.sql'), 'alter table m1.items add column name text;');
+    writeFileSync(join(dir, 'README.md'), 'not a migration');
+    const results = await Promise.all([1, 2, 3].map(() => migrate(pool, { dir, schema: 'm1', logger })));
+    expect(results.flat().sort()).toEqual(['000001_init.sql', '000002_more.sql']);
+    const rows = await pool.query('select name from m1.migrations order by name');
+    expect(rows.rows.map((r) => r.name)).toEqual(['000001_init.sql', '000002_more.sql']);
+    expect(await migrate(pool, { dir, schema: 'm1', logger })).toEqual([]);
+  });
+
+  it('refuses an applied migration that was edited, and rolls back a failing one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cs-migrations-'));
+    writeFileSync(join(dir, '000001_init.sql'), 'create table m2.items (id int);');
+    await migrate(pool, { dir, schema: 'm2', logger });
+    writeFileSync(join(dir, '000001_init.sql'), 'create table m2.items (id bigint);');
+    await expect(migrate(pool, { dir, schema: 'm2', logger })).rejects.toThrow(/was changed/);
+
+    const dir2 = mkdtempSync(join(tmpdir(), 'cs-migrations-'));
+    writeFileSync(join(dir2, '000001_bad.sql'), 'create table m3.ok (id int); select * from no_such_table;');
+    await expect(migrate(pool, { dir: dir2, schema: 'm3', logger })).rejects.toThrow(/no_such_table/);
+    const exists = await pool.query("select to_regclass('m3.ok') as t");
+    expect(exists.rows[0].t).toBeNull();
+  });
+});
