@@ -20,3 +20,4 @@ export {
   startService,
 } from './service.js';
 export { handleSignals, memoStop, runMain, type Stoppable } from './shutdown.js';
+export { ensureStreams, type StreamOptions, streamConfigs } from './streams.js';

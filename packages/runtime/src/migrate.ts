@@ -15,7 +15,7 @@ export interface MigrateOptions {
 const FILE = /^(\d{6})_[a-z0-9_]+\.sql$/;
 
 /**
- * Applies pending migrations, each in its own transaction, under a transaction-level advisory
+ * Applies pending migrations, each in its own transaction, under a session-level advisory
  * lock so several replicas starting together apply each file exactly once. An applied file
  * whose content changed is an error: migrations are forward-only, never edited.
  */
@@ -27,6 +27,9 @@ export async function migrate(pool: pg.Pool, options: MigrateOptions): Promise<s
   const applied: string[] = [];
   const client = await pool.connect();
   try {
+    // Session-level lock around everything, bookkeeping DDL included: concurrent
+    // `create table if not exists` statements race in the catalog otherwise.
+    await client.query('select pg_advisory_lock(hashtext($1))', [lockKey]);
     await client.query(`create schema if not exists ${quoteIdent(options.schema)}`);
     await client.query(
       `create table if not exists ${quoteIdent(options.schema)}.migrations (
@@ -37,7 +40,6 @@ export async function migrate(pool: pg.Pool, options: MigrateOptions): Promise<s
       const checksum = createHash('sha256').update(sql).digest('hex');
       await client.query('begin');
       try {
-        await client.query('select pg_advisory_xact_lock(hashtext($1))', [lockKey]);
         const done = await client.query<{ checksum: string }>(
           `select checksum from ${quoteIdent(options.schema)}.migrations where name = $1`,
           [file],
@@ -65,6 +67,7 @@ export async function migrate(pool: pg.Pool, options: MigrateOptions): Promise<s
       }
     }
   } finally {
+    await client.query('select pg_advisory_unlock(hashtext($1))', [lockKey]).catch(() => {});
     client.release();
   }
   return applied;
