@@ -1,5 +1,5 @@
 import {
-  CountersignError,
+  type CountersignError,
   type EndpointName,
   Endpoints,
   ErrorBody,
@@ -9,6 +9,7 @@ import {
 } from '@countersign/contracts';
 import { type Msg, type NatsConnection, RequestError, TimeoutError } from '@nats-io/nats-core';
 import type { z } from 'zod';
+import { typedError } from './errors.js';
 
 export interface CallOptions {
   /** How long to wait for the reply, in milliseconds. Default 5000. */
@@ -43,30 +44,15 @@ export async function callEndpoint<E extends EndpointName>(
 }
 
 function unavailableFrom(subject: string, err: unknown): CountersignError {
-  if (err instanceof RequestError && err.isNoResponders()) {
-    return new CountersignError(
-      'unavailable',
-      `no service is answering ${subject}`,
-      { subject },
-      { cause: err },
-    );
-  }
-  if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) {
-    return new CountersignError(
-      'unavailable',
-      `${subject} did not answer in time`,
-      { subject },
-      { cause: err },
-    );
-  }
-  return new CountersignError(
-    'unavailable',
-    `request to ${subject} failed: ${String(err)}`,
-    { subject },
-    {
-      cause: err,
-    },
-  );
+  const timedOut =
+    err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError);
+  const message =
+    err instanceof RequestError && err.isNoResponders()
+      ? `no service is answering ${subject}`
+      : timedOut
+        ? `${subject} did not answer in time`
+        : `request to ${subject} failed: ${String(err)}`;
+  return typedError('unavailable', message, { subject }, { cause: err });
 }
 
 /** Parses a reply: a structured service error is thrown as such, a malformed reply as `internal`. */
@@ -81,17 +67,14 @@ export function readReply<S extends z.ZodType>(subject: string, reply: Msg, sche
     const parsed = ErrorBody.safeParse(body);
     if (parsed.success) {
       const { code, message, details } = parsed.data.error;
-      throw new CountersignError(code, message, details);
+      throw typedError(code, message, details);
     }
     const status = reply.headers.get(Headers.serviceErrorCode);
-    throw new CountersignError(
-      'internal',
-      `${subject} failed (${status}): ${reply.headers.get(Headers.serviceError)}`,
-    );
+    throw typedError('internal', `${subject} failed (${status}): ${reply.headers.get(Headers.serviceError)}`);
   }
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
-    throw new CountersignError('internal', `${subject} answered a reply that does not match the contract`, {
+    throw typedError('internal', `${subject} answered a reply that does not match the contract`, {
       subject,
     });
   }
