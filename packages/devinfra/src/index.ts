@@ -10,4 +10,10 @@ export {
   startPostgres,
 } from './postgres.js';
 export { type ManagedProcess, spawnManaged, stopProcess } from './processes.js';
+export {
+  type ServiceName,
+  type ServiceProcess,
+  type SpawnServiceOptions,
+  startServiceProcess,
+} from './service-process.js';
 export { REPO_ROOT, tool, toolsBinDir } from './tools.js';

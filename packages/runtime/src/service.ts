@@ -7,7 +7,7 @@ import {
   type ResponseOf,
 } from '@countersign/contracts';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { type Service, type ServiceMsg, Svcm } from '@nats-io/services';
+import { type Endpoint, type Service, type ServiceMsg, Svcm } from '@nats-io/services';
 import { coerceError } from './errors.js';
 import type { Logger } from './logger.js';
 
@@ -32,6 +32,8 @@ export interface ServiceOptions {
   description: string;
   /** Queue group shared by replicas; the framework's default is `q`. */
   queue?: string;
+  /** Extra per-endpoint data for `nats micro stats` (e.g. which policy revision a replica runs). */
+  statsHandler?: (endpoint: Endpoint) => Promise<unknown>;
 }
 
 /** Answers a structured error: headers for the services framework, JSON body for humans. */
@@ -56,6 +58,7 @@ export async function startService<E extends EndpointName>(
     version: options.version,
     description: options.description,
     ...(options.queue ? { queue: options.queue } : {}),
+    ...(options.statsHandler ? { statsHandler: options.statsHandler } : {}),
   });
   for (const name of Object.keys(handlers) as E[]) {
     const spec = Endpoints[name];

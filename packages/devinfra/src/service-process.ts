@@ -1,0 +1,103 @@
+import { join } from 'node:path';
+import { waitFor } from './ports.js';
+import { type ManagedProcess, spawnManaged, stopProcess } from './processes.js';
+import { REPO_ROOT } from './tools.js';
+
+export type ServiceName = 'policy' | 'approval' | 'notifier';
+
+export interface ServiceProcess {
+  name: ServiceName;
+  /** Current process (changes on restart). */
+  process(): ManagedProcess;
+  /** Every log line the process wrote (JSON lines), across restarts. */
+  logs(): string[];
+  /** SIGKILL, as a crash would; resolves when the process is gone. */
+  crash(): Promise<void>;
+  /** Starts the service again with the same environment; resolves when it is ready. */
+  restart(): Promise<void>;
+  /** SIGTERM (graceful), then SIGKILL after the grace period. */
+  stop(): Promise<void>;
+}
+
+export interface SpawnServiceOptions {
+  env: Record<string, string>;
+  /** The log message that means "ready". Default: a JSON line with msg "ready". */
+  readyMessage?: string;
+  timeout?: number;
+  /** Called with every output line (the dev run prints them). */
+  onLine?: (line: string) => void;
+}
+
+const tsxCli = join(REPO_ROOT, 'node_modules/tsx/dist/cli.mjs');
+
+/**
+ * Runs a service's `main.ts` as a real child process (so tests can SIGKILL it) and waits for
+ * its ready log line. Output is kept for assertions and printed when start-up fails.
+ */
+export async function startServiceProcess(
+  name: ServiceName,
+  options: SpawnServiceOptions,
+): Promise<ServiceProcess> {
+  const readyMessage = options.readyMessage ?? 'ready';
+  const logs: string[] = [];
+  let current: ManagedProcess;
+  let stopped = false;
+
+  const launch = async () => {
+    const proc = spawnManaged(process.execPath, [tsxCli, join(REPO_ROOT, `services/${name}/src/main.ts`)], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...options.env },
+    });
+    current = proc;
+    let ready = false;
+    let buffer = '';
+    proc.child.stdout?.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const lines = buffer.split('\n');
+      buffer = lines.pop() ?? '';
+      for (const line of lines) {
+        logs.push(line);
+        options.onLine?.(line);
+        if (!ready && line.includes(`"msg":"${readyMessage}"`)) ready = true;
+      }
+    });
+    proc.child.stderr?.on('data', (chunk: Buffer) =>
+      logs.push(...chunk.toString().split('\n').filter(Boolean)),
+    );
+    try {
+      await waitFor(
+        `${name} service to be ready`,
+        async () => {
+          if (proc.child.exitCode !== null) throw new Error(`exited with ${proc.child.exitCode}`);
+          return ready;
+        },
+        options.timeout ?? 30_000,
+      );
+    } catch (err) {
+      proc.kill('SIGKILL');
+      throw new Error(
+        `${name} service did not start: ${(err as Error).message}\n${logs.slice(-30).join('\n')}`,
+      );
+    }
+  };
+  await launch();
+
+  return {
+    name,
+    process: () => current,
+    logs: () => logs,
+    async crash() {
+      current.kill('SIGKILL');
+      await current.exited;
+    },
+    async restart() {
+      await stopProcess(current, 'SIGTERM', 10_000);
+      await launch();
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await stopProcess(current, 'SIGTERM', 10_000);
+    },
+  };
+}
