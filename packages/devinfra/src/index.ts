@@ -1,4 +1,5 @@
 export { type Infra, type InfraOptions, startInfra } from './infra.js';
+export { type MailSink, type MailSinkOptions, type ReceivedMail, startMailSink } from './mail-sink.js';
 export { type NatsServerHandle, type NatsServerOptions, startNatsServer } from './nats-server.js';
 export { freePort, isListening, waitFor } from './ports.js';
 export {

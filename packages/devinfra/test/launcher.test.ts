@@ -1,7 +1,7 @@
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { startInfra, startNatsServer, startPostgres } from '../src/index.js';
+import { startInfra, startMailSink, startNatsServer, startPostgres } from '../src/index.js';
 
 function alive(pid: number): boolean {
   try {
@@ -85,5 +85,33 @@ describe('devinfra launcher', () => {
     expect(infra.nats).toBeUndefined();
     expect(infra.databaseUrl).toBe('postgres://x@127.0.0.1:1/x');
     await infra.stop();
+  });
+});
+
+describe('mail sink', () => {
+  it('receives and parses a message, and refuses with the code it is told', async () => {
+    const { createTransport } = await import('nodemailer');
+    let refuse: { code: number; message: string } | undefined;
+    const sink = await startMailSink({ respond: () => refuse });
+    try {
+      const transport = createTransport(sink.url);
+      await transport.sendMail({
+        from: 'cs@example.test',
+        to: 'alice@example.test',
+        subject: 'Approve payment',
+        text: 'plain',
+        html: '<p>html</p>',
+      });
+      expect(sink.received).toHaveLength(1);
+      expect(sink.received[0]).toMatchObject({ subject: 'Approve payment', to: ['alice@example.test'] });
+      expect(sink.received[0]?.html).toContain('<p>html</p>');
+      refuse = { code: 451, message: 'try later' };
+      await expect(
+        transport.sendMail({ from: 'cs@example.test', to: 'a@example.test', subject: 's', text: 't' }),
+      ).rejects.toMatchObject({ responseCode: 451 });
+      expect(sink.received).toHaveLength(1);
+    } finally {
+      await sink.stop();
+    }
   });
 });
