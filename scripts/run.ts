@@ -1,33 +1,127 @@
 /**
- * The dev run: starts (or reuses) the infrastructure and the services, prints where everything
- * is, and stops it all cleanly on Ctrl-C.
+ * The dev run: starts (or reuses) PostgreSQL and NATS, a local SMTP sink, and the policy,
+ * approval and notifier services; prints where everything is; stops it all on Ctrl-C.
+ *
+ * DATABASE_URL, NATS_URL and SMTP_URL point it at real infrastructure instead.
  */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { startInfra } from '@countersign/devinfra';
+import {
+  REPO_ROOT,
+  type ServiceName,
+  type ServiceProcess,
+  startInfra,
+  startMailSink,
+  startServiceProcess,
+  tool,
+} from '@countersign/devinfra';
 
 const cacheRoot = process.env.COUNTERSIGN_CACHE ?? join(homedir(), '.cache', 'countersign');
+const devDir = join(cacheRoot, 'dev');
+mkdirSync(devDir, { recursive: true });
 const natsPort = Number(process.env.NATS_PORT ?? 4222);
+const httpPort = Number(process.env.HTTP_PORT ?? 8080);
+const verbose = process.argv.includes('--verbose');
+
+/** Dev secrets: generated once, kept in the cache so links and tokens survive restarts. */
+function devSecret(name: string): string {
+  const file = join(devDir, name);
+  if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('base64url'), { mode: 0o600 });
+  return readFileSync(file, 'utf8').trim();
+}
 
 const infra = await startInfra({
-  postgres: { dataDir: join(cacheRoot, 'dev', 'pgdata'), port: Number(process.env.PG_PORT ?? 5433) },
-  nats: { port: natsPort, storeDir: join(cacheRoot, 'dev', 'jetstream') },
+  postgres: { dataDir: join(devDir, 'pgdata'), port: Number(process.env.PG_PORT ?? 5433) },
+  nats: { port: natsPort, storeDir: join(devDir, 'jetstream') },
 });
+const mailSink = process.env.SMTP_URL
+  ? undefined
+  : await startMailSink({
+      onMail: (mail) => {
+        const links = mail.text.match(/https?:\/\/\S+\/review\?token=\S+/g) ?? [];
+        console.log(
+          `[mail] to ${mail.to.join(', ')}: ${mail.subject}${links.map((l) => `\n        ${l}`).join('')}`,
+        );
+      },
+    });
+
+const publicUrl = process.env.PUBLIC_URL ?? `http://127.0.0.1:${httpPort}`;
+const devToken = process.env.DEV_API_TOKEN ?? devSecret('api-token');
+const common = {
+  NATS_URL: infra.natsUrl,
+  DATABASE_URL: infra.databaseUrl,
+  LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+  PUBLIC_URL: publicUrl,
+  REVIEW_LINK_SECRET: process.env.REVIEW_LINK_SECRET ?? devSecret('review-link-secret'),
+};
+const envFor: Record<ServiceName, Record<string, string>> = {
+  policy: { ...common, POLICY_WATCH: 'true', OPA_BIN: tool('opa') },
+  approval: {
+    ...common,
+    HTTP_PORT: String(httpPort),
+    // Dev identities for the HTTP API and dashboard: one token per sample approver.
+    API_TOKENS: process.env.API_TOKENS ?? `${devToken}:alice`,
+  },
+  notifier: {
+    ...common,
+    SMTP_URL: process.env.SMTP_URL ?? (mailSink as { url: string }).url,
+    NOTIFIER_CONFIG:
+      process.env.NOTIFIER_CONFIG ?? join(REPO_ROOT, 'services/notifier/channels.example.yaml'),
+  },
+};
+
+const running: ServiceProcess[] = [];
+const stopAll = async () => {
+  await Promise.allSettled(running.reverse().map((s) => s.stop()));
+  await mailSink?.stop();
+  await infra.stop();
+};
+
+try {
+  for (const name of ['policy', 'approval', 'notifier'] as const) {
+    if (!existsSync(join(REPO_ROOT, `services/${name}/src/main.ts`))) continue;
+    const service = await startServiceProcess(name, {
+      env: envFor[name],
+      onLine: (line) => {
+        if (verbose || /"level":(40|50|60)/.test(line)) console.log(`[${name}] ${line}`);
+      },
+    });
+    running.push(service);
+  }
+} catch (err) {
+  console.error(String((err as Error).message));
+  await stopAll();
+  process.exit(1);
+}
 
 console.log(`
-Countersign is running.
+Countersign is running (${running.map((s) => s.name).join(', ') || 'infrastructure only'}).
+
   NATS        ${infra.natsUrl}
   PostgreSQL  ${infra.databaseUrl}
-Press Ctrl-C to stop.
+  HTTP        ${publicUrl}   (dashboard: ${publicUrl}/ , API token for alice: ${devToken})
+  SMTP        ${process.env.SMTP_URL ? 'SMTP_URL' : `${mailSink?.url} (dev sink: mail is printed here)`}
+  Policy      edit policies/countersign/*.rego or data.json: it reloads within seconds
+
+Try it (NATS CLI: ${tool('nats')}):
+  nats req policy.evaluate '{"action_id":"p1","action_type":"payment","description":"Pay invoice 42","requested_by":"dave","context":{"amount":1500}}'
+  nats req approval.submit '{"action_id":"pay-42","action_type":"payment","description":"Pay invoice 42","requested_by":"dave","context":{"amount":1500}}'
+  nats req approval.list '{"status":"pending"}'
+  nats req approval.decide '{"action_id":"pay-42","approved":true,"decided_by":"frank","reason":"invoice checked"}'
+  nats sub 'approval.decided.>'
+
+Ctrl-C stops everything.
 `);
 
 let stopping = false;
-const stop = async (signal: NodeJS.Signals) => {
+const onSignal = async (signal: NodeJS.Signals) => {
   if (stopping) process.exit(130);
   stopping = true;
   console.log(`\n${signal}: stopping...`);
-  await infra.stop();
+  await stopAll();
   process.exit(0);
 };
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
