@@ -1,0 +1,103 @@
+import type { Logger } from '@countersign/runtime';
+import type { NatsConnection, QueuedIterator } from '@nats-io/nats-core';
+import { type ObjectInfo, type ObjectStore, type ObjectWatchInfo, Objm } from '@nats-io/obj';
+import type { Watcher } from './watch-dir.js';
+
+/** The object every replica loads from the policy bucket. */
+export const BUNDLE_OBJECT = 'bundle.tar.gz';
+
+/**
+ * Opens the policy bucket, creating it on first use (with JetStream defaults: one replica,
+ * file storage). An existing bucket is used as it is, whatever its settings.
+ */
+export function openPolicyBucket(nc: NatsConnection, bucket: string): Promise<ObjectStore> {
+  return new Objm(nc).create(bucket, { description: 'Countersign policy bundles (bundle.tar.gz)' });
+}
+
+/** Puts a bundle as the current one; every replica watching the bucket swaps to it. */
+export function putBundle(store: ObjectStore, bytes: Uint8Array, revision: string): Promise<ObjectInfo> {
+  return store.putBlob(
+    { name: BUNDLE_OBJECT, description: `policy bundle ${revision}`, metadata: { revision } },
+    bytes,
+  );
+}
+
+/** The current bundle and its object info, or null when the bucket holds none. */
+export async function getBundle(store: ObjectStore): Promise<{ bytes: Uint8Array; info: ObjectInfo } | null> {
+  const info = await store.info(BUNDLE_OBJECT);
+  if (!info || info.deleted) return null;
+  const bytes = await store.getBlob(BUNDLE_OBJECT);
+  return bytes ? { bytes, info } : null;
+}
+
+export interface BucketFollowOptions {
+  nc: NatsConnection;
+  bucket: string;
+  /** `nuid` of a put already handled (loaded or refused) at start-up: not handled again. */
+  seen?: string;
+  /** Loads one put; called one at a time, in bucket order. Must not throw. */
+  onBundle(bytes: Uint8Array, info: ObjectInfo): Promise<void>;
+  logger: Logger;
+  /** First retry delay after a failure to watch; doubles up to 30 s. Default 1000 ms. */
+  retryMs?: number;
+}
+
+/**
+ * Follows the bucket: every put of {@link BUNDLE_OBJECT} is handed to `onBundle` once (by its
+ * `nuid`). The watch starts with the latest put, so a bundle published while this replica was
+ * away or disconnected is still picked up. Failures (no JetStream yet, a lost consumer) are
+ * logged and the watch is re-established with backoff; they never stop the service.
+ */
+export function followBucket(options: BucketFollowOptions): Watcher {
+  let stopped = false;
+  let seen = options.seen;
+  let iterator: QueuedIterator<ObjectWatchInfo> | undefined;
+  let wake: (() => void) | undefined;
+  const baseDelay = options.retryMs ?? 1000;
+  const log = options.logger.child({ bucket: options.bucket });
+
+  const followOnce = async () => {
+    const store = await openPolicyBucket(options.nc, options.bucket);
+    // includeHistory delivers the latest put first: nothing published in between is missed.
+    iterator = await store.watch({ includeHistory: true, ignoreDeletes: true });
+    if (stopped) iterator.stop();
+    log.info('watching the policy bucket');
+    for await (const info of iterator) {
+      if (info.name !== BUNDLE_OBJECT || info.deleted || info.nuid === seen) continue;
+      seen = info.nuid;
+      // The latest bytes, not necessarily this put's: if another put followed, the watch
+      // delivers it next and it is skipped or loaded again, ending on the newest either way.
+      const bytes = await store.getBlob(BUNDLE_OBJECT);
+      if (bytes) await options.onBundle(bytes, info);
+    }
+  };
+
+  const loop = async () => {
+    let delay = baseDelay;
+    while (!stopped) {
+      try {
+        await followOnce();
+        delay = baseDelay;
+      } catch (err) {
+        if (stopped) break;
+        log.warn({ err, retry_ms: delay }, 'cannot watch the policy bucket: retrying');
+      }
+      if (stopped) break;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, delay).unref();
+      });
+      delay = Math.min(delay * 2, 30_000);
+    }
+  };
+  const running = loop();
+
+  return {
+    async stop() {
+      stopped = true;
+      iterator?.stop();
+      wake?.();
+      await running;
+    },
+  };
+}

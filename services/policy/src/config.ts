@@ -1,0 +1,27 @@
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CommonEnv, env } from '@countersign/runtime';
+import { z } from 'zod';
+
+/** The repository's `policies/` (this file is services/policy/src/config.ts). */
+export const DEFAULT_POLICY_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../policies');
+export const DEFAULT_POLICY_BUCKET = 'countersign-policy';
+
+/** Environment of the policy service and of `pnpm policy`. */
+export const PolicyEnv = CommonEnv.extend({
+  /** Rego sources and data, built with `opa build` at start (and on change with POLICY_WATCH). */
+  POLICY_DIR: z.string().min(1).default(DEFAULT_POLICY_DIR),
+  /** A prebuilt bundle (.tar.gz) to load instead of building POLICY_DIR. */
+  POLICY_BUNDLE: z.string().min(1).optional(),
+  /** Dev hot reload: rebuild and swap when a file under POLICY_DIR changes. */
+  POLICY_WATCH: env.bool(false),
+  POLICY_WATCH_INTERVAL_MS: env.int(500, 50, 60_000),
+  /** Object store bucket to load and follow bundles from; empty turns it off. */
+  POLICY_BUCKET: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]*$/, 'must be a bucket name (letters, digits, "_" and "-") or empty to disable')
+    .default(DEFAULT_POLICY_BUCKET),
+  /** The opa binary used to build bundles. */
+  OPA_BIN: env.string('opa'),
+});
+export type PolicyEnv = z.infer<typeof PolicyEnv>;

@@ -1,0 +1,92 @@
+import { Writable } from 'node:stream';
+import { CountersignError } from '@countersign/contracts';
+import { createLogger } from '@countersign/runtime';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildBytes, copyOfPolicies, setThreshold } from '../test/support.js';
+import { readBundle } from './bundle.js';
+import { PolicyEngine } from './engine.js';
+import { PolicyLoadError } from './errors.js';
+import { PolicyHolder } from './holder.js';
+
+function capturingLogger() {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: createLogger({ service: 'policy', destination }), lines };
+}
+
+describe('PolicyHolder', () => {
+  let first: PolicyEngine;
+  let second: PolicyEngine;
+  beforeAll(async () => {
+    const dir = copyOfPolicies();
+    first = await PolicyEngine.load(readBundle(await buildBytes(dir)));
+    setThreshold(dir, 'payment_amount', 2000);
+    second = await PolicyEngine.load(readBundle(await buildBytes(dir)));
+  });
+
+  it('is unavailable until a policy is loaded', async () => {
+    const holder = new PolicyHolder(capturingLogger().logger);
+    for (const read of [() => holder.current(), () => holder.info()]) {
+      expect(read).toThrow(CountersignError);
+      expect(read).toThrow(expect.objectContaining({ code: 'unavailable' }));
+    }
+    await holder.swap('test', async () => first);
+    expect(holder.info()).toMatchObject({ revision: first.revision, source: 'test' });
+  });
+
+  it('keeps the last good policy when a candidate is refused, and reports why', async () => {
+    const { logger, lines } = capturingLogger();
+    const holder = new PolicyHolder(logger);
+    await holder.swap('dir', async () => first);
+    const result = await holder.swap('bucket', async () => {
+      throw new PolicyLoadError('missing_entrypoint', 'bundle lacks entrypoint x');
+    });
+    expect(result).toEqual({
+      swapped: false,
+      kind: 'missing_entrypoint',
+      message: 'bundle lacks entrypoint x',
+      revision: first.revision,
+    });
+    expect(holder.current().engine).toBe(first);
+    expect(holder.status()).toMatchObject({
+      revision: first.revision,
+      reloads: 0,
+      failed_reloads: 1,
+      last_error: { source: 'bucket', kind: 'missing_entrypoint' },
+    });
+    expect(lines.at(-1)).toMatchObject({
+      level: 50,
+      msg: 'policy rejected: keeping the last good policy',
+      kept_revision: first.revision,
+    });
+  });
+
+  it('swaps one candidate at a time, in order', async () => {
+    const holder = new PolicyHolder(capturingLogger().logger);
+    const order: string[] = [];
+    let release: () => void = () => {};
+    const slow = new Promise<void>((r) => {
+      release = r;
+    });
+    const a = holder.swap('a', async () => {
+      order.push('a start');
+      await slow;
+      order.push('a end');
+      return first;
+    });
+    const b = holder.swap('b', async () => {
+      order.push('b start');
+      return second;
+    });
+    release();
+    await Promise.all([a, b]);
+    expect(order).toEqual(['a start', 'a end', 'b start']);
+    expect(holder.current()).toMatchObject({ engine: second, source: 'b', revision: second.revision });
+    expect(holder.status().reloads).toBe(1);
+  });
+});

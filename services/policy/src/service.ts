@@ -1,0 +1,151 @@
+import { readFile } from 'node:fs/promises';
+import { ServiceNames } from '@countersign/contracts';
+import { type Logger, memoStop, startService } from '@countersign/runtime';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { Service } from '@nats-io/services';
+import pkg from '../package.json' with { type: 'json' };
+import { BUNDLE_OBJECT, followBucket, getBundle, openPolicyBucket } from './bucket.js';
+import { buildBundle, readBundle, sourceRevision } from './bundle.js';
+import { PolicyEngine } from './engine.js';
+import { describeLoadError, PolicyLoadError } from './errors.js';
+import { policyHandlers } from './handlers.js';
+import { PolicyHolder } from './holder.js';
+import { type Watcher, watchPolicyDir } from './watch-dir.js';
+
+export interface PolicyServiceOptions {
+  /** Policy sources, built at start unless the bucket or `bundlePath` supplies a bundle. */
+  dir: string;
+  /** A prebuilt bundle to load instead of building `dir`. */
+  bundlePath?: string | undefined;
+  /** Rebuild and swap when the sources under `dir` change (dev). Default false. */
+  watch?: boolean;
+  watchIntervalMs?: number;
+  /** Object store bucket to load from and follow; undefined or empty: off. */
+  bucket?: string | undefined;
+  /** How long start-up waits for the bucket before using local sources. Default 5000 ms. */
+  bucketTimeoutMs?: number;
+  /** The opa binary used to build `dir`. */
+  opaBin: string;
+  /** Services-framework queue group; the framework default `q` when absent. */
+  queue?: string;
+}
+
+export interface PolicyService {
+  holder: PolicyHolder;
+  service: Service;
+  /** Stops the endpoints, then the watchers; the caller drains the connection. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const loadBytes = (bytes: Uint8Array) => PolicyEngine.load(readBundle(bytes));
+
+/**
+ * Starts the `policy` service on `nc`: loads the first policy (the bucket's bundle when there is
+ * one, else `bundlePath`, else a build of `dir`), serves `policy.evaluate`, `policy.authorize`
+ * and `policy.info`, and follows the bucket (and `dir` with `watch`) to swap policies while
+ * serving. Rejects when no valid policy can be loaded at start.
+ */
+export async function startPolicyService(
+  nc: NatsConnection,
+  options: PolicyServiceOptions,
+  logger: Logger,
+): Promise<PolicyService> {
+  const holder = new PolicyHolder(logger);
+  const bucket = options.bucket || undefined;
+  const bucketSource = bucket ? `object-store ${bucket}/${BUNDLE_OBJECT}` : '';
+  const dirSource = `directory ${options.dir}`;
+
+  // 1. The bucket's bundle wins: in a deployment it is what ops rolled out last.
+  let seenNuid: string | undefined;
+  if (bucket) {
+    const found = await withTimeout(
+      openPolicyBucket(nc, bucket).then(getBundle),
+      options.bucketTimeoutMs ?? 5000,
+    ).catch((err: unknown) => {
+      logger.warn({ bucket, reason: describeLoadError(err).message }, 'policy bucket unavailable at start');
+      return null;
+    });
+    if (found) {
+      seenNuid = found.info.nuid;
+      await holder.swap(bucketSource, () => loadBytes(found.bytes));
+    }
+  }
+  // 2. Otherwise (or if that bundle was refused) the local bundle file or sources.
+  if (holder.revision === null) {
+    if (options.bundlePath) {
+      const path = options.bundlePath;
+      await holder.swap(`bundle ${path}`, async () => loadBytes(await readFile(path)));
+    } else {
+      await holder.swap(dirSource, async () => loadBytes((await buildBundle(options)).bytes));
+    }
+  }
+  if (holder.revision === null) {
+    const failure = holder.status().last_error;
+    throw new PolicyLoadError(
+      'invalid_bundle',
+      `no valid policy to serve: ${failure ? `${failure.source}: ${failure.message}` : 'nothing loaded'}`,
+    );
+  }
+
+  const service = await startService(
+    nc,
+    {
+      name: ServiceNames.policy,
+      version: pkg.version,
+      description: 'Countersign policy: Rego compiled to WASM, evaluated per approval request',
+      ...(options.queue ? { queue: options.queue } : {}),
+      statsHandler: async () => holder.status(),
+    },
+    policyHandlers(holder, logger),
+    logger,
+  );
+
+  const watchers: Watcher[] = [];
+  if (bucket) {
+    watchers.push(
+      followBucket({
+        nc,
+        bucket,
+        ...(seenNuid ? { seen: seenNuid } : {}),
+        logger,
+        onBundle: async (bytes, info) => {
+          logger.info({ bucket, nuid: info.nuid, size: info.size }, 'new policy bundle in the bucket');
+          await holder.swap(bucketSource, () => loadBytes(bytes));
+        },
+      }),
+    );
+  }
+  if (options.watch) {
+    const initialRevision = await sourceRevision(options.dir).catch(() => '');
+    watchers.push(
+      watchPolicyDir({
+        dir: options.dir,
+        initialRevision,
+        ...(options.watchIntervalMs ? { intervalMs: options.watchIntervalMs } : {}),
+        logger,
+        onChange: async (revision) => {
+          await holder.swap(dirSource, async () =>
+            loadBytes((await buildBundle({ ...options, revision })).bytes),
+          );
+        },
+      }),
+    );
+  }
+
+  return {
+    holder,
+    service,
+    stop: memoStop(async () => {
+      await service.stop();
+      await Promise.all(watchers.map((w) => w.stop()));
+    }),
+  };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

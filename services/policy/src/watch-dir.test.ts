@@ -1,0 +1,63 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createLogger } from '@countersign/runtime';
+import { waitUntil } from '@countersign/test-fixtures';
+import { afterEach, describe, expect, it } from 'vitest';
+import { policyDir } from '../test/support.js';
+import { sourceRevision } from './bundle.js';
+import { type Watcher, watchPolicyDir } from './watch-dir.js';
+
+const logger = createLogger({ service: 'policy', level: 'silent' });
+
+describe('watchPolicyDir', () => {
+  let watcher: Watcher | undefined;
+  afterEach(async () => {
+    await watcher?.stop();
+  });
+
+  it('calls onChange once per settled change, with the new revision, and not for other files', async () => {
+    const dir = policyDir({ 'countersign/data.json': '{"a": 1}', 'README.md': 'docs' });
+    const seen: string[] = [];
+    watcher = watchPolicyDir({
+      dir,
+      initialRevision: await sourceRevision(dir),
+      intervalMs: 50,
+      logger,
+      onChange: async (revision) => {
+        seen.push(revision);
+      },
+    });
+
+    writeFileSync(join(dir, 'README.md'), 'edited docs');
+    writeFileSync(join(dir, 'countersign/data.json'), '{"a": 2}');
+    const expected = await sourceRevision(dir);
+    await waitUntil(() => seen.length === 1, { message: 'the first change' });
+    expect(seen).toEqual([expected]);
+
+    writeFileSync(join(dir, 'countersign/new.rego'), 'package countersign.x\n');
+    await waitUntil(() => seen.length === 2, { message: 'the second change' });
+    expect(seen[1]).toBe(await sourceRevision(dir));
+    expect(seen[1]).not.toBe(expected);
+  });
+
+  it('stops polling when stopped', async () => {
+    const dir = policyDir({ 'p.rego': 'package p\n' });
+    let calls = 0;
+    watcher = watchPolicyDir({
+      dir,
+      initialRevision: 'sha256:stale',
+      intervalMs: 20,
+      logger,
+      onChange: async () => {
+        calls++;
+      },
+    });
+    await waitUntil(() => calls === 1, { message: 'the stale revision to be replaced' });
+    await watcher.stop();
+    writeFileSync(join(dir, 'p.rego'), 'package p\n\nx := 1\n');
+    // A change after stop must not be acted on: give the (stopped) poller ample intervals.
+    const deadline = Date.now() + 200;
+    await waitUntil(() => Date.now() > deadline, { interval: 20 });
+    expect(calls).toBe(1);
+  });
+});
