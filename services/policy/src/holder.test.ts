@@ -1,23 +1,10 @@
-import { Writable } from 'node:stream';
 import { CountersignError } from '@countersign/contracts';
-import { createLogger } from '@countersign/runtime';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildBytes, copyOfPolicies, setThreshold } from '../test/support.js';
+import { buildBytes, capturingLogger, copyOfPolicies, setThreshold } from '../test/support.js';
 import { readBundle } from './bundle.js';
 import { PolicyEngine } from './engine.js';
 import { PolicyLoadError } from './errors.js';
 import { PolicyHolder } from './holder.js';
-
-function capturingLogger() {
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: createLogger({ service: 'policy', destination }), lines };
-}
 
 describe('PolicyHolder', () => {
   let first: PolicyEngine;

@@ -2,8 +2,12 @@
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
+import { callEndpoint } from '@countersign/client';
 import type { ApprovalRequestInput } from '@countersign/contracts';
 import { tool } from '@countersign/devinfra';
+import { createLogger, type Logger } from '@countersign/runtime';
+import type { NatsConnection } from '@nats-io/nats-core';
 import { afterAll } from 'vitest';
 import { buildBundle, readBundle } from '../src/bundle.js';
 import { DEFAULT_POLICY_DIR } from '../src/config.js';
@@ -60,4 +64,62 @@ export function evaluateRequest(overrides: Partial<ApprovalRequestInput> = {}): 
     requested_by: 'dave',
     ...overrides,
   };
+}
+
+export interface LoadSample {
+  /** performance.now() when the request was sent and when its reply arrived. */
+  sent: number;
+  received: number;
+  revision: string;
+  outcome: string;
+}
+
+export interface LoadResult {
+  samples: LoadSample[];
+  failures: unknown[];
+}
+
+/**
+ * Keeps `concurrency` evaluate requests in flight until stopped, recording every reply and
+ * every failure: the proof that a hot reload drops nothing.
+ */
+export function startLoad(nc: NatsConnection, request: ApprovalRequestInput, concurrency = 8) {
+  const samples: LoadSample[] = [];
+  const failures: unknown[] = [];
+  let running = true;
+  const worker = async () => {
+    while (running) {
+      const sent = performance.now();
+      try {
+        const d = await callEndpoint(nc, 'evaluate', request, { timeout: 5000 });
+        samples.push({ sent, received: performance.now(), revision: d.revision, outcome: d.outcome });
+      } catch (err) {
+        failures.push(err);
+      }
+    }
+  };
+  const workers = Array.from({ length: concurrency }, worker);
+  return {
+    samples,
+    failures,
+    async stop(): Promise<LoadResult> {
+      running = false;
+      await Promise.all(workers);
+      return { samples, failures };
+    },
+  };
+}
+
+/** A logger whose JSON lines are kept for assertions. */
+export function capturingLogger(level = 'info'): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      done();
+    },
+  });
+  return { logger: createLogger({ service: 'policy', level, destination }), lines };
 }

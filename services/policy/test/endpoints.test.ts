@@ -1,0 +1,378 @@
+/**
+ * The policy service as a real process on a real nats-server: every rule of the default policy
+ * (docs: policy.md) through `policy.evaluate`, `policy.authorize`, `policy.info`, and the error
+ * replies, exactly as other services and the NATS CLI see them.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { callEndpoint } from '@countersign/client';
+import {
+  type Approval,
+  type ApprovalRequestInput,
+  CountersignError,
+  ErrorBody,
+  Headers,
+  MAX_PAYLOAD_BYTES,
+  type PolicyDecision,
+} from '@countersign/contracts';
+import { tool } from '@countersign/devinfra';
+import { type ServiceProcess, spawnService, useTestNats, waitUntil } from '@countersign/test-fixtures';
+import { type NatsConnection, RequestError } from '@nats-io/nats-core';
+import { connect } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evaluateRequest } from './support.js';
+
+const execFileAsync = promisify(execFile);
+
+let url: string;
+let nc: NatsConnection;
+let service: ServiceProcess;
+
+beforeAll(async () => {
+  ({ url } = await useTestNats());
+  service = await spawnService('policy', { env: { NATS_URL: url } });
+  nc = await connect({ servers: url });
+});
+afterAll(async () => {
+  await nc?.drain();
+});
+
+const evaluate = (overrides: Partial<ApprovalRequestInput>) =>
+  callEndpoint(nc, 'evaluate', evaluateRequest(overrides));
+const codes = (d: { reasons: { code: string }[] }) => d.reasons.map((r) => r.code);
+
+async function rejection(promise: Promise<unknown>): Promise<CountersignError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(CountersignError);
+  return err as CountersignError;
+}
+
+describe('policy.evaluate: money movements', () => {
+  it('answers the documented example with the revision and a fresh decision_id', async () => {
+    const a = await evaluate({ context: { amount: 1500 } });
+    expect(a).toMatchObject({
+      outcome: 'needs_approval',
+      reasons: [{ code: 'amount_threshold', message: expect.stringContaining('1500') }],
+      risk: 'high',
+      required_approvals: 1,
+      approver_roles: ['finance'],
+      timeout_seconds: 7200,
+      notify: ['finance'],
+      revision: expect.stringMatching(/^sha256:[0-9a-f]{16}$/),
+    });
+    const b = await evaluate({ context: { amount: 1500 } });
+    expect(b.decision_id).not.toBe(a.decision_id);
+    expect(b.revision).toBe(a.revision);
+  });
+
+  it.each([
+    [0, 'auto_approve', ['no_rule_matched'], 1, 'low'],
+    [101, 'auto_approve', ['no_rule_matched'], 1, 'medium'],
+    [499, 'auto_approve', ['no_rule_matched'], 1, 'medium'],
+    [500, 'needs_approval', ['amount_threshold'], 1, 'medium'],
+    [1001, 'needs_approval', ['amount_threshold'], 1, 'high'],
+    [9999, 'needs_approval', ['amount_threshold'], 1, 'high'],
+    [10000, 'needs_approval', ['amount_threshold', 'high_value'], 2, 'high'],
+    [1000000, 'needs_approval', ['amount_threshold', 'high_value'], 2, 'high'],
+    [1000001, 'deny', ['amount_limit_exceeded', 'amount_threshold', 'high_value'], 2, 'critical'],
+  ] as const)(
+    'payment of %d: %s %j, %d approval(s), risk %s',
+    async (amount, outcome, reasons, approvals, risk) => {
+      const d = await evaluate({ context: { amount } });
+      expect(d.outcome).toBe(outcome);
+      expect(codes(d)).toEqual(reasons);
+      expect(d.required_approvals).toBe(approvals);
+      expect(d.risk).toBe(risk);
+    },
+  );
+
+  it.each(['transfer', 'withdrawal', 'refund', 'create_billing', 'PAYMENT'])(
+    '%s is a money movement',
+    async (action_type) => {
+      const d = await evaluate({ action_type, context: { amount: 500 } });
+      expect(d.outcome).toBe('needs_approval');
+      expect(codes(d)).toEqual(['amount_threshold']);
+      expect(d.approver_roles).toEqual(['finance']);
+    },
+  );
+
+  it('ignores amounts on actions that do not move money (risk still counts them)', async () => {
+    const d = await evaluate({ action_type: 'send_email', context: { amount: 5000 } });
+    expect(d.outcome).toBe('auto_approve');
+    expect(codes(d)).toEqual(['no_rule_matched']);
+    expect(d.risk).toBe('high');
+  });
+});
+
+describe('policy.evaluate: environment, bulk, delete, sensitive actions', () => {
+  it.each(['production', 'PRODUCTION', 'Production', ' production '])(
+    'environment %j needs ops approval',
+    async (environment) => {
+      const d = await evaluate({ action_type: 'deploy', context: { environment } });
+      expect(d).toMatchObject({ outcome: 'needs_approval', risk: 'high', approver_roles: ['ops'] });
+      expect(codes(d)).toEqual(['production_environment']);
+      expect(d.timeout_seconds).toBe(3600);
+    },
+  );
+
+  it('staging is not production', async () => {
+    const d = await evaluate({ action_type: 'deploy', context: { environment: 'staging' } });
+    expect(d.outcome).toBe('auto_approve');
+  });
+
+  it.each([
+    [{ bulk: true }, 'needs_approval'],
+    [{ bulk: false }, 'auto_approve'],
+    [{ item_count: 99 }, 'auto_approve'],
+    [{ item_count: 100 }, 'needs_approval'],
+  ])('bulk context %j: %s', async (context, outcome) => {
+    const d = await evaluate({ action_type: 'send_newsletter', context });
+    expect(d.outcome).toBe(outcome);
+    if (outcome === 'needs_approval') {
+      expect(codes(d)).toEqual(['bulk_operation']);
+      expect(d).toMatchObject({ risk: 'medium', approver_roles: ['ops'] });
+    }
+  });
+
+  it.each(['delete_user', 'DELETE_USER', 'bulk_Delete_files', 'softdelete'])(
+    'action type %j is a delete',
+    async (action_type) => {
+      const d = await evaluate({ action_type });
+      expect(d).toMatchObject({ outcome: 'needs_approval', risk: 'high', approver_roles: ['ops'] });
+      expect(codes(d)).toEqual(['delete_operation']);
+      expect(d.timeout_seconds).toBe(1800);
+    },
+  );
+
+  it('a delete in production is critical and needs two approvals', async () => {
+    const d = await evaluate({ action_type: 'delete_database', context: { environment: 'production' } });
+    expect(d).toMatchObject({ outcome: 'needs_approval', risk: 'critical', required_approvals: 2 });
+    expect(codes(d)).toEqual(['delete_operation', 'production_environment']);
+  });
+
+  it.each(['api_key_create', 'user_permission_change', 'database_modification', 'code_execution'])(
+    '%s is a sensitive action for security',
+    async (action_type) => {
+      const d = await evaluate({ action_type });
+      expect(d).toMatchObject({ outcome: 'needs_approval', risk: 'medium', approver_roles: ['security'] });
+      expect(codes(d)).toEqual(['sensitive_action']);
+      expect(d.timeout_seconds).toBe(action_type === 'code_execution' ? 1800 : 3600);
+    },
+  );
+
+  it('uses the request timeout when given', async () => {
+    const d = await evaluate({ action_type: 'code_execution', timeout_seconds: 90 });
+    expect(d.timeout_seconds).toBe(90);
+  });
+});
+
+describe('policy.evaluate: task_pause and bypass', () => {
+  it('task_pause needs its owner, no approver role', async () => {
+    const d = await evaluate({ action_type: 'task_pause', context: { owner: 'dave' } });
+    expect(d).toMatchObject({ outcome: 'needs_approval', approver_roles: [] });
+    expect(codes(d)).toEqual(['paused_task']);
+  });
+
+  it('carol (admin) bypasses an approval, but not a task_pause and never a deny', async () => {
+    const bypassed = await evaluate({ requested_by: 'carol', context: { amount: 1500 } });
+    expect(bypassed.outcome).toBe('auto_approve');
+    expect(codes(bypassed)).toEqual(['amount_threshold', 'bypass_role']);
+    expect(bypassed.notify).toContain('security');
+
+    const pause = await evaluate({ requested_by: 'carol', action_type: 'task_pause' });
+    expect(pause.outcome).toBe('needs_approval');
+    expect(codes(pause)).toEqual(['paused_task']);
+
+    const denied = await evaluate({ requested_by: 'carol', context: { amount: 2_000_000 } });
+    expect(denied.outcome).toBe('deny');
+    expect(codes(denied)).not.toContain('bypass_role');
+  });
+
+  it('bob (ops, no bypass role) still needs approval', async () => {
+    const d = await evaluate({ requested_by: 'bob', context: { amount: 1500 } });
+    expect(d.outcome).toBe('needs_approval');
+  });
+});
+
+describe('policy.authorize', () => {
+  let decision: PolicyDecision;
+  beforeAll(async () => {
+    decision = await evaluate({ context: { amount: 1500 } });
+  });
+
+  function approval(overrides: Partial<Approval> = {}): Approval {
+    const now = new Date().toISOString();
+    return {
+      action_id: 'p1',
+      action_type: 'payment',
+      description: 'x',
+      context: { amount: 1500 },
+      requested_by: 'dave',
+      run_id: null,
+      status: 'pending',
+      created_at: now,
+      expires_at: now,
+      decided_at: null,
+      decided_by: null,
+      decision_reason: null,
+      policy: decision,
+      votes: [],
+      required_approvals: 1,
+      ...overrides,
+    };
+  }
+  const authorize = (a: Approval, decider: string, owner?: string) =>
+    callEndpoint(nc, 'authorize', { approval: a, decider, ...(owner ? { owner } : {}) });
+
+  it('allows a decider holding an approver role', async () => {
+    expect(await authorize(approval(), 'frank')).toEqual({ allowed: true, reasons: [] });
+    expect((await authorize(approval(), 'alice')).allowed).toBe(true);
+  });
+
+  it('refuses self-approval, even for someone holding the role', async () => {
+    const r = await authorize(approval({ requested_by: 'frank' }), 'frank');
+    expect(r.allowed).toBe(false);
+    expect(codes(r)).toEqual(['self_approval']);
+  });
+
+  it('refuses a decider without the role (roles come from the directory only)', async () => {
+    const r = await authorize(approval(), 'bob');
+    expect(r).toMatchObject({ allowed: false, reasons: [{ code: 'missing_role' }] });
+    expect(codes(await authorize(approval(), 'mallory'))).toEqual(['missing_role']);
+  });
+
+  it('refuses a second vote by the same decider', async () => {
+    const voted = approval({
+      votes: [{ voter: 'frank', approved: true, reason: null, at: new Date().toISOString() }],
+    });
+    expect(codes(await authorize(voted, 'frank'))).toEqual(['already_voted']);
+    expect((await authorize(voted, 'alice')).allowed).toBe(true);
+  });
+
+  it('a task_pause is resumed by its owner only', async () => {
+    const pause = await evaluate({ action_type: 'task_pause', context: { owner: 'dave' } });
+    const paused = approval({ action_type: 'task_pause', context: { owner: 'dave' }, policy: pause });
+    expect((await authorize(paused, 'dave', 'dave')).allowed).toBe(true);
+    const wrong = await authorize(paused, 'erin', 'erin');
+    expect(wrong.allowed).toBe(false);
+    expect(codes(wrong)).toEqual(['owner_mismatch']);
+  });
+});
+
+describe('errors', () => {
+  async function rawRequest(subject: string, body: string | Uint8Array) {
+    const reply = await nc.request(subject, body, { timeout: 5000 });
+    return {
+      code: reply.headers?.get(Headers.serviceErrorCode),
+      body: ErrorBody.parse(JSON.parse(new TextDecoder().decode(reply.data))),
+    };
+  }
+
+  it('answers malformed JSON with invalid_request (400)', async () => {
+    const { code, body } = await rawRequest('policy.evaluate', '{"action_id": "p1", ');
+    expect(code).toBe('400');
+    expect(body.error.code).toBe('invalid_request');
+    expect(body.error.message).toMatch(/not valid JSON/);
+  });
+
+  it('names every wrongly typed field in details.fields', async () => {
+    const err = await rejection(
+      callEndpoint(nc, 'evaluate', {
+        ...evaluateRequest(),
+        action_type: 42,
+        context: { amount: '1500', bulk: 'yes' },
+      } as never),
+    );
+    expect(err.code).toBe('invalid_request');
+    const paths = ((err.details?.fields ?? []) as { path: string }[]).map((f) => f.path).sort();
+    expect(paths).toEqual(['action_type', 'context.amount', 'context.bulk']);
+  });
+
+  it('refuses an unknown top-level field (roles stated in a request are never trusted)', async () => {
+    const err = await rejection(
+      callEndpoint(nc, 'evaluate', { ...evaluateRequest(), roles: ['admin'] } as never),
+    );
+    expect(err.code).toBe('invalid_request');
+    expect(err.details?.fields).toEqual([expect.objectContaining({ path: 'roles' })]);
+  });
+
+  it('refuses a payload over 64 KiB with payload_too_large (413)', async () => {
+    const big = JSON.stringify({ ...evaluateRequest(), context: { blob: 'x'.repeat(MAX_PAYLOAD_BYTES) } });
+    const { code, body } = await rawRequest('policy.evaluate', big);
+    expect(code).toBe('413');
+    expect(body.error.code).toBe('payload_too_large');
+  });
+
+  it('has no responder for a subject it does not serve', async () => {
+    const err = await nc.request('policy.nonexistent', '{}', { timeout: 2000 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(RequestError);
+    expect((err as RequestError).isNoResponders()).toBe(true);
+  });
+});
+
+describe('policy.info and the decision log', () => {
+  it('reports the revision that decisions carry, both entrypoints and the source', async () => {
+    const info = await callEndpoint(nc, 'policyInfo', {});
+    const decision = await evaluate({ context: { amount: 1500 } });
+    expect(info).toMatchObject({
+      revision: decision.revision,
+      entrypoints: ['countersign/authorize/result', 'countersign/decision/result'],
+      source: expect.stringMatching(/^directory .*policies$/),
+    });
+    expect(Date.parse(info.loaded_at)).not.toBeNaN();
+  });
+
+  it('logs every decision as one structured line', async () => {
+    const decision = await evaluate({ action_id: 'logged-1', context: { amount: 1500 } });
+    const line = await waitUntil(() =>
+      service
+        .logs()
+        .map((l) => (l.startsWith('{') ? (JSON.parse(l) as Record<string, unknown>) : {}))
+        .find((l) => l.decision_id === decision.decision_id),
+    );
+    expect(line).toMatchObject({
+      msg: 'policy decision',
+      action_id: 'logged-1',
+      revision: decision.revision,
+      input_digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+      outcome: 'needs_approval',
+      reasons: ['amount_threshold'],
+      risk: 'high',
+      duration_ms: expect.any(Number),
+    });
+  });
+});
+
+describe('the NATS CLI', () => {
+  const nats = (...args: string[]) =>
+    execFileAsync(tool('nats'), ['--server', url, ...args], { timeout: 10_000 });
+
+  it('answers the issue example: nats req policy.evaluate', async () => {
+    const body =
+      '{"action_id":"p1","action_type":"payment","description":"x","requested_by":"dave","context":{"amount":1500}}';
+    const { stdout } = await nats('req', 'policy.evaluate', body);
+    const decision = JSON.parse(
+      stdout
+        .trim()
+        .split('\n')
+        .find((l) => l.startsWith('{')) ?? '',
+    ) as PolicyDecision;
+    expect(decision.outcome).toBe('needs_approval');
+    expect(codes(decision)).toEqual(['amount_threshold']);
+    expect(decision.risk).toBe('high');
+    expect(decision.approver_roles).toEqual(['finance']);
+    expect(decision.revision).toMatch(/^sha256:/);
+  });
+
+  it('lists the policy service with nats micro ls', async () => {
+    const { stdout } = await nats('micro', 'ls', '--json');
+    const services = JSON.parse(stdout) as { name: string }[];
+    expect(services.map((s) => s.name)).toContain('policy');
+  });
+});

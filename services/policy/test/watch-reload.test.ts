@@ -1,0 +1,101 @@
+/**
+ * Dev hot reload: the service process with POLICY_WATCH on a copy of policies/. Editing a
+ * threshold swaps the policy within seconds while requests keep flowing, and a broken edit
+ * changes nothing.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { callEndpoint } from '@countersign/client';
+import { type ServiceProcess, spawnService, useTestNats, waitUntil } from '@countersign/test-fixtures';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { connect } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sourceRevision } from '../src/bundle.js';
+import { copyOfPolicies, evaluateRequest, type LoadResult, setThreshold, startLoad } from './support.js';
+
+let nc: NatsConnection;
+let dir: string;
+let service: ServiceProcess;
+
+beforeAll(async () => {
+  const { url } = await useTestNats();
+  dir = copyOfPolicies();
+  service = await spawnService('policy', {
+    env: {
+      NATS_URL: url,
+      POLICY_DIR: dir,
+      POLICY_WATCH: 'true',
+      POLICY_WATCH_INTERVAL_MS: '100',
+      // Only the directory is followed here; the bucket has its own test file.
+      POLICY_BUCKET: '',
+    },
+  });
+  nc = await connect({ servers: url });
+});
+afterAll(async () => {
+  await nc?.drain();
+});
+
+const info = () => callEndpoint(nc, 'policyInfo', {});
+const payment1500 = evaluateRequest({ context: { amount: 1500 } });
+
+/** Every reply matches its revision, and once a new revision answered, no later request got the old. */
+function expectAtomicSwap(result: LoadResult, before: string, after: string) {
+  expect(result.failures).toEqual([]);
+  const revisions = new Set(result.samples.map((s) => s.revision));
+  expect(revisions).toEqual(new Set([before, after]));
+  for (const s of result.samples) {
+    expect(s.outcome).toBe(s.revision === before ? 'needs_approval' : 'auto_approve');
+  }
+  const firstNew = Math.min(...result.samples.filter((s) => s.revision === after).map((s) => s.received));
+  expect(result.samples.filter((s) => s.sent > firstNew && s.revision === before)).toEqual([]);
+}
+
+describe('POLICY_WATCH', () => {
+  it('swaps to an edited threshold within seconds, with no failed request under load', async () => {
+    const before = await info();
+    expect(before.revision).toBe(await sourceRevision(dir));
+    const load = startLoad(nc, payment1500);
+    await waitUntil(() => load.samples.length >= 20, { message: 'load to flow' });
+
+    const editedAt = performance.now();
+    setThreshold(dir, 'payment_amount', 2000);
+    const after = await waitUntil(async () => {
+      const current = await info();
+      return current.revision !== before.revision && current;
+    });
+    const swapMs = performance.now() - editedAt;
+    const seenNew = () => load.samples.filter((s) => s.revision === after.revision).length;
+    await waitUntil(() => seenNew() >= 20, { message: 'replies from the new revision' });
+    const result = await load.stop();
+
+    expect(after.revision).toBe(await sourceRevision(dir));
+    expect(after.source).toBe(`directory ${dir}`);
+    expect(swapMs).toBeLessThan(5000);
+    expectAtomicSwap(result, before.revision, after.revision);
+  });
+
+  it('keeps the last good policy when an edit does not compile, and takes the next good edit', async () => {
+    const good = await info();
+    const broken = join(dir, 'countersign/broken.rego');
+    writeFileSync(broken, 'package countersign.decision\n\nx := input.y +\n');
+    const rejected = await waitUntil(() =>
+      service
+        .logs()
+        .filter((l) => l.includes('"msg":"policy rejected'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => String(l.reason).includes('broken.rego')),
+    );
+    expect(rejected).toMatchObject({ kind: 'build_failed', kept_revision: good.revision });
+    expect((await info()).revision).toBe(good.revision);
+    expect((await callEndpoint(nc, 'evaluate', payment1500)).revision).toBe(good.revision);
+
+    writeFileSync(broken, 'package countersign.decision\n\nunused_helper := 1\n');
+    const fixed = await waitUntil(async () => {
+      const current = await info();
+      return current.revision !== good.revision && current;
+    });
+    expect(fixed.revision).toBe(await sourceRevision(dir));
+    expect((await callEndpoint(nc, 'evaluate', payment1500)).outcome).toBe('auto_approve');
+  });
+});
