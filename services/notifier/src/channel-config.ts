@@ -1,0 +1,245 @@
+import { readFileSync } from 'node:fs';
+import { ApprovalEventType, Risk } from '@countersign/contracts';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { Secret, urlSecrets } from './secret.js';
+
+const ChannelName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "." or "-"');
+const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
+const Identity = z.string().min(1).max(256);
+
+/** Which events a channel receives; every list is optional and an absent list matches everything. */
+const Filter = z.strictObject({
+  events: z.array(ApprovalEventType).min(1).optional(),
+  action_types: z.array(z.string().min(1)).min(1).optional(),
+  risks: z.array(Risk).min(1).optional(),
+});
+export type ChannelFilter = z.infer<typeof Filter>;
+
+const common = {
+  name: ChannelName,
+  /**
+   * `all`: every event that passes the filter. `notify`: only approvals whose policy decision
+   * names this channel in `notify` (the policy routes, e.g. `finance`, `ops`, `security`).
+   */
+  route: z.enum(['all', 'notify']).default('all'),
+  filter: Filter.default({}),
+};
+
+const EmailChannelConfig = z.strictObject({
+  ...common,
+  type: z.literal('email'),
+  from: z.email(),
+  from_name: z.string().min(1).max(128).default('Countersign'),
+  /** Fixed recipients: they get every matching event, without personal review links. */
+  to: z.array(z.email()).default([]),
+  /** Pending approvals go to each person holding one of `policy.approver_roles`, with their own link. */
+  approvers: z.boolean().default(true),
+  /** Decided approvals go to the requester, when `people` knows their address. */
+  requester: z.boolean().default(false),
+});
+
+const WebhookChannelConfig = z.strictObject({
+  ...common,
+  type: z.literal('webhook'),
+  /** The endpoint; or `url_env` when the URL itself carries a token. */
+  url: z.url().optional(),
+  url_env: EnvName.optional(),
+  /** Environment variable holding the Standard Webhooks secret `whsec_<base64>`. */
+  secret_env: EnvName,
+});
+
+const SlackChannelConfig = z.strictObject({
+  ...common,
+  type: z.literal('slack'),
+  /** Environment variable holding the incoming-webhook URL (the URL is the credential). */
+  url_env: EnvName,
+  /** A Review button per approver. Anyone in the Slack channel can open any button. */
+  review_buttons: z.boolean().default(true),
+});
+
+const MarkdownChannelConfig = z.strictObject({
+  ...common,
+  type: z.literal('markdown'),
+  /** Directory that receives `approval_<action_id>.md` files. */
+  directory: z.string().min(1),
+  /** Watch the files for decisions written into them. One replica should watch a directory. */
+  watch: z.boolean().default(true),
+});
+
+const ChannelConfig = z.discriminatedUnion('type', [
+  EmailChannelConfig,
+  WebhookChannelConfig,
+  SlackChannelConfig,
+  MarkdownChannelConfig,
+]);
+
+export const ChannelsFile = z
+  .strictObject({
+    /** Identity → contact details. Identities are the ones the policy's directory uses. */
+    people: z.record(Identity, z.strictObject({ email: z.email().optional() })).default({}),
+    /** Role → identities to notify. Who may decide is still the policy's call, not this map's. */
+    roles: z.record(z.string().min(1), z.array(Identity)).default({}),
+    channels: z.array(ChannelConfig).min(1),
+  })
+  .superRefine((file, ctx) => {
+    const seen = new Set<string>();
+    file.channels.forEach((channel, index) => {
+      if (seen.has(channel.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['channels', index, 'name'],
+          message: 'duplicate channel name',
+        });
+      }
+      seen.add(channel.name);
+      if (channel.type === 'webhook' && (channel.url === undefined) === (channel.url_env === undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['channels', index],
+          message: 'give exactly one of url, url_env',
+        });
+      }
+    });
+    for (const [role, members] of Object.entries(file.roles)) {
+      members.forEach((identity, index) => {
+        if (!Object.hasOwn(file.people, identity)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['roles', role, index],
+            message: `"${identity}" is not listed under people`,
+          });
+        }
+      });
+    }
+  });
+export type ChannelsFile = z.infer<typeof ChannelsFile>;
+
+type EmailChannelConfig = z.infer<typeof EmailChannelConfig>;
+type WebhookChannelConfig = z.infer<typeof WebhookChannelConfig>;
+type SlackChannelConfig = z.infer<typeof SlackChannelConfig>;
+type MarkdownChannelConfig = z.infer<typeof MarkdownChannelConfig>;
+
+/** Channel settings with secrets read from the environment. */
+export type EmailSettings = EmailChannelConfig;
+export type WebhookSettings = Omit<WebhookChannelConfig, 'url' | 'url_env' | 'secret_env'> & {
+  url: Secret<string>;
+  /** The decoded signing key (the base64 part of `whsec_…`). */
+  key: Secret<Buffer>;
+};
+export type SlackSettings = Omit<SlackChannelConfig, 'url_env'> & { url: Secret<string> };
+export type MarkdownSettings = MarkdownChannelConfig;
+export type ChannelSettings = EmailSettings | WebhookSettings | SlackSettings | MarkdownSettings;
+
+export interface Directory {
+  people: ChannelsFile['people'];
+  roles: ChannelsFile['roles'];
+}
+
+export interface ChannelsConfig {
+  directory: Directory;
+  channels: ChannelSettings[];
+  /** Every secret value the channels hold, for scrubbing error text. */
+  secrets: string[];
+}
+
+export class ChannelsConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ChannelsConfigError';
+  }
+}
+
+export interface ResolveOptions {
+  allowHttp: boolean;
+}
+
+/** Reads the channels file (YAML, or JSON which is YAML too) and resolves its secrets from `env`. */
+export function loadChannelsFile(
+  path: string,
+  env: NodeJS.ProcessEnv,
+  options: ResolveOptions,
+): ChannelsConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ChannelsConfigError(`cannot read channels file ${path}: ${(err as Error).message}`);
+  }
+  return resolveChannels(raw, env, options, path);
+}
+
+/** Validates a parsed channels document and reads the secrets it names from `env`. */
+export function resolveChannels(
+  raw: unknown,
+  env: NodeJS.ProcessEnv,
+  options: ResolveOptions,
+  source = 'channels file',
+): ChannelsConfig {
+  const parsed = ChannelsFile.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ChannelsConfigError(`invalid ${source}:\n${lines.join('\n')}`);
+  }
+  const problems: string[] = [];
+  const secrets: string[] = [];
+  const readEnv = (channel: string, name: string): string | undefined => {
+    const value = env[name];
+    if (!value) problems.push(`  channel ${channel}: environment variable ${name} is not set`);
+    return value || undefined;
+  };
+  const checkUrl = (channel: string, url: string | undefined, what: string): Secret<string> => {
+    if (url !== undefined) {
+      secrets.push(...urlSecrets(url));
+      let protocol = '';
+      try {
+        protocol = new URL(url).protocol;
+      } catch {
+        problems.push(`  channel ${channel}: ${what} is not a URL`);
+      }
+      if (protocol && protocol !== 'https:' && !(protocol === 'http:' && options.allowHttp)) {
+        problems.push(`  channel ${channel}: ${what} must be https (http needs WEBHOOK_ALLOW_HTTP=true)`);
+      }
+    }
+    return new Secret(url ?? '');
+  };
+
+  const channels = parsed.data.channels.map((channel): ChannelSettings => {
+    switch (channel.type) {
+      case 'webhook': {
+        const { url: inlineUrl, url_env, secret_env, ...rest } = channel;
+        const url = inlineUrl ?? (url_env ? readEnv(channel.name, url_env) : undefined);
+        const secret = readEnv(channel.name, secret_env);
+        let key: Buffer = Buffer.alloc(0);
+        if (secret !== undefined) {
+          secrets.push(secret, secret.slice('whsec_'.length));
+          const decoded = decodeWebhookSecret(secret);
+          if (decoded) key = decoded;
+          else
+            problems.push(
+              `  channel ${channel.name}: ${secret_env} must be whsec_ followed by 24-64 base64-encoded bytes`,
+            );
+        }
+        return { ...rest, url: checkUrl(channel.name, url, 'url'), key: new Secret(key) };
+      }
+      case 'slack': {
+        const { url_env, ...rest } = channel;
+        return { ...rest, url: checkUrl(channel.name, readEnv(channel.name, url_env), url_env) };
+      }
+      default:
+        return channel;
+    }
+  });
+  if (problems.length > 0) throw new ChannelsConfigError(`invalid ${source}:\n${problems.join('\n')}`);
+  return { directory: { people: parsed.data.people, roles: parsed.data.roles }, channels, secrets };
+}
+
+/** Standard Webhooks secrets are `whsec_` + base64 of 24 to 64 random bytes. */
+export function decodeWebhookSecret(secret: string): Buffer | undefined {
+  const match = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret);
+  if (!match?.[1]) return undefined;
+  const key = Buffer.from(match[1], 'base64');
+  return key.length >= 24 && key.length <= 64 ? key : undefined;
+}

@@ -1,0 +1,88 @@
+import { createHash } from 'node:crypto';
+import type { ApprovalEvent } from '@countersign/contracts';
+import type { Directory, EmailSettings } from '../channel-config.js';
+import { approversOf, emailOf } from '../directory.js';
+import type { ReviewLinks } from '../review-links.js';
+import { renderDecidedEmail, renderPendingEmail } from './email-content.js';
+import type { MailMessage, SmtpSender } from './smtp.js';
+import type { Channel, Target } from './types.js';
+
+export interface EmailChannelDeps {
+  directory: Directory;
+  smtp: SmtpSender;
+  reviewLinks: ReviewLinks | undefined;
+}
+
+/**
+ * Email: one message per recipient. Pending approvals go to each approver with their own
+ * review link (and to the fixed `to` list without one); decided approvals go to `to` and,
+ * when enabled, to the requester.
+ */
+export function createEmailChannel(settings: EmailSettings, deps: EmailChannelDeps): Channel {
+  const targets = (event: ApprovalEvent): Target[] => {
+    const approval = event.data;
+    const byAddress = new Map<string, Target>();
+    const add = (email: string, identity?: string) => {
+      const key = email.toLowerCase();
+      if (!byAddress.has(key))
+        byAddress.set(key, { key, detail: identity ? { email, identity } : { email } });
+    };
+    if (event.type === 'approval.pending') {
+      if (settings.approvers) {
+        for (const approver of approversOf(approval, deps.directory)) {
+          if (approver.email) add(approver.email, approver.identity);
+        }
+      }
+    } else if (settings.requester) {
+      const email = emailOf(approval.requested_by, deps.directory);
+      if (email) add(email);
+    }
+    for (const email of settings.to) add(email);
+    return [...byAddress.values()];
+  };
+
+  return {
+    name: settings.name,
+    kind: 'email',
+    settings,
+    // An SMTP server has no idempotency key: a resend after an unknown outcome could be a
+    // second email in someone's inbox, so it is left to an operator (dlq replay).
+    resendsUnknown: false,
+    supersededByDecision: true,
+    targets,
+    async send({ event, target }) {
+      const approval = event.data;
+      const email = target.detail.email;
+      if (!email) return { result: 'failed', error: 'delivery has no email address' };
+      const identity = target.detail.identity;
+      const content =
+        event.type === 'approval.pending'
+          ? renderPendingEmail(
+              approval,
+              identity && deps.reviewLinks
+                ? { review: { url: deps.reviewLinks(approval, identity), approver: identity } }
+                : {},
+            )
+          : renderDecidedEmail(approval);
+      const message: MailMessage = {
+        from: { name: settings.from_name, address: settings.from },
+        to: email,
+        ...content,
+        messageId: messageIdFor(event.id, settings.name, target.key, settings.from),
+        headers: {
+          'Auto-Submitted': 'auto-generated',
+          'X-Countersign-Action-Id': approval.action_id,
+          'X-Countersign-Event': event.type,
+        },
+      };
+      return deps.smtp.send(message);
+    },
+  };
+}
+
+/** One Message-ID per (event, channel, recipient), so a replayed email threads as the same message. */
+function messageIdFor(eventId: string, channel: string, target: string, from: string): string {
+  const hash = createHash('sha256').update(`${eventId}\n${channel}\n${target}`).digest('hex').slice(0, 32);
+  const domain = from.split('@')[1] ?? 'countersign.invalid';
+  return `<${hash}@${domain}>`;
+}

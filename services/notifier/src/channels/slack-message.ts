@@ -1,0 +1,80 @@
+import type { Approval } from '@countersign/contracts';
+import { formatTime, formatValue, oneLine, truncate } from '../text.js';
+
+/** Slack mrkdwn treats &, < and > as markup (`<url|label>`, `<!channel>`): escape them. */
+function mrkdwn(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+const section = (text: string) => ({ type: 'section', text: { type: 'mrkdwn', text: truncate(text, 3000) } });
+
+export interface SlackButton {
+  approver: string;
+  url: string;
+}
+
+/** Block Kit message for a pending approval, with a Review button per approver link. */
+export function pendingSlackMessage(approval: Approval, buttons: SlackButton[]): Record<string, unknown> {
+  const title = `Approval needed: ${oneLine(approval.action_type, 64)} (${approval.policy.risk} risk)`;
+  const context = Object.entries(approval.context)
+    .map(([key, value]) => `• *${mrkdwn(oneLine(key, 64))}*: ${mrkdwn(oneLine(formatValue(value), 300))}`)
+    .join('\n');
+  const reasons = approval.policy.reasons
+    .map((r) => `• \`${mrkdwn(oneLine(r.code, 64))}\` ${mrkdwn(oneLine(r.message, 300))}`)
+    .join('\n');
+  const blocks: Record<string, unknown>[] = [
+    { type: 'header', text: { type: 'plain_text', text: truncate(title, 150) } },
+    section(mrkdwn(approval.description)),
+    {
+      type: 'section',
+      fields: [
+        ['Action ID', approval.action_id],
+        ['Requested by', approval.requested_by],
+        ['Risk', approval.policy.risk],
+        ['Approvals needed', String(approval.required_approvals)],
+        ['Approver roles', approval.policy.approver_roles.join(', ') || '-'],
+        ['Expires', formatTime(approval.expires_at)],
+      ].map(([label, value]) => ({
+        type: 'mrkdwn',
+        text: `*${label}*\n${mrkdwn(oneLine(value ?? '', 200))}`,
+      })),
+    },
+  ];
+  if (context) blocks.push(section(`*Context*\n${context}`));
+  if (reasons) blocks.push(section(`*Why this needs approval*\n${reasons}`));
+  if (buttons.length > 0) {
+    blocks.push({
+      type: 'actions',
+      // Slack allows 25 elements per actions block.
+      elements: buttons.slice(0, 25).map((button) => ({
+        type: 'button',
+        text: { type: 'plain_text', text: truncate(`Review as ${oneLine(button.approver, 60)}`, 75) },
+        url: button.url,
+      })),
+    });
+    blocks.push({
+      type: 'context',
+      elements: [
+        {
+          type: 'mrkdwn',
+          text: 'Each button is personal to one approver, opens a confirmation page and works once.',
+        },
+      ],
+    });
+  }
+  return { text: `${title} - ${approval.action_id}`, blocks };
+}
+
+/** Block Kit message for a decided approval. */
+export function decidedSlackMessage(approval: Approval): Record<string, unknown> {
+  const title = `Approval ${approval.status}: ${oneLine(approval.action_type, 64)}`;
+  const by = approval.decided_by ? ` by ${mrkdwn(oneLine(approval.decided_by))}` : '';
+  const reason = approval.decision_reason ? `\n>${mrkdwn(oneLine(approval.decision_reason, 500))}` : '';
+  return {
+    text: `${title} - ${approval.action_id}`,
+    blocks: [
+      { type: 'header', text: { type: 'plain_text', text: truncate(title, 150) } },
+      section(`\`${approval.action_id}\` ${approval.status}${by}${reason}`),
+    ],
+  };
+}

@@ -1,0 +1,121 @@
+import { CommonEnv, env, loadConfig } from '@countersign/runtime';
+import { z } from 'zod';
+import type { RetryPolicy } from './backoff.js';
+import { parseDuration, parseDurationList } from './durations.js';
+import { Secret } from './secret.js';
+
+const duration = (def: string) =>
+  z
+    .string()
+    .default(def)
+    .transform((value, ctx) => {
+      try {
+        return parseDuration(value);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    });
+
+/** Svix's schedule: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
+export const DEFAULT_RETRY_SCHEDULE = '0,5s,5m,30m,2h,5h,10h,10h';
+
+/**
+ * The notifier's environment. Secret values are wrapped in {@link Secret}, so the parsed config
+ * can be passed around (and even logged by mistake) without leaking them.
+ */
+export const NotifierEnv = CommonEnv.extend({
+  DATABASE_URL: z
+    .string()
+    .min(1)
+    .transform((v) => new Secret(v)),
+  /** Path of the channels file (YAML or JSON), see channels.example.yaml. */
+  NOTIFIER_CONFIG: z.string().min(1),
+  /** `smtp://user:pass@host:587` or `smtps://...:465`; needed when an email channel is configured. */
+  SMTP_URL: z
+    .string()
+    .min(1)
+    .transform((v) => new Secret(v))
+    .optional(),
+  /** Base URL of the approval service's review pages; needed for review links. */
+  PUBLIC_URL: z.url().optional(),
+  /** The approval service's review link secret (the same value on both). */
+  REVIEW_LINK_SECRET: z
+    .string()
+    .min(32, 'must be at least 32 characters')
+    .transform((v) => new Secret(v))
+    .optional(),
+  /** Allow http:// webhook and Slack URLs (tests, local receivers). */
+  WEBHOOK_ALLOW_HTTP: env.bool(false),
+  /** Allow webhook URLs that resolve to private, loopback or link-local addresses. */
+  WEBHOOK_ALLOW_PRIVATE: env.bool(false),
+  /** Durable JetStream consumer name. */
+  NOTIFIER_CONSUMER: env.string('notifier'),
+  /** Delivery attempts in flight in this replica. */
+  NOTIFIER_CONCURRENCY: env.int(16, 1, 1000),
+  /** Delivery attempts in flight per channel in this replica, so one slow channel cannot take every slot. */
+  NOTIFIER_CHANNEL_CONCURRENCY: env.int(4, 1, 1000),
+  /** Events handled at once by the consumer (each is a short database transaction). */
+  NOTIFIER_EVENT_CONCURRENCY: env.int(8, 1, 256),
+  /** How often the worker looks for due retries scheduled by any replica. */
+  NOTIFIER_POLL_INTERVAL: duration('1s'),
+  /** Delay before each attempt; the number of entries is the number of attempts. */
+  NOTIFIER_RETRY_SCHEDULE: z
+    .string()
+    .default(DEFAULT_RETRY_SCHEDULE)
+    .transform((value, ctx) => {
+      try {
+        const list = parseDurationList(value);
+        if (list.length === 0) throw new Error('needs at least one entry');
+        return list;
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    }),
+  NOTIFIER_RETRY_JITTER: z.coerce.number().min(0).max(1).default(0.2),
+  NOTIFIER_MAX_RETRY_AFTER: duration('6h'),
+  /** Per-attempt timeout of a webhook or Slack POST. */
+  WEBHOOK_TIMEOUT: duration('10s'),
+  /** Per-attempt timeout of an SMTP session. */
+  SMTP_TIMEOUT: duration('30s'),
+  /**
+   * How long a claimed attempt is owned before it counts as interrupted (its process died).
+   * Must exceed every attempt timeout; default: the longest timeout plus 30 s.
+   */
+  NOTIFIER_LEASE: duration('0'),
+  /** How often markdown directories are rescanned for edits (file watching is a hint only). */
+  MARKDOWN_POLL_INTERVAL: duration('1s'),
+});
+export type NotifierEnv = z.infer<typeof NotifierEnv>;
+
+export interface NotifierConfig {
+  env: NotifierEnv;
+  retry: RetryPolicy;
+  leaseMs: number;
+}
+
+/** Reads and checks the environment; derived values are computed here once. */
+export function loadNotifierConfig(source: NodeJS.ProcessEnv = process.env): NotifierConfig {
+  const parsed = loadConfig(NotifierEnv, source);
+  return deriveConfig(parsed);
+}
+
+export function deriveConfig(parsed: NotifierEnv): NotifierConfig {
+  const longest = Math.max(parsed.WEBHOOK_TIMEOUT, parsed.SMTP_TIMEOUT);
+  const leaseMs = parsed.NOTIFIER_LEASE || longest + 30_000;
+  if (leaseMs <= longest) {
+    throw new Error(
+      `NOTIFIER_LEASE (${leaseMs} ms) must exceed the longest attempt timeout (${longest} ms): a live attempt would be taken for a dead one`,
+    );
+  }
+  return {
+    env: parsed,
+    retry: {
+      schedule: parsed.NOTIFIER_RETRY_SCHEDULE,
+      jitter: parsed.NOTIFIER_RETRY_JITTER,
+      maxRetryAfterMs: parsed.NOTIFIER_MAX_RETRY_AFTER,
+    },
+    leaseMs,
+  };
+}

@@ -1,0 +1,125 @@
+import { fileURLToPath } from 'node:url';
+import { type Logger, memoStop, migrate } from '@countersign/runtime';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type pg from 'pg';
+import type { ChannelsConfig } from './channel-config.js';
+import { buildChannels } from './channels/index.js';
+import { createSmtpSender } from './channels/smtp.js';
+import type { NotifierConfig } from './config.js';
+import { startEventConsumer } from './consumer.js';
+import { type MarkdownWatcher, startMarkdownWatcher } from './markdown/watcher.js';
+import { createReviewLinks } from './review-links.js';
+import { createScrubber, urlSecrets } from './secret.js';
+import { startDeliveryWorker } from './worker.js';
+
+export interface NotifierDeps {
+  nc: NatsConnection;
+  pool: pg.Pool;
+  logger: Logger;
+  config: NotifierConfig;
+  channels: ChannelsConfig;
+}
+
+export interface Notifier {
+  stop(): Promise<void>;
+  /** Scans the markdown directories now (tests). */
+  scanMarkdown(): Promise<void>;
+}
+
+const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
+/** Slack for a channel's own timeouts to fire before the worker's guard does. */
+const DEADLINE_GUARD_MS = 5000;
+
+/**
+ * The notifier: migrates its schema, consumes approval events into delivery records, runs the
+ * delivery worker, and watches markdown directories. Handed its connections; connects nothing.
+ */
+export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
+  const { nc, pool, config } = deps;
+  const env = config.env;
+  const logger = deps.logger;
+  await migrate(pool, { dir: MIGRATIONS, schema: 'notifier', logger });
+
+  const scrub = createScrubber([
+    ...deps.channels.secrets,
+    ...(env.SMTP_URL ? urlSecrets(env.SMTP_URL.reveal()) : []),
+    ...(env.REVIEW_LINK_SECRET ? [env.REVIEW_LINK_SECRET.reveal()] : []),
+    ...urlSecrets(env.DATABASE_URL.reveal()),
+  ]);
+  const reviewLinks =
+    env.PUBLIC_URL && env.REVIEW_LINK_SECRET
+      ? createReviewLinks(env.PUBLIC_URL, env.REVIEW_LINK_SECRET)
+      : undefined;
+  const { channels, markdownDirectories } = buildChannels(deps.channels, {
+    smtp: env.SMTP_URL ? createSmtpSender(env.SMTP_URL, env.SMTP_TIMEOUT) : undefined,
+    reviewLinks,
+    http: {
+      timeoutMs: env.WEBHOOK_TIMEOUT,
+      allowHttp: env.WEBHOOK_ALLOW_HTTP,
+      allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
+    },
+  });
+  for (const { directory } of markdownDirectories.values()) await directory.ensure();
+
+  const worker = startDeliveryWorker({
+    pool,
+    channels: new Map(channels.map((c) => [c.name, c])),
+    logger: logger.child({ component: 'delivery' }),
+    retry: config.retry,
+    leaseMs: config.leaseMs,
+    attemptDeadlineMs: Math.max(env.WEBHOOK_TIMEOUT, env.SMTP_TIMEOUT) + DEADLINE_GUARD_MS,
+    concurrency: env.NOTIFIER_CONCURRENCY,
+    channelConcurrency: env.NOTIFIER_CHANNEL_CONCURRENCY,
+    pollIntervalMs: env.NOTIFIER_POLL_INTERVAL,
+    scrub,
+  });
+
+  let consumer: Awaited<ReturnType<typeof startEventConsumer>> | undefined;
+  const watchers: MarkdownWatcher[] = [];
+  try {
+    consumer = await startEventConsumer({
+      nc,
+      pool,
+      channels,
+      logger: logger.child({ component: 'consumer' }),
+      durableName: env.NOTIFIER_CONSUMER,
+      concurrency: env.NOTIFIER_EVENT_CONCURRENCY,
+      firstDelayMs: config.retry.schedule[0] ?? 0,
+      onRecorded: worker.kick,
+    });
+    for (const { directory, watch } of markdownDirectories.values()) {
+      if (!watch) continue;
+      watchers.push(
+        startMarkdownWatcher({
+          nc,
+          directory,
+          logger: logger.child({ component: 'markdown-watcher' }),
+          pollIntervalMs: env.MARKDOWN_POLL_INTERVAL,
+        }),
+      );
+    }
+  } catch (err) {
+    await worker.stop();
+    throw err;
+  }
+
+  logger.info(
+    {
+      channels: channels.map((c) => ({ name: c.name, kind: c.kind, route: c.settings.route })),
+      consumer: env.NOTIFIER_CONSUMER,
+    },
+    'notifier started',
+  );
+
+  return {
+    scanMarkdown: async () => {
+      await Promise.all(watchers.map((w) => w.scan()));
+    },
+    stop: memoStop(async () => {
+      // Intake first (no new deliveries), then the attempts in flight finish and are recorded.
+      await Promise.all(watchers.map((w) => w.stop()));
+      await consumer?.stop();
+      await worker.stop();
+    }),
+  };
+}

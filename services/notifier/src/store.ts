@@ -1,0 +1,388 @@
+import type { ApprovalEvent } from '@countersign/contracts';
+import type pg from 'pg';
+import type { ChannelKind, TargetDetail } from './channels/types.js';
+import type { OutcomeResult } from './outcome.js';
+
+/** Database access of the notifier: every statement it runs, in one place. */
+
+export type DeliveryStatus = 'scheduled' | 'in_progress' | 'delivered' | 'dead' | 'superseded';
+
+export interface NewDelivery {
+  channel: string;
+  kind: ChannelKind;
+  target: string;
+  detail: TargetDetail;
+}
+
+async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    const result = await fn(client);
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    await client.query('rollback').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+export interface RecordEventOptions {
+  streamSeq: number | undefined;
+  firstDelayMs: number;
+  /** On a decided event: channels whose not-yet-sent pending notifications are dropped. */
+  supersedeChannels: string[];
+}
+
+/**
+ * Records an event and its deliveries, all scheduled, in one transaction. Deliveries that
+ * exist already (the stream redelivered the event) are left alone. Returns how many are new.
+ */
+export async function recordEvent(
+  pool: pg.Pool,
+  event: ApprovalEvent,
+  deliveries: NewDelivery[],
+  options: RecordEventOptions,
+): Promise<number> {
+  return inTransaction(pool, async (client) => {
+    await client.query(
+      `insert into notifier.events (id, type, action_id, stream_seq, body) values ($1, $2, $3, $4, $5)
+       on conflict (id) do nothing`,
+      [event.id, event.type, event.data.action_id, options.streamSeq ?? null, JSON.stringify(event)],
+    );
+    let created = 0;
+    if (deliveries.length > 0) {
+      const result = await client.query(
+        `insert into notifier.deliveries (event_id, channel, kind, target, target_detail, status, next_attempt_at)
+         select $1, d.channel, d.kind, d.target, d.detail, 'scheduled', now() + make_interval(secs => $6::float8 / 1000)
+         from unnest($2::text[], $3::text[], $4::text[], $5::jsonb[]) as d(channel, kind, target, detail)
+         on conflict (event_id, channel, target) do nothing`,
+        [
+          event.id,
+          deliveries.map((d) => d.channel),
+          deliveries.map((d) => d.kind),
+          deliveries.map((d) => d.target),
+          deliveries.map((d) => JSON.stringify(d.detail)),
+          options.firstDelayMs,
+        ],
+      );
+      created = result.rowCount ?? 0;
+    }
+    if (event.type === 'approval.decided' && options.supersedeChannels.length > 0) {
+      await client.query(
+        `update notifier.deliveries d
+         set status = 'superseded', finished_at = now(), updated_at = now(),
+             last_error = 'the approval was decided before this notification was sent'
+         from notifier.events e
+         where d.event_id = e.id and e.action_id = $1 and e.type = 'approval.pending'
+           and d.status = 'scheduled' and d.channel = any($2::text[])`,
+        [event.data.action_id, options.supersedeChannels],
+      );
+    }
+    return created;
+  });
+}
+
+export async function recordInvalidEvent(
+  pool: pg.Pool,
+  invalid: { subject: string; streamSeq: number | undefined; error: string; raw: string },
+): Promise<void> {
+  await pool.query(
+    'insert into notifier.invalid_events (subject, stream_seq, error, raw) values ($1, $2, $3, $4)',
+    [invalid.subject, invalid.streamSeq ?? null, invalid.error, invalid.raw],
+  );
+}
+
+/** A delivery claimed for one attempt. */
+export interface ClaimedDelivery {
+  id: number;
+  eventId: string;
+  channel: string;
+  kind: ChannelKind;
+  target: string;
+  detail: TargetDetail;
+  /** Including the attempt just claimed. */
+  attempts: number;
+  replayBase: number;
+  startedAt: Date;
+  event: unknown;
+}
+
+interface ClaimRow {
+  id: string;
+  event_id: string;
+  channel: string;
+  kind: ChannelKind;
+  target: string;
+  target_detail: TargetDetail;
+  attempts: number;
+  replay_base: number;
+  attempt_started_at: Date;
+  event: unknown;
+}
+
+export interface ClaimOptions {
+  limit: number;
+  /** Free attempt slots per configured channel; channels not listed get `limit`. */
+  room: Map<string, number>;
+  leaseMs: number;
+}
+
+/**
+ * Claims due deliveries for an attempt: marks them in progress under a lease *before* anything
+ * is sent, so no other replica (and no redelivery) starts the same side effect. Rows locked by
+ * another replica are skipped, and each channel gets at most its free slots, so a backlog on
+ * one slow channel never takes the slots of the others.
+ */
+export async function claimDue(pool: pg.Pool, options: ClaimOptions): Promise<ClaimedDelivery[]> {
+  if (options.limit <= 0) return [];
+  const channels = [...options.room.keys()];
+  const result = await pool.query<ClaimRow>(
+    `with room as (
+       select * from unnest($2::text[], $3::int[]) as r(channel, room)
+     ), candidates as (
+       select d.id, d.next_attempt_at, coalesce(r.room, $1) as room,
+              row_number() over (partition by d.channel order by d.next_attempt_at, d.id) as rn
+       from notifier.deliveries d left join room r on r.channel = d.channel
+       where d.status = 'scheduled' and d.next_attempt_at <= now()
+     ), picked as (
+       select d.id from notifier.deliveries d join candidates c on c.id = d.id
+       where c.rn <= c.room and d.status = 'scheduled'
+       order by c.next_attempt_at, d.id
+       limit $1
+       for update of d skip locked
+     )
+     update notifier.deliveries d
+     set status = 'in_progress', attempts = d.attempts + 1, attempt_started_at = now(),
+         lease_until = now() + make_interval(secs => $4::float8 / 1000), updated_at = now()
+     from picked
+     where d.id = picked.id
+     returning d.id, d.event_id, d.channel, d.kind, d.target, d.target_detail, d.attempts, d.replay_base,
+               d.attempt_started_at, (select e.body from notifier.events e where e.id = d.event_id) as event`,
+    [options.limit, channels, channels.map((c) => options.room.get(c) ?? 0), options.leaseMs],
+  );
+  return result.rows.map((row) => ({
+    id: Number(row.id),
+    eventId: row.event_id,
+    channel: row.channel,
+    kind: row.kind,
+    target: row.target,
+    detail: row.target_detail,
+    attempts: row.attempts,
+    replayBase: row.replay_base,
+    startedAt: row.attempt_started_at,
+    event: row.event,
+  }));
+}
+
+export interface AttemptRecord {
+  outcome: OutcomeResult | 'interrupted';
+  statusCode: number | undefined;
+  error: string | undefined;
+  /** What becomes of the delivery. */
+  next: { status: 'delivered' | 'dead' } | { status: 'scheduled'; delayMs: number };
+  /** Disable the channel (HTTP 410), with this reason. */
+  disableChannel?: string;
+}
+
+/**
+ * Records an attempt and the delivery's next state together. Guarded by the claim (still in
+ * progress, same attempt number): a worker that lost its lease cannot overwrite a newer state.
+ * Returns false when the claim was lost.
+ */
+export async function finishAttempt(
+  pool: pg.Pool,
+  delivery: Pick<ClaimedDelivery, 'id' | 'attempts' | 'startedAt' | 'channel'>,
+  record: AttemptRecord,
+): Promise<boolean> {
+  return inTransaction(pool, (client) => finishWith(client, delivery, record));
+}
+
+async function finishWith(
+  client: pg.PoolClient,
+  delivery: Pick<ClaimedDelivery, 'id' | 'attempts' | 'startedAt' | 'channel'>,
+  record: AttemptRecord,
+): Promise<boolean> {
+  const next = record.next;
+  const updated = await client.query(
+    `update notifier.deliveries
+     set status = $3, lease_until = null, updated_at = now(), last_error = $4,
+         next_attempt_at = case when $3 = 'scheduled' then now() + make_interval(secs => $5::float8 / 1000) end,
+         finished_at = case when $3 in ('delivered', 'dead') then now() end
+     where id = $1 and status = 'in_progress' and attempts = $2`,
+    [
+      delivery.id,
+      delivery.attempts,
+      next.status,
+      record.error ?? null,
+      next.status === 'scheduled' ? next.delayMs : 0,
+    ],
+  );
+  if (updated.rowCount !== 1) return false;
+  await client.query(
+    `insert into notifier.attempts (delivery_id, attempt, started_at, outcome, status_code, error)
+     values ($1, $2, $3, $4, $5, $6) on conflict do nothing`,
+    [
+      delivery.id,
+      delivery.attempts,
+      delivery.startedAt,
+      record.outcome,
+      record.statusCode ?? null,
+      record.error ?? null,
+    ],
+  );
+  if (record.disableChannel) {
+    await client.query(
+      `insert into notifier.disabled_channels (channel, reason) values ($1, $2)
+       on conflict (channel) do nothing`,
+      [delivery.channel, record.disableChannel],
+    );
+  }
+  return true;
+}
+
+export interface ExpiredClaim {
+  id: number;
+  channel: string;
+  attempts: number;
+  replayBase: number;
+  startedAt: Date;
+}
+
+/**
+ * Deliveries whose lease ran out: the process that claimed them died (or lost its database)
+ * mid-attempt, so whether the receiver got the message is unknown. `decide` says what to do
+ * with each; both happen in one transaction under row locks.
+ */
+export async function recoverExpiredClaims(
+  pool: pg.Pool,
+  decide: (claim: ExpiredClaim) => AttemptRecord,
+  limit = 100,
+): Promise<ExpiredClaim[]> {
+  return inTransaction(pool, async (client) => {
+    const result = await client.query<{
+      id: string;
+      channel: string;
+      attempts: number;
+      replay_base: number;
+      attempt_started_at: Date | null;
+    }>(
+      `select id, channel, attempts, replay_base, attempt_started_at from notifier.deliveries
+       where status = 'in_progress' and lease_until < now()
+       order by lease_until limit $1 for update skip locked`,
+      [limit],
+    );
+    const claims = result.rows.map((row) => ({
+      id: Number(row.id),
+      channel: row.channel,
+      attempts: row.attempts,
+      replayBase: row.replay_base,
+      startedAt: row.attempt_started_at ?? new Date(),
+    }));
+    for (const claim of claims) await finishWith(client, claim, decide(claim));
+    return claims;
+  });
+}
+
+/** Scheduled deliveries of disabled channels are dead-lettered without an attempt. */
+export async function deadLetterDisabledChannels(pool: pg.Pool): Promise<number> {
+  const result = await pool.query(
+    `update notifier.deliveries d
+     set status = 'dead', finished_at = now(), updated_at = now(),
+         last_error = 'channel disabled: ' || c.reason
+     from notifier.disabled_channels c
+     where d.channel = c.channel and d.status = 'scheduled'`,
+  );
+  return result.rowCount ?? 0;
+}
+
+// ---- dead letters -----------------------------------------------------------------------------
+
+export interface DeliveryView {
+  id: number;
+  event_id: string;
+  event_type: string;
+  action_id: string;
+  channel: string;
+  kind: string;
+  target: string;
+  status: DeliveryStatus;
+  attempts: number;
+  last_error: string | null;
+  created_at: Date;
+  finished_at: Date | null;
+}
+
+export interface AttemptView {
+  attempt: number;
+  started_at: Date;
+  finished_at: Date;
+  outcome: string;
+  status_code: number | null;
+  error: string | null;
+}
+
+const DELIVERY_VIEW = `select d.id::int as id, d.event_id, e.type as event_type, e.action_id, d.channel, d.kind,
+  d.target, d.status, d.attempts, d.last_error, d.created_at, d.finished_at
+  from notifier.deliveries d join notifier.events e on e.id = d.event_id`;
+
+export async function listDeliveries(
+  pool: pg.Pool,
+  filter: { status?: DeliveryStatus; channel?: string; actionId?: string; limit?: number },
+): Promise<DeliveryView[]> {
+  const result = await pool.query<DeliveryView>(
+    `${DELIVERY_VIEW}
+     where ($1::text is null or d.status = $1) and ($2::text is null or d.channel = $2)
+       and ($3::text is null or e.action_id = $3)
+     order by d.id desc limit $4`,
+    [filter.status ?? null, filter.channel ?? null, filter.actionId ?? null, filter.limit ?? 50],
+  );
+  return result.rows;
+}
+
+export async function getDelivery(
+  pool: pg.Pool,
+  id: number,
+): Promise<(DeliveryView & { attempt_log: AttemptView[] }) | undefined> {
+  const delivery = await pool.query<DeliveryView>(`${DELIVERY_VIEW} where d.id = $1`, [id]);
+  const row = delivery.rows[0];
+  if (!row) return undefined;
+  const attempts = await pool.query<AttemptView>(
+    `select attempt, started_at, finished_at, outcome, status_code, error from notifier.attempts
+     where delivery_id = $1 order by attempt`,
+    [id],
+  );
+  return { ...row, attempt_log: attempts.rows };
+}
+
+/**
+ * Puts a dead (or superseded) delivery back on the schedule, due now, with a fresh retry
+ * schedule. Its attempt history stays. Returns false when there is no such delivery in a
+ * replayable state.
+ */
+export async function replayDelivery(pool: pg.Pool, id: number): Promise<boolean> {
+  const result = await pool.query(
+    `update notifier.deliveries
+     set status = 'scheduled', next_attempt_at = now(), replay_base = attempts, finished_at = null,
+         updated_at = now()
+     where id = $1 and status in ('dead', 'superseded')`,
+    [id],
+  );
+  return result.rowCount === 1;
+}
+
+export async function listDisabledChannels(
+  pool: pg.Pool,
+): Promise<{ channel: string; reason: string; disabled_at: Date }[]> {
+  const result = await pool.query(
+    'select channel, reason, disabled_at from notifier.disabled_channels order by channel',
+  );
+  return result.rows;
+}
+
+export async function enableChannel(pool: pg.Pool, channel: string): Promise<boolean> {
+  const result = await pool.query('delete from notifier.disabled_channels where channel = $1', [channel]);
+  return result.rowCount === 1;
+}

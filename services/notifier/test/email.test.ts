@@ -1,0 +1,155 @@
+import { verifyReviewToken } from '@countersign/runtime';
+import { useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { connect } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decidedEvent, EventPublisher, makeApproval, pendingEvent } from './helpers/approvals.js';
+import { deliveriesOf } from './helpers/deliveries.js';
+import { REVIEW_SECRET, startTestNotifier, testEnv } from './helpers/notifier.js';
+import { type ReceivedMail, startSmtpSink } from './helpers/smtp-sink.js';
+
+const nats = await useTestNats();
+const db = await useTestDatabase('notifier_email');
+
+const directory = {
+  people: {
+    alice: { email: 'alice@example.com' },
+    frank: { email: 'frank@example.com' },
+    bob: { email: 'bob@example.com' },
+    dave: { email: 'dave@example.com' },
+  },
+  roles: { finance: ['alice', 'frank', 'dave'], ops: ['alice', 'bob'] },
+};
+const emailChannel = { name: 'approvers', type: 'email', from: 'countersign@example.com', requester: true };
+
+let nc: NatsConnection;
+let events: EventPublisher;
+beforeAll(async () => {
+  nc = await connect({ servers: nats.url });
+  events = await EventPublisher.create(nc);
+});
+afterAll(async () => {
+  await nc.close();
+});
+
+const about = (actionId: string) => (mail: ReceivedMail) => mail.email.subject?.includes(actionId) ?? false;
+
+describe('email channel', () => {
+  it('emails each finance approver a personal, working review link, with text and escaped HTML', async () => {
+    const sink = await startSmtpSink();
+    const run = await startTestNotifier(testEnv(db, nats.url, { SMTP_URL: sink.url }), {
+      ...directory,
+      channels: [emailChannel],
+    });
+    try {
+      const approval = makeApproval({
+        description: 'Pay <script>alert("x")</script> & settle invoice',
+        context: { amount: 1500, currency: 'EUR', memo: '<img src=x onerror=alert(1)>' },
+        requested_by: 'dave',
+      });
+      await events.publish(pendingEvent(approval));
+      const mails = await waitUntil(() => {
+        const found = sink.accepted().filter(about(approval.action_id));
+        return found.length === 2 && found;
+      });
+      // Finance approvers only; the requester dave holds the role but never gets a link to approve himself.
+      expect(mails.flatMap((m) => m.to).sort()).toEqual(['alice@example.com', 'frank@example.com']);
+
+      for (const mail of mails) {
+        const { email } = mail;
+        const identity = mail.to[0] === 'alice@example.com' ? 'alice' : 'frank';
+        expect(email.subject).toContain('payment');
+        expect(email.subject).toContain('high risk');
+        const text = email.text ?? '';
+        expect(text).toContain(approval.description);
+        expect(text).toMatch(/amount:\s+1500/);
+        expect(text).toContain('amount_threshold: amount 1500 is at least 500');
+        expect(text).toMatch(/Expires:\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/);
+
+        const html = email.html ?? '';
+        expect(html).toContain('Pay &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; settle invoice');
+        expect(html).not.toContain('<script>');
+        expect(html).toContain('&lt;img src=x onerror=alert(1)&gt;');
+        expect(html).not.toContain('<img');
+
+        const link = /https:\/\/countersign\.test\/approvals\/\S+/.exec(text)?.[0];
+        expect(link).toBeDefined();
+        const url = new URL(link as string);
+        expect(url.pathname).toBe(`/approvals/${approval.action_id}/review`);
+        const claims = verifyReviewToken(
+          REVIEW_SECRET,
+          url.searchParams.get('token') ?? '',
+          approval.action_id,
+        );
+        expect(claims.v).toBe(identity);
+        expect(claims.e).toBe(Math.floor(Date.parse(approval.expires_at) / 1000));
+        expect(html).toContain(`href="${link}"`);
+      }
+
+      // The decision goes to the requester.
+      await events.publish(decidedEvent(approval, 'approved', 'alice'));
+      const decided = await waitUntil(() =>
+        sink.accepted().find((m) => about(approval.action_id)(m) && m.email.subject?.includes('approved')),
+      );
+      expect(decided.to).toEqual(['dave@example.com']);
+      expect(decided.email.text).toContain('Decided by:');
+      expect(decided.email.text).toContain('alice');
+
+      const rows = await deliveriesOf(run.pool, approval.action_id);
+      expect(rows.map((r) => [r.event_type, r.target, r.status])).toEqual([
+        ['approval.pending', 'alice@example.com', 'delivered'],
+        ['approval.pending', 'frank@example.com', 'delivered'],
+        ['approval.decided', 'dave@example.com', 'delivered'],
+      ]);
+    } finally {
+      await run.stop();
+      await sink.close();
+    }
+  });
+
+  it('retries an SMTP 451 until delivered, and treats a 550 as permanent', async () => {
+    const sink = await startSmtpSink({
+      answer: (recipient, attempt) => {
+        if (recipient === 'frank@example.com') return { kind: 'reject', code: 550, message: 'No such user' };
+        if (attempt <= 2) return { kind: 'reject', code: 451, message: 'Try again later' };
+        return { kind: 'accept' };
+      },
+    });
+    const run = await startTestNotifier(testEnv(db, nats.url, { SMTP_URL: sink.url }), {
+      ...directory,
+      channels: [emailChannel],
+    });
+    try {
+      const approval = makeApproval();
+      await events.publish(pendingEvent(approval));
+      const rows = await waitUntil(async () => {
+        const found = await deliveriesOf(run.pool, approval.action_id);
+        return (
+          found.length === 2 && found.every((r) => r.status === 'delivered' || r.status === 'dead') && found
+        );
+      });
+      const alice = rows.find((r) => r.target === 'alice@example.com');
+      const frank = rows.find((r) => r.target === 'frank@example.com');
+      expect(alice?.status).toBe('delivered');
+      expect(alice?.attempt_log.map((a) => [a.outcome, a.status_code])).toEqual([
+        ['retry', 451],
+        ['retry', 451],
+        ['delivered', 250],
+      ]);
+      expect(frank?.status).toBe('dead');
+      expect(frank?.attempt_log.map((a) => [a.outcome, a.status_code])).toEqual([['failed', 550]]);
+      expect(frank?.last_error).toContain('No such user');
+      // One message reached alice; frank's server was asked exactly once.
+      expect(
+        sink
+          .accepted()
+          .filter(about(approval.action_id))
+          .map((m) => m.to),
+      ).toEqual([['alice@example.com']]);
+      expect(sink.attemptsFor('frank@example.com')).toBe(1);
+    } finally {
+      await run.stop();
+      await sink.close();
+    }
+  });
+});

@@ -1,0 +1,78 @@
+import { PassThrough } from 'node:stream';
+import { createLogger } from '@countersign/runtime';
+import type { TestDatabase } from '@countersign/test-fixtures';
+import { connect } from '@nats-io/transport-node';
+import pg from 'pg';
+import { resolveChannels } from '../../src/channel-config.js';
+import { deriveConfig, NotifierEnv } from '../../src/config.js';
+import { type Notifier, startNotifier } from '../../src/service.js';
+
+export const REVIEW_SECRET = 'review-link-secret-for-tests-0123456789abcdef';
+export const PUBLIC_URL = 'https://countersign.test';
+/** A valid Standard Webhooks secret (24 bytes). */
+export const WEBHOOK_SECRET = `whsec_${Buffer.from('test-webhook-signing-key-24b').toString('base64')}`;
+
+/** Env for tests: tiny retry delays, loopback receivers allowed. */
+export function testEnv(
+  db: TestDatabase,
+  natsUrl: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    NATS_URL: natsUrl,
+    DATABASE_URL: db.url,
+    NOTIFIER_CONFIG: 'inline',
+    PUBLIC_URL,
+    REVIEW_LINK_SECRET: REVIEW_SECRET,
+    WEBHOOK_ALLOW_HTTP: 'true',
+    WEBHOOK_ALLOW_PRIVATE: 'true',
+    NOTIFIER_RETRY_SCHEDULE: '0,50ms,100ms',
+    NOTIFIER_RETRY_JITTER: '0',
+    NOTIFIER_POLL_INTERVAL: '100ms',
+    WEBHOOK_TIMEOUT: '2s',
+    SMTP_TIMEOUT: '3s',
+    MARKDOWN_POLL_INTERVAL: '100ms',
+    LOG_LEVEL: 'debug',
+    WEBHOOK_SECRET,
+    ...extra,
+  };
+}
+
+export interface TestNotifier {
+  notifier: Notifier;
+  pool: pg.Pool;
+  /** Every log line so far, as JSON text. */
+  logs(): string[];
+  stop(): Promise<void>;
+}
+
+/** Runs the notifier in this process against the test's NATS and database. */
+export async function startTestNotifier(
+  env: Record<string, string>,
+  channelsDocument: unknown,
+): Promise<TestNotifier> {
+  const parsed = NotifierEnv.parse(env);
+  const config = deriveConfig(parsed);
+  const channels = resolveChannels(channelsDocument, env, { allowHttp: parsed.WEBHOOK_ALLOW_HTTP });
+  const lines: string[] = [];
+  const stream = new PassThrough();
+  stream.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter(Boolean)));
+  const logger = createLogger({ service: 'notifier', level: parsed.LOG_LEVEL, destination: stream });
+  const pool = new pg.Pool({ connectionString: parsed.DATABASE_URL.reveal(), max: 5 });
+  pool.on('error', () => {});
+  const nc = await connect({ servers: parsed.NATS_URL });
+  const notifier = await startNotifier({ nc, pool, logger, config, channels });
+  let stopped = false;
+  return {
+    notifier,
+    pool,
+    logs: () => lines,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await notifier.stop();
+      await nc.drain();
+      await pool.end();
+    },
+  };
+}
