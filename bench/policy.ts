@@ -120,15 +120,20 @@ async function main(): Promise<void> {
   const logger = createLogger({ service: 'bench', level: 'warn' });
   const nc = await connectNats({ url: nats.url, name: 'policy-bench', logger });
   try {
-    await waitFor(
-      'the policy service',
-      async () => {
-        if (service.child.exitCode !== null) throw new Error(`policy service exited:\n${service.output()}`);
-        await callEndpoint(nc, 'policyInfo', {}, { timeout: 1000 });
-        return true;
-      },
-      60_000,
-    );
+    // Fail fast if the service dies while starting (waitFor itself would just time out).
+    let ready = false;
+    const died = service.exited.then((code) => {
+      if (!ready) throw new Error(`policy service exited with ${code}:\n${service.output()}`);
+    });
+    await Promise.race([
+      waitFor(
+        'the policy service',
+        async () => Boolean(await callEndpoint(nc, 'policyInfo', {}, { timeout: 1000 })),
+        60_000,
+      ),
+      died,
+    ]);
+    ready = true;
     const evaluate = () => callEndpoint(nc, 'evaluate', request);
     await measureAsync('warm-up', 16, WARMUP_SECONDS, evaluate);
     for (const concurrency of [1, 64]) {

@@ -23,8 +23,8 @@ const USAGE = `usage:
   pnpm policy build --out <file> [--dir <policies>]
   pnpm policy publish [--dir <policies> | --bundle <file>] [--bucket <name>]`;
 
-// pnpm runs the script inside services/policy; paths given by the user are relative to where
-// they typed the command (INIT_CWD), not to the package.
+// pnpm runs the script inside services/policy; user paths are resolved against INIT_CWD (the
+// directory pnpm was started from: the repository root for `pnpm policy`), not the package.
 const fromUser = (path: string) => resolve(process.env.INIT_CWD ?? process.cwd(), path);
 
 async function main(argv: string[]): Promise<void> {

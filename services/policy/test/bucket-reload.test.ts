@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { callEndpoint } from '@countersign/client';
-import { REPO_ROOT, tool } from '@countersign/devinfra';
+import { type NatsServerHandle, REPO_ROOT, tool } from '@countersign/devinfra';
 import { useTestNats, waitUntil } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { ObjectStore } from '@nats-io/obj';
@@ -34,6 +34,7 @@ import {
 const execFileAsync = promisify(execFile);
 
 let url: string;
+let server: NatsServerHandle | undefined;
 let client: NatsConnection;
 let store: ObjectStore;
 const connections: NatsConnection[] = [];
@@ -54,7 +55,7 @@ async function startReplica(dir: string) {
 }
 
 beforeAll(async () => {
-  ({ url } = await useTestNats());
+  ({ url, server } = await useTestNats());
   client = await connect({ servers: url });
   store = await openPolicyBucket(client, DEFAULT_POLICY_BUCKET);
 });
@@ -179,6 +180,41 @@ describe('the policy bucket', () => {
       source: `object-store ${DEFAULT_POLICY_BUCKET}/${BUNDLE_OBJECT}`,
     });
     expect(replica.holder.status().failed_reloads).toBe(0);
+  });
+});
+
+describe('a broken bundle in the bucket at start-up', () => {
+  it('is reported, and the replica starts from its local sources instead', async () => {
+    await putBundle(store, new TextEncoder().encode('not a bundle'), 'broken');
+    const dir = copyOfPolicies();
+    const { replica, lines } = await startReplica(dir);
+    expect(replica.holder.info().source).toBe(`directory ${dir}`);
+    expect(replica.holder.status()).toMatchObject({
+      failed_reloads: 1,
+      last_error: { kind: 'invalid_bundle' },
+    });
+    expect(lines).toContainEqual(
+      expect.objectContaining({ msg: 'policy rejected: keeping the last good policy' }),
+    );
+  });
+});
+
+describe('after a nats-server restart', () => {
+  it('replicas re-establish the watch and still swap to a newly published bundle', async () => {
+    // With an external NATS_URL server there is nothing to restart: the publish path still runs.
+    await server?.restart();
+    const next = await bundleWithThreshold(4000);
+    // The publisher retries until JetStream is back, as an operator would.
+    await waitUntil(() => putBundle(store, next.bytes, next.revision).then(() => true), {
+      timeout: 20_000,
+      interval: 250,
+      message: 'the bucket to accept a put after the restart',
+    });
+    await waitUntil(() => revisions().every((r) => r === next.revision), {
+      timeout: 30_000,
+      message: 'every replica to swap after the restart',
+    });
+    expect((await callEndpoint(client, 'evaluate', payment1500)).revision).toBe(next.revision);
   });
 });
 

@@ -376,3 +376,17 @@ describe('the NATS CLI', () => {
     expect(services.map((s) => s.name)).toContain('policy');
   });
 });
+
+describe('shutdown', () => {
+  it('on SIGTERM stops serving, drains and exits 143', async () => {
+    const proc = service.process();
+    proc.kill('SIGTERM');
+    expect(await proc.exited).toBe(143);
+    expect(service.logs().some((l) => l.includes('"msg":"stopped"'))).toBe(true);
+    const err = await nc.request('policy.info', '{}', { timeout: 2000 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((err as RequestError).isNoResponders()).toBe(true);
+  });
+});

@@ -14,11 +14,12 @@ import { sourceRevision } from '../src/bundle.js';
 import { copyOfPolicies, evaluateRequest, type LoadResult, setThreshold, startLoad } from './support.js';
 
 let nc: NatsConnection;
+let url: string;
 let dir: string;
 let service: ServiceProcess;
 
 beforeAll(async () => {
-  const { url } = await useTestNats();
+  ({ url } = await useTestNats());
   dir = copyOfPolicies();
   service = await spawnService('policy', {
     env: {
@@ -97,5 +98,26 @@ describe('POLICY_WATCH', () => {
     });
     expect(fixed.revision).toBe(await sourceRevision(dir));
     expect((await callEndpoint(nc, 'evaluate', payment1500)).outcome).toBe('auto_approve');
+  });
+});
+
+describe('start-up', () => {
+  it('refuses to start without a valid policy, saying why', async () => {
+    const broken = copyOfPolicies();
+    writeFileSync(
+      join(broken, 'countersign/broken.rego'),
+      'package countersign.decision\n\nx := input.y +\n',
+    );
+    // The harness reports the failed start with the process's last log lines. (It notices
+    // the exit only at its timeout: devinfra's waitFor swallows the "exited" error.)
+    const started = spawnService('policy', {
+      env: { NATS_URL: url, POLICY_DIR: broken, POLICY_BUCKET: '' },
+      autoStop: false,
+      timeout: 5000,
+    });
+    await expect(started).rejects.toThrow(
+      /"kind":"build_failed".*broken\.rego[\s\S]*"msg":"failed to start"/,
+    );
+    await expect(started).rejects.toThrow(/no valid policy to serve/);
   });
 });
