@@ -1,0 +1,40 @@
+import type { Logger } from '@countersign/runtime';
+import { expireAllDue, type LifecycleDeps } from './lifecycle.js';
+import { sleeper } from './timing.js';
+
+export interface ExpiryLoop {
+  stop(): Promise<void>;
+}
+
+/**
+ * Every `intervalMs`, expires pending approvals past their deadline (with their decided events).
+ * Safe with several replicas: each sweep skips rows another transaction holds. Failures are
+ * logged and the next sweep tries again; the loop never throws.
+ */
+export function startExpiryLoop(
+  deps: LifecycleDeps,
+  options: { intervalMs: number; batchSize: number; logger: Logger },
+): ExpiryLoop {
+  const log = options.logger.child({ component: 'expiry' });
+  const pause = sleeper();
+  let stopping = false;
+  const run = async () => {
+    while (!stopping) {
+      try {
+        const n = await expireAllDue(deps, options.batchSize);
+        if (n > 0) log.info({ expired: n }, 'expired overdue approvals');
+      } catch (err) {
+        log.warn({ err }, 'expiry sweep failed; retrying at the next interval');
+      }
+      await pause.sleep(options.intervalMs);
+    }
+  };
+  const done = run();
+  return {
+    stop: async () => {
+      stopping = true;
+      pause.wake();
+      await done;
+    },
+  };
+}

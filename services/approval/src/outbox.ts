@@ -1,0 +1,164 @@
+import type { Logger } from '@countersign/runtime';
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
+import pg from 'pg';
+import { withTransaction } from './db.js';
+import { backoffDelay, sleeper } from './timing.js';
+
+export interface OutboxRelayOptions {
+  pool: pg.Pool;
+  js: JetStreamClient;
+  logger: Logger;
+  /** Fallback poll interval, for a missed or lost NOTIFY. */
+  pollMs: number;
+  /** Rows published per transaction. */
+  batchSize: number;
+  /** How long to wait for each PubAck. */
+  publishTimeoutMs: number;
+}
+
+export interface OutboxRelay {
+  /** Publish now rather than at the next poll. */
+  wake(): void;
+  /** Finishes the batch in flight, then stops. */
+  stop(): Promise<void>;
+}
+
+interface OutboxRecord {
+  id: string;
+  action_id: string;
+  kind: 'pending' | 'decided';
+  subject: string;
+  payload: string;
+  created_at: Date;
+}
+
+const CHANNEL = 'approval_outbox';
+
+/**
+ * Publishes outbox rows to APPROVAL_EVENTS and marks them published once JetStream acked them.
+ * `Nats-Msg-Id` is the outbox id, and every subject is published with "no message on this
+ * subject yet" as the expected last sequence: a re-publication after a crash is a duplicate
+ * within the dedupe window and a "wrong last sequence" refusal after it, so one approval can
+ * never have two pending or two decided events. Rows are claimed with FOR UPDATE SKIP LOCKED,
+ * so several replicas share the work. Failures are logged and retried with backoff; the relay
+ * never throws.
+ */
+export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
+  const log = options.logger.child({ component: 'outbox' });
+  const wakeable = sleeper();
+  const pause = sleeper();
+  let stopping = false;
+  let listener: pg.Client | undefined;
+
+  const publishOne = async (row: OutboxRecord): Promise<boolean> => {
+    const type = row.kind === 'pending' ? 'approval.pending' : 'approval.decided';
+    // The stored payload is the Approval's JSON already: wrap it as text, no re-parsing.
+    const envelope = `{"id":${JSON.stringify(row.id)},"type":"${type}","occurred_at":"${row.created_at.toISOString()}","data":${row.payload}}`;
+    try {
+      await options.js.publish(row.subject, envelope, {
+        msgID: row.id,
+        expect: { lastSubjectSequence: 0 },
+        timeout: options.publishTimeoutMs,
+      });
+      return true;
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) {
+        // Published before, outside the dedupe window (a crash between PubAck and marking it).
+        log.debug({ action_id: row.action_id, subject: row.subject }, 'event was already published');
+        return true;
+      }
+      log.warn({ err, action_id: row.action_id, subject: row.subject }, 'publishing an event failed');
+      return false;
+    }
+  };
+
+  /** One batch: claim, publish (pipelined), mark. Returns how many were claimed and failed. */
+  const relayOnce = () =>
+    withTransaction(options.pool, async (client) => {
+      const claimed = await client.query<OutboxRecord>(
+        `select id::text as id, action_id, kind, subject, payload::text as payload, created_at
+           from approval.outbox where published_at is null
+          order by id limit $1 for update skip locked`,
+        [options.batchSize],
+      );
+      const rows = claimed.rows;
+      if (rows.length === 0) return { claimed: 0, failed: 0 };
+      // A decided event never overtakes its approval's pending event from the same batch.
+      const pendingIds = new Set(rows.filter((r) => r.kind === 'pending').map((r) => r.action_id));
+      const later = rows.filter((r) => r.kind === 'decided' && pendingIds.has(r.action_id));
+      const first = rows.filter((r) => !later.includes(r));
+      const published: string[] = [];
+      let failed = 0;
+      for (const wave of [first, later]) {
+        const results = await Promise.all(wave.map(publishOne));
+        wave.forEach((row, i) => {
+          if (results[i]) published.push(row.id);
+          else failed++;
+        });
+      }
+      if (published.length > 0) {
+        await client.query('update approval.outbox set published_at = now() where id = any($1::bigint[])', [
+          published,
+        ]);
+      }
+      return { claimed: rows.length, failed };
+    });
+
+  const run = async () => {
+    let failures = 0;
+    while (!stopping) {
+      try {
+        const { claimed, failed } = await relayOnce();
+        if (failed > 0) throw new Error(`${failed} of ${claimed} events could not be published`);
+        failures = 0;
+        if (claimed < options.batchSize) await wakeable.sleep(options.pollMs);
+      } catch (err) {
+        failures++;
+        const delay = backoffDelay(failures, 100, 5_000);
+        log.warn({ err, retry_in_ms: delay }, 'outbox relay failed; backing off');
+        // Not wakeable: a flood of NOTIFYs must not defeat the backoff while NATS is down.
+        await pause.sleep(delay);
+      }
+    }
+  };
+
+  const listen = async () => {
+    let failures = 0;
+    while (!stopping) {
+      const client = new pg.Client(options.pool.options);
+      listener = client;
+      try {
+        const ended = new Promise<unknown>((resolve) => {
+          client.on('error', resolve);
+          client.on('end', () => resolve(new Error('connection ended')));
+        });
+        client.on('notification', () => wakeable.wake());
+        await client.connect();
+        await client.query(`listen ${CHANNEL}`);
+        failures = 0;
+        // Catch up with whatever was written while nobody listened.
+        wakeable.wake();
+        const reason = await ended;
+        if (!stopping) log.warn({ err: reason }, 'outbox listener lost its connection');
+      } catch (err) {
+        if (!stopping) log.warn({ err }, 'outbox listener could not connect');
+      } finally {
+        listener = undefined;
+        await client.end().catch(() => {});
+      }
+      if (!stopping) await pause.sleep(backoffDelay(++failures, 200, 5_000));
+    }
+  };
+
+  const running = Promise.all([run(), listen()]);
+  return {
+    wake: () => wakeable.wake(),
+    stop: async () => {
+      stopping = true;
+      wakeable.wake();
+      pause.wake();
+      await listener?.end().catch(() => {});
+      await running;
+    },
+  };
+}

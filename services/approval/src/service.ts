@@ -1,0 +1,148 @@
+import { ServiceNames } from '@countersign/contracts';
+import { type Logger, memoStop, startService } from '@countersign/runtime';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type pg from 'pg';
+import pkg from '../package.json' with { type: 'json' };
+import { approvalHandlers } from './endpoints.js';
+import { type ExpiryLoop, startExpiryLoop } from './expiry.js';
+import { type Intake, startIntake } from './intake.js';
+import type { LifecycleDeps } from './lifecycle.js';
+import { type OutboxRelay, startOutboxRelay } from './outbox.js';
+import { natsPolicyClient, type PolicyClient } from './policy.js';
+
+/** Tuning of a running service; every field has a default (see config.ts for the meaning). */
+export interface ApprovalSettings {
+  intakeBatchSize: number;
+  intakeConcurrency: number;
+  intakeAckWaitMs: number;
+  intakeMaxAckPending: number;
+  intakeRetryBaseMs: number;
+  intakeRetryMaxMs: number;
+  intakePoisonAttempts: number;
+  policyTimeoutMs: number;
+  expiryIntervalMs: number;
+  expiryBatchSize: number;
+  outboxPollMs: number;
+  outboxBatchSize: number;
+  outboxPublishTimeoutMs: number;
+  /** Services-framework queue group; the framework's default `q` when absent. */
+  queue?: string;
+}
+
+export const DEFAULT_SETTINGS: ApprovalSettings = {
+  intakeBatchSize: 100,
+  intakeConcurrency: 4,
+  intakeAckWaitMs: 30_000,
+  intakeMaxAckPending: 5_000,
+  intakeRetryBaseMs: 500,
+  intakeRetryMaxMs: 30_000,
+  intakePoisonAttempts: 5,
+  policyTimeoutMs: 5_000,
+  expiryIntervalMs: 2_000,
+  expiryBatchSize: 500,
+  outboxPollMs: 1_000,
+  outboxBatchSize: 500,
+  outboxPublishTimeoutMs: 5_000,
+};
+
+export interface ApprovalServiceOptions {
+  nc: NatsConnection;
+  pool: pg.Pool;
+  logger: Logger;
+  config?: Partial<ApprovalSettings>;
+  /** Replaces the NATS policy client (e.g. a differently configured one); never a mock in tests. */
+  policy?: PolicyClient;
+}
+
+export interface ApprovalService {
+  /** The lifecycle functions bound to this service's pool and policy client (for HTTP, cleanup). */
+  deps: LifecycleDeps;
+  /**
+   * Stops the endpoints, the intake consumer (batches in flight finish and are acked), the
+   * relay and the expiry loop. Idempotent; never closes `nc` or `pool`, which the caller owns.
+   */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the approval service on an open connection and pool whose schema is migrated and whose
+ * streams exist (main.ts does both): the `approval` command endpoints, the intake consumer, the
+ * outbox relay and the expiry loop.
+ */
+export async function startApprovalService(options: ApprovalServiceOptions): Promise<ApprovalService> {
+  const settings: ApprovalSettings = { ...DEFAULT_SETTINGS, ...options.config };
+  const logger = options.logger;
+  const deps: LifecycleDeps = {
+    pool: options.pool,
+    policy: options.policy ?? natsPolicyClient(options.nc, settings.policyTimeoutMs),
+    logger,
+  };
+  const js = jetstream(options.nc);
+  const jsm = await jetstreamManager(options.nc);
+
+  const started: { stop(): Promise<void> }[] = [];
+  try {
+    const relay: OutboxRelay = startOutboxRelay({
+      pool: options.pool,
+      js,
+      logger,
+      pollMs: settings.outboxPollMs,
+      batchSize: settings.outboxBatchSize,
+      publishTimeoutMs: settings.outboxPublishTimeoutMs,
+    });
+    started.push(relay);
+    const expiry: ExpiryLoop = startExpiryLoop(deps, {
+      intervalMs: settings.expiryIntervalMs,
+      batchSize: settings.expiryBatchSize,
+      logger,
+    });
+    started.push(expiry);
+    const service = await startService(
+      options.nc,
+      {
+        name: ServiceNames.approval,
+        version: pkg.version,
+        description: 'Countersign approvals: submit, decide, cancel, get, list, stats, report',
+        ...(settings.queue ? { queue: settings.queue } : {}),
+      },
+      approvalHandlers(deps),
+      logger,
+    );
+    started.push({ stop: async () => void (await service.stop()) });
+    const intake: Intake = await startIntake({
+      js,
+      jsm,
+      deps,
+      logger,
+      batchSize: settings.intakeBatchSize,
+      concurrency: settings.intakeConcurrency,
+      ackWaitMs: settings.intakeAckWaitMs,
+      maxAckPending: settings.intakeMaxAckPending,
+      retryBaseMs: settings.intakeRetryBaseMs,
+      retryMaxMs: settings.intakeRetryMaxMs,
+      poisonAttempts: settings.intakePoisonAttempts,
+    });
+    started.push(intake);
+  } catch (err) {
+    await stopAll(started, logger);
+    throw err;
+  }
+
+  return { deps, stop: memoStop(() => stopAll(started, logger)) };
+}
+
+/**
+ * Stops in reverse start order: intake and endpoints first (no new work), then the relay (so
+ * events of the last batches still go out) and the expiry loop. One failing stop does not
+ * keep the others running.
+ */
+async function stopAll(started: readonly { stop(): Promise<void> }[], logger: Logger): Promise<void> {
+  for (const part of [...started].reverse()) {
+    try {
+      await part.stop();
+    } catch (err) {
+      logger.warn({ err }, 'error while stopping');
+    }
+  }
+}
