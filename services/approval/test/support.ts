@@ -1,0 +1,129 @@
+/**
+ * Integration harness: a fresh database, a private nats-server, the real policy service as a
+ * child process, and the approval service started in-process on them (so tests can also reach
+ * its lifecycle functions). Everything stops after the test file.
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { callEndpoint } from '@countersign/client';
+import {
+  type Approval,
+  ApprovalEvent,
+  type ApprovalRequestInput,
+  CountersignError,
+  type EndpointName,
+  type RequestOf,
+  type ResponseOf,
+  Streams,
+  Subjects,
+} from '@countersign/contracts';
+import { createLogger, ensureStreams, migrate } from '@countersign/runtime';
+import { spawnService, useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { connect } from '@nats-io/transport-node';
+import pg from 'pg';
+import { afterAll, expect } from 'vitest';
+import { type ApprovalSettings, startApprovalService } from '../src/service.js';
+
+export const MIGRATIONS = join(dirname(fileURLToPath(import.meta.url)), '../migrations');
+
+/** Quiet unless a test run asks for logs. */
+export const testLogger = createLogger({
+  service: 'approval-test',
+  level: process.env.TEST_LOG_LEVEL ?? 'silent',
+});
+
+export async function startHarness(label: string, config: Partial<ApprovalSettings> = {}) {
+  const [db, nats] = await Promise.all([useTestDatabase(label), useTestNats()]);
+  const policy = await spawnService('policy', { env: { NATS_URL: nats.url } });
+  const pool = new pg.Pool({ connectionString: db.url, max: 10 });
+  pool.on('error', () => {});
+  await migrate(pool, { dir: MIGRATIONS, schema: 'approval', logger: testLogger });
+  const nc = await connect({ servers: nats.url });
+  await ensureStreams(await jetstreamManager(nc));
+  const service = await startApprovalService({
+    nc,
+    pool,
+    logger: testLogger,
+    config: {
+      expiryIntervalMs: 200,
+      outboxPollMs: 200,
+      intakeRetryBaseMs: 50,
+      intakeRetryMaxMs: 500,
+      ...config,
+    },
+  });
+  afterAll(async () => {
+    await service.stop();
+    await nc.drain();
+    await pool.end();
+  });
+  return { db, nats, policy, pool, nc, js: jetstream(nc), service };
+}
+
+export type Harness = Awaited<ReturnType<typeof startHarness>>;
+
+export function call<E extends EndpointName>(
+  nc: NatsConnection,
+  name: E,
+  request: RequestOf<E>,
+): Promise<ResponseOf<E>> {
+  return callEndpoint(nc, name, request, { timeout: 10_000 });
+}
+
+/** The CountersignError a call fails with (fails the test if it succeeds). */
+export async function refusal(promise: Promise<unknown>): Promise<CountersignError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(CountersignError);
+    return err as CountersignError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+let counter = 0;
+/** A unique action_id per call, readable in failures. */
+export function actionId(prefix: string): string {
+  counter++;
+  return `${prefix}-${Date.now().toString(36)}-${counter}`;
+}
+
+export function request(prefix: string, overrides: Partial<ApprovalRequestInput> = {}): ApprovalRequestInput {
+  return {
+    action_id: actionId(prefix),
+    action_type: 'payment',
+    description: `Pay invoice ${counter}`,
+    requested_by: 'dave',
+    context: { amount: 50 },
+    ...overrides,
+  };
+}
+
+export type { Approval };
+
+/** Messages per subject on APPROVAL_EVENTS under `filter` (e.g. `approval.decided.>`). */
+export async function eventCounts(nc: NatsConnection, filter: string): Promise<Record<string, number>> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(Streams.events, { subjects_filter: filter });
+  return info.state.subjects ?? {};
+}
+
+/** The last event on a subject, parsed with the contract's schema; undefined if there is none. */
+export async function lastEvent(nc: NatsConnection, subject: string): Promise<ApprovalEvent | undefined> {
+  const jsm = await jetstreamManager(nc);
+  const msg = await jsm.streams.getMessage(Streams.events, { last_by_subj: subject }).catch(() => null);
+  return msg ? ApprovalEvent.parse(msg.json()) : undefined;
+}
+
+/** Waits until exactly one decided event exists for the approval, and returns it. */
+export async function decidedEvent(nc: NatsConnection, actionId: string): Promise<ApprovalEvent> {
+  const subject = Subjects.decided(actionId);
+  await waitUntil(async () => (await eventCounts(nc, subject))[subject] === 1, {
+    message: `one event on ${subject}`,
+  });
+  const event = await lastEvent(nc, subject);
+  if (!event) throw new Error(`no event on ${subject}`);
+  return event;
+}
