@@ -17,7 +17,10 @@ export interface PolicyServiceOptions {
   dir: string;
   /** A prebuilt bundle to load instead of building `dir`. */
   bundlePath?: string | undefined;
-  /** Rebuild and swap when the sources under `dir` change (dev). Default false. */
+  /**
+   * Dev: rebuild and swap when the sources under `dir` change, and start from `dir` even when
+   * the bucket holds a bundle (new puts still apply). Default false.
+   */
   watch?: boolean;
   watchIntervalMs?: number;
   /** Object store bucket to load from and follow; undefined or empty: off. */
@@ -41,7 +44,7 @@ const loadBytes = (bytes: Uint8Array) => PolicyEngine.load(readBundle(bytes));
 
 /**
  * Starts the `policy` service on `nc`: loads the first policy (the bucket's bundle when there is
- * one, else `bundlePath`, else a build of `dir`), serves `policy.evaluate`, `policy.authorize`
+ * one and `watch` is off, else `bundlePath`, else a build of `dir`), serves `policy.evaluate`, `policy.authorize`
  * and `policy.info`, and follows the bucket (and `dir` with `watch`) to swap policies while
  * serving. Rejects when no valid policy can be loaded at start.
  */
@@ -55,7 +58,9 @@ export async function startPolicyService(
   const bucketSource = bucket ? `object-store ${bucket}/${BUNDLE_OBJECT}` : '';
   const dirSource = `directory ${options.dir}`;
 
-  // 1. The bucket's bundle wins: in a deployment it is what ops rolled out last.
+  // 1. The bucket's bundle wins: in a deployment it is what ops rolled out last. Except in dev
+  // (watch): there the files being edited are the truth, and a bundle left in the bucket by an
+  // earlier publish must not shadow them; only puts made from now on apply.
   let seenNuid: string | undefined;
   if (bucket) {
     const found = await withTimeout(
@@ -67,7 +72,14 @@ export async function startPolicyService(
     });
     if (found) {
       seenNuid = found.info.nuid;
-      await holder.swap(bucketSource, () => loadBytes(found.bytes));
+      if (options.watch) {
+        logger.info(
+          { bucket, nuid: found.info.nuid },
+          'watching sources: the bundle already in the bucket is not loaded',
+        );
+      } else {
+        await holder.swap(bucketSource, () => loadBytes(found.bytes));
+      }
     }
   }
   // 2. Otherwise (or if that bundle was refused) the local bundle file or sources.

@@ -183,6 +183,28 @@ describe('the policy bucket', () => {
   });
 });
 
+describe('a replica watching its sources (dev)', () => {
+  it('starts from its directory, not the bundle left in the bucket, and still takes new puts', async () => {
+    const nc = await connect({ servers: url });
+    connections.push(nc);
+    const dir = copyOfPolicies();
+    const dev = await startPolicyService(
+      nc,
+      { dir, opaBin: opaBin(), bucket: DEFAULT_POLICY_BUCKET, watch: true },
+      capturingLogger().logger,
+    );
+    replicas.push(dev);
+    expect(revisions().filter((r) => r !== dev.holder.revision)).toHaveLength(replicas.length - 1);
+    expect(dev.holder.info().source).toBe(`directory ${dir}`);
+
+    const next = await bundleWithThreshold(3500);
+    await putBundle(store, next.bytes, next.revision);
+    await waitUntil(() => revisions().every((r) => r === next.revision), {
+      message: 'every replica to swap',
+    });
+  });
+});
+
 describe('a broken bundle in the bucket at start-up', () => {
   it('is reported, and the replica starts from its local sources instead', async () => {
     await putBundle(store, new TextEncoder().encode('not a bundle'), 'broken');
