@@ -28,7 +28,9 @@ export interface SpawnServiceOptions {
   onLine?: (line: string) => void;
 }
 
-const tsxCli = join(REPO_ROOT, 'node_modules/tsx/dist/cli.mjs');
+// tsx as a loader in the service's own process, not its CLI: the CLI runs the script in a
+// child process, so a SIGKILL (crash()) killed only the CLI and left the service running.
+const tsxLoader = ['--import', 'tsx'];
 
 /**
  * Runs a service's `main.ts` as a real child process (so tests can SIGKILL it) and waits for
@@ -44,10 +46,14 @@ export async function startServiceProcess(
   let stopped = false;
 
   const launch = async () => {
-    const proc = spawnManaged(process.execPath, [tsxCli, join(REPO_ROOT, `services/${name}/src/main.ts`)], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...options.env },
-    });
+    const proc = spawnManaged(
+      process.execPath,
+      [...tsxLoader, join(REPO_ROOT, `services/${name}/src/main.ts`)],
+      {
+        cwd: REPO_ROOT,
+        env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...options.env },
+      },
+    );
     current = proc;
     let ready = false;
     let buffer = '';
