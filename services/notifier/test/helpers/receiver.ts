@@ -18,7 +18,7 @@ export interface Receiver {
 
 /** A real HTTP server on 127.0.0.1 that answers each request as `reply(n)` says (n from 1). */
 export async function startReceiver(
-  reply: (n: number) => Reply = () => ({ status: 204 }),
+  reply: (n: number, request: ReceivedRequest & { path: string }) => Reply = () => ({ status: 204 }),
 ): Promise<Receiver> {
   const requests: ReceivedRequest[] = [];
   const sockets = new Set<Socket>();
@@ -26,8 +26,9 @@ export async function startReceiver(
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      requests.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
-      const answer = reply(requests.length);
+      const request = { headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
+      requests.push(request);
+      const answer = reply(requests.length, { ...request, path: req.url ?? '' });
       if (answer === 'hang') return;
       res.writeHead(answer.status, answer.headers ?? {});
       res.end(answer.body ?? '');
