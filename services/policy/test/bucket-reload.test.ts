@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { callEndpoint } from '@countersign/client';
-import { type NatsServerHandle, REPO_ROOT, tool } from '@countersign/devinfra';
+import { REPO_ROOT, tool } from '@countersign/devinfra';
 import { useTestNats, waitUntil } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { ObjectStore } from '@nats-io/obj';
@@ -33,10 +33,11 @@ import {
 
 const execFileAsync = promisify(execFile);
 
-let url: string;
-let server: NatsServerHandle | undefined;
-let client: NatsConnection;
-let store: ObjectStore;
+// Top level, not in beforeAll: useTestNats registers its own afterAll cleanup, which vitest
+// only honours while the file is being collected.
+const { url, server } = await useTestNats();
+const client: NatsConnection = await connect({ servers: url });
+const store: ObjectStore = await openPolicyBucket(client, DEFAULT_POLICY_BUCKET);
 const connections: NatsConnection[] = [];
 const replicas: PolicyService[] = [];
 
@@ -54,14 +55,9 @@ async function startReplica(dir: string) {
   return { replica, lines };
 }
 
-beforeAll(async () => {
-  ({ url, server } = await useTestNats());
-  client = await connect({ servers: url });
-  store = await openPolicyBucket(client, DEFAULT_POLICY_BUCKET);
-});
 afterAll(async () => {
   for (const r of replicas) await r.stop();
-  for (const nc of [...connections, client]) await nc?.drain();
+  for (const nc of [...connections, client]) await nc.drain();
 });
 
 const revisions = () => replicas.map((r) => r.holder.revision);

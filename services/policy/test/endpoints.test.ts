@@ -24,17 +24,13 @@ import { evaluateRequest } from './support.js';
 
 const execFileAsync = promisify(execFile);
 
-let url: string;
-let nc: NatsConnection;
-let service: ServiceProcess;
-
-beforeAll(async () => {
-  ({ url } = await useTestNats());
-  service = await spawnService('policy', { env: { NATS_URL: url } });
-  nc = await connect({ servers: url });
-});
+// Top level, not in beforeAll: the fixtures register their own afterAll cleanup, which vitest
+// only honours while the file is being collected.
+const { url } = await useTestNats();
+const service: ServiceProcess = await spawnService('policy', { env: { NATS_URL: url } });
+const nc: NatsConnection = await connect({ servers: url });
 afterAll(async () => {
-  await nc?.drain();
+  await nc.drain();
 });
 
 const evaluate = (overrides: Partial<ApprovalRequestInput>) =>

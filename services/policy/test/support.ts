@@ -15,11 +15,15 @@ import { type LoadOptions, PolicyEngine } from '../src/engine.js';
 
 export const opaBin = (): string => tool('opa');
 
-/** A temporary directory removed after the test file. */
+// One root per test file, created and scheduled for removal when the file imports this
+// module: vitest only honours afterAll registered while a file is collected, never from inside
+// a hook or a test, so tempDir() (called from tests) must not register its own.
+const TEMP_ROOT = mkdtempSync(join(tmpdir(), 'countersign-policy-test-'));
+afterAll(() => rmSync(TEMP_ROOT, { recursive: true, force: true }));
+
+/** A temporary directory, removed with the others after the test file. */
 export function tempDir(label: string): string {
-  const dir = mkdtempSync(join(tmpdir(), `countersign-policy-${label}-`));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
+  return mkdtempSync(join(TEMP_ROOT, `${label}-`));
 }
 
 /** A copy of the shipped policies/ that a test may edit. */

@@ -9,32 +9,27 @@ import { callEndpoint } from '@countersign/client';
 import { type ServiceProcess, spawnService, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { sourceRevision } from '../src/bundle.js';
 import { copyOfPolicies, evaluateRequest, type LoadResult, setThreshold, startLoad } from './support.js';
 
-let nc: NatsConnection;
-let url: string;
-let dir: string;
-let service: ServiceProcess;
-
-beforeAll(async () => {
-  ({ url } = await useTestNats());
-  dir = copyOfPolicies();
-  service = await spawnService('policy', {
-    env: {
-      NATS_URL: url,
-      POLICY_DIR: dir,
-      POLICY_WATCH: 'true',
-      POLICY_WATCH_INTERVAL_MS: '100',
-      // Only the directory is followed here; the bucket has its own test file.
-      POLICY_BUCKET: '',
-    },
-  });
-  nc = await connect({ servers: url });
+// Top level, not in beforeAll: the fixtures register their own afterAll cleanup, which vitest
+// only honours while the file is being collected.
+const { url } = await useTestNats();
+const dir = copyOfPolicies();
+const service: ServiceProcess = await spawnService('policy', {
+  env: {
+    NATS_URL: url,
+    POLICY_DIR: dir,
+    POLICY_WATCH: 'true',
+    POLICY_WATCH_INTERVAL_MS: '100',
+    // Only the directory is followed here; the bucket has its own test file.
+    POLICY_BUCKET: '',
+  },
 });
+const nc: NatsConnection = await connect({ servers: url });
 afterAll(async () => {
-  await nc?.drain();
+  await nc.drain();
 });
 
 const info = () => callEndpoint(nc, 'policyInfo', {});
