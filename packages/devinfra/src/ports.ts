@@ -28,7 +28,10 @@ export function isListening(port: number, host = '127.0.0.1'): Promise<boolean> 
   });
 }
 
-/** Polls `check` until it is true or `timeoutMs` passes; then throws with `what`. */
+/**
+ * Polls `check` until it is true or `timeoutMs` passes; then throws with `what`. A check that
+ * throws aborts the wait at once (e.g. the process being waited for has exited).
+ */
 export async function waitFor(
   what: string,
   check: () => Promise<boolean>,
@@ -37,7 +40,7 @@ export async function waitFor(
   const deadline = Date.now() + timeoutMs;
   let delay = 20;
   while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
+    if (await check()) return;
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 2, 250);
   }
