@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { ApprovalEventType, Risk } from '@countersign/contracts';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -63,7 +64,7 @@ const SlackChannelConfig = z.strictObject({
 const MarkdownChannelConfig = z.strictObject({
   ...common,
   type: z.literal('markdown'),
-  /** Directory that receives `approval_<action_id>.md` files. */
+  /** Directory that receives `approval_<action_id>.md` files; relative to the channels file. */
   directory: z.string().min(1),
   /** Watch the files for decisions written into them. One replica should watch a directory. */
   watch: z.boolean().default(true),
@@ -154,6 +155,8 @@ export class ChannelsConfigError extends Error {
 
 export interface ResolveOptions {
   allowHttp: boolean;
+  /** Relative markdown directories are resolved against this (the channels file's directory). */
+  baseDir?: string;
 }
 
 /** Reads the channels file (YAML, or JSON which is YAML too) and resolves its secrets from `env`. */
@@ -168,7 +171,7 @@ export function loadChannelsFile(
   } catch (err) {
     throw new ChannelsConfigError(`cannot read channels file ${path}: ${(err as Error).message}`);
   }
-  return resolveChannels(raw, env, options, path);
+  return resolveChannels(raw, env, { ...options, baseDir: dirname(resolve(path)) }, path);
 }
 
 /** Validates a parsed channels document and reads the secrets it names from `env`. */
@@ -228,6 +231,8 @@ export function resolveChannels(
         const { url_env, ...rest } = channel;
         return { ...rest, url: checkUrl(channel.name, readEnv(channel.name, url_env), url_env) };
       }
+      case 'markdown':
+        return { ...channel, directory: resolve(options.baseDir ?? '.', channel.directory) };
       default:
         return channel;
     }

@@ -138,17 +138,23 @@ function invokedDirectly(): boolean {
 }
 
 if (invokedDirectly()) {
+  const args = process.argv.slice(2);
   const url = process.env.DATABASE_URL;
-  if (!url) {
-    process.stderr.write('DATABASE_URL is not set\n');
-    process.exit(2);
+  if (!url || args.length === 0 || args[0] === 'help' || args[0] === '--help') {
+    process.stderr.write(`${url ? '' : 'DATABASE_URL is not set\n'}${USAGE}\n`);
+    process.exit(url ? 0 : 2);
   }
   const pool = new pg.Pool({ connectionString: url, max: 1 });
   pool.on('error', () => {});
-  const code = await runCli(process.argv.slice(2), {
+  const code = await runCli(args, {
     pool,
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
-  }).finally(() => pool.end());
+  }).catch((err: unknown) => {
+    // The message only: a stack or error object could carry connection details.
+    process.stderr.write(`dlq: ${(err as Error).message}\n`);
+    return 1;
+  });
+  await pool.end();
   process.exit(code);
 }

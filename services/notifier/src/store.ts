@@ -147,6 +147,8 @@ export async function claimDue(pool: pg.Pool, options: ClaimOptions): Promise<Cl
               row_number() over (partition by d.channel order by d.next_attempt_at, d.id) as rn
        from notifier.deliveries d left join room r on r.channel = d.channel
        where d.status = 'scheduled' and d.next_attempt_at <= now()
+         -- a disabled channel's deliveries are dead-lettered by the maintenance pass, never sent
+         and not exists (select 1 from notifier.disabled_channels c where c.channel = d.channel)
      ), picked as (
        select d.id from notifier.deliveries d join candidates c on c.id = d.id
        where c.rn <= c.room and d.status = 'scheduled'

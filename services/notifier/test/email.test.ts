@@ -3,9 +3,10 @@ import { useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtu
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decidedEvent, EventPublisher, makeApproval, pendingEvent } from './helpers/approvals.js';
+import { decidedEvent, makeApproval, pendingEvent } from './helpers/approvals.js';
 import { deliveriesOf } from './helpers/deliveries.js';
 import { REVIEW_SECRET, startTestNotifier, testEnv } from './helpers/notifier.js';
+import { EventPublisher } from './helpers/publisher.js';
 import { type ReceivedMail, startSmtpSink } from './helpers/smtp-sink.js';
 
 const nats = await useTestNats();
@@ -95,7 +96,11 @@ describe('email channel', () => {
       expect(decided.email.text).toContain('Decided by:');
       expect(decided.email.text).toContain('alice');
 
-      const rows = await deliveriesOf(run.pool, approval.action_id);
+      // The sink has the mail before the notifier records its 250: wait for the record.
+      const rows = await waitUntil(async () => {
+        const found = await deliveriesOf(run.pool, approval.action_id);
+        return found.length === 3 && found.every((r) => r.status !== 'in_progress') && found;
+      });
       expect(rows.map((r) => [r.event_type, r.target, r.status])).toEqual([
         ['approval.pending', 'alice@example.com', 'delivered'],
         ['approval.pending', 'frank@example.com', 'delivered'],
@@ -147,6 +152,36 @@ describe('email channel', () => {
           .map((m) => m.to),
       ).toEqual([['alice@example.com']]);
       expect(sink.attemptsFor('frank@example.com')).toBe(1);
+    } finally {
+      await run.stop();
+      await sink.close();
+    }
+  });
+  it('drops a pending email still waiting for its retry once the approval is decided', async () => {
+    const sink = await startSmtpSink({
+      answer: () => ({ kind: 'reject', code: 451, message: 'Try again later' }),
+    });
+    const run = await startTestNotifier(
+      testEnv(db, nats.url, { SMTP_URL: sink.url, NOTIFIER_RETRY_SCHEDULE: '0,30s' }),
+      { ...directory, channels: [{ ...emailChannel, requester: false }] },
+    );
+    try {
+      const approval = makeApproval();
+      await events.publish(pendingEvent(approval));
+      await waitUntil(async () => {
+        const rows = await deliveriesOf(run.pool, approval.action_id);
+        return rows.length === 2 && rows.every((r) => r.status === 'scheduled' && r.attempts === 1);
+      });
+      await events.publish(decidedEvent(approval, 'cancelled', 'dave'));
+      const rows = await waitUntil(async () => {
+        const found = await deliveriesOf(run.pool, approval.action_id);
+        return found.every((r) => r.status === 'superseded') && found;
+      });
+      expect(rows.map((r) => r.last_error)).toEqual([
+        'the approval was decided before this notification was sent',
+        'the approval was decided before this notification was sent',
+      ]);
+      expect(sink.attemptsFor('alice@example.com')).toBe(1);
     } finally {
       await run.stop();
       await sink.close();

@@ -6,8 +6,9 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEditable } from '../src/markdown/format.js';
-import { decidedEvent, EventPublisher, makeApproval, pendingEvent } from './helpers/approvals.js';
+import { decidedEvent, makeApproval, pendingEvent } from './helpers/approvals.js';
 import { startTestNotifier, type TestNotifier, testEnv } from './helpers/notifier.js';
+import { EventPublisher } from './helpers/publisher.js';
 
 const nats = await useTestNats();
 const db = await useTestDatabase('notifier_markdown');

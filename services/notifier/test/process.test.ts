@@ -7,9 +7,10 @@ import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { EventPublisher, makeApproval, pendingEvent } from './helpers/approvals.js';
+import { makeApproval, pendingEvent } from './helpers/approvals.js';
 import { deliveriesOf } from './helpers/deliveries.js';
 import { REVIEW_SECRET, testEnv, WEBHOOK_SECRET } from './helpers/notifier.js';
+import { EventPublisher } from './helpers/publisher.js';
 import { startReceiver } from './helpers/receiver.js';
 import { startSmtpSink } from './helpers/smtp-sink.js';
 
@@ -67,7 +68,11 @@ describe('notifier process', () => {
       const event = pendingEvent(approval);
       await events.publish(event);
       await waitUntil(() => sink.received.some((m) => m.to[0] === 'alice@example.com'));
-      await waitUntil(() => sink.accepted().some((m) => m.to[0] === 'frank@example.com'));
+      await waitUntil(async () =>
+        (await deliveriesOf(pool, approval.action_id)).some(
+          (d) => d.target === 'frank@example.com' && d.status === 'delivered',
+        ),
+      );
       await notifier.crash();
       const [inFlight] = (await deliveriesOf(pool, approval.action_id)).filter(
         (d) => d.target === 'alice@example.com',

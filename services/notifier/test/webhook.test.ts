@@ -6,7 +6,7 @@ import { connect } from '@nats-io/transport-node';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli.js';
-import { decidedEvent, EventPublisher, makeApproval, pendingEvent } from './helpers/approvals.js';
+import { decidedEvent, makeApproval, pendingEvent } from './helpers/approvals.js';
 import { deliveriesOf } from './helpers/deliveries.js';
 import {
   REVIEW_SECRET,
@@ -15,6 +15,7 @@ import {
   testEnv,
   WEBHOOK_SECRET,
 } from './helpers/notifier.js';
+import { EventPublisher } from './helpers/publisher.js';
 import { type ReceivedRequest, type Receiver, type Reply, startReceiver } from './helpers/receiver.js';
 import { startSmtpSink } from './helpers/smtp-sink.js';
 

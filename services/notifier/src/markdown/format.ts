@@ -186,5 +186,6 @@ export function rewriteEditable(markdown: string, block: EditableBlock): string 
     '',
     ...(block.note ? [`> **Note:** ${inline(block.note, 1000)}`, ''] : []),
   ];
-  return `${markdown.slice(0, blockStart)}${lines.join('\n')}${tail}`;
+  // A blank line before the next heading, as the full rendering has.
+  return `${markdown.slice(0, blockStart)}${lines.join('\n')}\n${tail}`;
 }

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { nextRetryDelay, parseRetryAfter, type RetryPolicy } from './backoff.js';
+import { parseDuration, parseDurationList } from './durations.js';
+
+const policy: RetryPolicy = { schedule: [0, 5000, 300_000], jitter: 0.2, maxRetryAfterMs: 3_600_000 };
+
+describe('retry schedule', () => {
+  it('follows the schedule with bounded jitter, then gives up', () => {
+    expect(nextRetryDelay(policy, 1, undefined, () => 0)).toBe(4000);
+    expect(nextRetryDelay(policy, 1, undefined, () => 0.999999)).toBe(6000);
+    expect(nextRetryDelay(policy, 2, undefined, () => 0.5)).toBe(300_000);
+    expect(nextRetryDelay(policy, 0, undefined, () => 0.9)).toBe(0);
+    expect(nextRetryDelay(policy, 3)).toBeUndefined();
+  });
+
+  it('waits for Retry-After when it asks for longer, capped', () => {
+    expect(nextRetryDelay(policy, 1, 60_000, () => 0.5)).toBe(60_000);
+    expect(nextRetryDelay(policy, 1, 1000, () => 0.5)).toBe(5000);
+    expect(nextRetryDelay(policy, 1, 10 * 3_600_000, () => 0.5)).toBe(3_600_000);
+    // Retry-After never extends the number of attempts.
+    expect(nextRetryDelay(policy, 3, 1000)).toBeUndefined();
+  });
+
+  it('parses Retry-After as seconds or an HTTP date', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(parseRetryAfter('120', now)).toBe(120_000);
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:30 GMT', now)).toBe(30_000);
+    expect(parseRetryAfter('Wed, 31 Dec 2025 00:00:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter(undefined, now)).toBeUndefined();
+  });
+});
+
+describe('durations', () => {
+  it('parses units and lists', () => {
+    expect(parseDuration('250')).toBe(250);
+    expect(parseDuration('1.5s')).toBe(1500);
+    expect(parseDurationList('0, 5s,5m,30m,2h,1d')).toEqual([
+      0, 5000, 300_000, 1_800_000, 7_200_000, 86_400_000,
+    ]);
+    expect(() => parseDuration('5 minutes')).toThrow(/not a duration/);
+  });
+});

@@ -1,0 +1,73 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { ChannelsConfigError, decodeWebhookSecret, resolveChannels } from './channel-config.js';
+
+const secret = `whsec_${Buffer.from('a'.repeat(32)).toString('base64')}`;
+
+function refusal(doc: unknown, env: NodeJS.ProcessEnv = {}, allowHttp = false): string {
+  try {
+    resolveChannels(doc, env, { allowHttp });
+  } catch (err) {
+    expect(err).toBeInstanceOf(ChannelsConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected the channels to be refused');
+}
+
+describe('channels file', () => {
+  it('accepts the shipped example', () => {
+    const example = parse(readFileSync(new URL('../channels.example.yaml', import.meta.url), 'utf8'));
+    const config = resolveChannels(
+      example,
+      { ACME_WEBHOOK_SECRET: secret, OPS_SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T/B/x' },
+      { allowHttp: false },
+    );
+    expect(config.channels.map((c) => c.type).sort()).toEqual(['email', 'markdown', 'slack', 'webhook']);
+    expect(config.secrets).toContain(secret);
+  });
+
+  it('reads secrets from the environment and says which variable is missing, never a value', () => {
+    const doc = {
+      channels: [
+        { name: 'audit', type: 'webhook', url: 'https://example.com/hook', secret_env: 'HOOK_SECRET' },
+        { name: 'ops', type: 'slack', url_env: 'SLACK_URL', review_buttons: false },
+      ],
+    };
+    const message = refusal(doc, { HOOK_SECRET: 'whsec_tooShortToBeValid' });
+    expect(message).toContain('channel audit: HOOK_SECRET must be whsec_');
+    expect(message).toContain('channel ops: environment variable SLACK_URL is not set');
+    expect(message).not.toContain('tooShortToBeValid');
+
+    const ok = resolveChannels(
+      doc,
+      { HOOK_SECRET: secret, SLACK_URL: 'https://hooks.slack.com/services/T/B/token' },
+      { allowHttp: false },
+    );
+    const webhook = ok.channels[0];
+    expect(webhook?.type === 'webhook' && webhook.key.reveal().equals(Buffer.from('a'.repeat(32)))).toBe(
+      true,
+    );
+    expect(JSON.stringify(ok.channels)).not.toContain('token');
+  });
+
+  it('refuses http URLs unless allowed, duplicate names, unknown people and unknown keys', () => {
+    const hook = { name: 'h', type: 'webhook', url: 'http://example.com/hook', secret_env: 'S' };
+    expect(refusal({ channels: [hook] }, { S: secret })).toContain('must be https');
+    expect(() => resolveChannels({ channels: [hook] }, { S: secret }, { allowHttp: true })).not.toThrow();
+    expect(refusal({ channels: [hook, hook] }, { S: secret }, true)).toContain('duplicate channel name');
+    expect(
+      refusal({ roles: { finance: ['zoe'] }, channels: [{ name: 'm', type: 'email', from: 'a@b.example' }] }),
+    ).toContain('"zoe" is not listed under people');
+    expect(refusal({ channels: [{ ...hook, secret: 'inline' }] })).toContain('secret');
+    expect(refusal({ channels: [{ name: 'h', type: 'webhook', secret_env: 'S' }] }, { S: secret })).toContain(
+      'give exactly one of url, url_env',
+    );
+  });
+
+  it('decodes Standard Webhooks secrets of 24 to 64 bytes', () => {
+    expect(decodeWebhookSecret(`whsec_${Buffer.alloc(24, 1).toString('base64')}`)?.length).toBe(24);
+    expect(decodeWebhookSecret(`whsec_${Buffer.alloc(16, 1).toString('base64')}`)).toBeUndefined();
+    expect(decodeWebhookSecret(Buffer.alloc(32, 1).toString('base64'))).toBeUndefined();
+  });
+});
