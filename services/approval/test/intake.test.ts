@@ -1,0 +1,172 @@
+/**
+ * The durable intake: requests published to approval.requested (APPROVAL_REQUESTS) become
+ * approvals through the same code path as approval.submit; what cannot be addressed goes to
+ * approval.invalid; nothing stays behind in the work queue.
+ */
+import {
+  type Approval,
+  type ApprovalRequestInput,
+  InvalidMessageEvent,
+  MAX_PAYLOAD_BYTES,
+  Streams,
+  Subjects,
+} from '@countersign/contracts';
+import { waitUntil } from '@countersign/test-fixtures';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { describe, expect, it } from 'vitest';
+import { verifyAuditChain } from '../src/audit.js';
+import { call, decidedEvent, eventCounts, request, startHarness } from './support.js';
+
+const h = await startHarness('intake');
+const jsm = await jetstreamManager(h.nc);
+
+async function publish(payload: unknown, msgID?: string): Promise<void> {
+  const data = typeof payload === 'string' ? payload : JSON.stringify(payload);
+  await h.js.publish(Subjects.requested, data, msgID ? { msgID } : {});
+}
+
+async function recorded(actionId: string): Promise<Approval> {
+  return waitUntil(() => call(h.nc, 'get', { action_id: actionId }).catch(() => undefined), {
+    message: `approval ${actionId} to be recorded`,
+  });
+}
+
+async function invalidEvents(): Promise<InvalidMessageEvent[]> {
+  const counts = await eventCounts(h.nc, Subjects.invalid);
+  const total = counts[Subjects.invalid] ?? 0;
+  if (total === 0) return [];
+  const consumer = await h.js.consumers.get(Streams.events, { filter_subjects: [Subjects.invalid] });
+  const events: InvalidMessageEvent[] = [];
+  for await (const msg of await consumer.fetch({ max_messages: total, expires: 2_000 })) {
+    events.push(InvalidMessageEvent.parse(msg.json()));
+    if (events.length === total) break;
+  }
+  return events;
+}
+
+const workQueueEmpty = async () => (await jsm.streams.info(Streams.requests)).state.messages === 0;
+
+describe('intake', () => {
+  it('records a published request and emits its decided event', async () => {
+    const req = request('in', { context: { amount: 50 } });
+    await publish(req, req.action_id);
+    const approval = await recorded(req.action_id);
+    expect(approval).toMatchObject({ status: 'approved', decided_by: 'policy', requested_by: 'dave' });
+    expect((await decidedEvent(h.nc, req.action_id)).data.status).toBe('approved');
+    await waitUntil(workQueueEmpty, { message: 'the work queue to drain' });
+  });
+
+  it('rejects an addressable invalid request at once, with the validation errors as the reason', async () => {
+    const action_id = request('bad').action_id;
+    await publish({ action_id, action_type: 'payment', requested_by: 'dave', context: { amount: -5 } });
+    const approval = await recorded(action_id);
+    expect(approval).toMatchObject({
+      status: 'rejected',
+      decided_by: 'countersign',
+      requested_by: 'dave',
+      action_type: 'payment',
+      policy: { outcome: 'deny', revision: 'none', reasons: [{ code: 'invalid_request' }] },
+    });
+    expect(approval.decision_reason).toContain('description');
+    expect(approval.decision_reason).toContain('context.amount');
+    expect((await decidedEvent(h.nc, action_id)).data.status).toBe('rejected');
+  });
+
+  it('rejects what Postgres could not store (NUL) and an oversized request instead of retrying them forever', async () => {
+    const nul = request('nul', { description: 'evil\u0000text' });
+    await publish(nul);
+    expect(await recorded(nul.action_id)).toMatchObject({ status: 'rejected', decided_by: 'countersign' });
+
+    const big = request('big', {
+      description: 'x'.repeat(1000),
+      context: { blob: 'y'.repeat(MAX_PAYLOAD_BYTES) },
+    });
+    await publish(big);
+    const approval = await recorded(big.action_id);
+    expect(approval).toMatchObject({ status: 'rejected', decided_by: 'countersign', context: {} });
+    expect(approval.decision_reason).toMatch(/bytes; the limit is/);
+  });
+
+  it('dead-letters unaddressable messages to approval.invalid with the error and the raw payload', async () => {
+    const before = (await invalidEvents()).length;
+    const raws = [
+      'this is not json',
+      JSON.stringify({ action_type: 'payment' }),
+      JSON.stringify({ action_id: 'has.dots' }),
+    ];
+    for (const raw of raws) await publish(raw);
+    const events = await waitUntil(
+      async () => {
+        const all = await invalidEvents();
+        return all.length >= before + raws.length ? all.slice(before) : undefined;
+      },
+      { message: 'three approval.invalid events' },
+    );
+    expect(events.map((e) => e.raw).sort()).toEqual([...raws].sort());
+    for (const e of events) expect(e.error.code).toBe('invalid_request');
+    expect(events.find((e) => e.raw === 'this is not json')?.error.message).toMatch(/not valid JSON/);
+    expect(events.find((e) => e.raw.includes('has.dots'))?.error.details).toMatchObject({
+      fields: [expect.objectContaining({ path: 'action_id' })],
+    });
+    await waitUntil(workQueueEmpty, { message: 'the work queue to drain' });
+  });
+
+  it('records a re-published request once, with one event, and audits a conflicting one', async () => {
+    const req = request('dup', { context: { amount: 1500 } });
+    // Different msg ids, so JetStream does not deduplicate: the service must.
+    await publish(req, `${req.action_id}-a`);
+    await recorded(req.action_id);
+    await publish(req, `${req.action_id}-b`);
+    const conflicting: ApprovalRequestInput = { ...req, description: 'something else' };
+    await publish(conflicting, `${req.action_id}-c`);
+    const history = await waitUntil(
+      async () => {
+        const a = await call(h.nc, 'get', { action_id: req.action_id });
+        return a.history.some((e) => e.event === 'idempotency_conflict') ? a.history : undefined;
+      },
+      { message: 'the conflict to be audited' },
+    );
+    await waitUntil(workQueueEmpty, { message: 'the work queue to drain' });
+    expect(history.map((e) => e.event)).toEqual(['requested', 'idempotency_conflict']);
+    expect(verifyAuditChain(req.action_id, history)).toEqual({ ok: true });
+    const rows = await h.pool.query('select description from approval.approvals where action_id = $1', [
+      req.action_id,
+    ]);
+    expect(rows.rows).toEqual([{ description: req.description }]);
+    expect((await eventCounts(h.nc, Subjects.pending(req.action_id)))[Subjects.pending(req.action_id)]).toBe(
+      1,
+    );
+  });
+
+  it('records a burst in batches: one row and one decided event per request', async () => {
+    const run_id = `burst-${Date.now()}`;
+    const requests = Array.from({ length: 300 }, (_, i) =>
+      request('burst', { run_id, context: { amount: i % 3 === 0 ? 2_000_000 : 10 } }),
+    );
+    await Promise.all(requests.map((r) => publish(r, r.action_id)));
+    await waitUntil(
+      async () => {
+        const n = await h.pool.query('select count(*)::int as n from approval.approvals where run_id = $1', [
+          run_id,
+        ]);
+        return n.rows[0].n === requests.length;
+      },
+      { timeout: 30_000, message: 'every request to be recorded' },
+    );
+    await waitUntil(
+      async () => {
+        const counts = await eventCounts(h.nc, Subjects.decidedAll);
+        return requests.every((r) => counts[Subjects.decided(r.action_id)] === 1);
+      },
+      { timeout: 30_000, message: 'one decided event per request' },
+    );
+    const statuses = await h.pool.query(
+      'select status, count(*)::int as n from approval.approvals where run_id = $1 group by status order by status',
+      [run_id],
+    );
+    expect(statuses.rows).toEqual([
+      { status: 'approved', n: 200 },
+      { status: 'rejected', n: 100 },
+    ]);
+  });
+});

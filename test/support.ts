@@ -1,0 +1,82 @@
+/**
+ * End-to-end harness: a fresh database, a private nats-server, and the real services as child
+ * processes (so tests can SIGKILL them), plus a client connection and a pool for assertions.
+ */
+import { callEndpoint } from '@countersign/client';
+import type { ApprovalRequestInput, EndpointName, RequestOf, ResponseOf } from '@countersign/contracts';
+import { Streams, Subjects } from '@countersign/contracts';
+import { spawnService, useTestDatabase, useTestNats } from '@countersign/test-fixtures';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { connect } from '@nats-io/transport-node';
+import pg from 'pg';
+import { afterAll } from 'vitest';
+
+/** Settings that make retries and sweeps fast enough for a test, not for production. */
+export const FAST_APPROVAL_ENV = {
+  INTAKE_ACK_WAIT_MS: '2000',
+  INTAKE_RETRY_BASE_MS: '100',
+  INTAKE_RETRY_MAX_MS: '1000',
+  EXPIRY_INTERVAL_MS: '300',
+  OUTBOX_POLL_MS: '200',
+};
+
+export async function startSystem(label: string, approvalEnv: Record<string, string> = {}) {
+  const [db, nats] = await Promise.all([useTestDatabase(label), useTestNats()]);
+  const env = { NATS_URL: nats.url, DATABASE_URL: db.url };
+  const [policy, approval] = await Promise.all([
+    spawnService('policy', { env }),
+    spawnService('approval', { env: { ...env, ...FAST_APPROVAL_ENV, ...approvalEnv } }),
+  ]);
+  const nc = await connect({ servers: nats.url });
+  const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+  pool.on('error', () => {});
+  afterAll(async () => {
+    await nc.drain();
+    await pool.end();
+  });
+  return { db, nats, env, policy, approval, nc, js: jetstream(nc), jsm: await jetstreamManager(nc), pool };
+}
+
+export function call<E extends EndpointName>(
+  nc: NatsConnection,
+  name: E,
+  request: RequestOf<E>,
+): Promise<ResponseOf<E>> {
+  return callEndpoint(nc, name, request, { timeout: 10_000 });
+}
+
+/** Messages per subject on APPROVAL_EVENTS under `filter`. */
+export async function eventCounts(
+  nc: NatsConnection,
+  filter: string = Subjects.decidedAll,
+): Promise<Record<string, number>> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(Streams.events, { subjects_filter: filter });
+  return info.state.subjects ?? {};
+}
+
+export function payment(
+  action_id: string,
+  amount: number,
+  extra: Partial<ApprovalRequestInput> = {},
+): ApprovalRequestInput {
+  return {
+    action_id,
+    action_type: 'payment',
+    description: `Pay ${amount}`,
+    requested_by: 'dave',
+    context: { amount },
+    ...extra,
+  };
+}
+
+/** True while a process with this pid exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
