@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import {
+  isListening,
   REPO_ROOT,
   type ServiceName,
   type ServiceProcess,
@@ -32,8 +33,13 @@ function devSecret(name: string): string {
   return readFileSync(file, 'utf8').trim();
 }
 
+// PostgreSQL runs as the `postgres` user when we are root, and that user cannot enter root's
+// home: keep its data under /var/lib then. Data persists across dev runs either way.
+const pgData =
+  process.env.COUNTERSIGN_DEV_PGDATA ??
+  (process.getuid?.() === 0 ? '/var/lib/countersign/dev/pgdata' : join(devDir, 'pgdata'));
 const infra = await startInfra({
-  postgres: { dataDir: join(devDir, 'pgdata'), port: Number(process.env.PG_PORT ?? 5433) },
+  postgres: { dataDir: pgData, port: Number(process.env.PG_PORT ?? 5433) },
   nats: { port: natsPort, storeDir: join(devDir, 'jetstream') },
 });
 const mailSink = process.env.SMTP_URL
@@ -67,13 +73,17 @@ const envFor: Record<ServiceName, Record<string, string>> = {
   notifier: {
     ...common,
     SMTP_URL: process.env.SMTP_URL ?? (mailSink as { url: string }).url,
-    NOTIFIER_CONFIG:
-      process.env.NOTIFIER_CONFIG ?? join(REPO_ROOT, 'services/notifier/channels.example.yaml'),
+    NOTIFIER_CONFIG: process.env.NOTIFIER_CONFIG ?? join(REPO_ROOT, 'scripts/dev/channels.yaml'),
+    // The dev sink and the dev HTTP server are on loopback over plain HTTP.
+    WEBHOOK_ALLOW_HTTP: 'true',
+    WEBHOOK_ALLOW_PRIVATE: 'true',
   },
 };
 
 const running: ServiceProcess[] = [];
+let watchdog: NodeJS.Timeout | undefined;
 const stopAll = async () => {
+  clearInterval(watchdog);
   await Promise.allSettled(running.reverse().map((s) => s.stop()));
   await mailSink?.stop();
   await infra.stop();
@@ -125,3 +135,20 @@ const onSignal = async (signal: NodeJS.Signals) => {
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
+process.on('SIGHUP', onSignal);
+
+// If the database or NATS that this run started dies, say so and stop, rather than leave the
+// services retrying against nothing.
+const watched = [infra.postgres, infra.nats].filter((h) => h !== undefined);
+watchdog = setInterval(async () => {
+  for (const handle of watched) {
+    if (!(await isListening(handle.port))) {
+      console.error(
+        `\n${handle === infra.postgres ? 'PostgreSQL' : 'nats-server'} stopped unexpectedly; stopping.`,
+      );
+      await stopAll();
+      process.exit(1);
+    }
+  }
+}, 2000);
+watchdog.unref();

@@ -27,7 +27,9 @@ export interface ManagedProcess {
 /** Spawns a server process tracked for cleanup, keeping its recent output for diagnostics. */
 export function spawnManaged(command: string, args: string[], options: SpawnOptions = {}): ManagedProcess {
   hookExit();
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  // Own process group: a Ctrl-C in the terminal reaches only the launcher, which then stops
+  // services before the database and NATS they need, instead of everything dying at once.
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...options });
   children.add(child);
   const lines: string[] = [];
   const keep = (chunk: Buffer) => {
