@@ -33,6 +33,8 @@ interface OutboxRecord {
 }
 
 const CHANNEL = 'approval_outbox';
+/** application_name of the relay's LISTEN connection. */
+export const LISTENER_NAME = 'countersign-outbox-listener';
 
 /**
  * Publishes outbox rows to APPROVAL_EVENTS and marks them published once JetStream acked them.
@@ -50,7 +52,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let stopping = false;
   let listener: pg.Client | undefined;
 
-  const publishOne = async (row: OutboxRecord): Promise<boolean> => {
+  /** Publishes one row; resolves to the error when it was not published (never rejects). */
+  const publishOne = async (row: OutboxRecord): Promise<unknown> => {
     const type = row.kind === 'pending' ? 'approval.pending' : 'approval.decided';
     // The stored payload is the Approval's JSON already: wrap it as text, no re-parsing.
     const envelope = `{"id":${JSON.stringify(row.id)},"type":"${type}","occurred_at":"${row.created_at.toISOString()}","data":${row.payload}}`;
@@ -60,19 +63,18 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         expect: { lastSubjectSequence: 0 },
         timeout: options.publishTimeoutMs,
       });
-      return true;
+      return undefined;
     } catch (err) {
       if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) {
         // Published before, outside the dedupe window (a crash between PubAck and marking it).
         log.debug({ action_id: row.action_id, subject: row.subject }, 'event was already published');
-        return true;
+        return undefined;
       }
-      log.warn({ err, action_id: row.action_id, subject: row.subject }, 'publishing an event failed');
-      return false;
+      return err;
     }
   };
 
-  /** One batch: claim, publish (pipelined), mark. Returns how many were claimed and failed. */
+  /** One batch: claim, publish (pipelined), mark. Returns how many were claimed, and the failures. */
   const relayOnce = () =>
     withTransaction(options.pool, async (client) => {
       const claimed = await client.query<OutboxRecord>(
@@ -82,36 +84,48 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         [options.batchSize],
       );
       const rows = claimed.rows;
-      if (rows.length === 0) return { claimed: 0, failed: 0 };
-      // A decided event never overtakes its approval's pending event from the same batch.
+      const failures: unknown[] = [];
+      if (rows.length === 0) return { claimed: 0, failures };
+      // A decided event never overtakes its approval's pending event from the same batch: it
+      // goes in a second wave, and only if that pending event went out.
       const pendingIds = new Set(rows.filter((r) => r.kind === 'pending').map((r) => r.action_id));
-      const later = rows.filter((r) => r.kind === 'decided' && pendingIds.has(r.action_id));
-      const first = rows.filter((r) => !later.includes(r));
+      const waitsForPending = (r: OutboxRecord) => r.kind === 'decided' && pendingIds.has(r.action_id);
       const published: string[] = [];
-      let failed = 0;
-      for (const wave of [first, later]) {
-        const results = await Promise.all(wave.map(publishOne));
-        wave.forEach((row, i) => {
-          if (results[i]) published.push(row.id);
-          else failed++;
-        });
+      const publishedPending = new Set<string>();
+      for (const wave of [rows.filter((r) => !waitsForPending(r)), rows.filter(waitsForPending)]) {
+        const ready = wave.filter((r) => !waitsForPending(r) || publishedPending.has(r.action_id));
+        const results = await Promise.all(ready.map(publishOne));
+        for (const [i, row] of ready.entries()) {
+          if (results[i] !== undefined) {
+            failures.push(results[i]);
+            continue;
+          }
+          published.push(row.id);
+          if (row.kind === 'pending') publishedPending.add(row.action_id);
+        }
+        failures.push(...wave.filter((r) => !ready.includes(r)).map(() => 'its pending event failed'));
       }
       if (published.length > 0) {
         await client.query('update approval.outbox set published_at = now() where id = any($1::bigint[])', [
           published,
         ]);
       }
-      return { claimed: rows.length, failed };
+      return { claimed: rows.length, failures };
     });
 
   const run = async () => {
     let failures = 0;
     while (!stopping) {
       try {
-        const { claimed, failed } = await relayOnce();
-        if (failed > 0) throw new Error(`${failed} of ${claimed} events could not be published`);
+        const batch = await relayOnce();
+        if (batch.failures.length > 0) {
+          // One line per batch, not per event: while NATS is down every event fails alike.
+          throw new Error(`${batch.failures.length} of ${batch.claimed} events could not be published`, {
+            cause: batch.failures[0],
+          });
+        }
         failures = 0;
-        if (claimed < options.batchSize) await wakeable.sleep(options.pollMs);
+        if (batch.claimed < options.batchSize) await wakeable.sleep(options.pollMs);
       } catch (err) {
         failures++;
         const delay = backoffDelay(failures, 100, 5_000);
@@ -125,7 +139,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const listen = async () => {
     let failures = 0;
     while (!stopping) {
-      const client = new pg.Client(options.pool.options);
+      // Named, so operators (and tests) can find it in pg_stat_activity.
+      const client = new pg.Client({ ...options.pool.options, application_name: LISTENER_NAME });
       listener = client;
       try {
         const ended = new Promise<unknown>((resolve) => {

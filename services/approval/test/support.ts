@@ -4,6 +4,7 @@
  * its lifecycle functions). Everything stops after the test file.
  */
 import { dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { callEndpoint } from '@countersign/client';
 import {
@@ -17,7 +18,7 @@ import {
   Streams,
   Subjects,
 } from '@countersign/contracts';
-import { createLogger, ensureStreams, migrate } from '@countersign/runtime';
+import { createLogger, ensureStreams, type Logger, migrate } from '@countersign/runtime';
 import { spawnService, useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -34,18 +35,23 @@ export const testLogger = createLogger({
   level: process.env.TEST_LOG_LEVEL ?? 'silent',
 });
 
-export async function startHarness(label: string, config: Partial<ApprovalSettings> = {}) {
+export async function startHarness(
+  label: string,
+  config: Partial<ApprovalSettings> = {},
+  logger: Logger = testLogger,
+) {
   const [db, nats] = await Promise.all([useTestDatabase(label), useTestNats()]);
   const policy = await spawnService('policy', { env: { NATS_URL: nats.url } });
   const pool = new pg.Pool({ connectionString: db.url, max: 10 });
   pool.on('error', () => {});
   await migrate(pool, { dir: MIGRATIONS, schema: 'approval', logger: testLogger });
-  const nc = await connect({ servers: nats.url });
+  // Reconnect forever, as services do: some tests restart the nats-server.
+  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
   await ensureStreams(await jetstreamManager(nc));
   const service = await startApprovalService({
     nc,
     pool,
-    logger: testLogger,
+    logger,
     config: {
       expiryIntervalMs: 200,
       outboxPollMs: 200,
@@ -81,6 +87,18 @@ export async function refusal(promise: Promise<unknown>): Promise<CountersignErr
     return err as CountersignError;
   }
   throw new Error('expected the call to fail');
+}
+
+/** A logger that keeps every line, for tests that wait on what the service reported. */
+export function capturingLogger(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(...chunk.toString().split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return { logger: createLogger({ service: 'approval-test', level: 'debug', destination }), lines };
 }
 
 let counter = 0;

@@ -1,0 +1,91 @@
+/**
+ * The outbox relay: it wakes on NOTIFY (the poll interval here is a minute, so only NOTIFY can
+ * explain a prompt event), survives losing its LISTEN connection, and backs off while NATS is
+ * down without losing or doubling an event.
+ */
+import { Subjects } from '@countersign/contracts';
+import { waitUntil } from '@countersign/test-fixtures';
+import { describe, expect, it } from 'vitest';
+import { cancel } from '../src/lifecycle.js';
+import { LISTENER_NAME } from '../src/outbox.js';
+import { call, capturingLogger, decidedEvent, eventCounts, request, startHarness } from './support.js';
+
+const { logger, lines } = capturingLogger();
+const h = await startHarness('outbox', { outboxPollMs: 60_000, outboxPublishTimeoutMs: 1_000 }, logger);
+
+const pending = async () =>
+  (await call(h.nc, 'submit', request('ob', { context: { amount: 1500 } }))).action_id;
+
+const listenerPid = async () =>
+  (
+    await h.pool.query<{ pid: number }>(
+      "select pid from pg_stat_activity where application_name = $1 and query ilike 'listen%'",
+      [LISTENER_NAME],
+    )
+  ).rows[0]?.pid;
+
+describe('outbox relay', () => {
+  it('publishes as soon as a transaction commits, woken by NOTIFY', async () => {
+    const id = await pending();
+    await call(h.nc, 'cancel', { action_id: id });
+    await waitUntil(
+      () => eventCounts(h.nc, Subjects.decided(id)).then((c) => c[Subjects.decided(id)] === 1),
+      {
+        timeout: 5_000,
+        message: 'the decided event well before the next poll',
+      },
+    );
+  });
+
+  it('listens again after losing its connection', async () => {
+    const before = await waitUntil(listenerPid, { message: 'the listener' });
+    await h.pool.query('select pg_terminate_backend($1)', [before]);
+    await waitUntil(async () => {
+      const pid = await listenerPid();
+      return pid !== undefined && pid !== before;
+    });
+    const id = await pending();
+    await call(h.nc, 'cancel', { action_id: id });
+    await decidedEvent(h.nc, id);
+    expect(lines.some((l) => l.includes('outbox listener lost its connection'))).toBe(true);
+  });
+
+  it('backs off while NATS is down and publishes every event once when it is back', async () => {
+    const server = h.nats.server;
+    if (!server) return; // a shared NATS_URL server cannot be crashed by this test
+    const ids = await Promise.all(Array.from({ length: 5 }, pending));
+    await waitUntil(async () => {
+      const counts = await eventCounts(h.nc, Subjects.pendingAll);
+      return ids.every((id) => counts[Subjects.pending(id)] === 1);
+    });
+
+    await server.crash();
+    // Cancelling needs only the database: the decided events wait in the outbox.
+    for (const id of ids) await cancel(h.service.deps, { action_id: id }, 'ops');
+    await waitUntil(() => lines.some((l) => l.includes('outbox relay failed; backing off')), {
+      message: 'the relay to fail while NATS is down',
+    });
+    const waiting = await h.pool.query(
+      "select count(*)::int as n from approval.outbox where kind = 'decided' and published_at is null and action_id = any($1)",
+      [ids],
+    );
+    expect(waiting.rows[0].n).toBe(ids.length);
+
+    await server.restart();
+    for (const id of ids)
+      expect((await decidedEvent(h.nc, id)).data).toMatchObject({ status: 'cancelled', decided_by: 'ops' });
+    await waitUntil(async () => {
+      const left = await h.pool.query(
+        'select count(*)::int as n from approval.outbox where published_at is null',
+      );
+      return left.rows[0].n === 0;
+    });
+    const counts = await eventCounts(h.nc, Subjects.decidedAll);
+    expect(ids.map((id) => counts[Subjects.decided(id)])).toEqual(ids.map(() => 1));
+
+    // The intake consumer came back with the server too.
+    const req = request('after-restart');
+    await h.js.publish(Subjects.requested, JSON.stringify(req));
+    expect((await decidedEvent(h.nc, req.action_id)).data.status).toBe('approved');
+  });
+});
