@@ -19,16 +19,19 @@ const nats = await useTestNats();
 const db = await useTestDatabase('notifier_markdown_decide');
 const directory = mkdtempSync(join(tmpdir(), 'approvals-decide-'));
 
+// At the top level, not in a hook: the fixture registers their afterAll stop, which a hook
+// cannot do (the processes outlived the file when started from beforeAll).
+await spawnService('policy', { env: { NATS_URL: nats.url }, timeout: 120_000 });
+await spawnService('approval', { env: { NATS_URL: nats.url, DATABASE_URL: db.url } });
+
 let nc: NatsConnection;
 let run: TestNotifier;
 beforeAll(async () => {
-  await spawnService('policy', { env: { NATS_URL: nats.url } });
-  await spawnService('approval', { env: { NATS_URL: nats.url, DATABASE_URL: db.url } });
   nc = await connect({ servers: nats.url });
   run = await startTestNotifier(testEnv(db, nats.url), {
     channels: [{ name: 'vault', type: 'markdown', directory }],
   });
-}, 120_000);
+});
 afterAll(async () => {
   await run?.stop();
   await nc?.close();

@@ -52,6 +52,7 @@ describe('notifier process', () => {
         recipient === 'alice@example.com' && attempt === 1 ? { kind: 'stall' } : { kind: 'accept' },
     });
     const notifier = await spawnService('notifier', {
+      autoStop: false, // stopped in finally; a test body cannot register afterAll
       env: testEnv(db, nats.url, {
         SMTP_URL: sink.url,
         NOTIFIER_CONFIG: channelsFile({
@@ -125,6 +126,7 @@ describe('notifier process', () => {
     }));
     const slackUrl = `http://127.0.0.1:${slack.port}${slackPath}`;
     const notifier = await spawnService('notifier', {
+      autoStop: false,
       env: testEnv(db, nats.url, {
         SMTP_URL: badSmtpUrl,
         SLACK_URL: slackUrl,
