@@ -125,11 +125,16 @@ describe('notifier process', () => {
       body: `bad ${JSON.stringify(request.headers)}`,
     }));
     const slackUrl = `http://127.0.0.1:${slack.port}${slackPath}`;
+    // The test server trusts local connections, so any password works; it must not show up either.
+    const dbPassword = 'db-Pa55word-do-not-log';
+    const databaseUrl = db.url.replace('postgres://postgres@', `postgres://postgres:${dbPassword}@`);
+    expect(databaseUrl).toContain(dbPassword);
     const notifier = await spawnService('notifier', {
       autoStop: false,
       env: testEnv(db, nats.url, {
         SMTP_URL: badSmtpUrl,
         SLACK_URL: slackUrl,
+        DATABASE_URL: databaseUrl,
         LOG_LEVEL: 'trace',
         NOTIFIER_CONSUMER: 'notifier-logs',
         NOTIFIER_CONFIG: channelsFile({
@@ -156,6 +161,7 @@ describe('notifier process', () => {
       expect(logs).toContain('unknown hook');
       const stored = rows.map((r) => r.attempt_log.map((a) => a.error).join(' ')).join('\n');
       for (const secret of [
+        dbPassword,
         smtpPassword,
         encodeURIComponent(smtpPassword),
         slackPath,
