@@ -34,6 +34,8 @@ export interface ServiceOptions {
   queue?: string;
   /** Extra per-endpoint data for `nats micro stats` (e.g. which policy revision a replica runs). */
   statsHandler?: (endpoint: Endpoint) => Promise<unknown>;
+  /** Told about every error reply, validation refusals included (e.g. to count them by code). */
+  onError?: (endpoint: EndpointName, error: CountersignError) => void;
 }
 
 /** Answers a structured error: headers for the services framework, JSON body for humans. */
@@ -71,7 +73,7 @@ export async function startService<E extends EndpointName>(
           log.error({ err }, 'endpoint subscription failed');
           return;
         }
-        void handle(msg, spec.request, handler, log);
+        void handle(msg, spec.request, handler, log, (error) => options.onError?.(name, error));
       },
     });
   }
@@ -83,6 +85,7 @@ async function handle<E extends EndpointName>(
   schema: (typeof Endpoints)[E]['request'],
   handler: EndpointHandler<E>,
   logger: Logger,
+  onError: (error: CountersignError) => void,
 ): Promise<void> {
   try {
     const request = decodeRequest(schema, msg.data) as ParsedRequestOf<E>;
@@ -90,6 +93,11 @@ async function handle<E extends EndpointName>(
     msg.respond(encoder.encode(JSON.stringify(response)));
   } catch (err) {
     const error = coerceError(err);
+    try {
+      onError(error);
+    } catch (hookErr) {
+      logger.warn({ err: hookErr }, 'error hook failed');
+    }
     if (error.code === 'internal') logger.error({ err: error.cause ?? error }, 'command failed');
     else logger.debug({ code: error.code, message: error.message }, 'command refused');
     try {

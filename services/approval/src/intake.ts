@@ -3,6 +3,7 @@ import {
   ApprovalRequest,
   type CountersignError,
   decodeJson,
+  type ErrorCode,
   type InvalidMessageEvent,
   invalidRequest,
   MAX_PAYLOAD_BYTES,
@@ -47,6 +48,8 @@ export interface IntakeOptions {
   retryMaxMs: number;
   /** Deliveries after which a message that cannot be stored is dead-lettered to approval.invalid. */
   poisonAttempts: number;
+  /** Told about every message that fails (metrics count them by code and disposition). */
+  onError?: (code: ErrorCode, disposition: 'retried' | 'rejected' | 'dead_lettered') => void;
 }
 
 export interface Intake {
@@ -174,6 +177,7 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
       // Msg id from the stream sequence: a re-delivery after a crash is deduplicated.
       await options.js.publish(Subjects.invalid, JSON.stringify(event), { msgID: `invalid-${msg.seq}` });
       msg.term(error.code);
+      options.onError?.(error.code, 'dead_lettered');
       log.warn(
         { seq: msg.seq, code: error.code, message: error.message },
         'unaddressable message dead-lettered',
@@ -217,6 +221,7 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
           { seq: msg.seq, code: outcome.error.code, deliveries: msg.info.deliveryCount },
           'submission not recorded; retrying later',
         );
+        options.onError?.(outcome.error.code, 'retried');
         msg.nak(retryDelay(msg));
         return;
       default:
@@ -231,6 +236,8 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
       const c = classify(msg.data);
       if (c.kind === 'unaddressable') unaddressable.push({ msg, error: c.error });
       else addressable.push({ msg, item: c.item });
+      // Addressable but invalid: it is recorded as rejected, so its waiter learns why.
+      if (c.kind === 'item' && c.item.kind === 'invalid') options.onError?.(c.item.error.code, 'rejected');
     }
     const submitted = (async () => {
       if (addressable.length === 0) return;

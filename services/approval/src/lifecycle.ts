@@ -646,6 +646,12 @@ export interface DecideInput {
   reason?: string | undefined;
   /** Only for resuming a `task_pause`. */
   owner?: string | undefined;
+  /**
+   * Runs inside the vote's transaction, under the approval's row lock, before the vote is
+   * written; a throw rolls the vote back. The review link burns its single-use nonce here, so the
+   * nonce is spent if and only if the vote is recorded.
+   */
+  withinTransaction?: ((client: pg.PoolClient) => Promise<void>) | undefined;
 }
 
 /**
@@ -675,9 +681,10 @@ export async function decide(deps: LifecycleDeps, input: DecideInput, actor: str
     );
   }
 
-  const approval = await onPending(deps, input.action_id, (client, row, now) =>
-    vote(client, row, now, input, actor),
-  );
+  const approval = await onPending(deps, input.action_id, async (client, row, now) => {
+    await input.withinTransaction?.(client);
+    return vote(client, row, now, input, actor);
+  });
   deps.logger.info(
     { action_id: input.action_id, decider: actor, approved: input.approved, status: approval.status },
     'vote recorded',

@@ -1,13 +1,14 @@
 import { ServiceNames } from '@countersign/contracts';
-import { type Logger, memoStop, startService } from '@countersign/runtime';
+import { type EndpointHandlers, type Logger, memoStop, startService } from '@countersign/runtime';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type pg from 'pg';
 import pkg from '../package.json' with { type: 'json' };
-import { approvalHandlers } from './endpoints.js';
+import { type ApprovalEndpoint, approvalHandlers } from './endpoints.js';
 import { type ExpiryLoop, startExpiryLoop } from './expiry.js';
 import { type Intake, startIntake } from './intake.js';
 import type { LifecycleDeps } from './lifecycle.js';
+import { type ApprovalMetrics, createApprovalMetrics } from './metrics.js';
 import { type OutboxRelay, startOutboxRelay } from './outbox.js';
 import { natsPolicyClient, type PolicyClient } from './policy.js';
 
@@ -53,11 +54,15 @@ export interface ApprovalServiceOptions {
   config?: Partial<ApprovalSettings>;
   /** Replaces the NATS policy client (e.g. a differently configured one); never a mock in tests. */
   policy?: PolicyClient;
+  /** Metrics to feed; a fresh per-instance registry when absent. */
+  metrics?: ApprovalMetrics;
 }
 
 export interface ApprovalService {
   /** The lifecycle functions bound to this service's pool and policy client (for HTTP, cleanup). */
   deps: LifecycleDeps;
+  /** This instance's metrics (the HTTP server's `/metrics` renders them). */
+  metrics: ApprovalMetrics;
   /**
    * Stops the endpoints, the intake consumer (batches in flight finish and are acked), the
    * relay and the expiry loop. Idempotent; never closes `nc` or `pool`, which the caller owns.
@@ -78,6 +83,7 @@ export async function startApprovalService(options: ApprovalServiceOptions): Pro
     policy: options.policy ?? natsPolicyClient(options.nc, settings.policyTimeoutMs),
     logger,
   };
+  const metrics = options.metrics ?? createApprovalMetrics({ pool: options.pool, logger });
   const js = jetstream(options.nc);
   const jsm = await jetstreamManager(options.nc);
 
@@ -105,8 +111,9 @@ export async function startApprovalService(options: ApprovalServiceOptions): Pro
         version: pkg.version,
         description: 'Countersign approvals: submit, decide, cancel, get, list, stats, report',
         ...(settings.queue ? { queue: settings.queue } : {}),
+        onError: (endpoint, error) => metrics.commandError('nats', endpoint, error.code),
       },
-      approvalHandlers(deps),
+      observeDecisions(approvalHandlers(deps), metrics),
       logger,
     );
     started.push({ stop: async () => void (await service.stop()) });
@@ -122,6 +129,7 @@ export async function startApprovalService(options: ApprovalServiceOptions): Pro
       retryBaseMs: settings.intakeRetryBaseMs,
       retryMaxMs: settings.intakeRetryMaxMs,
       poisonAttempts: settings.intakePoisonAttempts,
+      onError: metrics.intakeError,
     });
     started.push(intake);
   } catch (err) {
@@ -129,7 +137,22 @@ export async function startApprovalService(options: ApprovalServiceOptions): Pro
     throw err;
   }
 
-  return { deps, stop: memoStop(() => stopAll(started, logger)) };
+  return { deps, metrics, stop: memoStop(() => stopAll(started, logger)) };
+}
+
+/** Feeds the decision latency histogram from the decide command's answers. */
+function observeDecisions(
+  handlers: EndpointHandlers<ApprovalEndpoint>,
+  metrics: ApprovalMetrics,
+): EndpointHandlers<ApprovalEndpoint> {
+  return {
+    ...handlers,
+    decide: async (request, ctx) => {
+      const approval = await handlers.decide(request, ctx);
+      metrics.decided(approval);
+      return approval;
+    },
+  };
 }
 
 /**
