@@ -19,6 +19,7 @@ import {
 import { jetstreamManager } from '@nats-io/jetstream';
 import pg from 'pg';
 import { ApprovalEnv } from './config.js';
+import { type HttpServer, startHttpServer } from './http/server.js';
 import { startApprovalService } from './service.js';
 
 const MIGRATIONS = join(dirname(fileURLToPath(import.meta.url)), '../migrations');
@@ -75,10 +76,48 @@ await runMain(
           outboxPublishTimeoutMs: config.OUTBOX_PUBLISH_TIMEOUT_MS,
         },
       });
-      logger.info({ pool_size: config.DB_POOL_SIZE, batch_size: config.INTAKE_BATCH_SIZE }, 'ready');
+      let http: HttpServer | undefined;
+      if (config.HTTP_PORT !== undefined && config.REVIEW_LINK_SECRET !== undefined) {
+        try {
+          http = await startHttpServer({
+            service,
+            nc,
+            logger,
+            tokens: config.API_TOKENS,
+            settings: {
+              port: config.HTTP_PORT,
+              host: config.HTTP_HOST,
+              publicUrl: config.PUBLIC_URL,
+              reviewLinkSecret: config.REVIEW_LINK_SECRET,
+              sessionSecret: config.SESSION_SECRET,
+              sessionTtlSeconds: config.SESSION_TTL_SECONDS,
+              bodyLimit: config.HTTP_BODY_LIMIT,
+              sseHeartbeatMs: config.HTTP_SSE_HEARTBEAT_MS,
+              readyTimeoutMs: config.HTTP_READY_TIMEOUT_MS,
+              drainMs: config.HTTP_DRAIN_MS,
+              expiryBatchSize: config.EXPIRY_BATCH_SIZE,
+            },
+          });
+        } catch (err) {
+          await service.stop();
+          throw err;
+        }
+      }
+      logger.info(
+        {
+          pool_size: config.DB_POOL_SIZE,
+          batch_size: config.INTAKE_BATCH_SIZE,
+          ...(http
+            ? { http_url: http.url, public_url: http.publicUrl, api_tokens: config.API_TOKENS.length }
+            : {}),
+        },
+        'ready',
+      );
       const connection = nc;
       return {
         stop: memoStop(async () => {
+          // HTTP first: /readyz turns 503 while the rest still works, then no new requests.
+          await http?.stop();
           await service.stop();
           await connection.drain();
           await pool.end();

@@ -1,0 +1,136 @@
+/**
+ * The JSON API: each route translates a request into the same lifecycle and query calls the NATS
+ * commands make (see ../endpoints.ts), validated with the same contract schemas, and answers the
+ * same records and error codes. The one difference: who acts is the bearer token's identity.
+ * Actor fields (`requested_by`, `decided_by`, `cancelled_by`, `reported_by`) may be left out, and
+ * when sent they must name that identity, so the same JSON body works on both transports and no
+ * body can choose who acts.
+ */
+import {
+  ApprovalRequest,
+  CancelRequest,
+  CountersignError,
+  DecideRequest,
+  GetRequest,
+  ListRequest,
+  parseWith,
+  ReportRequest,
+} from '@countersign/contracts';
+import { cancel, decide, expireAllDue, report, submit } from '../lifecycle.js';
+import { approvalStats, getApproval, listApprovals } from '../queries.js';
+import type { HttpApp, RequestContext, Route } from './app.js';
+import { bearerIdentity } from './auth.js';
+import { readJsonObject, sendJson } from './io.js';
+
+type ActorField = 'requested_by' | 'decided_by' | 'cancelled_by' | 'reported_by';
+
+/** The body with its actor field set to `identity`; refuses a body naming someone else. */
+export function actingAs(
+  body: Record<string, unknown>,
+  field: ActorField,
+  identity: string,
+): Record<string, unknown> {
+  const named = body[field];
+  if (named !== undefined && named !== identity) {
+    const message = `${field} must be the authenticated identity (${identity}); it is taken from the token`;
+    throw new CountersignError('forbidden', message, {
+      reasons: [{ code: 'actor_mismatch', message }],
+    });
+  }
+  return { ...body, [field]: identity };
+}
+
+/** Puts the path's action_id into the body; a body naming another one is a contradiction. */
+function withPathId(body: Record<string, unknown>, actionId: string): Record<string, unknown> {
+  if (body.action_id !== undefined && body.action_id !== actionId) {
+    throw new CountersignError(
+      'invalid_request',
+      'invalid request: action_id in the body differs from the path',
+      {
+        fields: [{ path: 'action_id', message: 'must match the path' }],
+      },
+    );
+  }
+  return { ...body, action_id: actionId };
+}
+
+/** Query parameters as a list request; each parameter at most once, `limit` as a number. */
+export function listQuery(url: URL): ListRequest {
+  const value: Record<string, unknown> = {};
+  for (const key of new Set(url.searchParams.keys())) {
+    const all = url.searchParams.getAll(key);
+    if (all.length > 1) {
+      throw new CountersignError('invalid_request', `invalid request: ${key} is given more than once`, {
+        fields: [{ path: key, message: 'given more than once' }],
+      });
+    }
+    const text = all[0] as string;
+    value[key] = key === 'limit' && /^\d{1,6}$/.test(text) ? Number(text) : text;
+  }
+  return parseWith(ListRequest, value);
+}
+
+export function apiRoutes(app: HttpApp): Route[] {
+  const { deps, metrics } = app;
+  const limit = app.settings.bodyLimit;
+  const who = (ctx: RequestContext) => bearerIdentity(ctx.req, app.tokens);
+  const id = (ctx: RequestContext) => ctx.params.action_id as string;
+  const route = (
+    method: Route['method'],
+    path: string,
+    name: string,
+    handle: (ctx: RequestContext, identity: string) => Promise<unknown>,
+  ): Route => ({
+    method,
+    path,
+    name,
+    kind: 'api',
+    handle: async (ctx) => {
+      // Authenticate before reading the body: no work for an anonymous caller.
+      const identity = who(ctx);
+      sendJson(ctx.res, 200, await handle(ctx, identity));
+    },
+  });
+
+  return [
+    route('POST', '/api/v1/approvals/cleanup', 'cleanup', async () => ({
+      expired: await expireAllDue(deps, app.settings.expiryBatchSize),
+    })),
+    route('POST', '/api/v1/approvals', 'submit', async (ctx, identity) => {
+      const body = await readJsonObject(ctx.req, ctx.res, limit);
+      return submit(deps, parseWith(ApprovalRequest, actingAs(body, 'requested_by', identity)));
+    }),
+    route('GET', '/api/v1/approvals', 'list', async (ctx) => listApprovals(deps.pool, listQuery(ctx.url))),
+    route('GET', '/api/v1/approvals/:action_id', 'get', async (ctx) =>
+      getApproval(deps.pool, parseWith(GetRequest, { action_id: id(ctx) }).action_id),
+    ),
+    route('POST', '/api/v1/approvals/:action_id/decide', 'decide', async (ctx, identity) => {
+      const body = withPathId(await readJsonObject(ctx.req, ctx.res, limit), id(ctx));
+      const request = parseWith(DecideRequest, actingAs(body, 'decided_by', identity));
+      const approval = await decide(deps, request, identity);
+      metrics.decided(approval);
+      return approval;
+    }),
+    route('POST', '/api/v1/approvals/:action_id/cancel', 'cancel', async (ctx, identity) => {
+      const body = withPathId(await readJsonObject(ctx.req, ctx.res, limit), id(ctx));
+      return cancel(deps, parseWith(CancelRequest, actingAs(body, 'cancelled_by', identity)), identity);
+    }),
+    route('POST', '/api/v1/approvals/:action_id/report', 'report', async (ctx, identity) => {
+      const body = withPathId(await readJsonObject(ctx.req, ctx.res, limit), id(ctx));
+      return report(deps, parseWith(ReportRequest, actingAs(body, 'reported_by', identity)), identity);
+    }),
+    route('GET', '/api/v1/stats', 'stats', async () => approvalStats(deps.pool)),
+    {
+      method: 'GET',
+      path: '/api/v1/events',
+      name: 'events',
+      kind: 'api',
+      handle: async ({ req, res }) => {
+        // EventSource cannot send headers: the dashboard's session cookie counts here too.
+        // Read-only, and SameSite=Strict keeps other sites from opening it with the cookie.
+        if (!app.sessions.read(req)) bearerIdentity(req, app.tokens);
+        app.events.attach(res);
+      },
+    },
+  ];
+}

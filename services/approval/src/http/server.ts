@@ -1,0 +1,171 @@
+/**
+ * The approval service's HTTP server (node:http): the JSON API, review links, the dashboard,
+ * health and metrics, on top of a running approval service's lifecycle deps and metrics. Every
+ * failure becomes a structured answer: JSON `{error: {code, message, details}}` for the API, a
+ * page for people. A handler never crashes the server.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CountersignError } from '@countersign/contracts';
+import { coerceError, type Logger, memoStop } from '@countersign/runtime';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { ApprovalService } from '../service.js';
+import { apiRoutes } from './api.js';
+import { type HttpApp, type HttpSettings, matchRoute, type Route } from './app.js';
+import { assetRoutes } from './assets.js';
+import { deriveKey, Sessions } from './auth.js';
+import { dashboardRoutes, errorPage } from './dashboard.js';
+import { startEventHub } from './events.js';
+import { healthRoutes } from './health.js';
+import { HttpRefusal, sendErrorJson, sendHtml, setSecurityHeaders } from './io.js';
+import { reviewRoutes } from './review.js';
+import { type ApiToken, TokenStore } from './tokens.js';
+
+export type { HttpSettings } from './app.js';
+
+export interface HttpServerOptions {
+  service: Pick<ApprovalService, 'deps' | 'metrics'>;
+  nc: NatsConnection;
+  logger: Logger;
+  settings: HttpSettings;
+  tokens: readonly ApiToken[];
+}
+
+export interface HttpServer {
+  /** Where it listens, e.g. http://127.0.0.1:8080 */
+  url: string;
+  port: number;
+  /** The base URL links use (PUBLIC_URL, or `url`). */
+  publicUrl: string;
+  /**
+   * Drains: /readyz answers 503 for `drainMs`, then event streams end and the server closes
+   * (requests in flight finish; idle keep-alive connections are closed). Idempotent.
+   */
+  stop(): Promise<void>;
+}
+
+export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
+  const { settings } = options;
+  const logger = options.logger.child({ component: 'http' });
+  const tokens = new TokenStore(options.tokens);
+  if (tokens.size === 0) logger.warn('API_TOKENS is empty: the API and the dashboard accept no one');
+  let draining = false;
+  const events = startEventHub({
+    nc: options.nc,
+    logger,
+    metrics: options.service.metrics,
+    heartbeatMs: settings.sseHeartbeatMs,
+  });
+  const sessionSecret =
+    settings.sessionSecret ?? deriveKey(settings.reviewLinkSecret, 'session-secret').toString('hex');
+  const publicOrigin = settings.publicUrl ? new URL(settings.publicUrl).origin : undefined;
+  const app: HttpApp = {
+    deps: options.service.deps,
+    metrics: options.service.metrics,
+    nc: options.nc,
+    logger,
+    settings,
+    tokens,
+    sessions: new Sessions(
+      sessionSecret,
+      tokens,
+      settings.sessionTtlSeconds,
+      publicOrigin?.startsWith('https:') ?? false,
+    ),
+    events,
+    publicOrigin,
+    draining: () => draining,
+  };
+  const routes: Route[] = [
+    ...healthRoutes(app),
+    ...apiRoutes(app),
+    ...reviewRoutes(app),
+    ...dashboardRoutes(app),
+    ...assetRoutes(),
+  ];
+
+  const server = createServer((req, res) => {
+    void dispatch(app, routes, req, res);
+  });
+  // Slow or stalled clients must not hold connections forever (SSE streams are answered, so
+  // the request timeout does not cut them).
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 15_000;
+  server.keepAliveTimeout = 5_000;
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(settings.port, settings.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+
+  return {
+    url,
+    port: address.port,
+    publicUrl: settings.publicUrl ?? url,
+    stop: memoStop(async () => {
+      draining = true;
+      if (settings.drainMs > 0) await new Promise((r) => setTimeout(r, settings.drainMs));
+      events.stop();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      // Requests still running after a grace period are cut: shutdown has its own deadline.
+      const force = setTimeout(() => server.closeAllConnections(), 5_000);
+      force.unref();
+      await closed;
+      clearTimeout(force);
+    }),
+  };
+}
+
+async function dispatch(app: HttpApp, routes: readonly Route[], req: IncomingMessage, res: ServerResponse) {
+  setSecurityHeaders(res);
+  const method = req.method ?? 'GET';
+  let routeName = 'unmatched';
+  res.on('finish', () => app.metrics.httpRequest(routeName, method, res.statusCode));
+  let kind: Route['kind'] = 'api';
+  try {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    kind = url.pathname.startsWith('/api/') ? 'api' : 'page';
+    const match = matchRoute(routes, method, url.pathname);
+    if (match.kind === 'none') throw new CountersignError('not_found', `no such resource: ${url.pathname}`);
+    if (match.kind === 'method') {
+      throw new HttpRefusal(405, 'invalid_request', `method ${method} is not allowed here`, undefined, {
+        Allow: match.allow.join(', '),
+      });
+    }
+    routeName = match.route.name;
+    kind = match.route.kind;
+    await match.route.handle({ req, res, url, params: match.params });
+  } catch (err) {
+    const error = err instanceof CountersignError ? err : coerceError(err);
+    if (error.code === 'internal')
+      app.logger.error({ err: error.cause ?? err, route: routeName }, 'request failed');
+    if (routeName !== 'unmatched') app.metrics.commandError('http', routeName, error.code);
+    if (res.headersSent) {
+      // A stream that already started cannot carry an error: end it.
+      res.destroy();
+      return;
+    }
+    try {
+      if (kind === 'api') sendErrorJson(res, error);
+      else {
+        if (error instanceof HttpRefusal)
+          for (const [k, v] of Object.entries(error.headers)) res.setHeader(k, v);
+        sendHtml(res, error.status, errorPage(error));
+      }
+    } catch (sendErr) {
+      app.logger.warn({ err: sendErr }, 'could not send an error response');
+      res.destroy();
+    }
+  }
+}

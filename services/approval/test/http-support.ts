@@ -1,0 +1,92 @@
+/**
+ * HTTP harness: the approval service harness of support.ts (real Postgres, nats-server, policy
+ * service) with the HTTP server started on it at a random port, a bearer token per sample
+ * identity, and small fetch helpers. The server stops before the harness (afterAll runs in
+ * reverse order of registration).
+ */
+import { randomBytes } from 'node:crypto';
+import { mintReviewToken, reviewUrl } from '@countersign/runtime';
+import { afterAll } from 'vitest';
+import { type HttpServer, type HttpSettings, startHttpServer } from '../src/http/server.js';
+import { parseApiTokens } from '../src/http/tokens.js';
+import type { ApprovalSettings } from '../src/service.js';
+import { startHarness, testLogger } from './support.js';
+
+/** Sample directory identities (see policies/countersign/data.json) and dave, a requester. */
+export const IDENTITIES = ['alice', 'bob', 'carol', 'dave', 'frank', 'grace'] as const;
+export type Identity = (typeof IDENTITIES)[number];
+
+export async function startHttpHarness(
+  label: string,
+  options: { config?: Partial<ApprovalSettings>; http?: Partial<HttpSettings> } = {},
+) {
+  const h = await startHarness(label, options.config);
+  const secret = randomBytes(32).toString('base64url');
+  const tokens = Object.fromEntries(
+    IDENTITIES.map((id) => [id, `${id}-${randomBytes(16).toString('hex')}`]),
+  ) as Record<Identity, string>;
+  const http: HttpServer = await startHttpServer({
+    service: h.service,
+    nc: h.nc,
+    logger: testLogger,
+    tokens: parseApiTokens(IDENTITIES.map((id) => `${tokens[id]}:${id}`).join(',')),
+    settings: {
+      port: 0,
+      host: '127.0.0.1',
+      reviewLinkSecret: secret,
+      sessionTtlSeconds: 3600,
+      bodyLimit: 64 * 1024,
+      sseHeartbeatMs: 1_000,
+      readyTimeoutMs: 1_000,
+      drainMs: 0,
+      expiryBatchSize: 500,
+      ...options.http,
+    },
+  });
+  afterAll(() => http.stop());
+  const base = http.url;
+
+  interface Reply {
+    status: number;
+    headers: Headers;
+    text: string;
+    // biome-ignore lint/suspicious/noExplicitAny: JSON of any shape; tests assert on it.
+    json: any;
+  }
+
+  /** One request; `as` names the bearer identity, `body` objects are sent as JSON. */
+  const api = async (
+    method: string,
+    path: string,
+    init: { as?: Identity; body?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<Reply> => {
+    const headers: Record<string, string> = { ...init.headers };
+    if (init.as) headers.authorization = `Bearer ${tokens[init.as]}`;
+    let body: string | undefined;
+    if (init.body !== undefined) {
+      body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(`${base}${path}`, { method, headers, body, redirect: 'manual' });
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, headers: res.headers, text, json };
+  };
+
+  /** A review link for an approver, minted as the notifier does. */
+  const reviewLink = (actionId: string, approver: string, expiresAt: Date | string) =>
+    reviewUrl(
+      base,
+      actionId,
+      mintReviewToken(secret, { actionId, approver, expiresAt: new Date(expiresAt) }),
+    );
+
+  return { ...h, http, base, secret, tokens, api, reviewLink };
+}
+
+export type HttpHarness = Awaited<ReturnType<typeof startHttpHarness>>;
