@@ -38,6 +38,13 @@ export async function startSystem(label: string, approvalEnv: Record<string, str
   return { db, nats, env, policy, approval, nc, js: jetstream(nc), jsm: await jetstreamManager(nc), pool };
 }
 
+export type System = Awaited<ReturnType<typeof startSystem>>;
+
+/** Another approval service process on the same database and NATS (a replica). */
+export function spawnApproval(sys: System, approvalEnv: Record<string, string> = {}) {
+  return spawnService('approval', { env: { ...sys.env, ...FAST_APPROVAL_ENV, ...approvalEnv } });
+}
+
 export function call<E extends EndpointName>(
   nc: NatsConnection,
   name: E,
