@@ -1,0 +1,73 @@
+import type { Approval } from '@countersign/contracts';
+import type { CountersignClient } from './client.js';
+import type { WaitOptions } from './wait.js';
+
+/** The action type the default policy always sends to a human, with ownership as the rule. */
+export const TASK_PAUSE = 'task_pause';
+
+export interface PauseOptions extends WaitOptions {
+  /** Why the task waits; what the resumer reads. */
+  reason: string;
+  /** Identity that owns the task; only a resume carrying this owner is accepted. */
+  owner: string;
+  /** How long the pause may last before it expires, in seconds. */
+  timeout_seconds?: number;
+  context?: Record<string, unknown>;
+}
+
+export interface ResumeResult {
+  approval: Approval;
+  /** The resumer's message (the decision reason). */
+  message: string | null;
+}
+
+/**
+ * Pauses a task until someone resumes it: creates a `task_pause` approval (always needs a human)
+ * and waits. Resolves with the resume message; rejects with ApprovalRejectedError when the
+ * pause is refused, ApprovalExpiredError when nobody resumed in time.
+ */
+export async function pause(
+  client: CountersignClient,
+  taskId: string,
+  options: PauseOptions,
+): Promise<ResumeResult> {
+  const { reason, owner, timeout_seconds, context, ...wait } = options;
+  const approval = await client.requestAndWait(
+    {
+      action_id: taskId,
+      action_type: TASK_PAUSE,
+      description: reason,
+      requested_by: owner,
+      context: { ...context, owner },
+      ...(timeout_seconds ? { timeout_seconds } : {}),
+    },
+    wait,
+  );
+  return { approval, message: approval.decision_reason };
+}
+
+export interface ResumeOptions {
+  /** The owner's identity; must match the pause's owner. */
+  owner: string;
+  message?: string;
+  /** Who resumes (recorded); defaults to the owner, e.g. for an external signal. */
+  resumed_by?: string;
+  /** Resume with a refusal instead: the paused task gets ApprovalRejectedError. */
+  reject?: boolean;
+}
+
+/** Wakes a paused task with a message. A resume naming a different owner is refused (forbidden). */
+export function resume(client: CountersignClient, taskId: string, options: ResumeOptions): Promise<Approval> {
+  return client.decide({
+    action_id: taskId,
+    approved: !options.reject,
+    decided_by: options.resumed_by ?? options.owner,
+    owner: options.owner,
+    ...(options.message ? { reason: options.message } : {}),
+  });
+}
+
+/** Paused tasks waiting for a resume, newest first. */
+export async function listPaused(client: CountersignClient, limit = 100): Promise<Approval[]> {
+  return (await client.list({ status: 'pending', action_type: TASK_PAUSE, limit })).items;
+}

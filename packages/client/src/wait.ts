@@ -1,0 +1,117 @@
+import { Approval, ApprovalEvent, Streams, Subjects } from '@countersign/contracts';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection, Subscription } from '@nats-io/nats-core';
+import { WaitTimeoutError } from './errors.js';
+
+export interface WaitOptions {
+  /** How long this caller waits, in milliseconds; the approval is unaffected. Default: forever. */
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+const decoder = new TextDecoder();
+
+function decodeApproval(data: Uint8Array): Approval | undefined {
+  try {
+    const parsed = ApprovalEvent.safeParse(JSON.parse(decoder.decode(data)));
+    return parsed.success ? Approval.parse(parsed.data.data) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Resolves with the approval once `approval.decided.<id>` exists, by push. It subscribes first
+ * and then reads the last message on that subject from the stream, so a decision made before
+ * the call is seen at once and one made after arrives on the subscription, with no gap. After a
+ * reconnect it reads the stream again, because a core subscription misses what was published
+ * while the connection was down. No polling.
+ */
+export function waitForDecided(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  reconnects: ReconnectWatcher,
+  actionId: string,
+  options: WaitOptions = {},
+): Promise<Approval> {
+  const subject = Subjects.decided(actionId);
+  return new Promise<Approval>((resolve, reject) => {
+    let settled = false;
+    let sub: Subscription | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let stopWatching = () => {};
+
+    const finish = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      stopWatching();
+      if (timer) clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      sub?.unsubscribe();
+      fn();
+    };
+    const onAbort = () =>
+      finish(() => reject(options.signal?.reason ?? new Error(`waiting for ${actionId} was aborted`)));
+
+    const readStored = async () => {
+      try {
+        const stored = await jsm.streams.getMessage(Streams.events, { last_by_subj: subject });
+        const approval = stored ? decodeApproval(stored.data) : undefined;
+        if (approval) finish(() => resolve(approval));
+      } catch {
+        // The stream may be briefly unreachable (reconnecting, leader election): the live
+        // subscription and the next reconnect read cover it.
+      }
+    };
+
+    if (options.signal?.aborted) return onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.timeout !== undefined) {
+      timer = setTimeout(
+        () => finish(() => reject(new WaitTimeoutError(actionId, options.timeout as number))),
+        options.timeout,
+      );
+    }
+
+    sub = nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (err) return finish(() => reject(err));
+        const approval = decodeApproval(msg.data);
+        if (approval) finish(() => resolve(approval));
+      },
+    });
+
+    stopWatching = reconnects.onReconnect(readStored);
+    // Make sure the server has the subscription before reading the stream (no gap).
+    void nc
+      .flush()
+      .then(readStored)
+      .catch(() => {});
+  });
+}
+
+/** One status loop per connection, however many callers wait: calls listeners on reconnect. */
+export class ReconnectWatcher {
+  private readonly listeners = new Set<() => unknown>();
+  private started = false;
+
+  constructor(private readonly nc: NatsConnection) {}
+
+  /** Registers a listener; returns its removal. */
+  onReconnect(listener: () => unknown): () => void {
+    this.start();
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private start(): void {
+    if (this.started) return;
+    this.started = true;
+    void (async () => {
+      for await (const status of this.nc.status()) {
+        if (status.type !== 'reconnect') continue;
+        for (const listener of [...this.listeners]) listener();
+      }
+    })().catch(() => {});
+  }
+}
