@@ -3,6 +3,25 @@ import { createDatabase, dropDatabase, type NatsServerHandle, startNatsServer } 
 import { afterAll, inject } from 'vitest';
 import { startNatsContainer, wantContainers } from './containers.js';
 
+/**
+ * Cleanups of everything this file's fixtures started, run after the file's tests. Registered
+ * once when the module loads (at file level), so fixtures work even when a test creates them
+ * inside `beforeAll`, where a nested `afterAll` would never run.
+ */
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  const errors: unknown[] = [];
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    await cleanup().catch((err: unknown) => errors.push(err));
+  }
+  if (errors.length > 0) throw new AggregateError(errors, 'test fixture cleanup failed');
+});
+
+/** Runs `fn` after the current test file, in reverse order of registration. */
+export function onFileEnd(fn: () => Promise<void>): void {
+  cleanups.push(fn);
+}
+
 export interface TestDatabase {
   url: string;
   name: string;
@@ -17,9 +36,7 @@ export async function useTestDatabase(label = 'test'): Promise<TestDatabase> {
     .slice(0, 30);
   const name = `cs_${safe}_${randomBytes(4).toString('hex')}`;
   const url = await createDatabase(admin, name);
-  afterAll(async () => {
-    await dropDatabase(admin, name);
-  });
+  onFileEnd(() => dropDatabase(admin, name));
   return { url, name };
 }
 
@@ -38,10 +55,10 @@ export async function useTestNats(): Promise<TestNats> {
   if (process.env.NATS_URL) return { url: process.env.NATS_URL };
   if (wantContainers()) {
     const container = await startNatsContainer();
-    afterAll(container.stop);
+    onFileEnd(container.stop);
     return { url: container.url };
   }
   const server = await startNatsServer();
-  afterAll(server.stop);
+  onFileEnd(server.stop);
   return { url: server.url, server };
 }

@@ -5,7 +5,7 @@ import {
   startServiceProcess,
   tool,
 } from '@countersign/devinfra';
-import { afterAll } from 'vitest';
+import { onFileEnd } from './resources.js';
 
 export type { ServiceName, ServiceProcess };
 
@@ -22,6 +22,6 @@ export async function spawnService(
     ...options,
     env: { OPA_BIN: tool('opa'), ...options.env },
   });
-  if (options.autoStop ?? true) afterAll(service.stop);
+  if (options.autoStop ?? true) onFileEnd(service.stop);
   return service;
 }
