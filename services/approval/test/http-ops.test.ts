@@ -1,0 +1,201 @@
+/**
+ * Operating the HTTP side: /healthz, /readyz (Postgres, NATS, the policy service; 503 while
+ * draining and when the policy service is gone), /metrics with the documented series, and the
+ * server-sent event stream fed from the NATS events.
+ */
+import { Subjects } from '@countersign/contracts';
+import { waitUntil } from '@countersign/test-fixtures';
+import { describe, expect, it } from 'vitest';
+import { startHttpServer } from '../src/http/server.js';
+import { createApprovalMetrics } from '../src/metrics.js';
+import { startHttpHarness } from './http-support.js';
+import { call, request, testLogger } from './support.js';
+
+const h = await startHttpHarness('http_ops');
+
+const metricsText = async () => {
+  const res = await fetch(`${h.base}/metrics`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+  return res.text();
+};
+
+/** The value of one series in Prometheus text, or undefined. */
+const sample = (text: string, series: string): number | undefined => {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+};
+
+describe('health', () => {
+  it('healthz answers while the process runs; readyz when Postgres, NATS and the policy answer', async () => {
+    const health = await fetch(`${h.base}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`${h.base}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({
+      status: 'ready',
+      checks: {
+        postgres: { ok: true },
+        nats: { ok: true },
+        policy: { ok: true, revision: expect.any(String) },
+      },
+    });
+  });
+
+  it('readyz answers 503 while the server drains', async () => {
+    const second = await startHttpServer({
+      service: h.service,
+      nc: h.nc,
+      logger: testLogger,
+      tokens: [],
+      settings: {
+        port: 0,
+        host: '127.0.0.1',
+        reviewLinkSecret: h.secret,
+        sessionTtlSeconds: 60,
+        bodyLimit: 65_536,
+        sseHeartbeatMs: 1_000,
+        readyTimeoutMs: 1_000,
+        drainMs: 2_000,
+        expiryBatchSize: 10,
+      },
+    });
+    expect((await fetch(`${second.url}/readyz`)).status).toBe(200);
+    const stopping = second.stop();
+    const draining = await fetch(`${second.url}/readyz`);
+    expect(draining.status).toBe(503);
+    expect(await draining.json()).toEqual({ status: 'draining' });
+    await stopping;
+    await expect(fetch(`${second.url}/healthz`)).rejects.toThrow();
+  });
+});
+
+describe('metrics', () => {
+  it('exposes approvals by status and type, backlog, latency and errors by code', async () => {
+    const pending = await call(h.nc, 'submit', request('metrics', { context: { amount: 1500 } }));
+    const decided = await call(h.nc, 'submit', request('metrics', { context: { amount: 1500 } }));
+    await h.api('POST', `/api/v1/approvals/${decided.action_id}/decide`, {
+      as: 'alice',
+      body: { approved: true },
+    });
+    await h.api('POST', `/api/v1/approvals/${pending.action_id}/decide`, {
+      as: 'bob',
+      body: { approved: true },
+    });
+    await call(h.nc, 'get', { action_id: 'no-such-approval' }).catch(() => {});
+    // An intake message with an action_id but invalid content: recorded as rejected.
+    await h.js.publish(Subjects.requested, JSON.stringify({ action_id: `bad-intake-${Date.now()}` }));
+
+    const text = await waitUntil(
+      async () => {
+        const t = await metricsText();
+        return t.includes('countersign_intake_errors_total{code="invalid_request",disposition="rejected"}')
+          ? t
+          : undefined;
+      },
+      { message: 'the intake error to be counted' },
+    );
+    expect(
+      sample(text, 'countersign_approvals{status="pending",action_type="payment"}'),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      sample(text, 'countersign_approvals{status="approved",action_type="payment"}'),
+    ).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'countersign_approvals_pending')).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'countersign_approvals_oldest_pending_age_seconds')).toBeGreaterThanOrEqual(0);
+    expect(sample(text, 'countersign_outbox_backlog')).toBeGreaterThanOrEqual(0);
+    expect(sample(text, 'countersign_outbox_oldest_age_seconds')).toBeGreaterThanOrEqual(0);
+    expect(
+      sample(text, 'countersign_decision_latency_seconds_count{status="approved"}'),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      sample(text, 'countersign_command_errors_total{transport="http",command="decide",code="forbidden"}'),
+    ).toBe(1);
+    expect(
+      sample(text, 'countersign_command_errors_total{transport="nats",command="get",code="not_found"}'),
+    ).toBe(1);
+    expect(sample(text, 'countersign_http_requests_total{route="decide",method="POST",status="200"}')).toBe(
+      1,
+    );
+    expect(text).toContain('process_cpu_seconds_total');
+  });
+
+  it('keeps each instance in its own registry', async () => {
+    const other = createApprovalMetrics({ pool: h.pool, logger: testLogger });
+    other.commandError('nats', 'decide', 'forbidden');
+    expect(await other.render()).toContain(
+      'countersign_command_errors_total{transport="nats",command="decide",code="forbidden"} 1',
+    );
+    expect(await metricsText()).not.toContain('command="decide",code="forbidden"} 2');
+  });
+});
+
+describe('event stream', () => {
+  it('needs a token, streams pending and decided events, sends heartbeats and lets go on disconnect', async () => {
+    expect((await fetch(`${h.base}/api/v1/events`)).status).toBe(401);
+    const abort = new AbortController();
+    const res = await fetch(`${h.base}/api/v1/events`, {
+      headers: { authorization: `Bearer ${h.tokens.alice}` },
+      signal: abort.signal,
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let received = '';
+    const readUntil = async (needle: string) => {
+      while (!received.includes(needle)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended before ${needle}`);
+        received += decoder.decode(value);
+      }
+    };
+    await readUntil(': connected');
+    await waitUntil(async () => sample(await metricsText(), 'countersign_sse_clients') === 1, {
+      message: 'the stream to be counted',
+    });
+
+    const approval = await call(h.nc, 'submit', request('sse', { context: { amount: 1500 } }));
+    await readUntil(`"action_id":"${approval.action_id}"`);
+    expect(received).toContain('event: approval.pending');
+    await call(h.nc, 'decide', { action_id: approval.action_id, approved: false, decided_by: 'frank' });
+    await readUntil('event: approval.decided');
+    const decidedData = received
+      .split('\n\n')
+      .find((m) => m.includes('event: approval.decided') && m.includes(approval.action_id));
+    expect(decidedData).toContain('"status":"rejected"');
+    await readUntil(': heartbeat');
+
+    abort.abort();
+    await reader.cancel().catch(() => {});
+    await waitUntil(async () => sample(await metricsText(), 'countersign_sse_clients') === 0, {
+      message: 'the closed stream to be dropped',
+    });
+  });
+});
+
+// Last: the policy service does not come back.
+describe('without the policy service', () => {
+  it('readyz answers 503 naming the policy; submitting answers unavailable', async () => {
+    await h.policy.stop();
+    const ready = await waitUntil(async () => {
+      const res = await fetch(`${h.base}/readyz`);
+      return res.status === 503 ? res : undefined;
+    });
+    expect(await ready.json()).toMatchObject({
+      status: 'not_ready',
+      checks: {
+        postgres: { ok: true },
+        nats: { ok: true },
+        policy: { ok: false, error: expect.any(String) },
+      },
+    });
+    const res = await h.api('POST', '/api/v1/approvals', {
+      as: 'dave',
+      body: request('nopolicy', { context: { amount: 1500 } }),
+    });
+    expect(res.status).toBe(503);
+    expect(res.json.error.code).toBe('unavailable');
+  });
+});
