@@ -31,6 +31,17 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 
+# Debian's chromium for the browser tests (playwright-core drives it; it downloads no browser).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = "0" ]; then
+    echo "bootstrap: installing chromium for the browser tests" >&2
+    (export DEBIAN_FRONTEND=noninteractive && apt-get update -qq >&2 && apt-get install -y -qq chromium >&2)
+  else
+    echo "bootstrap: /usr/bin/chromium is missing; as root run: apt-get install -y chromium" >&2
+    exit 1
+  fi
+fi
+
 # Pinned opa, nats-server and nats CLI (built once with go install, then cached).
 TOOLS_BIN="$(bash "$REPO_ROOT/scripts/install-tools.sh")"
 export COUNTERSIGN_BIN="$TOOLS_BIN"

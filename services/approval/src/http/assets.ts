@@ -33,6 +33,7 @@ th, td { text-align:left; padding:.45rem .6rem; border-bottom:1px solid var(--li
 thead th { font-size:.85em; color:var(--muted); font-weight:600; }
 table.context th { width:30%; font-weight:600; word-break:break-word; }
 td.desc { max-width:340px; word-break:break-word; }
+table.approvals code { white-space:nowrap; word-break:normal; }
 .status, .risk, .vote { display:inline-block; border-radius:4px; padding:0 .45rem; font-size:.82em; font-weight:600; }
 .status-pending { background:var(--warnbg); color:var(--warn); }
 .status-approved, .vote-yes { background:var(--okbg); color:var(--ok); }
@@ -106,6 +107,17 @@ const JS = `'use strict';
 
 export function assetRoutes(): Route[] {
   return [
+    {
+      // Browsers ask for it on every page; an empty answer beats a logged 404.
+      method: 'GET',
+      path: '/favicon.ico',
+      name: 'asset',
+      kind: 'page',
+      handle: async ({ res }) => {
+        res.statusCode = 204;
+        res.end();
+      },
+    },
     {
       method: 'GET',
       path: '/assets/app.css',
