@@ -1,0 +1,399 @@
+/**
+ * The examples in examples/ against the real services (policy and approval as child processes,
+ * a real nats-server and PostgreSQL): each .ts example runs as its own process, as a reader would
+ * run it, while this file plays the approver over NATS. The admin session's NATS CLI lines run
+ * in order with the real `nats` binary.
+ */
+import { type ChildProcess, execFile, type SpawnOptions, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { callEndpoint } from '@countersign/client';
+import {
+  DecideRequest,
+  Endpoints,
+  ErrorBody,
+  EvaluateRequest,
+  isErrorCode,
+  StatsResponse,
+} from '@countersign/contracts';
+import { freePort, REPO_ROOT, tool } from '@countersign/devinfra';
+import { waitUntil } from '@countersign/test-fixtures';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startSystem } from './support.js';
+
+const sys = await startSystem('examples');
+const runFile = promisify(execFile);
+
+interface Run {
+  /** stdout and stderr lines so far, in arrival order. */
+  lines: string[];
+  /** Resolves with the first line matching, or rejects when the example exits without one. */
+  line(pattern: RegExp): Promise<string>;
+  exited: Promise<{ code: number | null; output: string }>;
+}
+
+const children = new Set<ChildProcess>();
+afterAll(() => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+/** Runs a process and collects its stdout and stderr lines as they arrive. */
+function runProcess(label: string, command: string, args: string[], options: SpawnOptions = {}): Run {
+  const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  const lines: string[] = [];
+  const waiters = new Set<() => void>();
+  let done = false;
+  for (const stream of [child.stdout, child.stderr]) {
+    let buffer = '';
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => {
+      buffer += chunk;
+      const parts = buffer.split('\n');
+      buffer = parts.pop() ?? '';
+      lines.push(...parts);
+      for (const wake of waiters) wake();
+    });
+    stream?.on('end', () => {
+      if (buffer) lines.push(buffer);
+    });
+  }
+  const exited = new Promise<{ code: number | null; output: string }>((resolve) => {
+    child.on('close', (code) => {
+      children.delete(child);
+      done = true;
+      for (const wake of waiters) wake();
+      resolve({ code, output: lines.join('\n') });
+    });
+  });
+  const line = (pattern: RegExp) =>
+    new Promise<string>((resolve, reject) => {
+      const check = () => {
+        const found = lines.find((l) => pattern.test(l));
+        if (found === undefined && !done) return;
+        waiters.delete(check);
+        if (found !== undefined) resolve(found);
+        else reject(new Error(`${label} exited without printing ${pattern}:\n${lines.join('\n')}`));
+      };
+      waiters.add(check);
+      check();
+    });
+  return { lines, line, exited };
+}
+
+/** Runs `node --import tsx examples/<name>.ts` from the repository root, as the docs say. */
+function runExample(name: string, args: string[] = [], env: Record<string, string> = {}): Run {
+  return runProcess(name, process.execPath, ['--import', 'tsx', `examples/${name}.ts`, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, NATS_URL: sys.nats.url, ...env },
+  });
+}
+
+/** The JSON body of a printed `nats req approval.decide '<json>'` line. */
+function decideBody(line: string): DecideRequest {
+  const json = line.match(/nats req approval\.decide '([^']+)'/)?.[1];
+  if (!json) throw new Error(`not a decide command: ${line}`);
+  return DecideRequest.parse(JSON.parse(json));
+}
+
+/** Waits until the approval exists and is pending: a human cannot decide it earlier either. */
+async function pending(actionId: string): Promise<void> {
+  await waitUntil(
+    async () =>
+      (await callEndpoint(sys.nc, 'get', { action_id: actionId }).catch(() => undefined))?.status ===
+      'pending',
+    { message: `${actionId} to be pending` },
+  );
+}
+
+/** Waits until the approval exists, whatever its status. */
+async function recorded(actionId: string): Promise<void> {
+  await waitUntil(() => callEndpoint(sys.nc, 'get', { action_id: actionId }).then(() => true), {
+    message: `${actionId} to be recorded`,
+  });
+}
+
+/** Plays the approver: runs a printed decide command over NATS once its approval is pending. */
+async function approveAsPrinted(line: string, override: Partial<DecideRequest> = {}) {
+  const body = { ...decideBody(line), ...override };
+  await pending(body.action_id);
+  return callEndpoint(sys.nc, 'decide', body, { timeout: 10_000 });
+}
+
+async function history(actionId: string) {
+  return (await callEndpoint(sys.nc, 'get', { action_id: actionId })).history;
+}
+
+describe('examples/deploy-pipeline.ts', () => {
+  it('deploys to staging at once: the default policy auto-approves it, and the execution is reported', async () => {
+    const { code, output } = await runExample('deploy-pipeline', [
+      '--environment',
+      'staging',
+      '--run-id',
+      'st1',
+    ]).exited;
+    expect(code, output).toBe(0);
+    expect(output).toContain('[approval] policy says auto_approve: no policy rule matched');
+    expect(output).toContain('[deploy] web v1.4.2 is live in staging');
+    expect(output).toContain('execution reported: executed');
+    expect(output).not.toContain('nats req approval.decide');
+    const events = await history('deploy-web-staging-st1');
+    expect(events.find((e) => e.event === 'reported')?.data).toMatchObject({ outcome: 'executed' });
+  });
+
+  it('waits for ops before deploying to production; the printed command approves it', async () => {
+    const run = runExample('deploy-pipeline', ['--run-id', 'pr1']);
+    const command = await run.line(/^\s+nats req approval\.decide /);
+    expect(decideBody(command)).toMatchObject({
+      action_id: 'deploy-web-production-pr1',
+      approved: true,
+      decided_by: 'bob',
+    });
+    expect(run.lines.join('\n')).toContain('needs 1 approval(s) from ops: production environment');
+    // Not deployed while pending.
+    expect(run.lines.some((l) => l.startsWith('[deploy]'))).toBe(false);
+    await approveAsPrinted(command);
+    const { code, output } = await run.exited;
+    expect(code, output).toBe(0);
+    expect(output).toContain('[deploy] web v1.4.2 is live in production');
+    expect(output).toContain(
+      '[audit] deploy-web-production-pr1: approved by bob (release checked); execution reported: executed',
+    );
+  });
+
+  it('never deploys when ops rejects, and exits non-zero', async () => {
+    const run = runExample('deploy-pipeline', ['--run-id', 'pr2']);
+    await approveAsPrinted(await run.line(/^\s+nats req approval\.decide /), {
+      approved: false,
+      reason: 'change freeze',
+    });
+    const { code, output } = await run.exited;
+    expect(code, output).toBe(1);
+    expect(output).toContain('[approval] refused by bob: change freeze. Not deployed.');
+    expect(output).not.toContain('[deploy]');
+    expect((await history('deploy-web-production-pr2')).some((e) => e.event === 'reported')).toBe(false);
+  });
+
+  it('reports a failed deploy step to the approval history', async () => {
+    const { code, output } = await runExample('deploy-pipeline', [
+      '--environment',
+      'staging',
+      '--run-id',
+      'st2',
+      '--fail',
+    ]).exited;
+    expect(code, output).toBe(1);
+    expect(output).toContain("(reported to the approval's history as failed)");
+    const reported = (await history('deploy-web-staging-st2')).find((e) => e.event === 'reported');
+    expect(reported?.data).toMatchObject({ outcome: 'failed' });
+  });
+
+  it('says how to start the system when NATS is not there', async () => {
+    const { code, output } = await runExample('deploy-pipeline', [], {
+      NATS_URL: `nats://127.0.0.1:${await freePort()}`,
+    }).exited;
+    expect(code).toBe(1);
+    expect(output).toMatch(/error: cannot connect to NATS at .*bash scripts\/run\.sh/);
+  });
+});
+
+describe('examples/payment-job.ts', () => {
+  it('pays what is approved: auto-approved, one finance approver, two, and a policy denial', async () => {
+    const run = runExample('payment-job', ['--run', 'r1']);
+    const approvals = [
+      run.line(/approval\.decide .*pay-inv-103-r1.*"frank"/),
+      run.line(/approval\.decide .*pay-inv-104-r1.*"frank"/),
+      run.line(/approval\.decide .*pay-inv-104-r1.*"alice"/),
+    ];
+    for (const line of await Promise.all(approvals)) await approveAsPrinted(line);
+    const { code, output } = await run.exited;
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/inv-101 +120 EUR {2}paid \(auto-approved by policy\)/);
+    expect(output).toMatch(/inv-102 +480 EUR {2}paid \(auto-approved by policy\)/);
+    expect(output).toMatch(/inv-103 +1500 EUR {2}needs 1 approval\(s\) from finance/);
+    expect(output).toMatch(/inv-103 +1500 EUR {2}paid \(approved by frank\)/);
+    expect(output).toMatch(/inv-104 +25000 EUR {2}needs 2 approval\(s\) from finance/);
+    expect(output).toMatch(/inv-104 +25000 EUR {2}paid \(approved by frank and alice\)/);
+    expect(output).toMatch(
+      /inv-105 +2000000 EUR {2}not paid: denied by policy: amount 2000000 > maximum amount/,
+    );
+    expect(output).toContain('Done: 4 paid, 1 not paid, 0 pending.');
+  });
+
+  it('leaves payments pending when its wait runs out, and a resumed run pays nothing twice', async () => {
+    const first = await runExample('payment-job', ['--run', 'r2', '--wait', '1']).exited;
+    expect(first.code, first.output).toBe(3);
+    expect(first.output).toMatch(/inv-103 +1500 EUR {2}still pending after 1 s/);
+    expect(first.output).toContain('Done: 2 paid, 1 not paid, 2 pending.');
+    expect(first.output).toContain('rerun with --run r2');
+    // The caller's timeout left the approvals untouched.
+    for (const id of ['pay-inv-103-r2', 'pay-inv-104-r2']) {
+      expect((await callEndpoint(sys.nc, 'get', { action_id: id })).status).toBe('pending');
+    }
+
+    await callEndpoint(sys.nc, 'decide', {
+      action_id: 'pay-inv-103-r2',
+      approved: true,
+      decided_by: 'frank',
+    });
+    await callEndpoint(sys.nc, 'decide', {
+      action_id: 'pay-inv-104-r2',
+      approved: false,
+      decided_by: 'alice',
+      reason: 'lease not signed yet',
+    });
+    const resumed = await runExample('payment-job', ['--run', 'r2', '--wait', '10']).exited;
+    expect(resumed.code, resumed.output).toBe(0);
+    expect(resumed.output).toMatch(/inv-101 +120 EUR {2}already paid by an earlier run/);
+    expect(resumed.output).toMatch(/inv-103 +1500 EUR {2}paid \(approved by frank\)/);
+    expect(resumed.output).toMatch(/inv-104 +25000 EUR {2}not paid: rejected by alice: lease not signed yet/);
+    expect(resumed.output).toContain('Done: 3 paid, 2 not paid, 0 pending.');
+    // Each paid invoice has exactly one execution report.
+    for (const id of ['pay-inv-101-r2', 'pay-inv-103-r2']) {
+      expect((await history(id)).filter((e) => e.event === 'reported')).toHaveLength(1);
+    }
+  });
+});
+
+// ---- examples/admin-session.md ------------------------------------------------------------
+
+interface SessionLine {
+  line: string;
+  args: string[];
+  /** The error code the line's comment promises (`# forbidden: ...`), if any. */
+  code?: string;
+}
+
+/** Splits a shell line into words: bare words and single-quoted strings; `#` starts a comment. */
+function shellWords(line: string): { words: string[]; comment: string } {
+  const words: string[] = [];
+  let i = 0;
+  while (i < line.length) {
+    if (line[i] === ' ') {
+      i++;
+    } else if (line[i] === '#') {
+      return { words, comment: line.slice(i + 1).trim() };
+    } else if (line[i] === "'") {
+      const end = line.indexOf("'", i + 1);
+      if (end < 0) throw new Error(`unterminated quote: ${line}`);
+      words.push(line.slice(i + 1, end));
+      i = end + 1;
+    } else {
+      const match = /^[^\s']+/.exec(line.slice(i)) as RegExpExecArray;
+      words.push(match[0]);
+      i += match[0].length;
+    }
+  }
+  return { words, comment: '' };
+}
+
+function sessionLines(): SessionLine[] {
+  const doc = readFileSync(join(REPO_ROOT, 'examples/admin-session.md'), 'utf8');
+  return [...doc.matchAll(/```sh\n([\s\S]*?)```/g)]
+    .flatMap((block) => (block[1] ?? '').split('\n'))
+    .filter((line) => line.startsWith('nats '))
+    .map((line) => {
+      const { words, comment } = shellWords(line);
+      const first = comment.split(/[:\s]/)[0] ?? '';
+      return { line, args: words.slice(1), ...(isErrorCode(first) ? { code: first } : {}) };
+    });
+}
+
+/** The request schema for a subject the session sends to. */
+function requestSchema(subject: string) {
+  if (subject === 'approval.requested') return EvaluateRequest;
+  const endpoint = Object.values(Endpoints).find((e) => e.subject === subject);
+  if (!endpoint) throw new Error(`no command on ${subject}`);
+  return endpoint.request;
+}
+
+describe('examples/admin-session.md', () => {
+  const lines = sessionLines();
+
+  it('sends only payloads the contract accepts', () => {
+    expect(lines.length).toBeGreaterThanOrEqual(15);
+    const sent = lines.filter((l) => l.args[0] === 'req' || l.args[0] === 'pub');
+    expect(sent.length).toBeGreaterThanOrEqual(12);
+    for (const { line, args } of sent) {
+      const [, subject = '', body = ''] = args;
+      const parsed = requestSchema(subject).safeParse(JSON.parse(body));
+      expect(parsed.success, `${line}\n${JSON.stringify(parsed.error?.issues)}`).toBe(true);
+      if (subject === 'approval.requested') {
+        // The intake de-duplicates on Nats-Msg-Id: it must be the action_id.
+        const id = (JSON.parse(body) as { action_id: string }).action_id;
+        expect(args.slice(3), line).toEqual(['-H', `Nats-Msg-Id:${id}`]);
+      }
+    }
+  });
+
+  it('runs in order with the NATS CLI and answers as documented', async () => {
+    // Fresh action_ids, so a shared nats-server's de-duplication window never sees them twice.
+    const suffix = Date.now().toString(36);
+    const fresh = (text: string) => text.replace(/\b(refund-1234|deploy-api-88)\b/g, `$1-${suffix}`);
+    const nats = (args: string[]) =>
+      runFile(tool('nats'), ['--server', sys.nats.url, ...args.map(fresh)], { timeout: 15_000 });
+
+    const sub = lines.find((l) => l.args[0] === 'sub');
+    expect(sub?.args).toEqual(['sub', 'approval.decided.>']);
+    const watcher = runProcess('nats sub', tool('nats'), [
+      '--server',
+      sys.nats.url,
+      ...(sub?.args ?? []),
+      '--count',
+      '2',
+    ]);
+    await watcher.line(/Subscribing on approval\.decided\.>/);
+
+    const replies: { line: string; body: unknown; stdout: string }[] = [];
+    for (const { line, args, code } of lines) {
+      if (args[0] === 'sub') continue;
+      const payload = args[2] ? fresh(args[2]) : '';
+      if (args[1] === 'approval.decide') {
+        // The intake is asynchronous: wait until a request published a moment ago is recorded.
+        await recorded((JSON.parse(payload) as { action_id: string }).action_id);
+      }
+      const { stdout } = await nats(args);
+      if (args[0] !== 'req') {
+        replies.push({ line, body: undefined, stdout });
+        continue;
+      }
+      const body: unknown = JSON.parse(stdout.trim());
+      const error = ErrorBody.safeParse(body);
+      if (code) {
+        expect(error.data?.error.code, `${line}\n${stdout}`).toBe(code);
+      } else {
+        expect(error.success, `${line}\n${stdout}`).toBe(false);
+      }
+      replies.push({ line, body, stdout });
+    }
+
+    const out = (pattern: RegExp) => replies.find((r) => pattern.test(r.line)) as (typeof replies)[number];
+    expect(out(/^nats micro ls/).stdout).toMatch(/approval[\s\S]*policy|policy[\s\S]*approval/);
+    expect(out(/^nats micro info approval/).stdout).toContain('Subject: approval.decide');
+    expect(out(/^nats req policy\.evaluate/).body).toMatchObject({
+      outcome: 'needs_approval',
+      approver_roles: ['finance'],
+    });
+    expect(out(/^nats req approval\.requested/).body).toMatchObject({
+      stream: 'APPROVAL_REQUESTS',
+      duplicate: true,
+    });
+    expect(out(/# forbidden: self_approval/).body).toMatchObject({
+      error: { details: { reasons: [{ code: 'self_approval' }] } },
+    });
+    expect(out(/# forbidden: missing_role/).body).toMatchObject({
+      error: { details: { reasons: [{ code: 'missing_role' }] } },
+    });
+    expect(out(/"decided_by":"frank"/).body).toMatchObject({ status: 'approved', decided_by: 'frank' });
+    expect(out(/"decided_by":"bob","reason"/).body).toMatchObject({ status: 'rejected', decided_by: 'bob' });
+    expect(
+      StatsResponse.parse(out(/^nats req approval\.stats/).body).by_status.rejected,
+    ).toBeGreaterThanOrEqual(1);
+
+    const watched = await watcher.exited;
+    expect(watched.code, watched.output).toBe(0);
+    expect(watched.output).toContain(`Received on "approval.decided.refund-1234-${suffix}"`);
+    expect(watched.output).toContain(`Received on "approval.decided.deploy-api-88-${suffix}"`);
+  });
+});
