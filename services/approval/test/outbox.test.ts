@@ -19,7 +19,7 @@ const pending = async () =>
 const listenerPid = async () =>
   (
     await h.pool.query<{ pid: number }>(
-      "select pid from pg_stat_activity where application_name = $1 and query ilike 'listen%'",
+      "select pid from pg_stat_activity where datname = current_database() and application_name = $1 and query ilike 'listen%'",
       [LISTENER_NAME],
     )
   ).rows[0]?.pid;
