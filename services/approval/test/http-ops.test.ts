@@ -4,7 +4,7 @@
  * server-sent event stream fed from the NATS events.
  */
 import { Subjects } from '@countersign/contracts';
-import { waitUntil } from '@countersign/test-fixtures';
+import { spawnService, waitUntil } from '@countersign/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { startHttpServer } from '../src/http/server.js';
 import { createApprovalMetrics } from '../src/metrics.js';
@@ -144,27 +144,34 @@ describe('event stream', () => {
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     const decoder = new TextDecoder();
     let received = '';
-    const readUntil = async (needle: string) => {
-      while (!received.includes(needle)) {
+    /** Reads until a complete SSE message (or comment) satisfies `match`, and returns it. */
+    const readMessage = async (match: (message: string) => boolean): Promise<string> => {
+      for (;;) {
+        const complete = received.split('\n\n').slice(0, -1);
+        const found = complete.find(match);
+        if (found !== undefined) return found;
         const { value, done } = await reader.read();
-        if (done) throw new Error(`stream ended before ${needle}`);
-        received += decoder.decode(value);
+        if (done) throw new Error('the stream ended');
+        received += decoder.decode(value, { stream: true });
       }
     };
+    const readUntil = (needle: string) => readMessage((m) => m.includes(needle));
     await readUntil(': connected');
     await waitUntil(async () => sample(await metricsText(), 'countersign_sse_clients') === 1, {
       message: 'the stream to be counted',
     });
 
     const approval = await call(h.nc, 'submit', request('sse', { context: { amount: 1500 } }));
-    await readUntil(`"action_id":"${approval.action_id}"`);
-    expect(received).toContain('event: approval.pending');
+    const about = (type: string) => (m: string) =>
+      m.includes(`event: ${type}`) && m.includes(`"action_id":"${approval.action_id}"`);
+    const pendingMessage = await readMessage(about('approval.pending'));
+    expect(pendingMessage).toMatch(/^id: \S+\nevent: approval.pending\ndata: \{/);
     await call(h.nc, 'decide', { action_id: approval.action_id, approved: false, decided_by: 'frank' });
-    await readUntil('event: approval.decided');
-    const decidedData = received
-      .split('\n\n')
-      .find((m) => m.includes('event: approval.decided') && m.includes(approval.action_id));
-    expect(decidedData).toContain('"status":"rejected"');
+    const decidedMessage = await readMessage(about('approval.decided'));
+    expect(JSON.parse(decidedMessage.split('\ndata: ')[1] as string)).toMatchObject({
+      type: 'approval.decided',
+      data: { action_id: approval.action_id, status: 'rejected', decided_by: 'frank' },
+    });
     await readUntil(': heartbeat');
 
     abort.abort();
@@ -172,6 +179,34 @@ describe('event stream', () => {
     await waitUntil(async () => sample(await metricsText(), 'countersign_sse_clients') === 0, {
       message: 'the closed stream to be dropped',
     });
+  });
+});
+
+describe('the service process', () => {
+  it('serves HTTP when HTTP_PORT is set, logs its URL in the ready line and never logs secrets', async () => {
+    const apiToken = `process-token-${Date.now()}-0123456789`;
+    const reviewSecret = `review-secret-${'x'.repeat(32)}`;
+    const proc = await spawnService('approval', {
+      env: {
+        NATS_URL: h.nats.url,
+        DATABASE_URL: h.db.url,
+        HTTP_PORT: '0',
+        REVIEW_LINK_SECRET: reviewSecret,
+        API_TOKENS: `${apiToken}:alice`,
+      },
+    });
+    const ready = proc.logs().find((l) => l.includes('"msg":"ready"')) as string;
+    const url = JSON.parse(ready).http_url as string;
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    const listed = await fetch(`${url}/api/v1/approvals?limit=1`, {
+      headers: { authorization: `Bearer ${apiToken}` },
+    });
+    expect(listed.status).toBe(200);
+    await proc.stop();
+    const logs = proc.logs().join('\n');
+    expect(logs).not.toContain(apiToken);
+    expect(logs).not.toContain(reviewSecret);
   });
 });
 

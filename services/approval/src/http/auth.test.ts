@@ -1,0 +1,84 @@
+import type { IncomingMessage } from 'node:http';
+import { describe, expect, it } from 'vitest';
+import { fromThisOrigin, SESSION_COOKIE, Sessions } from './auth.js';
+import { parseApiTokens, TokenStore } from './tokens.js';
+
+const req = (headers: Record<string, string>) => ({ headers }) as unknown as IncomingMessage;
+const token = 'alice-token-0123456789';
+const tokens = new TokenStore(parseApiTokens(`${token}:alice`));
+const secret = 's'.repeat(40);
+
+function cookieOf(setCookie: string): string {
+  return setCookie.split(';')[0] as string;
+}
+
+describe('Sessions', () => {
+  const sessions = new Sessions(secret, tokens, 3600, false);
+  const who = tokens.identify(token);
+  if (!who) throw new Error('token not configured');
+
+  it('issues an HttpOnly SameSite=Strict cookie without the token, and reads it back', () => {
+    const setCookie = sessions.issue(who);
+    expect(setCookie).toMatch(/HttpOnly/);
+    expect(setCookie).toMatch(/SameSite=Strict/);
+    expect(setCookie).not.toMatch(/Secure/);
+    expect(setCookie).not.toContain(token);
+    const session = sessions.read(req({ cookie: `other=1; ${cookieOf(setCookie)}` }));
+    expect(session?.identity).toBe('alice');
+    expect(new Sessions(secret, tokens, 3600, true).issue(who)).toMatch(/; Secure/);
+  });
+
+  it('refuses tampered, expired, foreign-key and revoked-token sessions', () => {
+    const value = cookieOf(sessions.issue(who)).slice(SESSION_COOKIE.length + 1);
+    const [payload, signature] = value.split('.') as [string, string];
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+    const forged = Buffer.from(JSON.stringify({ ...claims, i: 'carol' })).toString('base64url');
+    expect(sessions.read(req({ cookie: `${SESSION_COOKIE}=${forged}.${signature}` }))).toBeUndefined();
+    expect(
+      sessions.read(req({ cookie: `${SESSION_COOKIE}=${value}` }), Date.now() + 3601_000),
+    ).toBeUndefined();
+    expect(
+      new Sessions('t'.repeat(40), tokens, 3600, false).read(req({ cookie: `${SESSION_COOKIE}=${value}` })),
+    ).toBeUndefined();
+    expect(
+      new Sessions(secret, new TokenStore([]), 3600, false).read(
+        req({ cookie: `${SESSION_COOKIE}=${value}` }),
+      ),
+    ).toBeUndefined();
+    expect(sessions.read(req({ cookie: `${SESSION_COOKIE}=garbage` }))).toBeUndefined();
+  });
+
+  it('ties the CSRF token to the session', () => {
+    const a = sessions.read(req({ cookie: cookieOf(sessions.issue(who)) }));
+    const b = sessions.read(req({ cookie: cookieOf(sessions.issue(who)) }));
+    if (!a || !b) throw new Error('no session');
+    expect(sessions.checkCsrf(a, sessions.csrfToken(a))).toBe(true);
+    expect(sessions.checkCsrf(a, sessions.csrfToken(b))).toBe(false);
+    expect(sessions.checkCsrf(a, null)).toBe(false);
+  });
+});
+
+describe('fromThisOrigin', () => {
+  const host = { host: '127.0.0.1:8080' };
+  it('accepts same-origin signals and their absence', () => {
+    expect(fromThisOrigin(req(host), undefined)).toBe(true);
+    expect(
+      fromThisOrigin(
+        req({ ...host, origin: 'http://127.0.0.1:8080', 'sec-fetch-site': 'same-origin' }),
+        undefined,
+      ),
+    ).toBe(true);
+    // Referrer-Policy: no-referrer makes browsers send Origin: null for their own forms.
+    expect(fromThisOrigin(req({ ...host, origin: 'null' }), undefined)).toBe(true);
+    expect(
+      fromThisOrigin(req({ ...host, origin: 'https://approvals.example' }), 'https://approvals.example'),
+    ).toBe(true);
+  });
+  it('refuses other sites', () => {
+    expect(fromThisOrigin(req({ ...host, origin: 'https://evil.example' }), undefined)).toBe(false);
+    expect(fromThisOrigin(req({ ...host, 'sec-fetch-site': 'cross-site' }), undefined)).toBe(false);
+    expect(fromThisOrigin(req({ ...host, 'sec-fetch-site': 'same-site' }), undefined)).toBe(false);
+    expect(fromThisOrigin(req({ ...host, referer: 'https://evil.example/x' }), undefined)).toBe(false);
+    expect(fromThisOrigin(req({ ...host, referer: 'not a url' }), undefined)).toBe(false);
+  });
+});
