@@ -1,0 +1,236 @@
+/**
+ * docker-compose.yml kept in step with the code, without a Docker engine: its structure
+ * (services, healthchecks, volumes, dependencies), every environment variable it sets is one the
+ * service's configuration schema knows and the interpolated values pass that schema, the
+ * variables it reads are exactly those .env.example documents, the channels file it mounts
+ * loads, and the policy health check (a NATS request) runs for real against a policy service.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { REPO_ROOT } from '@countersign/devinfra';
+import { spawnService, useTestNats } from '@countersign/test-fixtures';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { ApprovalEnv } from '../services/approval/src/config.js';
+import { loadChannelsFile } from '../services/notifier/src/channel-config.js';
+import { deriveConfig, NotifierEnv } from '../services/notifier/src/config.js';
+import { PolicyEnv } from '../services/policy/src/config.js';
+
+const run = promisify(execFile);
+const read = (path: string) => readFileSync(join(REPO_ROOT, path), 'utf8');
+
+interface ComposeService {
+  image?: string;
+  build?: { context: string; dockerfile?: string; args?: Record<string, string> };
+  command?: string[];
+  environment?: Record<string, string>;
+  volumes?: string[];
+  ports?: string[];
+  healthcheck?: { test: string[] };
+  depends_on?: Record<string, { condition: string }>;
+}
+
+// Compose supports YAML merge keys (`<<: *anchor`); the yaml package needs them switched on.
+const compose = parse(read('docker-compose.yml'), { merge: true }) as {
+  services: Record<string, ComposeService>;
+  volumes: Record<string, unknown>;
+};
+const services = compose.services;
+const APP_SERVICES = ['policy', 'approval', 'notifier'] as const;
+const SCHEMAS = { policy: PolicyEnv, approval: ApprovalEnv, notifier: NotifierEnv };
+
+/** `NAME=value` lines of .env.example. */
+const envExample = new Map(
+  read('.env.example')
+    .split('\n')
+    .map((line) => /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => [m[1] as string, m[2] as string]),
+);
+
+/** What a person fills in for the secrets .env.example leaves empty. */
+const FILLED_SECRETS: Record<string, string> = {
+  POSTGRES_PASSWORD: 'a1b2c3d4e5f6a1b2c3d4e5f6',
+  REVIEW_LINK_SECRET: 'k'.repeat(44),
+  API_TOKENS: `${'t'.repeat(40)}:alice,${'u'.repeat(40)}:frank`,
+};
+
+const VARIABLE = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}/g;
+
+/** Compose's interpolation: `${X}`, `${X:-default}`, `${X-default}`, `${X:?error}`, `$$`. */
+function interpolate(text: string, vars: ReadonlyMap<string, string>): string {
+  return text.replace(VARIABLE, (whole, name: string, op: string | undefined, arg: string | undefined) => {
+    if (whole === '$$') return '$';
+    const value = vars.get(name);
+    const empty = value === undefined || value === '';
+    if (op === ':-') return empty ? (arg ?? '') : value;
+    if (op === '-') return value ?? arg ?? '';
+    if (op === ':?' || op === '?') {
+      if (op === ':?' ? empty : value === undefined) throw new Error(`${name}: ${arg}`);
+      return value as string;
+    }
+    return value ?? '';
+  });
+}
+
+function environmentOf(name: string, vars: ReadonlyMap<string, string>): Record<string, string> {
+  const env = services[name]?.environment ?? {};
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, interpolate(String(v), vars)]));
+}
+
+/** Variables named anywhere in the compose file. */
+function referencedVariables(): Set<string> {
+  const names = new Set<string>();
+  for (const match of read('docker-compose.yml').matchAll(VARIABLE)) if (match[1]) names.add(match[1]);
+  return names;
+}
+
+const filled = new Map([...envExample].map(([k, v]) => [k, v === '' ? (FILLED_SECRETS[k] ?? '') : v]));
+
+describe('docker-compose.yml', () => {
+  it('has the infrastructure with health checks and persistent volumes', () => {
+    for (const name of ['nats', 'postgres', 'mailpit', ...APP_SERVICES])
+      expect(services, name).toHaveProperty(name);
+
+    const nats = services.nats as ComposeService;
+    // The same nats-server minor version as the run command and the tests use.
+    const pinned = /NATS_SERVER_VERSION:-v(\d+\.\d+)\./.exec(read('scripts/install-tools.sh'))?.[1];
+    expect(nats.image).toBe(`nats:${pinned}-alpine`);
+    const command = nats.command ?? [];
+    expect(command).toContain('-js');
+    const storeDir = command[command.indexOf('-sd') + 1];
+    expect(nats.volumes).toContain(`nats-data:${storeDir}`);
+    expect(command[command.indexOf('-m') + 1]).toBe('8222');
+    expect(nats.healthcheck?.test.join(' ')).toContain('http://127.0.0.1:8222/healthz');
+
+    const postgres = services.postgres as ComposeService;
+    expect(postgres.image).toBe('postgres:17');
+    expect(postgres.volumes).toContain('postgres-data:/var/lib/postgresql/data');
+    expect(postgres.healthcheck?.test.join(' ')).toMatch(/pg_isready -U countersign -d countersign/);
+    expect(services.mailpit?.image).toMatch(/^axllent\/mailpit:/);
+    expect(services.mailpit?.healthcheck?.test).toEqual(['CMD', '/mailpit', 'readyz']);
+    expect(Object.keys(compose.volumes).sort()).toEqual(['nats-data', 'postgres-data']);
+  });
+
+  it('builds the three services from the one Dockerfile, SERVICE choosing which', () => {
+    const dockerfile = read('Dockerfile');
+    expect(dockerfile).toMatch(/^ARG SERVICE=/m);
+    expect(dockerfile).toMatch(/services\/\$\{SERVICE\}\/src\/main\.ts/);
+    for (const name of APP_SERVICES) {
+      const build = services[name]?.build;
+      expect(build, name).toMatchObject({ context: '.', args: { SERVICE: name } });
+      expect(build?.dockerfile ?? 'Dockerfile').toBe('Dockerfile');
+      expect(existsSync(join(REPO_ROOT, `services/${name}/src/main.ts`))).toBe(true);
+    }
+  });
+
+  it('starts a service only once what it depends on is healthy', () => {
+    const withDependencies = Object.entries(services).filter(([, s]) => s.depends_on);
+    expect(withDependencies.map(([n]) => n).sort()).toEqual(['approval', 'notifier', 'policy']);
+    for (const [name, service] of withDependencies) {
+      for (const [dependency, { condition }] of Object.entries(service.depends_on ?? {})) {
+        expect(condition, `${name} -> ${dependency}`).toBe('service_healthy');
+        expect(services[dependency]?.healthcheck, `${dependency} needs a health check`).toBeDefined();
+      }
+    }
+    expect(Object.keys(services.approval?.depends_on ?? {}).sort()).toEqual(['nats', 'policy', 'postgres']);
+    // /readyz checks PostgreSQL, NATS and the policy service.
+    expect(services.approval?.healthcheck?.test.join(' ')).toContain('http://127.0.0.1:8080/readyz');
+  });
+
+  it('sets only variables the services know, with values their schemas accept', () => {
+    const channelEnv = ['secret_env', 'url_env'].flatMap((key) =>
+      [...read('deploy/channels.compose.yaml').matchAll(new RegExp(`^\\s+${key}: (\\S+)`, 'gm'))].map(
+        (m) => m[1] as string,
+      ),
+    );
+    for (const name of APP_SERVICES) {
+      const schema = SCHEMAS[name];
+      const known = new Set([...Object.keys(schema.shape), ...(name === 'notifier' ? channelEnv : [])]);
+      const env = environmentOf(name, filled);
+      for (const key of Object.keys(env))
+        expect(known.has(key), `${name}: ${key} is not in its schema`).toBe(true);
+      const parsed = schema.safeParse(env);
+      expect(parsed.success, `${name}: ${JSON.stringify(parsed.error?.issues)}`).toBe(true);
+    }
+    expect(() => deriveConfig(NotifierEnv.parse(environmentOf('notifier', filled)))).not.toThrow();
+
+    const approval = environmentOf('approval', filled);
+    const notifier = environmentOf('notifier', filled);
+    // Review links minted by the notifier must verify in the approval service and point at it.
+    expect(notifier.REVIEW_LINK_SECRET).toBe(approval.REVIEW_LINK_SECRET);
+    expect(notifier.PUBLIC_URL).toBe(approval.PUBLIC_URL);
+    expect(notifier.DATABASE_URL).toBe(approval.DATABASE_URL);
+    expect(approval).toMatchObject({ HTTP_PORT: '8080', HTTP_HOST: '0.0.0.0' });
+    expect(services.approval?.ports).toContain('127.0.0.1:8080:8080');
+    const database = new URL(approval.DATABASE_URL as string);
+    const pg = environmentOf('postgres', filled);
+    expect([database.username, database.password, database.pathname.slice(1), database.hostname]).toEqual([
+      pg.POSTGRES_USER,
+      pg.POSTGRES_PASSWORD,
+      pg.POSTGRES_DB,
+      'postgres',
+    ]);
+    for (const name of APP_SERVICES) expect(environmentOf(name, filled).NATS_URL).toBe('nats://nats:4222');
+  });
+
+  it('reads exactly the variables .env.example documents, and refuses to start without the secrets', () => {
+    expect([...referencedVariables()].sort()).toEqual([...envExample.keys()].sort());
+    const empty = [...envExample].filter(([, v]) => v === '').map(([k]) => k);
+    expect(empty.sort()).toEqual(Object.keys(FILLED_SECRETS).sort());
+    for (const secret of empty) {
+      const without = new Map(filled);
+      without.set(secret, '');
+      const users = Object.keys(services).filter((name) =>
+        Object.values(services[name]?.environment ?? {}).some((v) => String(v).includes(`\${${secret}:?`)),
+      );
+      expect(users.length, secret).toBeGreaterThan(0);
+      for (const name of users)
+        expect(() => environmentOf(name, without), `${name} without ${secret}`).toThrow(secret);
+    }
+  });
+
+  it('mounts a channels file the notifier loads, whose roles match the policy directory', () => {
+    const notifier = services.notifier as ComposeService;
+    const config = environmentOf('notifier', filled).NOTIFIER_CONFIG;
+    expect(notifier.volumes).toContain(`./deploy/channels.compose.yaml:${config}:ro`);
+    const channels = loadChannelsFile(
+      join(REPO_ROOT, 'deploy/channels.compose.yaml'),
+      {},
+      { allowHttp: false },
+    );
+    expect(channels.channels.map((c) => c.type)).toContain('email');
+
+    const directory = (
+      JSON.parse(read('policies/countersign/data.json')) as { directory: Record<string, string[]> }
+    ).directory;
+    for (const [role, members] of Object.entries(channels.directory.roles)) {
+      const holders = Object.entries(directory)
+        .filter(([, roles]) => roles.includes(role))
+        .map(([person]) => person);
+      expect([...members].sort(), role).toEqual(holders.sort());
+    }
+  });
+});
+
+describe('the policy health check', () => {
+  it('fails while no policy service answers and passes once one does', async () => {
+    const test = services.policy?.healthcheck?.test ?? [];
+    expect(test[0]).toBe('CMD-SHELL');
+    const nats = await useTestNats();
+    // The container's working directory is the repository root (/app), as here.
+    const check = () =>
+      run('sh', ['-c', test[1] as string], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, NATS_URL: nats.url },
+      }).then(
+        () => 0,
+        (err: { code?: number }) => err.code ?? -1,
+      );
+    expect(await check()).not.toBe(0);
+    await spawnService('policy', { env: { NATS_URL: nats.url, POLICY_BUCKET: '' } });
+    expect(await check()).toBe(0);
+  });
+});
