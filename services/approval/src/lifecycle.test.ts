@@ -1,6 +1,6 @@
 import { ApprovalRequest, CountersignError, PolicyDecision } from '@countersign/contracts';
 import { describe, expect, it } from 'vitest';
-import { closedError, containsNul, invalidRequestDecision, requestHash } from './lifecycle.js';
+import { closedError, containsNul, invalidRequestDecision, requestHash, withoutNul } from './lifecycle.js';
 
 describe('requestHash', () => {
   it('is the same for the same content in any key order, and differs for other content', () => {
@@ -36,6 +36,12 @@ describe('containsNul', () => {
     expect(containsNul({ a: ['x', { b: 'y\u0000' }] })).toBe(true);
     expect(containsNul({ 'k\u0000': 1 })).toBe(true);
     expect(containsNul({ a: 'plain \\u0000 text' })).toBe(false);
+  });
+
+  it('can be removed from strings and keys alike', () => {
+    const cleaned = withoutNul({ 'k\u0000': ['a\u0000b', 1, null, { x: '\u0000' }] });
+    expect(cleaned).toEqual({ k: ['ab', 1, null, { x: '' }] });
+    expect(containsNul(cleaned)).toBe(false);
   });
 });
 

@@ -96,6 +96,16 @@ export function containsNul(value: unknown): boolean {
   return false;
 }
 
+/** The value with every U+0000 removed from its strings and keys: what an invalid request's record may keep. */
+export function withoutNul<T>(value: T): T {
+  if (typeof value === 'string') return value.replaceAll('\u0000', '') as T;
+  if (Array.isArray(value)) return value.map(withoutNul) as T;
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [withoutNul(k), withoutNul(v)])) as T;
+  }
+  return value;
+}
+
 function nulError(): CountersignError {
   return new CountersignError('invalid_request', 'invalid request: strings must not contain NUL characters', {
     fields: [{ path: '(root)', message: 'must not contain NUL (\\u0000) characters' }],
@@ -324,10 +334,16 @@ function submitter(item: SubmitItem): string {
 function decideNew(prepared: Prepared, decision: PolicyDecision | undefined, now: Date): Decided {
   const { item } = prepared;
   if (item.kind === 'invalid' || !decision) {
-    const error =
+    const refusal =
       item.kind === 'invalid'
         ? item.error
         : new CountersignError('internal', 'no policy decision for the request');
+    // Validation messages name the offending keys, which may themselves hold a NUL.
+    const error = new CountersignError(
+      refusal.code,
+      withoutNul(refusal.message),
+      withoutNul(refusal.details),
+    );
     const fields = invalidFields(item.kind === 'invalid' ? item.raw : item.request);
     const policy = invalidRequestDecision(error);
     const approval: Approval = {

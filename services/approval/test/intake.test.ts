@@ -76,6 +76,12 @@ describe('intake', () => {
     const nul = request('nul', { description: 'evil\u0000text' });
     await publish(nul);
     expect(await recorded(nul.action_id)).toMatchObject({ status: 'rejected', decided_by: 'countersign' });
+    // An unknown key holding a NUL: the validation error names it, and must still be storable.
+    const nulKey = { ...request('nulkey'), 'bad\u0000key': 1 };
+    await publish(nulKey);
+    const rejected = await recorded(nulKey.action_id);
+    expect(rejected).toMatchObject({ status: 'rejected', decided_by: 'countersign' });
+    expect(rejected.decision_reason).toContain('badkey');
 
     const big = request('big', {
       description: 'x'.repeat(1000),
