@@ -20,12 +20,20 @@ const rows = async (prefix: string) =>
 
 describe('policy down', () => {
   it('decides nothing while the policy is down, and everything correctly once it is back', async () => {
+    const waiting = await call(sys.nc, 'submit', payment('before-down', 1500));
+    expect(waiting.status).toBe('pending');
     await sys.policy.crash();
 
-    // The synchronous path answers unavailable and writes nothing.
-    const refused = await call(sys.nc, 'submit', payment('down-sync', 10)).catch((err: unknown) => err);
-    expect(refused).toBeInstanceOf(CountersignError);
-    expect((refused as CountersignError).code).toBe('unavailable');
+    // The synchronous paths answer unavailable and write nothing.
+    const refusal = (promise: Promise<unknown>) =>
+      promise.then(
+        () => undefined,
+        (err: unknown) => (err instanceof CountersignError ? err.code : String(err)),
+      );
+    expect(await refusal(call(sys.nc, 'submit', payment('down-sync', 10)))).toBe('unavailable');
+    const vote = { action_id: waiting.action_id, approved: true, decided_by: 'frank' };
+    expect(await refusal(call(sys.nc, 'decide', vote))).toBe('unavailable');
+    expect((await call(sys.nc, 'get', { action_id: waiting.action_id })).votes).toEqual([]);
 
     // The durable path keeps the requests and retries them.
     const expected = new Map<string, { status: string; decided_by: string | null }>();
@@ -66,5 +74,6 @@ describe('policy down', () => {
     ).toEqual(Object.fromEntries(expected));
     expect((await sys.jsm.streams.info(Streams.requests)).state.messages).toBe(0);
     expect((await call(sys.nc, 'submit', payment('down-sync', 10))).status).toBe('approved');
+    expect((await call(sys.nc, 'decide', vote)).status).toBe('approved');
   });
 });
