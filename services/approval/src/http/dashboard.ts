@@ -350,6 +350,8 @@ export function errorPage(error: CountersignError): SafeHtml {
     not_found: 'Not found',
     invalid_request: 'That request is not valid',
     forbidden: 'Not allowed',
+    already_decided: 'Already decided',
+    expired: 'Expired',
     unavailable: 'Temporarily unavailable',
     payload_too_large: 'Too much data',
   };
