@@ -256,6 +256,36 @@ describe('examples/payment-job.ts', () => {
   });
 });
 
+describe('examples/verify-audit.ts', () => {
+  it('verifies every chain the service wrote, and finds an edited event', async () => {
+    const all = await runExample('verify-audit', ['--all']).exited;
+    expect(all.code, all.output).toBe(0);
+    const count = Number(
+      /^(\d+) approval\(s\), \d+ audit events: every chain verifies$/m.exec(all.output)?.[1],
+    );
+    expect(count).toBeGreaterThanOrEqual(5);
+
+    // Only someone who can switch the append-only trigger off can edit history; the chain shows it.
+    const target = 'deploy-web-staging-st1';
+    const client = await sys.pool.connect();
+    try {
+      await client.query('begin');
+      await client.query('alter table approval.audit_events disable trigger audit_events_append_only');
+      await client.query(
+        "update approval.audit_events set actor = 'mallory' where action_id = $1 and seq = 1",
+        [target],
+      );
+      await client.query('alter table approval.audit_events enable trigger audit_events_append_only');
+      await client.query('commit');
+    } finally {
+      client.release();
+    }
+    const one = await runExample('verify-audit', [target]).exited;
+    expect(one.code, one.output).toBe(1);
+    expect(one.output).toContain(`${target}: BROKEN at event 1: hash does not match the content`);
+  });
+});
+
 // ---- examples/admin-session.md ------------------------------------------------------------
 
 interface SessionLine {
