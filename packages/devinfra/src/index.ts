@@ -1,3 +1,4 @@
+export { type FaultProxy, type FaultProxyOptions, startFaultProxy } from './fault-proxy.js';
 export { type Infra, type InfraOptions, startInfra } from './infra.js';
 export { type MailSink, type MailSinkOptions, type ReceivedMail, startMailSink } from './mail-sink.js';
 export { type NatsServerHandle, type NatsServerOptions, startNatsServer } from './nats-server.js';
