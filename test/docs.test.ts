@@ -28,6 +28,31 @@ describe('docs/operations.md', () => {
   });
 });
 
+describe('README.md', () => {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+
+  it('leads with the paragraph and the two commands', () => {
+    const [title, paragraph, heading, block] = readme.split('\n\n');
+    expect(title).toBe('# Countersign');
+    expect(paragraph).toMatch(/^Countersign is a policy-driven human-in-the-loop approval system\./);
+    expect(heading).toBe('## Two commands');
+    expect(
+      block
+        ?.split('\n')
+        .slice(1, 3)
+        .map((l) => l.split('#')[0]?.trim()),
+    ).toEqual(['bash scripts/run.sh', 'bash scripts/test.sh']);
+  });
+
+  it('shows examples/quickstart.ts as it is, and runs only examples that exist', () => {
+    const snippet = /```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(snippet).toBe(readFileSync(join(REPO_ROOT, 'examples/quickstart.ts'), 'utf8'));
+    const runs = [...readme.matchAll(/node --import tsx (\S+\.ts)/g)].map((m) => m[1] as string);
+    expect(runs.length).toBeGreaterThanOrEqual(3);
+    for (const file of runs) expect(existsSync(join(REPO_ROOT, file)), file).toBe(true);
+  });
+});
+
 function markdownFiles(): string[] {
   const docs = readdirSync(join(REPO_ROOT, 'docs')).map((f) => `docs/${f}`);
   const examples = readdirSync(join(REPO_ROOT, 'examples')).map((f) => `examples/${f}`);

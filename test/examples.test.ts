@@ -125,6 +125,19 @@ async function history(actionId: string) {
   return (await callEndpoint(sys.nc, 'get', { action_id: actionId })).history;
 }
 
+describe('examples/quickstart.ts (the README snippet)', () => {
+  it('checks the policy, requests, and pays once the printed command approves', async () => {
+    const run = runExample('quickstart');
+    const command = await run.line(/^\s+nats req approval\.decide /);
+    expect(run.lines).toContain('policy: needs_approval by finance');
+    expect(decideBody(command)).toMatchObject({ approved: true, decided_by: 'frank' });
+    await approveAsPrinted(command);
+    const { code, output } = await run.exited;
+    expect(code, output).toBe(0);
+    expect(output).toContain('approved by frank: paying invoice 42');
+  });
+});
+
 describe('examples/deploy-pipeline.ts', () => {
   it('deploys to staging at once: the default policy auto-approves it, and the execution is reported', async () => {
     const { code, output } = await runExample('deploy-pipeline', [
