@@ -29,11 +29,11 @@ describe('graceful shutdown', () => {
     await sys.approval.stop();
     expect(await proc.exited).toBe(143);
     expect(sys.approval.logs().some((l) => l.includes('"msg":"stopped"'))).toBe(true);
-    const info = await sys.jsm.consumers.info(Streams.requests, 'approval-intake');
-    expect(info.num_ack_pending).toBe(0);
 
     await spawnApproval(sys, ACK_WAIT);
-    // Well within ack_wait: nothing was left for the server to redeliver after a timeout.
+    // Well within ack_wait: what the stopped instance had buffered was handed back (nak), not
+    // left for the server to redeliver after a timeout. (Handed-back messages still count in
+    // num_ack_pending until redelivered, so the timing is the proof.)
     await waitUntil(
       async () => {
         const counts = await eventCounts(sys.nc, Subjects.decidedAll);

@@ -14,7 +14,6 @@ import { coerceError, type Logger } from '@countersign/runtime';
 import {
   AckPolicy,
   type ConsumerConfig,
-  type ConsumerMessages,
   DeliverPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
@@ -48,6 +47,8 @@ export interface IntakeOptions {
   retryMaxMs: number;
   /** Deliveries after which a message that cannot be stored is dead-lettered to approval.invalid. */
   poisonAttempts: number;
+  /** How long one pull waits for messages before the next one is issued; bounds stop(). Default 1000. */
+  pullExpiresMs?: number;
   /** Told about every message that fails (metrics count them by code and disposition). */
   onError?: (code: ErrorCode, disposition: 'retried' | 'rejected' | 'dead_lettered') => void;
 }
@@ -166,7 +167,6 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
   const inflight = new Set<Promise<void>>();
   const pause = sleeper();
   let stopping = false;
-  let messages: ConsumerMessages | undefined;
 
   const retryDelay = (msg: JsMsg) =>
     backoffDelay(msg.info.deliveryCount, options.retryBaseMs, options.retryMaxMs);
@@ -260,33 +260,45 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
     inflight.add(tracked);
   };
 
+  const pullExpiresMs = options.pullExpiresMs ?? 1000;
+  const stopNakDelay = pullExpiresMs + 100;
+  const dispatchOrReturn = (batch: JsMsg[]) => {
+    if (batch.length === 0) return;
+    if (stopping) for (const msg of batch) msg.nak(stopNakDelay);
+    else dispatch(batch);
+  };
+
   const loop = async () => {
     let failures = 0;
     while (!stopping) {
       try {
         const consumer = await options.js.consumers.get(Streams.requests, INTAKE_CONSUMER);
-        // Bounded prefetch: buffered messages age against ack_wait before they are handled.
-        messages = await consumer.consume({ max_messages: options.batchSize * (options.concurrency + 1) });
-        if (stopping) break;
+        // One bounded pull at a time, always read to its end (batch full or pull expired): every
+        // message the server hands us is then either processed or handed back with nak. Closing
+        // a consume() iterator on shutdown would drop its buffer, and those messages would sit
+        // out ack_wait before another replica could take them.
+        const pull = await consumer.fetch({
+          max_messages: options.batchSize * (options.concurrency + 1),
+          expires: pullExpiresMs,
+        });
         let batch: JsMsg[] = [];
-        for await (const msg of messages) {
+        for await (const msg of pull) {
           if (stopping) {
-            // Already buffered but not started: hand it back at once for another replica.
-            msg.nak();
+            // Buffered but not started: hand it back for another replica. Delayed past this
+            // pull's end, or the server would redeliver it straight into the pull we are closing.
+            msg.nak(stopNakDelay);
             continue;
           }
           failures = 0;
           batch.push(msg);
-          if (batch.length >= options.batchSize || messages.getPending() === 0) {
+          if (batch.length >= options.batchSize || pull.getPending() === 0) {
             const ready = batch;
             batch = [];
             while (inflight.size >= options.concurrency) await Promise.race(inflight);
-            dispatch(ready);
+            dispatchOrReturn(ready);
           }
         }
-        for (const msg of batch) msg.nak();
-        // The iterator ends on its own only when the consumer or connection failed for good.
-        if (!stopping) throw new Error('intake consumer stopped delivering');
+        dispatchOrReturn(batch);
       } catch (err) {
         if (stopping) break;
         failures++;
@@ -300,7 +312,6 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
         }
       }
     }
-    await messages?.close().catch(() => {});
   };
 
   const done = loop();
@@ -308,7 +319,7 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
     stop: async () => {
       stopping = true;
       pause.wake();
-      await messages?.close().catch(() => {});
+      // The current pull ends by itself within its expiry; its remaining messages are nak'ed.
       await done;
       await Promise.allSettled([...inflight]);
     },
