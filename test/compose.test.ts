@@ -229,7 +229,8 @@ describe('the policy health check', () => {
         () => 0,
         (err: { code?: number }) => err.code ?? -1,
       );
-    expect(await check()).not.toBe(0);
+    // On a private server nothing answers yet; a shared one (NATS_URL) may have a policy already.
+    if (nats.server) expect(await check()).not.toBe(0);
     await spawnService('policy', { env: { NATS_URL: nats.url, POLICY_BUCKET: '' } });
     expect(await check()).toBe(0);
   });

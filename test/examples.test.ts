@@ -23,6 +23,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startSystem } from './support.js';
 
 const sys = await startSystem('examples');
+// Unique per run: with a shared nats-server (NATS_URL) the intake's de-duplication window and the
+// event stream outlive this file's database, so ids must not repeat between runs.
+const tag = Date.now().toString(36);
 const runFile = promisify(execFile);
 
 interface Run {
@@ -144,22 +147,22 @@ describe('examples/deploy-pipeline.ts', () => {
       '--environment',
       'staging',
       '--run-id',
-      'st1',
+      `st1-${tag}`,
     ]).exited;
     expect(code, output).toBe(0);
     expect(output).toContain('[approval] policy says auto_approve: no policy rule matched');
     expect(output).toContain('[deploy] web v1.4.2 is live in staging');
     expect(output).toContain('execution reported: executed');
     expect(output).not.toContain('nats req approval.decide');
-    const events = await history('deploy-web-staging-st1');
+    const events = await history(`deploy-web-staging-st1-${tag}`);
     expect(events.find((e) => e.event === 'reported')?.data).toMatchObject({ outcome: 'executed' });
   });
 
   it('waits for ops before deploying to production; the printed command approves it', async () => {
-    const run = runExample('deploy-pipeline', ['--run-id', 'pr1']);
+    const run = runExample('deploy-pipeline', ['--run-id', `pr1-${tag}`]);
     const command = await run.line(/^\s+nats req approval\.decide /);
     expect(decideBody(command)).toMatchObject({
-      action_id: 'deploy-web-production-pr1',
+      action_id: `deploy-web-production-pr1-${tag}`,
       approved: true,
       decided_by: 'bob',
     });
@@ -171,12 +174,12 @@ describe('examples/deploy-pipeline.ts', () => {
     expect(code, output).toBe(0);
     expect(output).toContain('[deploy] web v1.4.2 is live in production');
     expect(output).toContain(
-      '[audit] deploy-web-production-pr1: approved by bob (release checked); execution reported: executed',
+      `[audit] deploy-web-production-pr1-${tag}: approved by bob (release checked); execution reported: executed`,
     );
   });
 
   it('never deploys when ops rejects, and exits non-zero', async () => {
-    const run = runExample('deploy-pipeline', ['--run-id', 'pr2']);
+    const run = runExample('deploy-pipeline', ['--run-id', `pr2-${tag}`]);
     await approveAsPrinted(await run.line(/^\s+nats req approval\.decide /), {
       approved: false,
       reason: 'change freeze',
@@ -185,7 +188,9 @@ describe('examples/deploy-pipeline.ts', () => {
     expect(code, output).toBe(1);
     expect(output).toContain('[approval] refused by bob: change freeze. Not deployed.');
     expect(output).not.toContain('[deploy]');
-    expect((await history('deploy-web-production-pr2')).some((e) => e.event === 'reported')).toBe(false);
+    expect((await history(`deploy-web-production-pr2-${tag}`)).some((e) => e.event === 'reported')).toBe(
+      false,
+    );
   });
 
   it('reports a failed deploy step to the approval history', async () => {
@@ -193,12 +198,12 @@ describe('examples/deploy-pipeline.ts', () => {
       '--environment',
       'staging',
       '--run-id',
-      'st2',
+      `st2-${tag}`,
       '--fail',
     ]).exited;
     expect(code, output).toBe(1);
     expect(output).toContain("(reported to the approval's history as failed)");
-    const reported = (await history('deploy-web-staging-st2')).find((e) => e.event === 'reported');
+    const reported = (await history(`deploy-web-staging-st2-${tag}`)).find((e) => e.event === 'reported');
     expect(reported?.data).toMatchObject({ outcome: 'failed' });
   });
 
@@ -213,11 +218,11 @@ describe('examples/deploy-pipeline.ts', () => {
 
 describe('examples/payment-job.ts', () => {
   it('pays what is approved: auto-approved, one finance approver, two, and a policy denial', async () => {
-    const run = runExample('payment-job', ['--run', 'r1']);
+    const run = runExample('payment-job', ['--run', `r1-${tag}`]);
     const approvals = [
-      run.line(/approval\.decide .*pay-inv-103-r1.*"frank"/),
-      run.line(/approval\.decide .*pay-inv-104-r1.*"frank"/),
-      run.line(/approval\.decide .*pay-inv-104-r1.*"alice"/),
+      run.line(new RegExp(`approval\\.decide .*pay-inv-103-r1-${tag}.*"frank"`)),
+      run.line(new RegExp(`approval\\.decide .*pay-inv-104-r1-${tag}.*"frank"`)),
+      run.line(new RegExp(`approval\\.decide .*pay-inv-104-r1-${tag}.*"alice"`)),
     ];
     for (const line of await Promise.all(approvals)) await approveAsPrinted(line);
     const { code, output } = await run.exited;
@@ -235,35 +240,35 @@ describe('examples/payment-job.ts', () => {
   });
 
   it('leaves payments pending when its wait runs out, and a resumed run pays nothing twice', async () => {
-    const first = await runExample('payment-job', ['--run', 'r2', '--wait', '1']).exited;
+    const first = await runExample('payment-job', ['--run', `r2-${tag}`, '--wait', '1']).exited;
     expect(first.code, first.output).toBe(3);
     expect(first.output).toMatch(/inv-103 +1500 EUR {2}still pending after 1 s/);
     expect(first.output).toContain('Done: 2 paid, 1 not paid, 2 pending.');
-    expect(first.output).toContain('rerun with --run r2');
+    expect(first.output).toContain(`rerun with --run r2-${tag}`);
     // The caller's timeout left the approvals untouched.
-    for (const id of ['pay-inv-103-r2', 'pay-inv-104-r2']) {
+    for (const id of [`pay-inv-103-r2-${tag}`, `pay-inv-104-r2-${tag}`]) {
       expect((await callEndpoint(sys.nc, 'get', { action_id: id })).status).toBe('pending');
     }
 
     await callEndpoint(sys.nc, 'decide', {
-      action_id: 'pay-inv-103-r2',
+      action_id: `pay-inv-103-r2-${tag}`,
       approved: true,
       decided_by: 'frank',
     });
     await callEndpoint(sys.nc, 'decide', {
-      action_id: 'pay-inv-104-r2',
+      action_id: `pay-inv-104-r2-${tag}`,
       approved: false,
       decided_by: 'alice',
       reason: 'lease not signed yet',
     });
-    const resumed = await runExample('payment-job', ['--run', 'r2', '--wait', '10']).exited;
+    const resumed = await runExample('payment-job', ['--run', `r2-${tag}`, '--wait', '10']).exited;
     expect(resumed.code, resumed.output).toBe(0);
     expect(resumed.output).toMatch(/inv-101 +120 EUR {2}already paid by an earlier run/);
     expect(resumed.output).toMatch(/inv-103 +1500 EUR {2}paid \(approved by frank\)/);
     expect(resumed.output).toMatch(/inv-104 +25000 EUR {2}not paid: rejected by alice: lease not signed yet/);
     expect(resumed.output).toContain('Done: 3 paid, 2 not paid, 0 pending.');
     // Each paid invoice has exactly one execution report.
-    for (const id of ['pay-inv-101-r2', 'pay-inv-103-r2']) {
+    for (const id of [`pay-inv-101-r2-${tag}`, `pay-inv-103-r2-${tag}`]) {
       expect((await history(id)).filter((e) => e.event === 'reported')).toHaveLength(1);
     }
   });
@@ -279,7 +284,7 @@ describe('examples/verify-audit.ts', () => {
     expect(count).toBeGreaterThanOrEqual(5);
 
     // Only someone who can switch the append-only trigger off can edit history; the chain shows it.
-    const target = 'deploy-web-staging-st1';
+    const target = `deploy-web-staging-st1-${tag}`;
     const client = await sys.pool.connect();
     try {
       await client.query('begin');
@@ -372,8 +377,7 @@ describe('examples/admin-session.md', () => {
 
   it('runs in order with the NATS CLI and answers as documented', async () => {
     // Fresh action_ids, so a shared nats-server's de-duplication window never sees them twice.
-    const suffix = Date.now().toString(36);
-    const fresh = (text: string) => text.replace(/\b(refund-1234|deploy-api-88)\b/g, `$1-${suffix}`);
+    const fresh = (text: string) => text.replace(/\b(refund-1234|deploy-api-88)\b/g, `$1-${tag}`);
     const nats = (args: string[]) =>
       runFile(tool('nats'), ['--server', sys.nats.url, ...args.map(fresh)], { timeout: 15_000 });
 
@@ -436,7 +440,7 @@ describe('examples/admin-session.md', () => {
 
     const watched = await watcher.exited;
     expect(watched.code, watched.output).toBe(0);
-    expect(watched.output).toContain(`Received on "approval.decided.refund-1234-${suffix}"`);
-    expect(watched.output).toContain(`Received on "approval.decided.deploy-api-88-${suffix}"`);
+    expect(watched.output).toContain(`Received on "approval.decided.refund-1234-${tag}"`);
+    expect(watched.output).toContain(`Received on "approval.decided.deploy-api-88-${tag}"`);
   });
 });
