@@ -1,4 +1,5 @@
 export { CommonEnv, ConfigError, env, loadConfig } from './config.js';
+export { databaseError, errorCode, isConnectionError, isDataError, query, withTransaction } from './db.js';
 export { coerceError, isRetryable } from './errors.js';
 export { createLogger, type Logger, type LoggerOptions, REDACTED_PATHS, redactUrl } from './logger.js';
 export { type MigrateOptions, migrate } from './migrate.js';

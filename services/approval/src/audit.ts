@@ -1,6 +1,6 @@
 import type { AuditEvent } from '@countersign/contracts';
+import { query } from '@countersign/runtime';
 import type pg from 'pg';
-import { query } from './db.js';
 import { canonicalJson, sha256Hex } from './hash.js';
 import { iso } from './records.js';
 

@@ -13,9 +13,9 @@ import {
   Subjects,
 } from '@countersign/contracts';
 import type { Logger } from '@countersign/runtime';
+import { databaseError, isDataError, query, withTransaction } from '@countersign/runtime';
 import type pg from 'pg';
 import { type AuditEntry, appendAudit } from './audit.js';
-import { databaseError, isDataError, query, withTransaction } from './db.js';
 import { canonicalJson, sha256Hex } from './hash.js';
 import type { PolicyClient } from './policy.js';
 import { findApproval, findApprovals, notFound } from './queries.js';

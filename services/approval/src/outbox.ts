@@ -1,7 +1,7 @@
 import type { Logger } from '@countersign/runtime';
+import { withTransaction } from '@countersign/runtime';
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
 import pg from 'pg';
-import { withTransaction } from './db.js';
 import { backoffDelay, sleeper } from './timing.js';
 
 export interface OutboxRelayOptions {

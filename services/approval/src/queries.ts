@@ -6,9 +6,9 @@ import {
   type ListResponse,
   type StatsResponse,
 } from '@countersign/contracts';
+import { query } from '@countersign/runtime';
 import type pg from 'pg';
 import { loadHistory } from './audit.js';
-import { query } from './db.js';
 import { APPROVAL_COLUMNS, type ApprovalRow, iso, toApproval } from './records.js';
 
 /**

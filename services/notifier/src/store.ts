@@ -1,4 +1,5 @@
 import type { ApprovalEvent } from '@countersign/contracts';
+import { withTransaction } from '@countersign/runtime';
 import type pg from 'pg';
 import type { ChannelKind, TargetDetail } from './channels/types.js';
 import type { OutcomeResult } from './outcome.js';
@@ -12,21 +13,6 @@ export interface NewDelivery {
   kind: ChannelKind;
   target: string;
   detail: TargetDetail;
-}
-
-async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
-    const result = await fn(client);
-    await client.query('commit');
-    return result;
-  } catch (err) {
-    await client.query('rollback').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
 }
 
 export interface RecordEventOptions {
@@ -46,7 +32,7 @@ export async function recordEvent(
   deliveries: NewDelivery[],
   options: RecordEventOptions,
 ): Promise<number> {
-  return inTransaction(pool, async (client) => {
+  return withTransaction(pool, async (client) => {
     await client.query(
       `insert into notifier.events (id, type, action_id, stream_seq, body) values ($1, $2, $3, $4, $5)
        on conflict (id) do nothing`,
@@ -199,7 +185,7 @@ export async function finishAttempt(
   delivery: Pick<ClaimedDelivery, 'id' | 'attempts' | 'startedAt' | 'channel'>,
   record: AttemptRecord,
 ): Promise<boolean> {
-  return inTransaction(pool, (client) => finishWith(client, delivery, record));
+  return withTransaction(pool, (client) => finishWith(client, delivery, record));
 }
 
 async function finishWith(
@@ -263,7 +249,7 @@ export async function recoverExpiredClaims(
   decide: (claim: ExpiredClaim) => AttemptRecord,
   limit = 100,
 ): Promise<ExpiredClaim[]> {
-  return inTransaction(pool, async (client) => {
+  return withTransaction(pool, async (client) => {
     const result = await client.query<{
       id: string;
       channel: string;

@@ -7,9 +7,8 @@
  * carries a CSRF token derived from the nonce, so only a page this server rendered can post it.
  */
 import { type ApprovalWithHistory, CountersignError, DecideRequest, parseWith } from '@countersign/contracts';
-import { type ReviewClaims, ReviewTokenInvalid, verifyReviewToken } from '@countersign/runtime';
+import { query, type ReviewClaims, ReviewTokenInvalid, verifyReviewToken } from '@countersign/runtime';
 import type pg from 'pg';
-import { query } from '../db.js';
 import { decide } from '../lifecycle.js';
 import { getApproval } from '../queries.js';
 import type { HttpApp, RequestContext, Route } from './app.js';
