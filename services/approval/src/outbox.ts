@@ -38,13 +38,23 @@ export const LISTENER_NAME = 'countersign-outbox-listener';
 
 /**
  * Publishes outbox rows to APPROVAL_EVENTS and marks them published once JetStream acked them.
- * `Nats-Msg-Id` is the outbox id, and every subject is published with "no message on this
+ * `Nats-Msg-Id` is the event id (see eventIdOf), and every subject is published with "no message on this
  * subject yet" as the expected last sequence: a re-publication after a crash is a duplicate
  * within the dedupe window and a "wrong last sequence" refusal after it, so one approval can
  * never have two pending or two decided events. Rows are claimed with FOR UPDATE SKIP LOCKED,
  * so several replicas share the work. Failures are logged and retried with backoff; the relay
  * never throws.
  */
+/**
+ * The event id (`Nats-Msg-Id`, the envelope's `id`, the webhooks' `webhook-id`): one per
+ * approval and kind, which the outbox guarantees, and unique across databases. The outbox
+ * row's serial id is not: a restored or new database reuses ids already published, and
+ * JetStream would then drop new events as duplicates.
+ */
+export function eventIdOf(actionId: string, kind: 'pending' | 'decided'): string {
+  return `${actionId}.${kind}`;
+}
+
 export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const log = options.logger.child({ component: 'outbox' });
   const wakeable = sleeper();
@@ -55,11 +65,12 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   /** Publishes one row; resolves to the error when it was not published (never rejects). */
   const publishOne = async (row: OutboxRecord): Promise<unknown> => {
     const type = row.kind === 'pending' ? 'approval.pending' : 'approval.decided';
+    const eventId = eventIdOf(row.action_id, row.kind);
     // The stored payload is the Approval's JSON already: wrap it as text, no re-parsing.
-    const envelope = `{"id":${JSON.stringify(row.id)},"type":"${type}","occurred_at":"${row.created_at.toISOString()}","data":${row.payload}}`;
+    const envelope = `{"id":${JSON.stringify(eventId)},"type":"${type}","occurred_at":"${row.created_at.toISOString()}","data":${row.payload}}`;
     try {
       await options.js.publish(row.subject, envelope, {
-        msgID: row.id,
+        msgID: eventId,
         expect: { lastSubjectSequence: 0 },
         timeout: options.publishTimeoutMs,
       });
