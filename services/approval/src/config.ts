@@ -10,6 +10,11 @@ const SigningSecret = z.string().min(32, 'must be at least 32 characters');
 export const ApprovalEnv = CommonEnv.extend({
   /** Required: a default database would be a silent way to write approvals to the wrong place. */
   DATABASE_URL: z.string().min(1),
+  /**
+   * Replicas of APPROVAL_REQUESTS and APPROVAL_EVENTS, applied at every start (3 on a NATS
+   * cluster, so losing a node loses nothing; at most the cluster's size).
+   */
+  NATS_STREAM_REPLICAS: env.int(1, 1, 5),
   /** Connections in the pool: intake batches, commands and the outbox relay share them. */
   DB_POOL_SIZE: env.int(10, 2, 200),
   /** Intake messages recorded per transaction. */

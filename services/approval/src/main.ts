@@ -55,7 +55,7 @@ await runMain(
         pass: config.NATS_PASSWORD,
         logger,
       });
-      await ensureStreams(await jetstreamManager(nc));
+      await ensureStreams(await jetstreamManager(nc), { replicas: config.NATS_STREAM_REPLICAS });
       const service = await startApprovalService({
         nc,
         pool,
