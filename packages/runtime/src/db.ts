@@ -72,6 +72,13 @@ export async function withTransaction<T>(
       throw databaseError(err);
     }
     let broken = false;
+    // The pool listens for errors only on idle clients. If the server goes away while this
+    // transaction waits between statements (on the policy service, say), the checked-out client
+    // emits 'error', and unheard that kills the process; heard, the next statement fails with it.
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await client.query('begin');
       const result = await fn(client);
@@ -87,6 +94,7 @@ export async function withTransaction<T>(
       if (attempt < TRANSACTION_ATTEMPTS && RETRY_TRANSACTION.has(errorCode(err) ?? '')) continue;
       throw databaseError(err);
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }
