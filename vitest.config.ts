@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // With NATS_URL given, every file shares one server and its streams: run files one at a time.
 const sharedNats = Boolean(process.env.NATS_URL);
@@ -22,9 +22,21 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['packages/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+          // The fault-injection suite runs minutes of load: `pnpm test:faults`, called by CI.
+          exclude: [...configDefaults.exclude, 'test/faults/**'],
           globalSetup: ['packages/test-fixtures/src/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'faults',
+          include: ['test/faults/**/*.test.ts'],
+          globalSetup: ['packages/test-fixtures/src/global-setup.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
         },
       },
     ],

@@ -1,0 +1,110 @@
+/**
+ * The invariant checker itself: it passes a healthy system and names every broken promise in
+ * a tampered one (so a fault run that passes means something).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Subjects } from '@countersign/contracts';
+import { REPO_ROOT, type ReceivedMail } from '@countersign/devinfra';
+import { waitUntil } from '@countersign/test-fixtures';
+import { describe, expect, it } from 'vitest';
+import { call, eventCounts, payment, startSystem } from '../support.js';
+import { checkInvariants, type Expectation } from './invariants.js';
+
+const sys = await startSystem('invariants');
+// The notifier's tables, without a notifier: the test writes its deliveries by hand.
+await sys.pool.query(
+  `create schema notifier; ${readFileSync(join(REPO_ROOT, 'services/notifier/migrations/000001_deliveries.sql'), 'utf8')}`,
+);
+
+const mail = (actionId: string, type: string, to: string): ReceivedMail => ({
+  from: 'countersign@example.com',
+  to: [to],
+  subject: actionId,
+  text: '',
+  html: '',
+  headers: { 'x-countersign-action-id': actionId, 'x-countersign-event': type },
+  raw: '',
+});
+
+describe('invariant checker', () => {
+  it('passes a healthy run and names each broken promise of a tampered one', async () => {
+    const auto = await call(sys.nc, 'submit', payment('inv-auto', 10));
+    const voted = await call(sys.nc, 'submit', payment('inv-voted', 1500));
+    await call(sys.nc, 'decide', { action_id: voted.action_id, approved: true, decided_by: 'frank' });
+    await waitUntil(async () => Object.keys(await eventCounts(sys.nc)).length === 2, {
+      message: 'both decided events',
+    });
+    const accepted = new Map<string, Expectation>([
+      [auto.action_id, { statuses: ['approved'] }],
+      [voted.action_id, { statuses: ['approved'] }],
+    ]);
+    const healthy = await checkInvariants({ pool: sys.pool, nc: sys.nc, accepted });
+    expect(healthy.violations).toEqual([]);
+    expect(healthy).toMatchObject({
+      requests: 2,
+      rows: 2,
+      terminal: 2,
+      decided_events: 2,
+      pending_events: 1,
+    });
+
+    // Tampering: a second decided event; a row approved without votes and a forged audit
+    // event; an accepted request that never got a row; an outcome other than acknowledged.
+    await sys.js.publish(Subjects.decided(auto.action_id), JSON.stringify({ forged: true }));
+    const now = new Date().toISOString();
+    await sys.pool.query(
+      `insert into approval.approvals (action_id, action_type, description, requested_by, request_hash, status,
+         policy, required_approvals, created_at, expires_at, decided_at, decided_by)
+       values ('inv-forged', 'payment', 'x', 'dave', 'h', 'approved', '{"outcome":"needs_approval"}', 1, $1, $1, $1, 'frank')`,
+      [now],
+    );
+    await sys.pool.query(
+      `insert into approval.audit_events (action_id, seq, event, actor, data, at, prev_hash, hash)
+       values ('inv-forged', 1, 'approved', 'frank', '{}', $1, $2, 'not-a-hash')`,
+      [now, '0'.repeat(64)],
+    );
+    // Notifications: one email delivered twice, one delivery still waiting.
+    const eventId = 'inv-voted.pending';
+    await sys.pool.query(
+      `insert into notifier.events (id, type, action_id, body) values ($1, 'approval.pending', $2, '{}')`,
+      [eventId, voted.action_id],
+    );
+    await sys.pool.query(
+      `insert into notifier.deliveries (event_id, channel, kind, target, status)
+       values ($1, 'mail', 'email', 'alice@example.com', 'delivered'), ($1, 'hook', 'webhook', 'endpoint', 'scheduled')`,
+      [eventId],
+    );
+    const tampered = await checkInvariants({
+      pool: sys.pool,
+      nc: sys.nc,
+      accepted: new Map([
+        ...accepted,
+        [voted.action_id, { statuses: ['rejected'] }],
+        ['inv-forged', {}],
+        ['inv-never', {}],
+      ]),
+      notifications: {
+        mails: [0, 1].map(() => mail(voted.action_id, 'approval.pending', 'alice@example.com')),
+        webhookIds: [],
+      },
+    });
+    const says = (fragment: string) => tampered.violations.some((v) => v.includes(fragment));
+    expect(says(`${auto.action_id}: 2 approval.decided events`)).toBe(true);
+    expect(says('inv-forged: approved by frank with 0/1 approvals')).toBe(true);
+    expect(says('inv-forged: approved by frank, who has no approving vote')).toBe(true);
+    expect(says('inv-forged: audit chain broken at seq 1')).toBe(true);
+    expect(says('inv-forged: approved but no approval.decided event')).toBe(true);
+    expect(says('inv-never: accepted but no approval row')).toBe(true);
+    expect(says(`${voted.action_id}: ended approved, acknowledged as rejected`)).toBe(true);
+    expect(
+      says(`${voted.action_id}: approval.pending email to alice@example.com delivered, arrived 2 times`),
+    ).toBe(true);
+    expect(says('still scheduled')).toBe(true);
+    expect(says(`${auto.action_id}: decided event does not parse`)).toBe(true);
+    // No notifier ran: the checker sees events that never reached one.
+    expect(says(`${auto.action_id}: approval.decided event never reached the notifier`)).toBe(true);
+    expect(tampered.lost.sort()).toEqual([auto.action_id, 'inv-forged', 'inv-never', voted.action_id].sort());
+    expect(tampered.duplicated.sort()).toEqual([auto.action_id, voted.action_id].sort());
+  });
+});

@@ -1,0 +1,51 @@
+/**
+ * Prints the counts of the last fault runs (`.artifacts/faults/<scenario>.json`, written by
+ * each scenario) as a markdown table, and writes it to `.artifacts/faults/summary.md`, for
+ * docs/reliability.md. `pnpm test:faults` runs it after the suite.
+ */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from '@countersign/devinfra';
+import { type ScenarioResult, summary } from './summary.js';
+
+const dir = join(REPO_ROOT, '.artifacts/faults');
+const results = readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as ScenarioResult)
+  .sort((a, b) => a.at.localeCompare(b.at));
+
+const rows = results.map((r) => {
+  const s = summary(r);
+  const n = s.notifications;
+  return [
+    s.scenario,
+    r.at.slice(0, 16).replace('T', ' '),
+    s.requests,
+    s.decisions,
+    s.faults,
+    s.lost,
+    s.duplicated,
+    s.violations,
+    `${(s.max_recovery_ms / 1000).toFixed(1)} s`,
+    n ? `${n.delivered} / ${n.dead} / ${n.superseded}` : '-',
+    n ? n.webhook_repeats : '-',
+  ];
+});
+const header = [
+  'scenario',
+  'run (UTC)',
+  'requests',
+  'decisions',
+  'faults',
+  'lost',
+  'duplicated',
+  'violations',
+  'slowest recovery',
+  'notifications delivered / dead / superseded',
+  'webhook repeats',
+];
+const table = [header, header.map(() => '---'), ...rows]
+  .map((cells) => `| ${cells.join(' | ')} |`)
+  .join('\n');
+writeFileSync(join(dir, 'summary.md'), `${table}\n`);
+console.log(table);

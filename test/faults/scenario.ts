@@ -1,0 +1,154 @@
+/**
+ * One fault run: a steady load while a scenario injects its faults, each followed by a wait for
+ * the system to recover on its own; then the system settles and the invariant checker runs.
+ * The counts go to `.artifacts/faults/<scenario>.json` (docs/reliability.md quotes them).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Subjects } from '@countersign/contracts';
+import { REPO_ROOT } from '@countersign/devinfra';
+import { waitUntil } from '@countersign/test-fixtures';
+import { checkInvariants, subjectCounts } from './invariants.js';
+import { startLoad } from './load.js';
+import { type FaultRecord, type ScenarioResult, summary } from './summary.js';
+import { type FaultSystem, waitRecovered, webhookIds } from './system.js';
+
+/** The promise: services ready again within this long after a fault ends. */
+export const RECOVERY_BUDGET_MS = 10_000;
+
+export interface ScenarioContext {
+  sys: FaultSystem;
+  /** Waits until `rows` more approvals exist than when last called: the next fault lands under load. */
+  underLoad(rows?: number): Promise<void>;
+  /**
+   * Runs a fault: `inject` breaks something (and holds it broken for a while), `heal` ends it
+   * (starts the process again, heals the network); from the moment healing starts, the system
+   * must work end to end again within the budget, on its own.
+   */
+  fault(name: string, steps: { inject: () => Promise<void>; heal: () => Promise<void> }): Promise<void>;
+}
+
+/** Holds a fault for a while: a duration of the fault, not a wait for anything. */
+export const hold = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const approvalCount = async (sys: FaultSystem, prefix: string) =>
+  Number(
+    (
+      await sys.pool.query('select count(*)::int as n from approval.approvals where action_id like $1', [
+        `${prefix}-%`,
+      ])
+    ).rows[0].n,
+  );
+
+export async function runScenario(
+  sys: FaultSystem,
+  scenario: string,
+  inject: (ctx: ScenarioContext) => Promise<void>,
+  load: { total: number; perSecond: number } = { total: 270, perSecond: 9 },
+): Promise<ScenarioResult> {
+  const started = Date.now();
+  const prefix = `${scenario}-load`;
+  const running = startLoad(sys, { prefix, ...load, deadlineMs: 150_000 });
+  const faults: FaultRecord[] = [];
+  let seen = 0;
+  const ctx: ScenarioContext = {
+    sys,
+    async underLoad(rows = 12) {
+      const target = seen + rows;
+      seen = await waitUntil(
+        async () => {
+          const n = await approvalCount(sys, prefix);
+          return n >= target ? n : undefined;
+        },
+        { timeout: 60_000, interval: 100, message: `${target} load approvals before the next fault` },
+      );
+    },
+    async fault(name, steps) {
+      await steps.inject();
+      const ended = Date.now();
+      await steps.heal();
+      const recovered = await waitRecovered(sys, ended);
+      running.accepted.set(recovered.probe, { statuses: ['approved'] });
+      faults.push({ fault: name, recovery_ms: recovered.ms });
+    },
+  };
+  try {
+    await inject(ctx);
+    await running.done;
+  } finally {
+    writeLogs(sys, scenario);
+  }
+
+  const settleProblem = await settle(sys, running.accepted).then(
+    () => undefined,
+    (err: Error) => err.message,
+  );
+  const invariants = await checkInvariants({
+    pool: sys.pool,
+    nc: sys.nc,
+    accepted: running.accepted,
+    notifications: { mails: sys.mail.received, webhookIds: webhookIds(sys), everyEvent: ['hook'] },
+  });
+  if (settleProblem) invariants.violations.unshift(`did not settle: ${settleProblem}`);
+  const result: ScenarioResult = {
+    scenario,
+    at: new Date().toISOString(),
+    duration_s: Math.round((Date.now() - started) / 1000),
+    load: running.stats,
+    faults,
+    exited: sys.services
+      .filter((s) => s.process().child.exitCode !== null || s.process().child.signalCode !== null)
+      .map((s) => s.name),
+    invariants,
+  };
+  writeFileSync(join(artifacts(), `${scenario}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  console.log(JSON.stringify({ fault_run: summary(result) }));
+  return result;
+}
+
+function artifacts(): string {
+  const dir = join(REPO_ROOT, '.artifacts/faults');
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** Every service's log lines, for reading after a failed run. */
+function writeLogs(sys: FaultSystem, scenario: string): void {
+  for (const service of sys.services) {
+    writeFileSync(join(artifacts(), `${scenario}-${service.name}.log`), `${service.logs().join('\n')}\n`);
+  }
+}
+
+/**
+ * Waits (bounded) until the system has finished with every accepted request: each recorded and
+ * decided (the load decides, cancels or lets expire all of them), the outbox relayed, and the
+ * notifier done with every event.
+ */
+async function settle(sys: FaultSystem, accepted: ReadonlyMap<string, unknown>): Promise<void> {
+  const ids = [...accepted.keys()];
+  await waitUntil(
+    async () => {
+      const { rows } = await sys.pool.query(
+        `select
+           (select count(*)::int from approval.approvals where action_id = any($1::text[]) and status <> 'pending') as decided,
+           (select count(*)::int from approval.outbox where published_at is null) as unpublished,
+           (select count(*)::int from notifier.events where action_id = any($1::text[])) as notified,
+           (select count(*)::int from notifier.deliveries where status in ('scheduled', 'in_progress')) as open`,
+        [ids],
+      );
+      const { decided, unpublished, notified, open } = rows[0];
+      const wanted = new Set(ids);
+      let events = 0;
+      for (const filter of [Subjects.pendingAll, Subjects.decidedAll]) {
+        for (const [subject, n] of await subjectCounts(sys.nc, filter)) {
+          if (wanted.has(subject.split('.').slice(2).join('.'))) events += n;
+        }
+      }
+      if (decided === ids.length && unpublished === 0 && notified >= events && open === 0) return true;
+      throw new Error(
+        `${decided}/${ids.length} decided, ${unpublished} unpublished, ${notified}/${events} events notified, ${open} deliveries open`,
+      );
+    },
+    { timeout: 60_000, interval: 250, message: 'the system to settle' },
+  );
+}
