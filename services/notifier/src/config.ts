@@ -55,7 +55,7 @@ export const NotifierEnv = CommonEnv.extend({
   NOTIFIER_CONCURRENCY: env.int(16, 1, 1000),
   /** Delivery attempts in flight per channel in this replica, so one slow channel cannot take every slot. */
   NOTIFIER_CHANNEL_CONCURRENCY: env.int(4, 1, 1000),
-  /** Events handled at once by the consumer (each is a short database transaction). */
+  /** Event batches recorded at once by the consumer (each one short transaction of up to 100 events). */
   NOTIFIER_EVENT_CONCURRENCY: env.int(8, 1, 256),
   /** How often the worker looks for due retries scheduled by any replica. */
   NOTIFIER_POLL_INTERVAL: duration('1s'),

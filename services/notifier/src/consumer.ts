@@ -1,5 +1,5 @@
 import { ApprovalEvent, Streams, Subjects } from '@countersign/contracts';
-import type { Logger } from '@countersign/runtime';
+import { isDataError, type Logger } from '@countersign/runtime';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -13,7 +13,7 @@ import { type NatsConnection, nanos } from '@nats-io/nats-core';
 import type pg from 'pg';
 import type { Channel } from './channels/types.js';
 import { planDeliveries } from './routing.js';
-import { recordEvent, recordInvalidEvent } from './store.js';
+import { type EventRecord, recordEvents, recordInvalidEvent } from './store.js';
 
 export interface ConsumerOptions {
   nc: NatsConnection;
@@ -21,6 +21,7 @@ export interface ConsumerOptions {
   channels: readonly Channel[];
   logger: Logger;
   durableName: string;
+  /** Batches recorded at once (each one transaction of up to {@link EVENT_BATCH_SIZE} events). */
   concurrency: number;
   /** Delay of the first attempt (the retry schedule's first entry). */
   firstDelayMs: number;
@@ -72,67 +73,155 @@ async function ensureConsumer(nc: NatsConnection, name: string, logger: Logger):
   }
 }
 
+/** Events recorded per transaction at most: events that arrive together cost one commit. */
+export const EVENT_BATCH_SIZE = 100;
+
+const decoder = new TextDecoder();
+
+/** Redelivery delay of an event that could not be recorded: grows with its deliveries. */
+const retryDelay = (msg: JsMsg) => Math.min(30_000, 1000 * 2 ** Math.min(5, msg.info.deliveryCount - 1));
+
+interface Accepted {
+  msg: JsMsg;
+  record: EventRecord;
+}
+
 /**
- * Consumes approval events: validates each, plans its deliveries and records them (scheduled)
- * in one transaction, then acks. No external call happens here, so a slow receiver never holds
- * up the stream; the delivery worker does the sending.
+ * Consumes approval events: validates each, plans its deliveries and records them (scheduled),
+ * then acks. Events already buffered together are recorded in one transaction (up to
+ * {@link EVENT_BATCH_SIZE}; a lone event goes alone, so latency stays low when idle), each acked
+ * only after that commit. No external call happens here, so a slow receiver never holds up
+ * the stream; the delivery worker does the sending.
  */
 export async function startEventConsumer(options: ConsumerOptions): Promise<EventConsumer> {
   const { nc, pool, logger } = options;
   await ensureConsumer(nc, options.durableName, logger);
   const consumer = await jetstream(nc).consumers.get(Streams.events, options.durableName);
-  const messages = await consumer.consume({ max_messages: options.concurrency * 2 });
+  // Bounded prefetch: buffered messages age against ack_wait before they are handled.
+  const messages = await consumer.consume({ max_messages: EVENT_BATCH_SIZE * 2 });
+  const supersedeChannels = options.channels.filter((c) => c.supersededByDecision).map((c) => c.name);
 
-  const handle = async (msg: JsMsg) => {
-    const log = logger.child({ subject: msg.subject, stream_seq: msg.seq });
-    const raw = new TextDecoder().decode(msg.data);
-    const event = parseEvent(msg.subject, raw);
+  const keepInvalid = async (msg: JsMsg, raw: string, error: string) => {
+    const fields = { subject: msg.subject, stream_seq: msg.seq };
     try {
-      if (!event.ok) {
-        await recordInvalidEvent(pool, { subject: msg.subject, streamSeq: msg.seq, error: event.error, raw });
-        log.error({ error: event.error }, 'invalid event kept in notifier.invalid_events and terminated');
-        msg.term(event.error.slice(0, 200));
-        return;
-      }
-      const { data: approval } = event.value;
-      const eventLog = log.child({ event_id: event.value.id, action_id: approval.action_id });
-      const planned =
-        event.value.type === 'approval.pending' && Date.parse(approval.expires_at) <= Date.now()
-          ? [] // expired already: a review link would be dead on arrival
-          : planDeliveries(options.channels, event.value);
-      const created = await recordEvent(
-        pool,
-        event.value,
-        planned.map(({ channel, target }) => ({
-          channel: channel.name,
-          kind: channel.kind,
-          target: target.key,
-          detail: target.detail,
-        })),
-        {
-          streamSeq: msg.seq,
-          firstDelayMs: options.firstDelayMs,
-          supersedeChannels: options.channels.filter((c) => c.supersededByDecision).map((c) => c.name),
-        },
-      );
-      msg.ack();
-      eventLog.info({ event_type: event.value.type, planned: planned.length, created }, 'event accepted');
-      if (created > 0) options.onRecorded();
+      await recordInvalidEvent(pool, { subject: msg.subject, streamSeq: msg.seq, error, raw });
+      logger.error({ ...fields, error }, 'invalid event kept in notifier.invalid_events and terminated');
+      msg.term(error.slice(0, 200));
     } catch (err) {
-      // The database is down (or a bug): try again later, with a growing delay.
-      const delay = Math.min(30_000, 1000 * 2 ** Math.min(5, msg.info.deliveryCount - 1));
-      log.error({ err, retry_in_ms: delay }, 'could not record event; will be redelivered');
+      const delay = retryDelay(msg);
+      logger.error({ ...fields, err, retry_in_ms: delay }, 'could not record event; will be redelivered');
       msg.nak(delay);
     }
   };
 
+  /**
+   * Records accepted events in one transaction and acks them after its commit. When the
+   * database refuses the batch's data, each event is recorded on its own, so one bad event
+   * cannot hold the others back; any other failure (the database is down) naks them all with
+   * a growing delay.
+   */
+  const record = async (accepted: readonly Accepted[]): Promise<void> => {
+    let created: number[];
+    try {
+      created = await recordEvents(
+        pool,
+        accepted.map((a) => a.record),
+        { firstDelayMs: options.firstDelayMs, supersedeChannels },
+      );
+    } catch (err) {
+      if (accepted.length > 1 && isDataError(err)) {
+        for (const a of accepted) await record([a]);
+        return;
+      }
+      const first = accepted[0] as Accepted;
+      const delay = retryDelay(first.msg);
+      // One line per batch: while the database is down every event fails alike.
+      logger.error(
+        {
+          subject: first.msg.subject,
+          stream_seq: first.msg.seq,
+          events: accepted.length,
+          err,
+          retry_in_ms: delay,
+        },
+        'could not record event; will be redelivered',
+      );
+      for (const a of accepted) a.msg.nak(retryDelay(a.msg));
+      return;
+    }
+    for (const [i, { msg, record: r }] of accepted.entries()) {
+      msg.ack();
+      logger.info(
+        {
+          subject: msg.subject,
+          stream_seq: msg.seq,
+          event_id: r.event.id,
+          action_id: r.event.data.action_id,
+          event_type: r.event.type,
+          planned: r.deliveries.length,
+          created: created[i],
+        },
+        'event accepted',
+      );
+    }
+    if (created.some((n) => n > 0)) options.onRecorded();
+  };
+
+  const handleBatch = async (batch: readonly JsMsg[]): Promise<void> => {
+    const accepted: Accepted[] = [];
+    const invalid: Promise<void>[] = [];
+    for (const msg of batch) {
+      const raw = decoder.decode(msg.data);
+      const event = parseEvent(msg.subject, raw);
+      if (!event.ok) {
+        invalid.push(keepInvalid(msg, raw, event.error));
+        continue;
+      }
+      const approval = event.value.data;
+      const planned =
+        event.value.type === 'approval.pending' && Date.parse(approval.expires_at) <= Date.now()
+          ? [] // expired already: a review link would be dead on arrival
+          : planDeliveries(options.channels, event.value);
+      accepted.push({
+        msg,
+        record: {
+          event: event.value,
+          streamSeq: msg.seq,
+          deliveries: planned.map(({ channel, target }) => ({
+            channel: channel.name,
+            kind: channel.kind,
+            target: target.key,
+            detail: target.detail,
+          })),
+        },
+      });
+    }
+    await Promise.all([...invalid, accepted.length > 0 ? record(accepted) : undefined]);
+  };
+
   const loop = (async () => {
     const active = new Set<Promise<void>>();
-    for await (const msg of messages) {
-      const task: Promise<void> = handle(msg).finally(() => active.delete(task));
+    const dispatch = (batch: JsMsg[]) => {
+      const task: Promise<void> = handleBatch(batch)
+        .catch((err: unknown) => {
+          // handleBatch settles every message itself; reaching here is a bug. Retry them.
+          logger.error({ err }, 'event batch failed');
+          for (const msg of batch) msg.nak(retryDelay(msg));
+        })
+        .finally(() => active.delete(task));
       active.add(task);
-      if (active.size >= options.concurrency) await Promise.race(active);
+    };
+    let batch: JsMsg[] = [];
+    for await (const msg of messages) {
+      batch.push(msg);
+      if (batch.length < EVENT_BATCH_SIZE && messages.getPending() > 0) continue;
+      const ready = batch;
+      batch = [];
+      while (active.size >= options.concurrency) await Promise.race(active);
+      dispatch(ready);
     }
+    // Received before the iterator closed: record them rather than leave them to ack_wait.
+    if (batch.length > 0) dispatch(batch);
     await Promise.all(active);
   })();
 

@@ -15,59 +15,85 @@ export interface NewDelivery {
   detail: TargetDetail;
 }
 
-export interface RecordEventOptions {
+export interface EventRecord {
+  event: ApprovalEvent;
+  deliveries: NewDelivery[];
   streamSeq: number | undefined;
+}
+
+export interface RecordEventsOptions {
   firstDelayMs: number;
   /** On a decided event: channels whose not-yet-sent pending notifications are dropped. */
   supersedeChannels: string[];
 }
 
 /**
- * Records an event and its deliveries, all scheduled, in one transaction. Deliveries that
- * exist already (the stream redelivered the event) are left alone. Returns how many are new.
+ * Records events and their deliveries, all scheduled, in one transaction: events that arrive
+ * together cost one commit. Events and deliveries that exist already (the stream redelivered
+ * the event) are left alone. Returns how many deliveries are new, per event, in order.
  */
-export async function recordEvent(
+export async function recordEvents(
   pool: pg.Pool,
-  event: ApprovalEvent,
-  deliveries: NewDelivery[],
-  options: RecordEventOptions,
-): Promise<number> {
+  records: readonly EventRecord[],
+  options: RecordEventsOptions,
+): Promise<number[]> {
+  if (records.length === 0) return [];
+  // By id, so concurrent batches holding the same redelivered events lock them in one order.
+  const sorted = [...records].sort((a, b) =>
+    a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0,
+  );
   return withTransaction(pool, async (client) => {
     await client.query(
-      `insert into notifier.events (id, type, action_id, stream_seq, body) values ($1, $2, $3, $4, $5)
+      `insert into notifier.events (id, type, action_id, stream_seq, body)
+       select id, type, action_id, stream_seq, body
+         from json_to_recordset($1::json) as x(id text, type text, action_id text, stream_seq bigint, body jsonb)
        on conflict (id) do nothing`,
-      [event.id, event.type, event.data.action_id, options.streamSeq ?? null, JSON.stringify(event)],
+      [
+        JSON.stringify(
+          sorted.map((r) => ({
+            id: r.event.id,
+            type: r.event.type,
+            action_id: r.event.data.action_id,
+            stream_seq: r.streamSeq ?? null,
+            body: r.event,
+          })),
+        ),
+      ],
     );
-    let created = 0;
+    const created = new Map<string, number>();
+    const deliveries = sorted.flatMap((r) => r.deliveries.map((d) => ({ ...d, event_id: r.event.id })));
     if (deliveries.length > 0) {
-      const result = await client.query(
+      const result = await client.query<{ event_id: string }>(
         `insert into notifier.deliveries (event_id, channel, kind, target, target_detail, status, next_attempt_at)
-         select $1, d.channel, d.kind, d.target, d.detail, 'scheduled', now() + make_interval(secs => $6::float8 / 1000)
-         from unnest($2::text[], $3::text[], $4::text[], $5::jsonb[]) as d(channel, kind, target, detail)
-         on conflict (event_id, channel, target) do nothing`,
-        [
-          event.id,
-          deliveries.map((d) => d.channel),
-          deliveries.map((d) => d.kind),
-          deliveries.map((d) => d.target),
-          deliveries.map((d) => JSON.stringify(d.detail)),
-          options.firstDelayMs,
-        ],
+         select d.event_id, d.channel, d.kind, d.target, d.detail, 'scheduled',
+                now() + make_interval(secs => $2::float8 / 1000)
+           from json_to_recordset($1::json) as d(event_id text, channel text, kind text, target text, detail jsonb)
+         on conflict (event_id, channel, target) do nothing
+         returning event_id`,
+        [JSON.stringify(deliveries), options.firstDelayMs],
       );
-      created = result.rowCount ?? 0;
+      for (const row of result.rows) created.set(row.event_id, (created.get(row.event_id) ?? 0) + 1);
     }
-    if (event.type === 'approval.decided' && options.supersedeChannels.length > 0) {
+    const decided = sorted
+      .filter((r) => r.event.type === 'approval.decided')
+      .map((r) => r.event.data.action_id);
+    if (decided.length > 0 && options.supersedeChannels.length > 0) {
       await client.query(
         `update notifier.deliveries d
          set status = 'superseded', finished_at = now(), updated_at = now(),
              last_error = 'the approval was decided before this notification was sent'
          from notifier.events e
-         where d.event_id = e.id and e.action_id = $1 and e.type = 'approval.pending'
+         where d.event_id = e.id and e.action_id = any($1::text[]) and e.type = 'approval.pending'
            and d.status = 'scheduled' and d.channel = any($2::text[])`,
-        [event.data.action_id, options.supersedeChannels],
+        [decided, options.supersedeChannels],
       );
     }
-    return created;
+    // A redelivered event counts its new deliveries once, at its first position.
+    return records.map((r) => {
+      const n = created.get(r.event.id) ?? 0;
+      created.delete(r.event.id);
+      return n;
+    });
   });
 }
 

@@ -258,6 +258,20 @@ describe('webhook channel', () => {
       error: expect.stringContaining('not an ApprovalEvent'),
     });
   });
+
+  it('records events that arrive together in one transaction; one the database refuses holds no other back', async () => {
+    // Published while no notifier runs, so they reach it together, as one batch.
+    const approvals = Array.from({ length: 20 }, () => makeApproval());
+    // JSON allows U+0000, PostgreSQL's jsonb does not: the batch's insert is refused.
+    const poison = makeApproval({ context: { note: 'a \u0000 inside' } });
+    for (const approval of [...approvals.slice(0, 10), poison, ...approvals.slice(10)]) {
+      await events.publish(pendingEvent(approval));
+    }
+    const { receiver, run } = await webhookSetup(() => ({ status: 200 }));
+    for (const approval of approvals) await settled(run, approval.action_id);
+    expect(receiver.requests).toHaveLength(20);
+    expect(await deliveriesOf(run.pool, poison.action_id)).toHaveLength(0);
+  });
 });
 
 describe('slack channel', () => {
