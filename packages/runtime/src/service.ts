@@ -40,7 +40,17 @@ export interface ServiceOptions {
 
 /** Answers a structured error: headers for the services framework, JSON body for humans. */
 export function respondWithError(msg: ServiceMsg, error: CountersignError): void {
-  msg.respondError(error.status, error.message, encoder.encode(JSON.stringify(error.toBody())));
+  msg.respondError(error.status, headerSafe(error.message), encoder.encode(JSON.stringify(error.toBody())));
+}
+
+/**
+ * A header value is one line: NATS refuses CR and LF in it, and then no reply is sent at all, so
+ * the requester waits for its timeout. Messages quoting the input (a JSON parser's "Unexpected
+ * token") can hold any character; the header gets them as spaces, the JSON body keeps them.
+ */
+function headerSafe(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are the point.
+  return text.replace(/[\u0000-\u001f\u007f]/g, ' ');
 }
 
 /**
