@@ -183,6 +183,11 @@ describe('records and replies', () => {
     expect(ListRequest.parse({}).limit).toBe(50);
     expect(issuesOf(ListRequest, { limit: 501 })).toEqual(['limit']);
     expect(issuesOf(ListRequest, { status: 'unknown' })).toEqual(['status']);
+    // PostgreSQL cannot hold NUL, so no filter with one can match: a refusal, not a database error.
+    expect(
+      issuesOf(ListRequest, { run_id: 'a\u0000', action_type: '\u0000', requested_by: 'd\u0000' }),
+    ).toEqual(['run_id', 'action_type', 'requested_by']);
+    expect(ListRequest.parse({ run_id: "' or 1=1 --" }).run_id).toBe("' or 1=1 --");
   });
 
   it('checks the error body and authorize reply', () => {

@@ -155,11 +155,19 @@ export type CancelRequest = z.infer<typeof CancelRequest>;
 export const GetRequest = z.strictObject({ action_id: ActionId });
 export type GetRequest = z.infer<typeof GetRequest>;
 
+/** A list filter: PostgreSQL cannot store NUL, so a filter holding one is refused, not run. */
+const Filter = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^[^\0]*$/, 'must not contain NUL');
+
 export const ListRequest = z.strictObject({
   status: ApprovalStatus.optional(),
-  run_id: z.string().min(1).max(256).optional(),
-  action_type: z.string().min(1).max(64).optional(),
-  requested_by: z.string().min(1).max(256).optional(),
+  run_id: Filter(256).optional(),
+  action_type: Filter(64).optional(),
+  requested_by: Filter(256).optional(),
   limit: z.number().int().min(1).max(500).default(50),
   cursor: z.string().min(1).max(512).optional(),
 });
