@@ -1,6 +1,12 @@
 import { ApprovalRequest, CountersignError, PolicyDecision } from '@countersign/contracts';
 import { describe, expect, it } from 'vitest';
-import { closedError, containsNul, invalidRequestDecision, requestHash, withoutNul } from './lifecycle.js';
+import {
+  closedError,
+  containsUnstorable,
+  invalidRequestDecision,
+  requestHash,
+  storable,
+} from './lifecycle.js';
 
 describe('requestHash', () => {
   it('is the same for the same content in any key order, and differs for other content', () => {
@@ -31,17 +37,24 @@ describe('requestHash', () => {
   });
 });
 
-describe('containsNul', () => {
+describe('containsUnstorable', () => {
   it('finds U+0000 anywhere in a value (Postgres text cannot store it)', () => {
-    expect(containsNul({ a: ['x', { b: 'y\u0000' }] })).toBe(true);
-    expect(containsNul({ 'k\u0000': 1 })).toBe(true);
-    expect(containsNul({ a: 'plain \\u0000 text' })).toBe(false);
+    expect(containsUnstorable({ a: ['x', { b: 'y\u0000' }] })).toBe(true);
+    expect(containsUnstorable({ 'k\u0000': 1 })).toBe(true);
+    expect(containsUnstorable({ a: 'plain \\u0000 text' })).toBe(false);
+  });
+
+  it('finds unpaired UTF-16 surrogates (jsonb refuses them), not the pairs of astral characters', () => {
+    expect(containsUnstorable({ a: 'half \ud800' })).toBe(true);
+    expect(containsUnstorable({ '\udfff': 1 })).toBe(true);
+    expect(containsUnstorable({ a: 'emoji \u{1F600} and \ud83d\ude00' })).toBe(false);
+    expect(storable(['x\ud800y'])).toEqual(['x\ufffdy']);
   });
 
   it('can be removed from strings and keys alike', () => {
-    const cleaned = withoutNul({ 'k\u0000': ['a\u0000b', 1, null, { x: '\u0000' }] });
+    const cleaned = storable({ 'k\u0000': ['a\u0000b', 1, null, { x: '\u0000' }] });
     expect(cleaned).toEqual({ k: ['ab', 1, null, { x: '' }] });
-    expect(containsNul(cleaned)).toBe(false);
+    expect(containsUnstorable(cleaned)).toBe(false);
   });
 });
 

@@ -84,32 +84,39 @@ function invalidHash(raw: unknown): string {
 }
 
 /**
- * Postgres text and jsonb cannot hold U+0000, which JSON allows. Refusing it at the edge keeps a
- * storage error from turning a message into poison that is retried forever.
+ * Postgres text and jsonb cannot hold U+0000, and jsonb refuses an unpaired UTF-16 surrogate
+ * (JSON's "\ud800"), both of which JSON allows. Refusing them at the edge keeps a storage error
+ * from turning a message into poison that is retried and then dead-lettered, its waiter never
+ * answered.
  */
-export function containsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (Array.isArray(value)) return value.some(containsNul);
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what is looked for.
+const UNSTORABLE = /\u0000|\p{Cs}/u;
+
+export function containsUnstorable(value: unknown): boolean {
+  if (typeof value === 'string') return UNSTORABLE.test(value);
+  if (Array.isArray(value)) return value.some(containsUnstorable);
   if (value !== null && typeof value === 'object') {
-    return Object.entries(value).some(([k, v]) => k.includes('\u0000') || containsNul(v));
+    return Object.entries(value).some(([k, v]) => UNSTORABLE.test(k) || containsUnstorable(v));
   }
   return false;
 }
 
-/** The value with every U+0000 removed from its strings and keys: what an invalid request's record may keep. */
-export function withoutNul<T>(value: T): T {
-  if (typeof value === 'string') return value.replaceAll('\u0000', '') as T;
-  if (Array.isArray(value)) return value.map(withoutNul) as T;
+/** The value with U+0000 removed and unpaired surrogates replaced (U+FFFD): what an invalid request's record may keep. */
+export function storable<T>(value: T): T {
+  if (typeof value === 'string') return value.replaceAll('\u0000', '').replace(/\p{Cs}/gu, '\ufffd') as T;
+  if (Array.isArray(value)) return value.map(storable) as T;
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [withoutNul(k), withoutNul(v)])) as T;
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [storable(k), storable(v)])) as T;
   }
   return value;
 }
 
-function nulError(): CountersignError {
-  return new CountersignError('invalid_request', 'invalid request: strings must not contain NUL characters', {
-    fields: [{ path: '(root)', message: 'must not contain NUL (\\u0000) characters' }],
-  });
+function unstorableError(): CountersignError {
+  return new CountersignError(
+    'invalid_request',
+    'invalid request: strings must not contain NUL characters or unpaired surrogates',
+    { fields: [{ path: '(root)', message: 'must not contain NUL (\\u0000) or unpaired UTF-16 surrogates' }] },
+  );
 }
 
 /**
@@ -126,8 +133,8 @@ export async function submitMany(
   const first = new Map<string, Prepared>();
   for (const [index, raw] of items.entries()) {
     const item: SubmitItem =
-      raw.kind === 'request' && containsNul(raw.request)
-        ? { kind: 'invalid', action_id: raw.request.action_id, raw: raw.request, error: nulError() }
+      raw.kind === 'request' && containsUnstorable(raw.request)
+        ? { kind: 'invalid', action_id: raw.request.action_id, raw: raw.request, error: unstorableError() }
         : raw;
     const action_id = item.kind === 'request' ? item.request.action_id : item.action_id;
     if (first.has(action_id)) {
@@ -338,12 +345,8 @@ function decideNew(prepared: Prepared, decision: PolicyDecision | undefined, now
       item.kind === 'invalid'
         ? item.error
         : new CountersignError('internal', 'no policy decision for the request');
-    // Validation messages name the offending keys, which may themselves hold a NUL.
-    const error = new CountersignError(
-      refusal.code,
-      withoutNul(refusal.message),
-      withoutNul(refusal.details),
-    );
+    // Validation messages name the offending keys, which may themselves hold a NUL or a lone surrogate.
+    const error = new CountersignError(refusal.code, storable(refusal.message), storable(refusal.details));
     const fields = invalidFields(item.kind === 'invalid' ? item.raw : item.request);
     const policy = invalidRequestDecision(error);
     const approval: Approval = {
@@ -456,7 +459,7 @@ function invalidFields(
     value: unknown,
   ): T | undefined => {
     const parsed = schema.safeParse(value);
-    return parsed.success && !containsNul(parsed.data) ? parsed.data : undefined;
+    return parsed.success && !containsUnstorable(parsed.data) ? parsed.data : undefined;
   };
   return {
     action_type: pick<string>(shape.action_type, obj.action_type) ?? 'invalid',
@@ -677,7 +680,7 @@ export interface DecideInput {
  * rejection rejects; `required_approvals` distinct approvals approve.
  */
 export async function decide(deps: LifecycleDeps, input: DecideInput, actor: string): Promise<Approval> {
-  if (containsNul(input) || containsNul(actor)) throw nulError();
+  if (containsUnstorable(input) || containsUnstorable(actor)) throw unstorableError();
   const current = await findApproval(deps.pool, input.action_id);
   if (!current) throw notFound(input.action_id);
   if (current.status !== 'pending') throw closedError(current);
@@ -763,7 +766,7 @@ export async function cancel(
   input: { action_id: string; reason?: string | undefined },
   actor: string = Actors.system,
 ): Promise<Approval> {
-  if (containsNul(input) || containsNul(actor)) throw nulError();
+  if (containsUnstorable(input) || containsUnstorable(actor)) throw unstorableError();
   const approval = await onPending(deps, input.action_id, async (client, _row, now) => {
     const [done] = await applyTransitions(
       client,
@@ -790,7 +793,7 @@ export interface ReportInput {
  * once; reporting the same outcome again is a no-op, a different one a conflict.
  */
 export async function report(deps: LifecycleDeps, input: ReportInput, actor: string): Promise<Approval> {
-  if (containsNul(input) || containsNul(actor)) throw nulError();
+  if (containsUnstorable(input) || containsUnstorable(actor)) throw unstorableError();
   return withTransaction(deps.pool, async (client) => {
     const row = await findApproval(client, input.action_id, { lock: true });
     if (!row) throw notFound(input.action_id);

@@ -15,7 +15,7 @@ import { waitUntil } from '@countersign/test-fixtures';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../src/audit.js';
-import { call, decidedEvent, eventCounts, request, startHarness } from './support.js';
+import { call, decidedEvent, eventCounts, refusal, request, startHarness } from './support.js';
 
 const h = await startHarness('intake');
 const jsm = await jetstreamManager(h.nc);
@@ -91,6 +91,29 @@ describe('intake', () => {
     const approval = await recorded(big.action_id);
     expect(approval).toMatchObject({ status: 'rejected', decided_by: 'countersign', context: {} });
     expect(approval.decision_reason).toMatch(/bytes; the limit is/);
+  });
+
+  it('rejects unpaired UTF-16 surrogates (JSON allows them, PostgreSQL does not) instead of dead-lettering them', async () => {
+    const lone = request('surrogate', { description: 'half \ud800 a pair' });
+    await publish(lone);
+    expect(await recorded(lone.action_id)).toMatchObject({ status: 'rejected', decided_by: 'countersign' });
+    // What the property test found: invalid (an unknown key) with a lone surrogate in requested_by.
+    const both = { ...request('surrogate-invalid', { requested_by: '\ud800' }), '': 1 };
+    await publish(both);
+    expect(await recorded(both.action_id)).toMatchObject({ status: 'rejected', decided_by: 'countersign' });
+    // Synchronously the same; a decision whose reason holds one is refused, not an internal error.
+    const sync = await call(h.nc, 'submit', request('surrogate-sync', { context: { note: '\udfff' } }));
+    expect(sync).toMatchObject({ status: 'rejected', decided_by: 'countersign' });
+    const pending = await call(h.nc, 'submit', request('surrogate-pending', { context: { amount: 1500 } }));
+    const refused = await refusal(
+      call(h.nc, 'decide', {
+        action_id: pending.action_id,
+        approved: true,
+        decided_by: 'frank',
+        reason: 'ok \ud800',
+      }),
+    );
+    expect(refused.code).toBe('invalid_request');
   });
 
   it('dead-letters unaddressable messages to approval.invalid with the error and the raw payload', async () => {
