@@ -5,7 +5,7 @@
 import { callEndpoint } from '@countersign/client';
 import type { ApprovalRequestInput, EndpointName, RequestOf, ResponseOf } from '@countersign/contracts';
 import { Streams, Subjects } from '@countersign/contracts';
-import { spawnService, useTestDatabase, useTestNats } from '@countersign/test-fixtures';
+import { type ServiceProcess, spawnService, useTestDatabase, useTestNats } from '@countersign/test-fixtures';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
@@ -76,6 +76,12 @@ export function payment(
     context: { amount },
     ...extra,
   };
+}
+
+/** The approval service's HTTP address, from its latest ready line (HTTP_PORT=0 picks a new port on each start). */
+export function httpUrlOf(approval: ServiceProcess): string | undefined {
+  const ready = approval.logs().findLast((line) => line.includes('"msg":"ready"'));
+  return ready ? (JSON.parse(ready).http_url as string | undefined) : undefined;
 }
 
 /** True while a process with this pid exists. */

@@ -24,7 +24,7 @@ import pg from 'pg';
 import { stringify } from 'yaml';
 import { testEnv } from '../../services/notifier/test/helpers/notifier.js';
 import { startReceiver } from '../../services/notifier/test/helpers/receiver.js';
-import { FAST_APPROVAL_ENV } from '../support.js';
+import { FAST_APPROVAL_ENV, httpUrlOf } from '../support.js';
 
 /** Who gets mail: the finance approvers and dave, the requester of every load request. */
 const PEOPLE = {
@@ -109,11 +109,7 @@ export async function startFaultSystem(label: string) {
     await pool.end();
   });
 
-  /** The approval service's HTTP address, from its latest ready line (the port changes on restart). */
-  const approvalUrl = () => {
-    const ready = approval.logs().findLast((l) => l.includes('"msg":"ready"'));
-    return ready ? (JSON.parse(ready).http_url as string) : undefined;
-  };
+  const approvalUrl = () => httpUrlOf(approval);
 
   return {
     label,
