@@ -117,6 +117,12 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         failures.push(...wave.filter((r) => !ready.includes(r)).map(() => 'its pending event failed'));
       }
       if (published.length > 0) {
+        // Marking rows published is bookkeeping the stream already guards: if this commit is
+        // lost in a crash, the rows are published again and the stream refuses the copies (same
+        // Nats-Msg-Id within the dedupe window, "no message on this subject yet" after it). So
+        // the relay does not wait for its commit to reach the disk: one fsync less per batch,
+        // and the next batch starts sooner.
+        await client.query('set local synchronous_commit = off');
         await client.query('update approval.outbox set published_at = now() where id = any($1::bigint[])', [
           published,
         ]);
