@@ -43,19 +43,27 @@ export function auditHash(
  * Appends events to their approvals' chains, in the given order. The caller must hold the
  * approvals' row locks (or have inserted them in this transaction), so no one else extends
  * the same chain meanwhile; the (action_id, seq) primary key refuses a fork regardless.
+ * `fresh`: approvals inserted in this transaction, whose chains start at the genesis hash; their
+ * heads are not looked up (the lookup was the dearest statement of a batch of new approvals).
  */
-export async function appendAudit(client: pg.PoolClient, entries: readonly AuditEntry[]): Promise<void> {
+export async function appendAudit(
+  client: pg.PoolClient,
+  entries: readonly AuditEntry[],
+  fresh: ReadonlySet<string> = new Set(),
+): Promise<void> {
   if (entries.length === 0) return;
-  const ids = [...new Set(entries.map((e) => e.action_id))];
+  const ids = [...new Set(entries.map((e) => e.action_id))].filter((id) => !fresh.has(id));
   const heads = new Map<string, { seq: number; hash: string }>();
-  const found = await query<{ action_id: string; seq: number; hash: string }>(
-    client,
-    `select distinct on (action_id) action_id, seq, hash
-       from approval.audit_events where action_id = any($1::text[])
-      order by action_id, seq desc`,
-    [ids],
-  );
-  for (const row of found.rows) heads.set(row.action_id, { seq: row.seq, hash: row.hash });
+  if (ids.length > 0) {
+    const found = await query<{ action_id: string; seq: number; hash: string }>(
+      client,
+      `select distinct on (action_id) action_id, seq, hash
+         from approval.audit_events where action_id = any($1::text[])
+        order by action_id, seq desc`,
+      [ids],
+    );
+    for (const row of found.rows) heads.set(row.action_id, { seq: row.seq, hash: row.hash });
+  }
 
   const rows = entries.map((entry) => {
     const head = heads.get(entry.action_id) ?? { seq: 0, hash: GENESIS_HASH };

@@ -327,7 +327,8 @@ async function writeBatch(
       results.set(c.index, { kind: 'conflict', action_id: c.action_id });
     }
   }
-  await appendAudit(client, audit);
+  // A conflict is never on an approval inserted here (it was found, not inserted).
+  await appendAudit(client, audit, inserted);
   await insertOutbox(client, outbox);
   return results;
 }
