@@ -306,7 +306,27 @@ describe('approval state machine', () => {
           await fc.asyncModelRun(setup, cmds);
         },
       ),
-      runs(30),
+      {
+        ...runs(30),
+        // Run first: one sequence that surely takes every kind of step, an expiry included.
+        examples: [
+          [
+            [
+              new Submit('short'),
+              new Submit('dual'),
+              new Decide(1, 'alice', true),
+              new Decide(1, 'alice', true),
+              new Decide(1, 'frank', true),
+              new Get(1),
+              new Expire(),
+              new Decide(0, 'frank', true),
+              new Submit('deploy'),
+              new Cancel(2),
+              new Cancel(2),
+            ].map(counted),
+          ],
+        ],
+      },
     );
     // Every kind of step happened, expiries included.
     console.log(JSON.stringify({ model_steps: Object.fromEntries(ran) }));
