@@ -152,18 +152,34 @@ export async function claimDue(pool: pg.Pool, options: ClaimOptions): Promise<Cl
   if (options.limit <= 0) return [];
   const channels = [...options.room.keys()];
   const result = await pool.query<ClaimRow>(
-    `with room as (
+    `with recursive room as (
        select * from unnest($2::text[], $3::int[]) as r(channel, room)
+     ), pending_channels as (
+       -- The channels that have scheduled deliveries, one index probe each (a loose index
+       -- scan on deliveries_scheduled_channel): the cost does not grow with the backlog.
+       (select d.channel from notifier.deliveries d where d.status = 'scheduled' order by d.channel limit 1)
+       union all
+       select (select d.channel from notifier.deliveries d
+                where d.status = 'scheduled' and d.channel > p.channel order by d.channel limit 1)
+         from pending_channels p where p.channel is not null
      ), candidates as (
-       select d.id, d.next_attempt_at, coalesce(r.room, $1) as room,
-              row_number() over (partition by d.channel order by d.next_attempt_at, d.id) as rn
-       from notifier.deliveries d left join room r on r.channel = d.channel
-       where d.status = 'scheduled' and d.next_attempt_at <= now()
-         -- a disabled channel's deliveries are dead-lettered by the maintenance pass, never sent
-         and not exists (select 1 from notifier.disabled_channels c where c.channel = d.channel)
+       -- Per channel its soonest due deliveries, at most its free slots; a channel that is no
+       -- longer configured gets $1 (its deliveries are claimed to be dead-lettered).
+       select d.id, d.next_attempt_at
+         from pending_channels p
+         left join room r on r.channel = p.channel
+         cross join lateral (
+           select d.id, d.next_attempt_at from notifier.deliveries d
+            where d.channel = p.channel and d.status = 'scheduled' and d.next_attempt_at <= now()
+            order by d.next_attempt_at, d.id
+            limit greatest(coalesce(r.room, $1), 0)
+         ) d
+        where p.channel is not null
+          -- a disabled channel's deliveries are dead-lettered by the maintenance pass, never sent
+          and not exists (select 1 from notifier.disabled_channels c where c.channel = p.channel)
      ), picked as (
        select d.id from notifier.deliveries d join candidates c on c.id = d.id
-       where c.rn <= c.room and d.status = 'scheduled'
+       where d.status = 'scheduled'
        order by c.next_attempt_at, d.id
        limit $1
        for update of d skip locked
