@@ -1,0 +1,179 @@
+/**
+ * Least-privilege NATS: nats-server runs the shipped deploy/nats/accounts.conf, each service
+ * connects as its own user, and clients as requester, approver or ops. The services still do
+ * all their work; a requester cannot decide, cancel, list, impersonate a service, forge an
+ * event or read others' replies; an approver cannot submit.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CountersignClient } from '@countersign/client';
+import { Streams, Subjects } from '@countersign/contracts';
+import { REPO_ROOT, startMailSink, startNatsServer } from '@countersign/devinfra';
+import { onFileEnd, spawnService, useTestDatabase, waitUntil } from '@countersign/test-fixtures';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { connect } from '@nats-io/transport-node';
+import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { testEnv } from '../services/notifier/test/helpers/notifier.js';
+import { FAST_APPROVAL_ENV, payment } from './support.js';
+
+const ROLES = ['approval', 'policy', 'notifier', 'requester', 'approver', 'ops'] as const;
+type Role = (typeof ROLES)[number];
+const passwords = Object.fromEntries(ROLES.map((r) => [r, randomBytes(12).toString('hex')])) as Record<
+  Role,
+  string
+>;
+// The configuration names its passwords as environment variables; nats-server inherits these.
+for (const role of ROLES) process.env[`COUNTERSIGN_NATS_${role.toUpperCase()}_PASSWORD`] = passwords[role];
+
+const nats = await startNatsServer({
+  extraConfig: readFileSync(join(REPO_ROOT, 'deploy/nats/accounts.conf'), 'utf8'),
+});
+onFileEnd(nats.stop);
+const db = await useTestDatabase('nats_permissions');
+const mail = await startMailSink();
+onFileEnd(mail.stop);
+
+const as = (role: Role) => ({ NATS_URL: nats.url, NATS_USER: role, NATS_PASSWORD: passwords[role] });
+const channels = join(mkdtempSync(join(tmpdir(), 'countersign-perms-')), 'channels.yaml');
+writeFileSync(
+  channels,
+  stringify({
+    people: { frank: { email: 'frank@example.com' }, dave: { email: 'dave@example.com' } },
+    roles: { finance: ['frank'] },
+    channels: [{ name: 'mail', type: 'email', from: 'countersign@example.com', requester: true }],
+  }),
+);
+await spawnService('policy', { env: as('policy') });
+await spawnService('approval', { env: { ...as('approval'), ...FAST_APPROVAL_ENV, DATABASE_URL: db.url } });
+await spawnService('notifier', {
+  env: testEnv(db, nats.url, {
+    ...as('notifier'),
+    SMTP_URL: mail.url,
+    NOTIFIER_CONFIG: channels,
+    LOG_LEVEL: 'info',
+  }),
+});
+
+/** A client connection as `role`; people and systems each read replies on their own inbox prefix. */
+async function client(role: Role): Promise<NatsConnection> {
+  const nc = await connect({
+    servers: nats.url,
+    user: role,
+    pass: passwords[role],
+    ...(role === 'ops' ? {} : { inboxPrefix: `_INBOX_${role}` }),
+  });
+  onFileEnd(() => nc.close());
+  return nc;
+}
+const requester = await client('requester');
+const approver = await client('approver');
+const ops = await client('ops');
+const asRequester = new CountersignClient(requester, { timeout: 5_000 });
+const asApprover = new CountersignClient(approver, { timeout: 5_000 });
+
+/** The error a request fails with, as text. */
+const failure = (promise: Promise<unknown>) =>
+  promise.then(
+    () => 'succeeded',
+    (err: unknown) => String(err),
+  );
+
+/** Subscribes and resolves with the subscription's error, if the server refuses it. */
+function refusedSubscription(nc: NatsConnection, subject: string): Promise<string> {
+  return new Promise((resolve) => {
+    nc.subscribe(subject, {
+      callback: (err) => {
+        if (err) resolve(String(err));
+      },
+    });
+    void nc.flush();
+  });
+}
+
+describe('least-privilege NATS accounts', () => {
+  it('refuses a connection without credentials', async () => {
+    expect(await failure(connect({ servers: nats.url, maxReconnectAttempts: 0 }))).toMatch(
+      /Authorization Violation/i,
+    );
+  });
+
+  it('lets every service do its work under its own user', async () => {
+    // Requester: the synchronous command and the durable intake, then the SDK's wait.
+    const pending = await asRequester.submit(payment('perm-pay', 1500));
+    expect(pending.status).toBe('pending');
+    const ack = await jetstream(requester).publish(
+      Subjects.requested,
+      JSON.stringify(payment('perm-intake', 10)),
+      {
+        msgID: 'perm-intake',
+      },
+    );
+    expect(ack.stream).toBe(Streams.requests);
+    expect((await asRequester.waitForDecision('perm-intake', { timeout: 10_000 })).status).toBe('approved');
+    // Approver: decides; the requester's wait sees it.
+    const waiting = asRequester.waitForDecision(pending.action_id, { timeout: 10_000 });
+    await asApprover.decide({ action_id: pending.action_id, approved: true, decided_by: 'frank' });
+    expect((await waiting).status).toBe('approved');
+    // Notifier: consumed both events and mailed the approver and the requester.
+    await waitUntil(
+      () =>
+        mail.received.some(
+          (m) => m.to.includes('frank@example.com') && m.subject.includes(pending.action_id),
+        ) &&
+        mail.received.some((m) => m.to.includes('dave@example.com') && m.subject.includes(pending.action_id)),
+      { message: 'the pending and decided emails' },
+    );
+    // Ops: the services framework answers (nats micro ls).
+    const pong = await ops.request('$SRV.PING.approval', '', { timeout: 2_000 });
+    expect(JSON.parse(new TextDecoder().decode(pong.data)).name).toBe('approval');
+  });
+
+  it('refuses a requester every command that decides or reads other approvals', async () => {
+    const pending = await asRequester.submit(payment('perm-forbidden', 1500));
+    for (const subject of ['approval.decide', 'approval.cancel', 'approval.list', 'approval.stats']) {
+      const body = { action_id: pending.action_id, approved: true, decided_by: 'frank' };
+      expect(await failure(requester.request(subject, JSON.stringify(body), { timeout: 2_000 }))).toMatch(
+        /Permissions Violation for Publish/,
+      );
+    }
+    // And nothing happened: no vote, still pending.
+    const now = await asApprover.get(pending.action_id);
+    expect({ status: now.status, votes: now.votes }).toEqual({ status: 'pending', votes: [] });
+  });
+
+  it('refuses a requester to pose as a service, forge an event or read replies meant for others', async () => {
+    expect(await refusedSubscription(requester, 'approval.submit')).toMatch(
+      /Permissions Violation for Subscription/,
+    );
+    expect(await refusedSubscription(requester, '_INBOX.>')).toMatch(
+      /Permissions Violation for Subscription/,
+    );
+    expect(await refusedSubscription(requester, '_INBOX_approver.>')).toMatch(
+      /Permissions Violation for Subscription/,
+    );
+    // A forged decision event never reaches the stream.
+    requester.publish(Subjects.decided('perm-forged'), JSON.stringify({ forged: true }));
+    await requester.flush();
+    const jsm = await jetstreamManager(ops);
+    const info = await jsm.streams.info(Streams.events, { subjects_filter: Subjects.decided('perm-forged') });
+    expect(info.state.subjects ?? {}).toEqual({});
+  });
+
+  it('lets an approver decide, list and read, but not submit', async () => {
+    expect((await asApprover.list({ limit: 5 })).items.length).toBeGreaterThan(0);
+    expect(await failure(asApprover.submit(payment('perm-approver', 10)))).toMatch(
+      /Permissions Violation for Publish/,
+    );
+    expect(
+      await failure(
+        approver.request(Subjects.requested, JSON.stringify(payment('perm-approver', 10)), {
+          timeout: 2_000,
+        }),
+      ),
+    ).toMatch(/Permissions Violation for Publish/);
+  });
+});
