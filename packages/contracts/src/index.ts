@@ -1,3 +1,4 @@
+export { jsonDepth, MAX_CONTEXT_DEPTH, MAX_JSON_DEPTH } from './depth.js';
 export {
   CountersignError,
   ERROR_CODE_NAMES,

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { jsonDepth, MAX_JSON_DEPTH } from './depth.js';
 import { CountersignError, type FieldIssue } from './errors.js';
 import { MAX_PAYLOAD_BYTES } from './schemas.js';
 
@@ -31,8 +32,8 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown): z.inf
 }
 
 /**
- * Decodes raw message bytes to JSON, refusing oversized and malformed input with a structured
- * error. Empty input decodes to `{}` so argument-less commands work with `nats req subj ''`.
+ * Decodes raw message bytes to JSON, refusing oversized, malformed and too deeply nested input
+ * with a structured error. Empty input decodes to `{}` so argument-less commands work with `nats req subj ''`.
  */
 export function decodeJson(data: Uint8Array | string, maxBytes = MAX_PAYLOAD_BYTES): unknown {
   const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
@@ -44,13 +45,20 @@ export function decodeJson(data: Uint8Array | string, maxBytes = MAX_PAYLOAD_BYT
   }
   const text = typeof data === 'string' ? data : new TextDecoder('utf-8', { fatal: false }).decode(data);
   if (text.trim() === '') return {};
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (err) {
     throw new CountersignError('invalid_request', `payload is not valid JSON: ${(err as Error).message}`, {
       fields: [{ path: '(root)', message: 'not valid JSON' }],
     });
   }
+  if (jsonDepth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+    throw new CountersignError('invalid_request', `payload is nested deeper than ${MAX_JSON_DEPTH} levels`, {
+      fields: [{ path: '(root)', message: `nested deeper than ${MAX_JSON_DEPTH} levels` }],
+    });
+  }
+  return value;
 }
 
 /** decodeJson + parseWith: the one way a service reads a request. */

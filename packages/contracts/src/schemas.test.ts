@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { jsonDepth, MAX_CONTEXT_DEPTH, MAX_JSON_DEPTH } from './depth.js';
 import { CountersignError } from './errors.js';
 import { decodeJson, decodeRequest, fieldIssues } from './parse.js';
 import {
@@ -129,6 +130,25 @@ describe('decodeRequest', () => {
     const err = thrown(() => decodeRequest(ApprovalRequest, big));
     expect(err.code).toBe('payload_too_large');
     expect(err.status).toBe(413);
+  });
+
+  it('refuses JSON nested deeper than MAX_JSON_DEPTH before anything walks it recursively', () => {
+    const nested = (levels: number) => `${'['.repeat(levels)}${']'.repeat(levels)}`;
+    expect(jsonDepth(JSON.parse(nested(MAX_JSON_DEPTH)))).toBe(MAX_JSON_DEPTH);
+    expect(jsonDepth({ a: [1, { b: {} }], c: 'x' })).toBe(4);
+    expect(jsonDepth('plain')).toBe(0);
+    expect(decodeJson(nested(MAX_JSON_DEPTH))).toBeInstanceOf(Array);
+    // 20,000 levels fit in 64 KiB; a recursive walk of them overflows the stack.
+    const deep = thrown(() => decodeJson(nested(20_000)));
+    expect(deep.code).toBe('invalid_request');
+    expect(deep.message).toMatch(/nested deeper than/);
+  });
+
+  it('refuses a context nested deeper than MAX_CONTEXT_DEPTH, naming it', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < MAX_CONTEXT_DEPTH; i++) deep = { d: deep };
+    expect(ApprovalRequest.safeParse({ ...request, context: deep }).success).toBe(true);
+    expect(issuesOf(ApprovalRequest, { ...request, context: { d: deep } })).toEqual(['context']);
   });
 
   it('refuses malformed JSON with invalid_request', () => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { jsonDepth, MAX_CONTEXT_DEPTH } from './depth.js';
 import { ERROR_CODE_NAMES } from './errors.js';
 
 /** `action_id` is used as a NATS subject token: no dots, wildcards or spaces. */
@@ -29,16 +30,20 @@ const Identity = z
  * Free-form details of the action. Known keys are type-checked because the policy reads them;
  * any other key passes through untouched.
  */
-export const RequestContext = z.looseObject({
-  amount: z.number().finite().nonnegative().optional(),
-  currency: z.string().max(16).optional(),
-  environment: z.string().max(64).optional(),
-  bulk: z.boolean().optional(),
-  item_count: z.number().int().nonnegative().optional(),
-  resource: z.string().max(1024).optional(),
-  command: z.string().max(8192).optional(),
-  owner: z.string().max(256).optional(),
-});
+export const RequestContext = z
+  .looseObject({
+    amount: z.number().finite().nonnegative().optional(),
+    currency: z.string().max(16).optional(),
+    environment: z.string().max(64).optional(),
+    bulk: z.boolean().optional(),
+    item_count: z.number().int().nonnegative().optional(),
+    resource: z.string().max(1024).optional(),
+    command: z.string().max(8192).optional(),
+    owner: z.string().max(256).optional(),
+  })
+  .refine((context) => jsonDepth(context, MAX_CONTEXT_DEPTH) <= MAX_CONTEXT_DEPTH, {
+    message: `must not be nested deeper than ${MAX_CONTEXT_DEPTH} levels`,
+  });
 export type RequestContext = z.infer<typeof RequestContext>;
 
 export const ApprovalRequest = z.strictObject({

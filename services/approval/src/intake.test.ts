@@ -47,6 +47,16 @@ describe('classify', () => {
     if (c.kind === 'item' && c.item.kind === 'invalid') expect(c.item.error.code).toBe('payload_too_large');
     expect(classify(bytes('y'.repeat(MAX_PAYLOAD_BYTES + 1)))).toMatchObject({ kind: 'unaddressable' });
   });
+
+  it('addresses a request nested too deeply to walk, keeping only its top-level fields', () => {
+    const deep = `{"action_id":"pay-3","description":"Pay","context":{"d":${'['.repeat(20_000)}${']'.repeat(20_000)}}}`;
+    const c = classify(bytes(deep));
+    expect(c).toMatchObject({ kind: 'item', item: { kind: 'invalid', action_id: 'pay-3' } });
+    if (c.kind === 'item' && c.item.kind === 'invalid') {
+      expect(c.item.error.message).toMatch(/nested deeper than/);
+      expect(c.item.raw).toEqual({ action_id: 'pay-3', description: 'Pay' });
+    }
+  });
 });
 
 describe('invalidMessageEvent', () => {

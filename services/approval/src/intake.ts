@@ -68,28 +68,36 @@ const decoder = new TextDecoder('utf-8', { fatal: false });
 /**
  * Reads one intake message. Without a valid action_id (not JSON, not an object, bad id) it can
  * only be dead-lettered; with one, it is either a valid request or an addressable invalid one
- * that gets decided `rejected` so its waiter learns why. An oversized message is still read
- * for its action_id, so its requester gets an answer too.
+ * that gets decided `rejected` so its waiter learns why. An oversized or too deeply nested
+ * message is still read for its action_id, so its requester gets an answer too.
  */
 export function classify(data: Uint8Array): Classified {
   let value: unknown;
-  let tooLarge: CountersignError | undefined;
+  // Valid JSON that decodeJson still refuses: too large, or nested too deeply to walk.
+  let refused: CountersignError | undefined;
   try {
     value = decodeJson(data);
   } catch (err) {
-    const error = coerceError(err);
-    if (error.code !== 'payload_too_large') return { kind: 'unaddressable', error };
-    tooLarge = error;
+    refused = coerceError(err);
     try {
       value = JSON.parse(decoder.decode(data));
     } catch {
-      return { kind: 'unaddressable', error };
+      return { kind: 'unaddressable', error: refused };
     }
   }
   const addressed = Addressable.safeParse(value);
-  if (!addressed.success) return { kind: 'unaddressable', error: invalidRequest(addressed.error) };
+  if (!addressed.success) return { kind: 'unaddressable', error: refused ?? invalidRequest(addressed.error) };
   const action_id = addressed.data.action_id;
-  if (tooLarge) return { kind: 'item', item: { kind: 'invalid', action_id, raw: value, error: tooLarge } };
+  if (refused?.code === 'payload_too_large') {
+    return { kind: 'item', item: { kind: 'invalid', action_id, raw: value, error: refused } };
+  }
+  if (refused) {
+    // Too deep to hash or store: only the top-level scalars are kept for its record.
+    const shallow = Object.fromEntries(
+      Object.entries(value as Record<string, unknown>).filter(([, v]) => v === null || typeof v !== 'object'),
+    );
+    return { kind: 'item', item: { kind: 'invalid', action_id, raw: shallow, error: refused } };
+  }
   const parsed = ApprovalRequest.safeParse(value);
   if (!parsed.success) {
     return {
