@@ -59,7 +59,23 @@ export function body(valid: Record<string, unknown>): fc.Arbitrary<Uint8Array> {
     { weight: 2, arbitrary: anyJson.map((v) => encoder.encode(JSON.stringify(v))) },
     { weight: 1, arbitrary: anyString.map((s) => encoder.encode(s)) },
     { weight: 4, arbitrary: mutated(valid).map((v) => encoder.encode(JSON.stringify(v))) },
+    // Deep nesting under a known field: JSON.parse takes it, recursive code may not.
+    {
+      weight: 1,
+      arbitrary: fc.integer({ min: 20, max: 20_000 }).map((n) => encoder.encode(deepened(valid, n))),
+    },
   );
+}
+
+/** The valid value with `levels` nested arrays inside its context (or at its top level). */
+function deepened(valid: Record<string, unknown>, levels: number): string {
+  const mark = '"__deep__"';
+  const context = valid.context;
+  const shaped =
+    context !== null && typeof context === 'object'
+      ? { ...valid, context: { ...context, deep: '__deep__' } }
+      : { ...valid, deep: '__deep__' };
+  return JSON.stringify(shaped).replace(mark, `${'['.repeat(levels)}${']'.repeat(levels)}`);
 }
 
 /** fast-check settings: a modest number of runs; FC_SEED replays a failure it printed. */
