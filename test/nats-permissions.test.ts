@@ -4,13 +4,12 @@
  * all their work; a requester cannot decide, cancel, list, impersonate a service, forge an
  * event or read others' replies; an approver cannot submit.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CountersignClient } from '@countersign/client';
 import { Streams, Subjects } from '@countersign/contracts';
-import { REPO_ROOT, startMailSink, startNatsServer } from '@countersign/devinfra';
+import { startMailSink } from '@countersign/devinfra';
 import { onFileEnd, spawnService, useTestDatabase, waitUntil } from '@countersign/test-fixtures';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -18,26 +17,13 @@ import { connect } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { testEnv } from '../services/notifier/test/helpers/notifier.js';
-import { FAST_APPROVAL_ENV, payment } from './support.js';
+import { FAST_APPROVAL_ENV, type NatsRole, payment, startSecuredNats } from './support.js';
 
-const ROLES = ['approval', 'policy', 'notifier', 'requester', 'approver', 'ops'] as const;
-type Role = (typeof ROLES)[number];
-const passwords = Object.fromEntries(ROLES.map((r) => [r, randomBytes(12).toString('hex')])) as Record<
-  Role,
-  string
->;
-// The configuration names its passwords as environment variables; nats-server inherits these.
-for (const role of ROLES) process.env[`COUNTERSIGN_NATS_${role.toUpperCase()}_PASSWORD`] = passwords[role];
-
-const nats = await startNatsServer({
-  extraConfig: readFileSync(join(REPO_ROOT, 'deploy/nats/accounts.conf'), 'utf8'),
-});
-onFileEnd(nats.stop);
+const { nats, passwords, as } = await startSecuredNats();
 const db = await useTestDatabase('nats_permissions');
 const mail = await startMailSink();
 onFileEnd(mail.stop);
 
-const as = (role: Role) => ({ NATS_URL: nats.url, NATS_USER: role, NATS_PASSWORD: passwords[role] });
 const channels = join(mkdtempSync(join(tmpdir(), 'countersign-perms-')), 'channels.yaml');
 writeFileSync(
   channels,
@@ -59,7 +45,7 @@ await spawnService('notifier', {
 });
 
 /** A client connection as `role`; people and systems each read replies on their own inbox prefix. */
-async function client(role: Role): Promise<NatsConnection> {
+async function client(role: NatsRole): Promise<NatsConnection> {
   const nc = await connect({
     servers: nats.url,
     user: role,

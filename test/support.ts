@@ -2,10 +2,20 @@
  * End-to-end harness: a fresh database, a private nats-server, and the real services as child
  * processes (so tests can SIGKILL them), plus a client connection and a pool for assertions.
  */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { callEndpoint } from '@countersign/client';
 import type { ApprovalRequestInput, EndpointName, RequestOf, ResponseOf } from '@countersign/contracts';
 import { Streams, Subjects } from '@countersign/contracts';
-import { type ServiceProcess, spawnService, useTestDatabase, useTestNats } from '@countersign/test-fixtures';
+import { REPO_ROOT, startNatsServer } from '@countersign/devinfra';
+import {
+  onFileEnd,
+  type ServiceProcess,
+  spawnService,
+  useTestDatabase,
+  useTestNats,
+} from '@countersign/test-fixtures';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
@@ -82,6 +92,31 @@ export function payment(
 export function httpUrlOf(approval: ServiceProcess): string | undefined {
   const ready = approval.logs().findLast((line) => line.includes('"msg":"ready"'));
   return ready ? (JSON.parse(ready).http_url as string | undefined) : undefined;
+}
+
+/** The users of deploy/nats/accounts.conf. */
+export const NATS_ROLES = ['approval', 'policy', 'notifier', 'requester', 'approver', 'ops'] as const;
+export type NatsRole = (typeof NATS_ROLES)[number];
+
+/**
+ * A private nats-server running the shipped least-privilege configuration
+ * (deploy/nats/accounts.conf) with a fresh password per user; `as(role)` is the environment a
+ * service needs to connect as that user.
+ */
+export async function startSecuredNats() {
+  const passwords = Object.fromEntries(NATS_ROLES.map((r) => [r, randomBytes(12).toString('hex')])) as Record<
+    NatsRole,
+    string
+  >;
+  // The configuration names its passwords as environment variables; nats-server inherits these.
+  for (const role of NATS_ROLES)
+    process.env[`COUNTERSIGN_NATS_${role.toUpperCase()}_PASSWORD`] = passwords[role];
+  const nats = await startNatsServer({
+    extraConfig: readFileSync(join(REPO_ROOT, 'deploy/nats/accounts.conf'), 'utf8'),
+  });
+  onFileEnd(nats.stop);
+  const as = (role: NatsRole) => ({ NATS_URL: nats.url, NATS_USER: role, NATS_PASSWORD: passwords[role] });
+  return { nats, passwords, as };
 }
 
 /** True while a process with this pid exists. */
