@@ -15,6 +15,8 @@ export interface PostgresOptions {
   /** fsync and synchronous commit; off speeds tests up, benchmarks keep it on. Default true. */
   durable?: boolean;
   maxConnections?: number;
+  /** Extra server settings (`-c name=value`), e.g. `shared_preload_libraries` for benchmarks. */
+  settings?: Record<string, string>;
 }
 
 export interface PostgresHandle {
@@ -101,6 +103,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
     full_page_writes: durable ? 'on' : 'off',
     shared_buffers: '256MB',
     log_min_messages: 'warning',
+    ...options.settings,
   };
   const args = ['-D', dataDir, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;

@@ -26,6 +26,8 @@ export interface SpawnServiceOptions {
   timeout?: number;
   /** Called with every output line (the dev run prints them). */
   onLine?: (line: string) => void;
+  /** Keep only the last this many log lines (benchmarks log millions). Default: all of them. */
+  maxLogLines?: number;
 }
 
 // tsx as a loader in the service's own process, not its CLI: the CLI runs the script in a
@@ -42,6 +44,11 @@ export async function startServiceProcess(
 ): Promise<ServiceProcess> {
   const readyMessage = options.readyMessage ?? 'ready';
   const logs: string[] = [];
+  const maxLines = options.maxLogLines ?? Number.POSITIVE_INFINITY;
+  // Trims in chunks, so a busy process does not pay for a splice on every line.
+  const trim = () => {
+    if (logs.length > maxLines * 2) logs.splice(0, logs.length - maxLines);
+  };
   let current: ManagedProcess;
   let stopped = false;
 
@@ -66,10 +73,12 @@ export async function startServiceProcess(
         options.onLine?.(line);
         if (!ready && line.includes(`"msg":"${readyMessage}"`)) ready = true;
       }
+      trim();
     });
-    proc.child.stderr?.on('data', (chunk: Buffer) =>
-      logs.push(...chunk.toString().split('\n').filter(Boolean)),
-    );
+    proc.child.stderr?.on('data', (chunk: Buffer) => {
+      logs.push(...chunk.toString().split('\n').filter(Boolean));
+      trim();
+    });
     try {
       await waitFor(
         `${name} service to be ready`,

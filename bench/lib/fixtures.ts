@@ -1,0 +1,119 @@
+/**
+ * Benchmark fixtures written straight into the approval schema with `insert ... select
+ * generate_series`: a year's worth of approvals in seconds, not through the intake. Not a test
+ * fixture: nothing checks these rows beyond what the service reads back.
+ */
+import { sql } from './system.js';
+
+export const ACTION_TYPES = [
+  'payment',
+  'deploy',
+  'report_export',
+  'refund',
+  'user_delete',
+  'transfer',
+  'database_modification',
+  'api_key_create',
+  'code_execution',
+  'create_billing',
+];
+export const REQUESTERS = Array.from({ length: 20 }, (_, i) =>
+  i < 5 ? ['dave', 'ci-bot', 'erin', 'bob', 'billing-job'][i] : `service-${i}`,
+) as string[];
+
+const policyJson = (outcome: string) =>
+  `jsonb_build_object('outcome', ${outcome}, 'reasons', '[]'::jsonb, 'risk', 'low', 'required_approvals', 1,
+     'approver_roles', '[]'::jsonb, 'timeout_seconds', 3600, 'notify', '[]'::jsonb, 'revision', 'sha256:bench',
+     'decision_id', md5(n::text))`;
+
+/**
+ * `count` approvals with ids `<prefix>-<n>`, created over the last 90 days, newest last: by
+ * n % 100, 70 % auto-approved, 5 % approved and 5 % rejected by people (with their vote), 3 %
+ * denied and 2 % invalid (rejected), 8 % expired, 2 % cancelled, 5 % pending (created in the
+ * last hour, due in two); ten action types, twenty requesters, runs of ten; a requested event
+ * and, when decided, a decision event in the audit trail.
+ */
+export async function loadApprovals(databaseUrl: string, prefix: string, count: number): Promise<void> {
+  const types = `array[${ACTION_TYPES.map((t) => `'${t}'`).join(',')}]`;
+  const people = `array[${REQUESTERS.map((r) => `'${r}'`).join(',')}]`;
+  await sql(
+    databaseUrl,
+    `create temporary table bulk as
+     select n, '${prefix}-' || n as action_id,
+            (${types})[1 + (n * 7) % ${ACTION_TYPES.length}] as action_type,
+            (${people})[1 + n % ${REQUESTERS.length}] as requested_by,
+            n % 100 as bucket,
+            case when n % 100 >= 95 then now() - make_interval(secs => (n % 3600))
+                 else now() - make_interval(secs => (${count} - n) * (90 * 86400.0 / ${count})) end as created_at
+       from generate_series(1, ${count}) as n`,
+    `insert into approval.approvals (action_id, action_type, description, context, requested_by, run_id,
+        request_hash, status, policy, required_approvals, created_at, expires_at, decided_at, decided_by,
+        decision_reason)
+     select action_id, action_type, 'Benchmark approval ' || n,
+            jsonb_build_object('amount', n % 5000, 'currency', 'EUR', 'resource', 'invoice/' || n),
+            requested_by, 'run-' || (n / 10), md5(action_id) || md5(action_id),
+            case when bucket < 75 then 'approved' when bucket < 85 then 'rejected' when bucket < 93 then 'expired'
+                 when bucket < 95 then 'cancelled' else 'pending' end,
+            ${policyJson("case when bucket < 70 then 'auto_approve' when bucket between 80 and 82 then 'deny' else 'needs_approval' end")},
+            1, created_at,
+            created_at + interval '2 hours',
+            case when bucket < 70 or bucket between 80 and 84 then created_at
+                 when bucket < 85 or bucket between 93 and 94 then created_at + interval '10 minutes'
+                 when bucket < 93 then created_at + interval '2 hours' end,
+            case when bucket < 70 or bucket between 80 and 82 then 'policy'
+                 when bucket < 75 then 'frank' when bucket < 80 then 'alice'
+                 when bucket < 85 or bucket < 93 then 'countersign' when bucket < 95 then 'system' end,
+            case when bucket < 95 then 'benchmark decision' end
+       from bulk`,
+    `insert into approval.votes (action_id, voter, approved, reason, at)
+     select action_id, case when bucket < 75 then 'frank' else 'alice' end, bucket < 75, 'checked',
+            created_at + interval '10 minutes'
+       from bulk where bucket between 70 and 79`,
+    `insert into approval.audit_events (action_id, seq, event, actor, reason, data, at, prev_hash, hash)
+     select action_id, 1, 'requested', requested_by, null, '{}'::jsonb, created_at, repeat('0', 64),
+            md5(action_id || '1') || md5(action_id || '1b')
+       from bulk
+     union all
+     select action_id, 2, case when bucket < 75 then 'approved' when bucket < 85 then 'rejected'
+                               when bucket < 93 then 'expired' else 'cancelled' end,
+            'policy', null, '{}'::jsonb, created_at, md5(action_id || '1') || md5(action_id || '1b'),
+            md5(action_id || '2') || md5(action_id || '2b')
+       from bulk where bucket < 95`,
+    'drop table bulk',
+    'analyze approval.approvals',
+    'analyze approval.votes',
+    'analyze approval.audit_events',
+  );
+}
+
+/**
+ * `count` pending approvals `<prefix>-<n>` that all fall due at `dueAt`, with their requested
+ * audit event and their pending event already published (as the intake would have left them).
+ */
+export async function loadDueApprovals(
+  databaseUrl: string,
+  prefix: string,
+  count: number,
+  dueAt: Date,
+): Promise<void> {
+  const due = `'${dueAt.toISOString()}'::timestamptz`;
+  await sql(
+    databaseUrl,
+    `insert into approval.approvals (action_id, action_type, description, context, requested_by, run_id,
+        request_hash, status, policy, required_approvals, created_at, expires_at)
+     select '${prefix}-' || n, 'deploy', 'Deploy build ' || n || ' to production',
+            jsonb_build_object('environment', 'production'), 'ci-bot', 'run-exp-' || (n / 100),
+            md5(n::text) || md5(n::text), 'pending', ${policyJson("'needs_approval'")}, 1,
+            ${due} - interval '1 hour', ${due}
+       from generate_series(1, ${count}) as n`,
+    `insert into approval.audit_events (action_id, seq, event, actor, reason, data, at, prev_hash, hash)
+     select '${prefix}-' || n, 1, 'requested', 'ci-bot', null, '{}'::jsonb, ${due} - interval '1 hour',
+            repeat('0', 64), md5(n::text || 'a') || md5(n::text || 'b')
+       from generate_series(1, ${count}) as n`,
+    `insert into approval.outbox (action_id, kind, subject, payload, created_at, published_at)
+     select '${prefix}-' || n, 'pending', 'approval.pending.${prefix}-' || n, '{}'::jsonb,
+            ${due} - interval '1 hour', ${due} - interval '1 hour'
+       from generate_series(1, ${count}) as n`,
+    'analyze approval.approvals',
+  );
+}
