@@ -22,6 +22,7 @@ const rows = results.map((r) => {
     r.at.slice(0, 16).replace('T', ' '),
     s.requests,
     s.decisions,
+    s.retries,
     s.faults,
     s.lost,
     s.duplicated,
@@ -36,6 +37,7 @@ const header = [
   'run (UTC)',
   'requests',
   'decisions',
+  'client retries',
   'faults',
   'lost',
   'duplicated',
@@ -44,6 +46,22 @@ const header = [
   'notifications delivered / dead / superseded',
   'webhook repeats',
 ];
+const sum = (pick: (s: ReturnType<typeof summary>) => number) =>
+  results.reduce((n, r) => n + pick(summary(r)), 0);
+rows.push([
+  '**all**',
+  '',
+  sum((s) => s.requests),
+  sum((s) => s.decisions),
+  sum((s) => s.retries),
+  sum((s) => s.faults),
+  sum((s) => s.lost),
+  sum((s) => s.duplicated),
+  sum((s) => s.violations),
+  `${(Math.max(0, ...results.map((r) => summary(r).max_recovery_ms)) / 1000).toFixed(1)} s`,
+  '',
+  '',
+]);
 const table = [header, header.map(() => '---'), ...rows]
   .map((cells) => `| ${cells.join(' | ')} |`)
   .join('\n');

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { Subjects } from '@countersign/contracts';
 import { REPO_ROOT } from '@countersign/devinfra';
 import { waitUntil } from '@countersign/test-fixtures';
-import { checkInvariants, subjectCounts } from './invariants.js';
+import { alive } from '../support.js';
+import { checkInvariants, type InvariantReport, subjectCounts } from './invariants.js';
 import { startLoad } from './load.js';
 import { type FaultRecord, type ScenarioResult, summary } from './summary.js';
 import { type FaultSystem, waitRecovered, webhookIds } from './system.js';
@@ -88,6 +89,11 @@ export async function runScenario(
     nc: sys.nc,
     accepted: running.accepted,
     notifications: { mails: sys.mail.received, webhookIds: webhookIds(sys), everyEvent: ['hook'] },
+  }).catch((err: Error) => {
+    // The check itself could not run (a server gone?): a failed run that still says why.
+    const state = (pid: number) => `${pid} ${alive(pid) ? 'running' : 'gone'}`;
+    const servers = `postgres ${state(sys.pg.pid())}, nats-server ${state(sys.nats.pid())}`;
+    return failedCheck(running.accepted.size, `invariant check failed: ${err.message} (${servers})`);
   });
   if (settleProblem) invariants.violations.unshift(`did not settle: ${settleProblem}`);
   const result: ScenarioResult = {
@@ -151,4 +157,19 @@ async function settle(sys: FaultSystem, accepted: ReadonlyMap<string, unknown>):
     },
     { timeout: 60_000, interval: 250, message: 'the system to settle' },
   );
+}
+
+/** The report of a run whose invariant check could not even run. */
+function failedCheck(requests: number, problem: string): InvariantReport {
+  return {
+    requests,
+    rows: 0,
+    terminal: 0,
+    decided_events: 0,
+    pending_events: 0,
+    audit_events: 0,
+    lost: [],
+    duplicated: [],
+    violations: [problem],
+  };
 }

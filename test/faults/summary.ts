@@ -26,6 +26,8 @@ export function summary(result: ScenarioResult) {
     scenario: result.scenario,
     requests: inv.requests,
     decisions: result.load.decisions,
+    /** Client calls retried because of a fault (unavailable, timed out). */
+    retries: result.load.retries,
     faults: result.faults.length,
     exited: result.exited.length,
     lost: inv.lost.length,
