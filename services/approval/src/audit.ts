@@ -41,31 +41,43 @@ export function auditHash(
 
 /**
  * Appends events to their approvals' chains, in the given order. The caller must hold the
- * approvals' row locks (or have inserted them in this transaction), so no one else extends
- * the same chain meanwhile; the (action_id, seq) primary key refuses a fork regardless.
- * `fresh`: approvals inserted in this transaction, whose chains start at the genesis hash; their
- * heads are not looked up (the lookup was the dearest statement of a batch of new approvals).
+ * approvals' row locks, so no one else extends the same chain meanwhile; the (action_id, seq)
+ * primary key refuses a fork regardless. (New approvals are written with their first events
+ * in one statement instead: see the intake's write in lifecycle.ts.)
  */
-export async function appendAudit(
-  client: pg.PoolClient,
-  entries: readonly AuditEntry[],
-  fresh: ReadonlySet<string> = new Set(),
-): Promise<void> {
+export async function appendAudit(client: pg.PoolClient, entries: readonly AuditEntry[]): Promise<void> {
   if (entries.length === 0) return;
-  const ids = [...new Set(entries.map((e) => e.action_id))].filter((id) => !fresh.has(id));
+  const ids = [...new Set(entries.map((e) => e.action_id))];
   const heads = new Map<string, { seq: number; hash: string }>();
-  if (ids.length > 0) {
-    const found = await query<{ action_id: string; seq: number; hash: string }>(
-      client,
-      `select distinct on (action_id) action_id, seq, hash
-         from approval.audit_events where action_id = any($1::text[])
-        order by action_id, seq desc`,
-      [ids],
-    );
-    for (const row of found.rows) heads.set(row.action_id, { seq: row.seq, hash: row.hash });
-  }
+  const found = await query<{ action_id: string; seq: number; hash: string }>(
+    client,
+    `select distinct on (action_id) action_id, seq, hash
+       from approval.audit_events where action_id = any($1::text[])
+      order by action_id, seq desc`,
+    [ids],
+  );
+  for (const row of found.rows) heads.set(row.action_id, { seq: row.seq, hash: row.hash });
+  await query(client, `insert into approval.audit_events ${AUDIT_INSERT_SELECT('$1')}`, [
+    JSON.stringify(chainAudit(entries, heads)),
+  ]);
+}
 
-  const rows = entries.map((entry) => {
+/** An audit_events row, chained: what {@link AUDIT_INSERT_SELECT} inserts. */
+export interface AuditRow extends AuditEntry {
+  seq: number;
+  prev_hash: string;
+  hash: string;
+}
+
+/**
+ * Chains entries onto the given heads (an approval without one starts at the genesis hash), in
+ * order; `heads` is advanced as it goes.
+ */
+export function chainAudit(
+  entries: readonly AuditEntry[],
+  heads: Map<string, { seq: number; hash: string }> = new Map(),
+): AuditRow[] {
+  return entries.map((entry) => {
     const head = heads.get(entry.action_id) ?? { seq: 0, hash: GENESIS_HASH };
     const event = {
       seq: head.seq + 1,
@@ -79,15 +91,14 @@ export async function appendAudit(
     heads.set(entry.action_id, { seq: event.seq, hash });
     return { action_id: entry.action_id, ...event, prev_hash: head.hash, hash };
   });
-  await query(
-    client,
-    `insert into approval.audit_events (action_id, seq, event, actor, reason, data, at, prev_hash, hash)
-     select action_id, seq, event, actor, reason, data, at, prev_hash, hash
-       from json_to_recordset($1::json) as x(action_id text, seq int, event text, actor text, reason text,
-                                             data jsonb, at timestamptz, prev_hash text, hash text)`,
-    [JSON.stringify(rows)],
-  );
 }
+
+/** Columns and source of an audit insert from a JSON array of {@link AuditRow} in parameter `param`. */
+export const AUDIT_INSERT_SELECT = (param: string) =>
+  `(action_id, seq, event, actor, reason, data, at, prev_hash, hash)
+   select action_id, seq, event, actor, reason, data, at, prev_hash, hash
+     from json_to_recordset(${param}::json) as x(action_id text, seq int, event text, actor text, reason text,
+                                               data jsonb, at timestamptz, prev_hash text, hash text)`;
 
 /** An approval's audit events, oldest first, as the contract's records. */
 export async function loadHistory(db: pg.Pool | pg.PoolClient, actionId: string): Promise<AuditEvent[]> {

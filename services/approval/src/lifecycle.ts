@@ -15,7 +15,7 @@ import {
 import type { Logger } from '@countersign/runtime';
 import { databaseError, isDataError, query, withTransaction } from '@countersign/runtime';
 import type pg from 'pg';
-import { type AuditEntry, appendAudit } from './audit.js';
+import { AUDIT_INSERT_SELECT, type AuditEntry, appendAudit, chainAudit } from './audit.js';
 import { canonicalJson, sha256Hex } from './hash.js';
 import type { PolicyClient } from './policy.js';
 import { findApproval, findApprovals, notFound } from './queries.js';
@@ -256,25 +256,46 @@ async function writeBatch(
 
   const inserted = new Set<string>();
   if (decided.length > 0) {
-    const rows = decided.map((d) => ({
+    // The approvals, their first audit events and their events in one statement (one round
+    // trip). An approval another transaction inserted first is skipped (on conflict), and its
+    // audit and outbox rows with it; new approvals' chains start at the genesis hash.
+    const approvals = decided.map((d) => ({
       ...d.approval,
       request_hash: d.prepared.request_hash,
       votes: undefined,
     }));
+    const audit = chainAudit(
+      decided.flatMap((d) =>
+        d.audit.map((a) => ({ ...a, action_id: d.approval.action_id, at: d.approval.created_at })),
+      ),
+    );
     const result = await query<{ action_id: string }>(
       client,
-      `insert into approval.approvals (action_id, action_type, description, context, requested_by, run_id,
-          request_hash, status, policy, required_approvals, created_at, expires_at, decided_at, decided_by,
-          decision_reason)
-       select action_id, action_type, description, context, requested_by, run_id, request_hash, status, policy,
-              required_approvals, created_at, expires_at, decided_at, decided_by, decision_reason
-         from json_to_recordset($1::json) as x(action_id text, action_type text, description text,
-              context jsonb, requested_by text, run_id text, request_hash text, status text, policy jsonb,
-              required_approvals int, created_at timestamptz, expires_at timestamptz, decided_at timestamptz,
-              decided_by text, decision_reason text)
-       on conflict (action_id) do nothing
-       returning action_id`,
-      [JSON.stringify(rows)],
+      `with inserted as (
+         insert into approval.approvals (action_id, action_type, description, context, requested_by, run_id,
+            request_hash, status, policy, required_approvals, created_at, expires_at, decided_at, decided_by,
+            decision_reason)
+         select action_id, action_type, description, context, requested_by, run_id, request_hash, status, policy,
+                required_approvals, created_at, expires_at, decided_at, decided_by, decision_reason
+           from json_to_recordset($1::json) as x(action_id text, action_type text, description text,
+                context jsonb, requested_by text, run_id text, request_hash text, status text, policy jsonb,
+                required_approvals int, created_at timestamptz, expires_at timestamptz, decided_at timestamptz,
+                decided_by text, decision_reason text)
+         on conflict (action_id) do nothing
+         returning action_id
+       ), audit as (
+         insert into approval.audit_events ${AUDIT_INSERT_SELECT('$2')}
+          where x.action_id in (select action_id from inserted)
+       ), events as (
+         insert into approval.outbox ${OUTBOX_INSERT_SELECT('$3')}
+          where x.action_id in (select action_id from inserted)
+       )
+       select action_id from inserted`,
+      [
+        JSON.stringify(approvals),
+        JSON.stringify(audit),
+        JSON.stringify(decided.map((d) => eventFor(d.approval))),
+      ],
     );
     for (const row of result.rows) inserted.add(row.action_id);
   }
@@ -298,14 +319,13 @@ async function writeBatch(
     }
   }
 
-  const audit: AuditEntry[] = [];
-  const outbox: OutboxRow[] = [];
   for (const d of decided) {
-    if (!inserted.has(d.prepared.action_id)) continue;
-    for (const a of d.audit) audit.push({ ...a, action_id: d.approval.action_id, at: d.approval.created_at });
-    outbox.push(eventFor(d.approval));
-    results.set(d.prepared.index, { kind: 'created', approval: d.approval });
+    if (inserted.has(d.prepared.action_id)) {
+      results.set(d.prepared.index, { kind: 'created', approval: d.approval });
+    }
   }
+
+  const audit: AuditEntry[] = [];
 
   const allConflicts = [...conflicts, ...lateConflicts].sort((a, b) => (a.action_id < b.action_id ? -1 : 1));
   if (allConflicts.length > 0) {
@@ -327,9 +347,7 @@ async function writeBatch(
       results.set(c.index, { kind: 'conflict', action_id: c.action_id });
     }
   }
-  // A conflict is never on an approval inserted here (it was found, not inserted).
-  await appendAudit(client, audit, inserted);
-  await insertOutbox(client, outbox);
+  await appendAudit(client, audit);
   return results;
 }
 
@@ -521,14 +539,14 @@ function eventFor(approval: Approval): OutboxRow {
 
 async function insertOutbox(client: pg.PoolClient, rows: readonly OutboxRow[]): Promise<void> {
   if (rows.length === 0) return;
-  await query(
-    client,
-    `insert into approval.outbox (action_id, kind, subject, payload)
-     select action_id, kind, subject, payload
-       from json_to_recordset($1::json) as x(action_id text, kind text, subject text, payload jsonb)`,
-    [JSON.stringify(rows)],
-  );
+  await query(client, `insert into approval.outbox ${OUTBOX_INSERT_SELECT('$1')}`, [JSON.stringify(rows)]);
 }
+
+/** Columns and source of an outbox insert from a JSON array of {@link OutboxRow} in parameter `param`. */
+const OUTBOX_INSERT_SELECT = (param: string) =>
+  `(action_id, kind, subject, payload)
+   select action_id, kind, subject, payload
+     from json_to_recordset(${param}::json) as x(action_id text, kind text, subject text, payload jsonb)`;
 
 async function transactionNow(client: pg.PoolClient): Promise<Date> {
   // Milliseconds, so every timestamp round-trips exactly through JSON, hashes and cursors.
