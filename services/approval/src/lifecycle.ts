@@ -18,8 +18,8 @@ import type pg from 'pg';
 import { AUDIT_INSERT_SELECT, type AuditEntry, appendAudit, chainAudit } from './audit.js';
 import { canonicalJson, sha256Hex } from './hash.js';
 import type { PolicyClient } from './policy.js';
-import { findApproval, findApprovals, notFound } from './queries.js';
-import { type ApprovalRow, iso, toApproval } from './records.js';
+import { findApproval, notFound } from './queries.js';
+import { APPROVAL_COLUMNS, type ApprovalRow, iso, toApproval } from './records.js';
 
 export interface LifecycleDeps {
   pool: pg.Pool;
@@ -580,23 +580,21 @@ async function applyTransitions(
     await appendAudit(client, extraAudit);
     return [];
   }
-  const updated = await query<{ action_id: string }>(
+  // Returns the updated records themselves (votes included: this transaction's vote is visible
+  // to its later statements), so they need no second read.
+  const updated = await query<ApprovalRow>(
     client,
     `update approval.approvals a
         set status = x.status, decided_at = $2::timestamptz, decided_by = x.decided_by, decision_reason = x.reason
        from json_to_recordset($1::json) as x(action_id text, status text, decided_by text, reason text)
       where a.action_id = x.action_id and a.status = 'pending'
-      returning a.action_id`,
+      returning ${APPROVAL_COLUMNS}`,
     [JSON.stringify(transitions), iso(now)],
   );
   if (updated.rowCount !== transitions.length) {
     throw new CountersignError('internal', 'a transition found its approval no longer pending');
   }
-  const rows = await findApprovals(
-    client,
-    transitions.map((t) => t.action_id),
-  );
-  const approvals = rows.map(toApproval);
+  const approvals = updated.rows.map(toApproval);
   await appendAudit(client, [
     ...extraAudit,
     ...transitions.map((t) => ({

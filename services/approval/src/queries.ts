@@ -36,19 +36,6 @@ export async function findApproval(
   return result.rows[0];
 }
 
-export async function findApprovals(
-  db: pg.Pool | pg.PoolClient,
-  actionIds: readonly string[],
-): Promise<ApprovalRow[]> {
-  if (actionIds.length === 0) return [];
-  const result = await query<ApprovalRow>(
-    db,
-    `select ${APPROVAL_COLUMNS} from approval.approvals a where a.action_id = any($1::text[])`,
-    [actionIds],
-  );
-  return result.rows;
-}
-
 export async function getApproval(db: pg.Pool, actionId: string): Promise<ApprovalWithHistory> {
   const row = await findApproval(db, actionId);
   if (!row) throw notFound(actionId);
