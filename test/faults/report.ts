@@ -3,7 +3,7 @@
  * each scenario) as a markdown table, and writes it to `.artifacts/faults/summary.md`, for
  * docs/reliability.md. `pnpm test:faults` runs it after the suite.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '@countersign/devinfra';
 import { type ScenarioResult, summary } from './summary.js';
@@ -11,7 +11,8 @@ import { type ScenarioResult, summary } from './summary.js';
 const dir = join(REPO_ROOT, '.artifacts/faults');
 const results = readdirSync(dir)
   .filter((f) => f.endsWith('.json'))
-  .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as ScenarioResult)
+  .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')))
+  .filter((r): r is ScenarioResult => typeof r.scenario === 'string')
   .sort((a, b) => a.at.localeCompare(b.at));
 
 const rows = results.map((r) => {
@@ -65,5 +66,13 @@ rows.push([
 const table = [header, header.map(() => '---'), ...rows]
   .map((cells) => `| ${cells.join(' | ')} |`)
   .join('\n');
-writeFileSync(join(dir, 'summary.md'), `${table}\n`);
-console.log(table);
+// The scale-out scenario's failover and pace, when it ran.
+const throughputFile = join(dir, 'cluster-throughput.json');
+const throughput = existsSync(throughputFile)
+  ? (JSON.parse(readFileSync(throughputFile, 'utf8')) as Record<string, number>)
+  : undefined;
+const note = throughput
+  ? `\ncluster: NATS failover (new stream and consumer leaders) ${(Number(throughput.election_ms) / 1000).toFixed(1)} s, then services ready in ${(Number(throughput.recovery_ms) / 1000).toFixed(1)} s; requests recorded per second before the fault ${Number(throughput.per_second_before).toFixed(1)}, after ${Number(throughput.per_second_after).toFixed(1)}\n`
+  : '';
+writeFileSync(join(dir, 'summary.md'), `${table}\n${note}`);
+console.log(table + note);

@@ -8,17 +8,16 @@ import { join } from 'node:path';
 import { Subjects } from '@countersign/contracts';
 import { REPO_ROOT } from '@countersign/devinfra';
 import { waitUntil } from '@countersign/test-fixtures';
-import { alive } from '../support.js';
 import { checkInvariants, type InvariantReport, subjectCounts } from './invariants.js';
 import { startLoad } from './load.js';
 import { type FaultRecord, type ScenarioResult, summary } from './summary.js';
-import { type FaultSystem, waitRecovered, webhookIds } from './system.js';
+import { type FaultTarget, waitRecovered, webhookIds } from './system.js';
 
 /** The promise: services ready again within this long after a fault ends. */
 export const RECOVERY_BUDGET_MS = 10_000;
 
 export interface ScenarioContext {
-  sys: FaultSystem;
+  sys: FaultTarget;
   /** Waits until `rows` more approvals exist than when last called: the next fault lands under load. */
   underLoad(rows?: number): Promise<void>;
   /**
@@ -32,7 +31,7 @@ export interface ScenarioContext {
 /** Holds a fault for a while: a duration of the fault, not a wait for anything. */
 export const hold = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const approvalCount = async (sys: FaultSystem, prefix: string) =>
+const approvalCount = async (sys: FaultTarget, prefix: string) =>
   Number(
     (
       await sys.pool.query('select count(*)::int as n from approval.approvals where action_id like $1', [
@@ -42,7 +41,7 @@ const approvalCount = async (sys: FaultSystem, prefix: string) =>
   );
 
 export async function runScenario(
-  sys: FaultSystem,
+  sys: FaultTarget,
   scenario: string,
   inject: (ctx: ScenarioContext) => Promise<void>,
   load: { total: number; perSecond: number } = { total: 270, perSecond: 9 },
@@ -65,12 +64,13 @@ export async function runScenario(
       );
     },
     async fault(name, steps) {
+      const started = Date.now();
       await steps.inject();
       const ended = Date.now();
       await steps.heal();
       const recovered = await waitRecovered(sys, ended);
-      running.accepted.set(recovered.probe, { statuses: ['approved'] });
-      faults.push({ fault: name, recovery_ms: recovered.ms });
+      for (const probe of recovered.probes) running.accepted.set(probe, { statuses: ['approved'] });
+      faults.push({ fault: name, started_at: started, ended_at: ended, recovery_ms: recovered.ms });
     },
   };
   try {
@@ -91,9 +91,7 @@ export async function runScenario(
     notifications: { mails: sys.mail.received, webhookIds: webhookIds(sys), everyEvent: ['hook'] },
   }).catch((err: Error) => {
     // The check itself could not run (a server gone?): a failed run that still says why.
-    const state = (pid: number) => `${pid} ${alive(pid) ? 'running' : 'gone'}`;
-    const servers = `postgres ${state(sys.pg.pid())}, nats-server ${state(sys.nats.pid())}`;
-    return failedCheck(running.accepted.size, `invariant check failed: ${err.message} (${servers})`);
+    return failedCheck(running.accepted.size, `invariant check failed: ${err.message} (${sys.servers()})`);
   });
   if (settleProblem) invariants.violations.unshift(`did not settle: ${settleProblem}`);
   const result: ScenarioResult = {
@@ -119,9 +117,14 @@ function artifacts(): string {
 }
 
 /** Every service's log lines, for reading after a failed run. */
-function writeLogs(sys: FaultSystem, scenario: string): void {
+function writeLogs(sys: FaultTarget, scenario: string): void {
+  const seen = new Map<string, number>();
   for (const service of sys.services) {
-    writeFileSync(join(artifacts(), `${scenario}-${service.name}.log`), `${service.logs().join('\n')}\n`);
+    // Replicas of one service get -2, -3, ... after the first.
+    const n = (seen.get(service.name) ?? 0) + 1;
+    seen.set(service.name, n);
+    const name = n === 1 ? service.name : `${service.name}-${n}`;
+    writeFileSync(join(artifacts(), `${scenario}-${name}.log`), `${service.logs().join('\n')}\n`);
   }
 }
 
@@ -130,7 +133,7 @@ function writeLogs(sys: FaultSystem, scenario: string): void {
  * decided (the load decides, cancels or lets expire all of them), the outbox relayed, and the
  * notifier done with every event.
  */
-async function settle(sys: FaultSystem, accepted: ReadonlyMap<string, unknown>): Promise<void> {
+async function settle(sys: FaultTarget, accepted: ReadonlyMap<string, unknown>): Promise<void> {
   const ids = [...accepted.keys()];
   await waitUntil(
     async () => {

@@ -4,6 +4,9 @@ import type { LoadStats } from './load.js';
 
 export interface FaultRecord {
   fault: string;
+  /** When the fault was injected and when healing started (ms since the epoch). */
+  started_at: number;
+  ended_at: number;
   /** From the end of the fault (healing started) until a request went through end to end again. */
   recovery_ms: number;
 }

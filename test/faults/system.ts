@@ -2,29 +2,33 @@
  * The whole system for fault runs: a private PostgreSQL and nats-server that this file may
  * crash, a fault proxy in front of each (the services connect through them, the test's own
  * connections go straight), the three services as processes, an SMTP sink and a webhook
- * receiver for the notifier. Everything stops after the test file.
+ * receiver for the notifier. Everything stops after the test file. The pieces are exported for
+ * other deployments of the same system (cluster.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { callEndpoint } from '@countersign/client';
+import { Subjects } from '@countersign/contracts';
 import {
   createDatabase,
   type FaultProxy,
+  type MailSink,
   startFaultProxy,
   startMailSink,
   startNatsServer,
   startPostgres,
 } from '@countersign/devinfra';
 import { onFileEnd, type ServiceProcess, spawnService, waitUntil } from '@countersign/test-fixtures';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { type JetStreamClient, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { stringify } from 'yaml';
 import { testEnv } from '../../services/notifier/test/helpers/notifier.js';
-import { startReceiver } from '../../services/notifier/test/helpers/receiver.js';
-import { FAST_APPROVAL_ENV, httpUrlOf } from '../support.js';
+import { type Receiver, startReceiver } from '../../services/notifier/test/helpers/receiver.js';
+import { alive, FAST_APPROVAL_ENV, httpUrlOf } from '../support.js';
 
 /** Who gets mail: the finance approvers and dave, the requester of every load request. */
 const PEOPLE = {
@@ -35,6 +39,84 @@ const PEOPLE = {
   },
   roles: { finance: ['alice', 'frank'] },
 };
+
+/** What a fault scenario drives and checks: one system of services, however it is deployed. */
+export interface FaultTarget {
+  label: string;
+  /** Straight to PostgreSQL and NATS, never through a proxy or a node that is being killed. */
+  pool: pg.Pool;
+  nc: NatsConnection;
+  js: JetStreamClient;
+  services: ServiceProcess[];
+  mail: MailSink;
+  hooks: Receiver;
+  /** The HTTP address of an approval service that is running. */
+  approvalUrl(): string | undefined;
+  /** The servers' state, for the report of a failed run. */
+  servers(): string;
+}
+
+export interface Sinks {
+  mail: MailSink;
+  hooks: Receiver;
+  /** Routes every event to the webhook (`hook`), and approvers' and requesters' emails (`mail`). */
+  channelsFile: string;
+}
+
+/** The SMTP sink and webhook receiver the notifier writes to, and the channels file for them. */
+export async function startSinks(): Promise<Sinks> {
+  const mail = await startMailSink();
+  const hooks = await startReceiver();
+  onFileEnd(async () => {
+    await Promise.all([mail.stop(), hooks.close()]);
+  });
+  const channelsFile = join(mkdtempSync(join(tmpdir(), 'countersign-faults-')), 'channels.yaml');
+  writeFileSync(
+    channelsFile,
+    stringify({
+      ...PEOPLE,
+      channels: [
+        { name: 'mail', type: 'email', from: 'countersign@example.com', requester: true },
+        { name: 'hook', type: 'webhook', url: hooks.url, secret_env: 'WEBHOOK_SECRET' },
+      ],
+    }),
+  );
+  return { mail, hooks, channelsFile };
+}
+
+/** Approval service settings for fault runs: HTTP on (for /readyz), short timeouts. */
+export function approvalEnv(reviewSecret: string): Record<string, string> {
+  return {
+    ...FAST_APPROVAL_ENV,
+    HTTP_PORT: '0',
+    REVIEW_LINK_SECRET: reviewSecret,
+    HTTP_READY_TIMEOUT_MS: '1000',
+    POLICY_TIMEOUT_MS: '2000',
+    OUTBOX_PUBLISH_TIMEOUT_MS: '2000',
+  };
+}
+
+/** Notifier settings for fault runs: quick retries and a short lease, so runs settle in seconds. */
+export function notifierEnv(
+  db: { url: string; name: string },
+  natsUrl: string,
+  sinks: Sinks,
+  reviewSecret: string,
+): Record<string, string> {
+  return testEnv(db, natsUrl, {
+    SMTP_URL: sinks.mail.url,
+    REVIEW_LINK_SECRET: reviewSecret,
+    NOTIFIER_CONFIG: sinks.channelsFile,
+    NOTIFIER_RETRY_SCHEDULE: '0,200ms,1s,2s',
+    NOTIFIER_LEASE: '4s',
+    SMTP_TIMEOUT: '2s',
+    WEBHOOK_TIMEOUT: '2s',
+    LOG_LEVEL: 'info',
+  });
+}
+
+/** A pid and whether it still runs, for the report of a failed run. */
+export const processState = (pid: number) => `${pid} ${alive(pid) ? 'running' : 'gone'}`;
 
 export async function startFaultSystem(label: string) {
   // Durable: the crash scenarios rely on what PostgreSQL acknowledged surviving a SIGKILL.
@@ -51,52 +133,17 @@ export async function startFaultSystem(label: string) {
   onFileEnd(async () => {
     await Promise.all([pgProxy.stop(), natsProxy.stop()]);
   });
-  const mail = await startMailSink();
-  const hooks = await startReceiver();
-  onFileEnd(async () => {
-    await Promise.all([mail.stop(), hooks.close()]);
-  });
+  const sinks = await startSinks();
 
   const proxiedDb = new URL(dbUrl);
   proxiedDb.host = pgProxy.address;
   const env = { NATS_URL: `nats://${natsProxy.address}`, DATABASE_URL: proxiedDb.toString() };
   const reviewSecret = randomBytes(32).toString('hex');
-  const channelsFile = join(mkdtempSync(join(tmpdir(), 'countersign-faults-')), 'channels.yaml');
-  writeFileSync(
-    channelsFile,
-    stringify({
-      ...PEOPLE,
-      channels: [
-        { name: 'mail', type: 'email', from: 'countersign@example.com', requester: true },
-        { name: 'hook', type: 'webhook', url: hooks.url, secret_env: 'WEBHOOK_SECRET' },
-      ],
-    }),
-  );
-
   const policy = await spawnService('policy', { env });
   const [approval, notifier] = await Promise.all([
-    spawnService('approval', {
-      env: {
-        ...env,
-        ...FAST_APPROVAL_ENV,
-        HTTP_PORT: '0',
-        REVIEW_LINK_SECRET: reviewSecret,
-        HTTP_READY_TIMEOUT_MS: '1000',
-        POLICY_TIMEOUT_MS: '2000',
-        OUTBOX_PUBLISH_TIMEOUT_MS: '2000',
-      },
-    }),
+    spawnService('approval', { env: { ...env, ...approvalEnv(reviewSecret) } }),
     spawnService('notifier', {
-      env: testEnv({ url: env.DATABASE_URL, name: dbName }, env.NATS_URL, {
-        SMTP_URL: mail.url,
-        REVIEW_LINK_SECRET: reviewSecret,
-        NOTIFIER_CONFIG: channelsFile,
-        NOTIFIER_RETRY_SCHEDULE: '0,200ms,1s,2s',
-        NOTIFIER_LEASE: '4s',
-        SMTP_TIMEOUT: '2s',
-        WEBHOOK_TIMEOUT: '2s',
-        LOG_LEVEL: 'info',
-      }),
+      env: notifierEnv({ url: env.DATABASE_URL, name: dbName }, env.NATS_URL, sinks, reviewSecret),
     }),
   ]);
 
@@ -109,8 +156,6 @@ export async function startFaultSystem(label: string) {
     await pool.end();
   });
 
-  const approvalUrl = () => httpUrlOf(approval);
-
   return {
     label,
     pg: pgServer,
@@ -122,20 +167,21 @@ export async function startFaultSystem(label: string) {
     approval,
     notifier,
     services: [policy, approval, notifier] as ServiceProcess[],
-    mail,
-    hooks,
+    mail: sinks.mail,
+    hooks: sinks.hooks,
     nc,
     js: jetstream(nc),
     jsm: await jetstreamManager(nc),
     pool,
-    approvalUrl,
+    approvalUrl: () => httpUrlOf(approval),
+    servers: () => `postgres ${processState(pgServer.pid())}, nats-server ${processState(nats.pid())}`,
   };
 }
 
 export type FaultSystem = Awaited<ReturnType<typeof startFaultSystem>>;
 
 /** The `webhook-id` of every webhook request received so far. */
-export function webhookIds(sys: FaultSystem): string[] {
+export function webhookIds(sys: FaultTarget): string[] {
   return sys.hooks.requests.map((r) => String(r.headers['webhook-id'] ?? ''));
 }
 
@@ -143,39 +189,75 @@ let probes = 0;
 
 /**
  * Waits until the system works end to end again and returns how long that took since `since`:
- * the approval service is ready (Postgres, NATS and the policy answer its /readyz), and a fresh
- * request goes all the way through: submitted, auto-approved by the policy, its decided event
- * relayed, and its webhook sent by the notifier. The probe is returned so it is checked too.
+ * the approval service is ready (Postgres, NATS and the policy answer its /readyz), and two fresh
+ * requests go all the way through, one by approval.submit and one by the intake stream: recorded,
+ * auto-approved by the policy, their decided events relayed, and their webhooks sent by the
+ * notifier. The probes are returned so that they are checked too.
  */
 export async function waitRecovered(
-  sys: FaultSystem,
+  sys: FaultTarget,
   since: number,
   timeoutMs = 30_000,
-): Promise<{ ms: number; probe: string }> {
+): Promise<{ ms: number; probes: string[] }> {
   probes++;
-  const probe = `probe-${sys.label}-${probes}`;
-  const request = {
-    action_id: probe,
+  const request = (via: string) => ({
+    action_id: `probe-${sys.label}-${probes}-${via}`,
     action_type: 'payment',
-    description: 'recovery probe',
+    description: `recovery probe (${via})`,
     requested_by: 'dave',
     context: { amount: 1 },
-  };
+  });
+  const sync = request('submit');
+  const intake = request('intake');
   let submitted = false;
+  let published = false;
   await waitUntil(
     async () => {
       const url = sys.approvalUrl();
       const ready = url ? (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) })).status : 0;
       if (ready !== 200) throw new Error(`approval /readyz answered ${ready}`);
+      if (!published) {
+        await sys.js.publish(Subjects.requested, JSON.stringify(intake), {
+          msgID: intake.action_id,
+          timeout: 2000,
+        });
+        published = true;
+      }
       if (!submitted) {
-        await callEndpoint(sys.nc, 'submit', request, { timeout: 2000 });
+        await callEndpoint(sys.nc, 'submit', sync, { timeout: 2000 });
         submitted = true;
       }
-      const webhooked = sys.hooks.requests.some((r) => r.body.includes(`"action_id":"${probe}"`));
-      if (!webhooked) throw new Error('the probe has no webhook yet');
+      const waiting = [sync, intake].filter(
+        (p) => !sys.hooks.requests.some((r) => r.body.includes(`"action_id":"${p.action_id}"`)),
+      );
+      if (waiting.length > 0) {
+        throw new Error(
+          `not through yet: ${await stages(
+            sys,
+            waiting.map((p) => p.action_id),
+          )}`,
+        );
+      }
       return true;
     },
     { timeout: timeoutMs, interval: 100, message: `${sys.label} to recover` },
   );
-  return { ms: Date.now() - since, probe };
+  return { ms: Date.now() - since, probes: [sync.action_id, intake.action_id] };
+}
+
+/** How far each request got (recorded, relayed to the stream, webhook sent): says where a system is stuck. */
+async function stages(sys: FaultTarget, ids: string[]): Promise<string> {
+  const { rows } = await sys.pool.query<{ action_id: string; status: string; published: boolean }>(
+    `select a.action_id, a.status, bool_and(o.published_at is not null) as published
+       from approval.approvals a left join approval.outbox o on o.action_id = a.action_id
+      where a.action_id = any($1::text[]) group by a.action_id, a.status`,
+    [ids],
+  );
+  return ids
+    .map((id) => {
+      const row = rows.find((r) => r.action_id === id);
+      if (!row) return `${id} not recorded`;
+      return `${id} ${row.status}, ${row.published ? 'relayed, no webhook' : 'not relayed'}`;
+    })
+    .join('; ');
 }

@@ -1,6 +1,7 @@
 export { type FaultProxy, type FaultProxyOptions, startFaultProxy } from './fault-proxy.js';
 export { type Infra, type InfraOptions, startInfra } from './infra.js';
 export { type MailSink, type MailSinkOptions, type ReceivedMail, startMailSink } from './mail-sink.js';
+export { type NatsCluster, startNatsCluster } from './nats-cluster.js';
 export { type NatsServerHandle, type NatsServerOptions, startNatsServer } from './nats-server.js';
 export { freePort, isListening, waitFor } from './ports.js';
 export {
