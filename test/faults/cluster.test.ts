@@ -10,7 +10,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Streams } from '@countersign/contracts';
 import { REPO_ROOT } from '@countersign/devinfra';
+import { spawnService, waitUntil } from '@countersign/test-fixtures';
 import { describe, expect, it } from 'vitest';
+import { call, payment } from '../support.js';
 import { startClusterSystem } from './cluster.js';
 import { RECOVERY_BUDGET_MS, runScenario } from './scenario.js';
 
@@ -81,5 +83,38 @@ describe('scale-out: two replicas of each service on a three-node cluster', () =
     );
     expect(before).toBeGreaterThan(0);
     expect(after).toBeGreaterThanOrEqual(before * 0.8);
+  });
+
+  it('delivers again within seconds when the leader of the notifier consumer dies under a notifier that stays connected', {
+    timeout: 120_000,
+  }, async () => {
+    // A notifier connected only to the other nodes: its connection never drops, so nothing but
+    // its own pull requests can tell it that the consumer's leader (and its pending pull) is gone.
+    const leaderName = (await sys.jsm.consumers.info(Streams.events, 'notifier')).cluster?.leader as string;
+    const leaderNode = sys.cluster.nodes[
+      Number(leaderName.slice(1)) - 1
+    ] as (typeof sys.cluster.nodes)[number];
+    const others = sys.cluster.nodes
+      .filter((n) => n !== leaderNode)
+      .map((n) => n.url)
+      .join(',');
+    for (const n of sys.notifier) await n.stop();
+    const notifier = await spawnService('notifier', { env: { ...sys.notifierEnv, NATS_URL: others } });
+    await leaderNode.crash();
+    await sys.reelected(leaderName);
+    const fresh = payment('cluster-after-leader-loss', 10);
+    const started = Date.now();
+    await call(sys.nc, 'submit', fresh);
+    await waitUntil(
+      () => sys.hooks.requests.some((r) => r.body.includes(`"action_id":"${fresh.action_id}"`)),
+      {
+        timeout: 60_000,
+        message: 'the webhook of a request made after the consumer leader died',
+      },
+    );
+    const deliveredIn = Date.now() - started;
+    console.log(JSON.stringify({ notifier_after_leader_loss_ms: deliveredIn }));
+    expect(deliveredIn).toBeLessThan(RECOVERY_BUDGET_MS);
+    expect(notifier.process().child.exitCode).toBeNull();
   });
 });

@@ -48,9 +48,8 @@ export async function startClusterSystem(label: string) {
   const approval = await twice(() =>
     spawnService('approval', { env: { ...env, ...approvalEnv(reviewSecret), NATS_STREAM_REPLICAS: '3' } }),
   );
-  const notifier = await twice(() =>
-    spawnService('notifier', { env: notifierEnv(db, cluster.url, sinks, reviewSecret) }),
-  );
+  const notifierSettings = notifierEnv(db, cluster.url, sinks, reviewSecret);
+  const notifier = await twice(() => spawnService('notifier', { env: notifierSettings }));
   const running = (s: ServiceProcess) =>
     s.process().child.exitCode === null && s.process().child.signalCode === null;
 
@@ -91,5 +90,15 @@ export async function startClusterSystem(label: string) {
       },
       { timeout: 30_000, interval: 200, message: 'new stream and consumer leaders' },
     );
-  return { ...target, cluster, jsm, policy, approval, notifier, intakeLeader, reelected };
+  return {
+    ...target,
+    cluster,
+    jsm,
+    policy,
+    approval,
+    notifier,
+    notifierEnv: notifierSettings,
+    intakeLeader,
+    reelected,
+  };
 }

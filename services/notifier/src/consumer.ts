@@ -75,6 +75,8 @@ async function ensureConsumer(nc: NatsConnection, name: string, logger: Logger):
 
 /** Events recorded per transaction at most: events that arrive together cost one commit. */
 export const EVENT_BATCH_SIZE = 100;
+/** Life of one pull request on the event consumer; heartbeats come every half of it. */
+const PULL_EXPIRES_MS = 3_000;
 
 const decoder = new TextDecoder();
 
@@ -97,8 +99,11 @@ export async function startEventConsumer(options: ConsumerOptions): Promise<Even
   const { nc, pool, logger } = options;
   await ensureConsumer(nc, options.durableName, logger);
   const consumer = await jetstream(nc).consumers.get(Streams.events, options.durableName);
-  // Bounded prefetch: buffered messages age against ack_wait before they are handled.
-  const messages = await consumer.consume({ max_messages: EVENT_BATCH_SIZE * 2 });
+  // Bounded prefetch: buffered messages age against ack_wait before they are handled. Short
+  // pulls: when the consumer's leader dies in a cluster while this connection stays up, the
+  // pending pull dies with it, and only missed heartbeats (half a pull's life each, two of them)
+  // tell the client to pull again; with the default 30 s pulls deliveries stalled for ~35 s.
+  const messages = await consumer.consume({ max_messages: EVENT_BATCH_SIZE * 2, expires: PULL_EXPIRES_MS });
   const supersedeChannels = options.channels.filter((c) => c.supersededByDecision).map((c) => c.name);
 
   const keepInvalid = async (msg: JsMsg, raw: string, error: string) => {
