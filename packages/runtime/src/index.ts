@@ -1,3 +1,4 @@
+export { batches } from './batches.js';
 export { CommonEnv, ConfigError, env, loadConfig } from './config.js';
 export { databaseError, errorCode, isConnectionError, isDataError, query, withTransaction } from './db.js';
 export { coerceError, isRetryable } from './errors.js';

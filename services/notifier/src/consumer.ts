@@ -1,5 +1,5 @@
 import { ApprovalEvent, Streams, Subjects } from '@countersign/contracts';
-import { isDataError, type Logger } from '@countersign/runtime';
+import { batches, isDataError, type Logger } from '@countersign/runtime';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -216,17 +216,12 @@ export async function startEventConsumer(options: ConsumerOptions): Promise<Even
         .finally(() => active.delete(task));
       active.add(task);
     };
-    let batch: JsMsg[] = [];
-    for await (const msg of messages) {
-      batch.push(msg);
-      if (batch.length < EVENT_BATCH_SIZE && messages.getPending() > 0) continue;
-      const ready = batch;
-      batch = [];
+    // What is already buffered, as one batch; the last one before the iterator closes too, so
+    // nothing received is left to ack_wait.
+    for await (const batch of batches(messages, EVENT_BATCH_SIZE)) {
       while (active.size >= options.concurrency) await Promise.race(active);
-      dispatch(ready);
+      dispatch(batch);
     }
-    // Received before the iterator closed: record them rather than leave them to ack_wait.
-    if (batch.length > 0) dispatch(batch);
     await Promise.all(active);
   })();
 
