@@ -27,58 +27,62 @@ const policyJson = (outcome: string) =>
      'decision_id', md5(n::text))`;
 
 /**
- * `count` approvals with ids `<prefix>-<n>`, created over the last 90 days, newest last: by
- * n % 100, 70 % auto-approved, 5 % approved and 5 % rejected by people (with their vote), 3 %
- * denied and 2 % invalid (rejected), 8 % expired, 2 % cancelled, 5 % pending (created in the
- * last hour, due in two); ten action types, twenty requesters, runs of ten; a requested event
- * and, when decided, a decision event in the audit trail.
+ * `count` approvals with ids `<prefix>-<n>`, one every few seconds over the last 90 days, newest
+ * last. By n % 100: 75 % auto-approved, 5 % approved and 5 % rejected by people (with their
+ * vote), 3 % denied and 2 % invalid (rejected at once), 8 % expired, 2 % cancelled; those for
+ * people created in the last two hours are still pending (a hundred or so in a million, as a
+ * steady flow leaves them). Ten action types, twenty requesters, runs of ten; a requested
+ * audit event and, when decided, a decision event.
  */
 export async function loadApprovals(databaseUrl: string, prefix: string, count: number): Promise<void> {
   const types = `array[${ACTION_TYPES.map((t) => `'${t}'`).join(',')}]`;
   const people = `array[${REQUESTERS.map((r) => `'${r}'`).join(',')}]`;
+  // The last two hours of the 90 days.
+  const recent = count - Math.ceil(count / (45 * 24));
   await sql(
     databaseUrl,
     `create temporary table bulk as
-     select n, '${prefix}-' || n as action_id,
-            (${types})[1 + (n * 7) % ${ACTION_TYPES.length}] as action_type,
-            (${people})[1 + n % ${REQUESTERS.length}] as requested_by,
-            n % 100 as bucket,
-            case when n % 100 >= 95 then now() - make_interval(secs => (n % 3600))
-                 else now() - make_interval(secs => (${count} - n) * (90 * 86400.0 / ${count})) end as created_at
-       from generate_series(1, ${count}) as n`,
+     select n, action_id, action_type, requested_by, bucket, created_at,
+            case when bucket between 70 and 79 and n > ${recent} then 'pending'
+                 when bucket < 75 or bucket >= 95 then 'approved' when bucket < 85 then 'rejected'
+                 when bucket < 93 then 'expired' else 'cancelled' end as status,
+            case when bucket < 70 or bucket >= 95 or bucket between 80 and 84 then 'at_once'
+                 when bucket < 80 then 'people' when bucket < 93 then 'expired' else 'cancelled' end as path
+       from (select n, '${prefix}-' || n as action_id, n % 100 as bucket,
+                    -- n / 100 mixes in: by n alone, type and requester would follow the bucket.
+                    (${types})[1 + (n / 100 + n * 7) % ${ACTION_TYPES.length}] as action_type,
+                    (${people})[1 + (n / 100 * 3 + n) % ${REQUESTERS.length}] as requested_by,
+                    now() - make_interval(secs => (${count} - n) * (90 * 86400.0 / ${count})) as created_at
+               from generate_series(1, ${count}) as n) s`,
     `insert into approval.approvals (action_id, action_type, description, context, requested_by, run_id,
         request_hash, status, policy, required_approvals, created_at, expires_at, decided_at, decided_by,
         decision_reason)
      select action_id, action_type, 'Benchmark approval ' || n,
             jsonb_build_object('amount', n % 5000, 'currency', 'EUR', 'resource', 'invoice/' || n),
-            requested_by, 'run-' || (n / 10), md5(action_id) || md5(action_id),
-            case when bucket < 75 then 'approved' when bucket < 85 then 'rejected' when bucket < 93 then 'expired'
-                 when bucket < 95 then 'cancelled' else 'pending' end,
-            ${policyJson("case when bucket < 70 then 'auto_approve' when bucket between 80 and 82 then 'deny' else 'needs_approval' end")},
-            1, created_at,
-            created_at + interval '2 hours',
-            case when bucket < 70 or bucket between 80 and 84 then created_at
-                 when bucket < 85 or bucket between 93 and 94 then created_at + interval '10 minutes'
-                 when bucket < 93 then created_at + interval '2 hours' end,
-            case when bucket < 70 or bucket between 80 and 82 then 'policy'
-                 when bucket < 75 then 'frank' when bucket < 80 then 'alice'
-                 when bucket < 85 or bucket < 93 then 'countersign' when bucket < 95 then 'system' end,
-            case when bucket < 95 then 'benchmark decision' end
+            requested_by, 'run-' || (n / 10), md5(action_id) || md5(action_id), status,
+            ${policyJson("case when bucket < 70 or bucket >= 95 then 'auto_approve' when bucket between 80 and 82 then 'deny' else 'needs_approval' end")},
+            1, created_at, created_at + interval '2 hours',
+            case when status = 'pending' then null when path = 'at_once' then created_at
+                 when path = 'expired' then created_at + interval '2 hours'
+                 else created_at + interval '10 minutes' end,
+            case when status = 'pending' then null
+                 when path = 'at_once' then (case when bucket between 83 and 84 then 'countersign' else 'policy' end)
+                 when path = 'people' then (case when bucket < 75 then 'frank' else 'alice' end)
+                 when path = 'expired' then 'countersign' else 'system' end,
+            case when status <> 'pending' then 'benchmark decision' end
        from bulk`,
     `insert into approval.votes (action_id, voter, approved, reason, at)
      select action_id, case when bucket < 75 then 'frank' else 'alice' end, bucket < 75, 'checked',
             created_at + interval '10 minutes'
-       from bulk where bucket between 70 and 79`,
+       from bulk where path = 'people' and status <> 'pending'`,
     `insert into approval.audit_events (action_id, seq, event, actor, reason, data, at, prev_hash, hash)
      select action_id, 1, 'requested', requested_by, null, '{}'::jsonb, created_at, repeat('0', 64),
             md5(action_id || '1') || md5(action_id || '1b')
        from bulk
      union all
-     select action_id, 2, case when bucket < 75 then 'approved' when bucket < 85 then 'rejected'
-                               when bucket < 93 then 'expired' else 'cancelled' end,
-            'policy', null, '{}'::jsonb, created_at, md5(action_id || '1') || md5(action_id || '1b'),
-            md5(action_id || '2') || md5(action_id || '2b')
-       from bulk where bucket < 95`,
+     select action_id, 2, status, 'policy', null, '{}'::jsonb, created_at,
+            md5(action_id || '1') || md5(action_id || '1b'), md5(action_id || '2') || md5(action_id || '2b')
+       from bulk where status <> 'pending'`,
     'drop table bulk',
     'analyze approval.approvals',
     'analyze approval.votes',

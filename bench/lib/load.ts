@@ -69,8 +69,9 @@ export interface OpenLoopOptions {
 }
 
 /**
- * Sends at a fixed rate (open loop): `rate × seconds` sends, each at its scheduled time. A 1 ms
- * timer catches up in bursts when the event loop was busy, so the rate holds on average.
+ * Sends at a fixed rate (open loop): `rate × seconds` sends, each at its scheduled time. The
+ * timer sleeps until the next send is due (at least 1 ms) and catches up in a burst when the
+ * event loop was busy, so the rate holds on average without the load generator spinning.
  */
 export async function openLoop(options: OpenLoopOptions): Promise<{ sent: number; elapsedMs: number }> {
   const total = Math.round(options.rate * options.seconds);
@@ -85,7 +86,7 @@ export async function openLoop(options: OpenLoopOptions): Promise<{ sent: number
         sent++;
       }
       if (sent >= total) resolve();
-      else setTimeout(tick, 1);
+      else setTimeout(tick, Math.max(1, start + sent * intervalMs - performance.now()));
     };
     tick();
   });
