@@ -546,7 +546,7 @@ async function insertOutbox(client: pg.PoolClient, rows: readonly OutboxRow[]): 
 const OUTBOX_INSERT_SELECT = (param: string) =>
   `(action_id, kind, subject, payload)
    select action_id, kind, subject, payload
-     from json_to_recordset(${param}::json) as x(action_id text, kind text, subject text, payload jsonb)`;
+     from json_to_recordset(${param}::json) as x(action_id text, kind text, subject text, payload json)`;
 
 async function transactionNow(client: pg.PoolClient): Promise<Date> {
   // Milliseconds, so every timestamp round-trips exactly through JSON, hashes and cursors.

@@ -46,7 +46,7 @@ export async function recordEvents(
     await client.query(
       `insert into notifier.events (id, type, action_id, stream_seq, body)
        select id, type, action_id, stream_seq, body
-         from json_to_recordset($1::json) as x(id text, type text, action_id text, stream_seq bigint, body jsonb)
+         from json_to_recordset($1::json) as x(id text, type text, action_id text, stream_seq bigint, body json)
        on conflict (id) do nothing`,
       [
         JSON.stringify(
