@@ -15,8 +15,11 @@ export interface NatsCluster {
  * account info request that succeeds) before creating streams.
  */
 export async function startNatsCluster(size = 3, name = 'countersign'): Promise<NatsCluster> {
-  const clientPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
-  const routePorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+  // Distinct: the kernel may hand the same free port to two lookups in a row.
+  const ports = new Set<number>();
+  while (ports.size < size * 2) ports.add(await freePort());
+  const clientPorts = [...ports].slice(0, size);
+  const routePorts = [...ports].slice(size);
   const routes = routePorts.map((p) => `"nats-route://127.0.0.1:${p}"`).join(', ');
   const started = await Promise.allSettled(
     clientPorts.map((port, i) =>
