@@ -63,7 +63,7 @@ export function approvalWriteScript(rows: number): string {
     from a cross join (values (1, 'requested', 'ci-bot'), (2, 'approved', 'policy')) as s(seq, event, actor)
 )
 insert into approval.outbox (action_id, kind, subject, payload)
-select action_id, 'decided', 'approval.decided.' || action_id, $j$${payload}$j$::jsonb from a;
+select action_id, 'decided', 'approval.decided.' || action_id, $j$${payload}$j$::json from a;
 `.replace(/\n\s*/g, ' ');
 }
 
