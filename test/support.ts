@@ -5,11 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { callEndpoint } from '@countersign/client';
-import type { ApprovalRequestInput, EndpointName, RequestOf, ResponseOf } from '@countersign/contracts';
+import type { ApprovalRequestInput } from '@countersign/contracts';
 import { Streams, Subjects } from '@countersign/contracts';
 import { REPO_ROOT, startNatsServer } from '@countersign/devinfra';
 import {
+  call,
   onFileEnd,
   type ServiceProcess,
   spawnService,
@@ -55,13 +55,7 @@ export function spawnApproval(sys: System, approvalEnv: Record<string, string> =
   return spawnService('approval', { env: { ...sys.env, ...FAST_APPROVAL_ENV, ...approvalEnv } });
 }
 
-export function call<E extends EndpointName>(
-  nc: NatsConnection,
-  name: E,
-  request: RequestOf<E>,
-): Promise<ResponseOf<E>> {
-  return callEndpoint(nc, name, request, { timeout: 10_000 });
-}
+export { call };
 
 /** Messages per subject on APPROVAL_EVENTS under `filter`. */
 export async function eventCounts(

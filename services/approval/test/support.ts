@@ -6,20 +6,16 @@
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { callEndpoint } from '@countersign/client';
 import {
   type Approval,
   ApprovalEvent,
   type ApprovalRequestInput,
   CountersignError,
-  type EndpointName,
-  type RequestOf,
-  type ResponseOf,
   Streams,
   Subjects,
 } from '@countersign/contracts';
 import { createLogger, ensureStreams, type Logger, migrate } from '@countersign/runtime';
-import { spawnService, useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
+import { call, spawnService, useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
@@ -70,13 +66,7 @@ export async function startHarness(
 
 export type Harness = Awaited<ReturnType<typeof startHarness>>;
 
-export function call<E extends EndpointName>(
-  nc: NatsConnection,
-  name: E,
-  request: RequestOf<E>,
-): Promise<ResponseOf<E>> {
-  return callEndpoint(nc, name, request, { timeout: 10_000 });
-}
+export { call };
 
 /** The CountersignError a call fails with (fails the test if it succeeds). */
 export async function refusal(promise: Promise<unknown>): Promise<CountersignError> {
