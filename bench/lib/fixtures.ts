@@ -39,8 +39,11 @@ export async function loadApprovals(databaseUrl: string, prefix: string, count: 
   const people = `array[${REQUESTERS.map((r) => `'${r}'`).join(',')}]`;
   // The last two hours of the 90 days.
   const recent = count - Math.ceil(count / (45 * 24));
+  // One transaction: the running service must never see an approval without its audit events
+  // (its expiry loop would start the chain itself).
   await sql(
     databaseUrl,
+    'begin',
     `create temporary table bulk as
      select n, action_id, action_type, requested_by, bucket, created_at,
             case when bucket between 70 and 79 and n > ${recent} then 'pending'
@@ -61,7 +64,7 @@ export async function loadApprovals(databaseUrl: string, prefix: string, count: 
             jsonb_build_object('amount', n % 5000, 'currency', 'EUR', 'resource', 'invoice/' || n),
             requested_by, 'run-' || (n / 10), md5(action_id) || md5(action_id), status,
             ${policyJson("case when bucket < 70 or bucket >= 95 then 'auto_approve' when bucket between 80 and 82 then 'deny' else 'needs_approval' end")},
-            1, created_at, created_at + interval '2 hours',
+            1, created_at, case when status = 'pending' then now() + interval '2 hours' else created_at + interval '2 hours' end,
             case when status = 'pending' then null when path = 'at_once' then created_at
                  when path = 'expired' then created_at + interval '2 hours'
                  else created_at + interval '10 minutes' end,
@@ -84,6 +87,7 @@ export async function loadApprovals(databaseUrl: string, prefix: string, count: 
             md5(action_id || '1') || md5(action_id || '1b'), md5(action_id || '2') || md5(action_id || '2b')
        from bulk where status <> 'pending'`,
     'drop table bulk',
+    'commit',
     'analyze approval.approvals',
     'analyze approval.votes',
     'analyze approval.audit_events',
@@ -103,6 +107,7 @@ export async function loadDueApprovals(
   const due = `'${dueAt.toISOString()}'::timestamptz`;
   await sql(
     databaseUrl,
+    'begin',
     `insert into approval.approvals (action_id, action_type, description, context, requested_by, run_id,
         request_hash, status, policy, required_approvals, created_at, expires_at)
      select '${prefix}-' || n, 'deploy', 'Deploy build ' || n || ' to production',
@@ -118,6 +123,7 @@ export async function loadDueApprovals(
      select '${prefix}-' || n, 'pending', 'approval.pending.${prefix}-' || n, '{}'::jsonb,
             ${due} - interval '1 hour', ${due} - interval '1 hour'
        from generate_series(1, ${count}) as n`,
+    'commit',
     'analyze approval.approvals',
   );
 }
