@@ -101,6 +101,41 @@ export async function e2eScenario(ctx: BenchContext): Promise<ScenarioResult> {
     // Warm-up: JIT, connection pools, the first pages of every index.
     await fixedRate({ publisher, prefix: 'warm', rate: 500, seconds: ctx.seconds(3, 1) });
 
+    // Latency first: the saturation runs and pgbench leave PostgreSQL work behind (autovacuum,
+    // checkpoints) that would still be running during them.
+    const latency = new Map<
+      number,
+      { decidedP50: number[]; decidedP99: number[]; pendingP99: number[]; lost: number; profiles: Profile[] }
+    >();
+    for (const rate of RATES) {
+      const entry = {
+        decidedP50: [] as number[],
+        decidedP99: [] as number[],
+        pendingP99: [] as number[],
+        lost: 0,
+        profiles: [] as Profile[],
+      };
+      latency.set(rate, entry);
+      for (let run = 0; run < ctx.runs; run++) {
+        await settle(system.nc);
+        await profiler.start();
+        const r = await fixedRate({
+          publisher,
+          prefix: `rate${rate}r${run}`,
+          rate,
+          seconds: ctx.seconds(10, 4),
+        });
+        entry.profiles.push(await profiler.stop());
+        const decided = summarize(r.decided);
+        entry.decidedP50.push(decided.p50);
+        entry.decidedP99.push(decided.p99);
+        entry.pendingP99.push(summarize(r.pending).p99);
+        entry.lost += r.sent - r.received;
+        ctx.log(
+          `${rate}/s run ${run + 1}: decided p50 ${fmtMs(decided.p50)} ms, p99 ${fmtMs(decided.p99)} ms`,
+        );
+      }
+    }
     const saturation: SaturationResult[] = [];
     const profiles: Profile[] = [];
     const limits = { single: [] as PgbenchResult[], batched: [] as PgbenchResult[] };
@@ -143,39 +178,6 @@ export async function e2eScenario(ctx: BenchContext): Promise<ScenarioResult> {
       );
     }
 
-    const latency = new Map<
-      number,
-      { decidedP50: number[]; decidedP99: number[]; pendingP99: number[]; lost: number; profiles: Profile[] }
-    >();
-    for (const rate of RATES) {
-      const entry = {
-        decidedP50: [] as number[],
-        decidedP99: [] as number[],
-        pendingP99: [] as number[],
-        lost: 0,
-        profiles: [] as Profile[],
-      };
-      latency.set(rate, entry);
-      for (let run = 0; run < ctx.runs; run++) {
-        await settle(system.nc);
-        await profiler.start();
-        const r = await fixedRate({
-          publisher,
-          prefix: `rate${rate}r${run}`,
-          rate,
-          seconds: ctx.seconds(10, 4),
-        });
-        entry.profiles.push(await profiler.stop());
-        const decided = summarize(r.decided);
-        entry.decidedP50.push(decided.p50);
-        entry.decidedP99.push(decided.p99);
-        entry.pendingP99.push(summarize(r.pending).p99);
-        entry.lost += r.sent - r.received;
-        ctx.log(
-          `${rate}/s run ${run + 1}: decided p50 ${fmtMs(decided.p50)} ms, p99 ${fmtMs(decided.p99)} ms`,
-        );
-      }
-    }
     const peakRss = rss.stop();
 
     const ours = median(saturation.map((s) => s.perSecond));
