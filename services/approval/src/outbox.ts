@@ -88,10 +88,21 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   /** One batch: claim, publish (pipelined), mark. Returns how many were claimed, and the failures. */
   const relayOnce = () =>
     withTransaction(options.pool, async (client) => {
+      // Marking rows published is bookkeeping the stream already guards: if this commit is lost
+      // in a crash, the rows are published again and the stream refuses the copies (same
+      // Nats-Msg-Id within the dedupe window, "no message on this subject yet" after it). So the
+      // relay does not wait for its commit to reach the disk: one fsync less per batch, and the
+      // next batch starts sooner. (One round trip for both settings.)
+      await client.query('set local synchronous_commit = off; set local enable_bitmapscan = off');
       const claimed = await client.query<OutboxRecord>(
-        `select id::text as id, action_id, kind, subject, payload::text as payload, created_at
-           from approval.outbox where published_at is null
-          order by id limit $1 for update skip locked`,
+        // Ordered by the column o.id (a bare "id" names the text output column: '1000' sorted
+        // before '999'), and read with an index scan: rows marked published leave dead entries in
+        // the unpublished index until a vacuum, and a bitmap scan revisited every one of them on
+        // every claim (more with each row published), where an index scan stops at the limit
+        // and marks them, so the next claim skips them.
+        `select o.id::text as id, o.action_id, o.kind, o.subject, o.payload::text as payload, o.created_at
+           from approval.outbox o where o.published_at is null
+          order by o.id limit $1 for update skip locked`,
         [options.batchSize],
       );
       const rows = claimed.rows;
@@ -117,12 +128,6 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         failures.push(...wave.filter((r) => !ready.includes(r)).map(() => 'its pending event failed'));
       }
       if (published.length > 0) {
-        // Marking rows published is bookkeeping the stream already guards: if this commit is
-        // lost in a crash, the rows are published again and the stream refuses the copies (same
-        // Nats-Msg-Id within the dedupe window, "no message on this subject yet" after it). So
-        // the relay does not wait for its commit to reach the disk: one fsync less per batch,
-        // and the next batch starts sooner.
-        await client.query('set local synchronous_commit = off');
         await client.query('update approval.outbox set published_at = now() where id = any($1::bigint[])', [
           published,
         ]);
