@@ -100,14 +100,19 @@ export async function withTransaction<T>(
   }
 }
 
-/** Runs one statement on the pool, mapping failures onto the contract's errors. */
+/**
+ * Runs one statement on the pool, mapping failures onto the contract's errors. `name` makes it a
+ * named prepared statement: each connection parses and plans it once instead of on every call
+ * (for the hot statements; the text under one name must never change).
+ */
 export async function query<R extends pg.QueryResultRow>(
   pool: pg.Pool | pg.PoolClient,
   text: string,
   values: unknown[] = [],
+  name?: string,
 ): Promise<pg.QueryResult<R>> {
   try {
-    return await pool.query<R>(text, values);
+    return await pool.query<R>(name ? { name, text, values } : { text, values });
   } catch (err) {
     throw databaseError(err);
   }
