@@ -57,7 +57,11 @@ export async function startBenchInfra(cleanup: Cleanup): Promise<InfraHandles> {
   const [postgres, nats] = await Promise.all([
     startPostgres({
       durable: true,
-      settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'top' },
+      settings: {
+        shared_preload_libraries: 'pg_stat_statements',
+        'pg_stat_statements.track': 'top',
+        'pg_stat_statements.track_planning': 'on',
+      },
     }),
     startNatsServer({ monitorPort }),
   ]);
