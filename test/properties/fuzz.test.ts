@@ -122,11 +122,21 @@ describe('the intake stream under arbitrary input', () => {
       },
       { timeout: 20_000, message: 'every intake message recorded or dead-lettered' },
     );
-    // Every addressable one that was decided has its decided event.
-    const decided = await eventCounts(sys.nc);
+    // Every addressable one that was decided has exactly one decided event. The outbox relay
+    // publishes after the intake's commit, so wait for the events, then check none is doubled.
     const terminal = await sys.pool.query<{ action_id: string }>(
       "select action_id from approval.approvals where action_id = any($1) and status <> 'pending'",
       [addressable],
+    );
+    let decided: Record<string, number> = {};
+    await waitUntil(
+      async () => {
+        decided = await eventCounts(sys.nc);
+        const missing = terminal.rows.filter((r) => !decided[Subjects.decided(r.action_id)]);
+        if (missing.length === 0) return true;
+        throw new Error(`${missing.length}/${terminal.rows.length} decided events not yet published`);
+      },
+      { timeout: 20_000, message: 'a decided event for every terminal approval' },
     );
     expect(terminal.rows.filter((r) => decided[Subjects.decided(r.action_id)] !== 1)).toEqual([]);
   });
