@@ -81,12 +81,19 @@ tar -tzf "$TMP/bundle.tar.gz" 2>/dev/null | sed 's|^/||' >"$TMP/listing"
 grep -qx 'policy.wasm' "$TMP/listing" || fail "bundle has no /policy.wasm"
 grep -qx 'data.json' "$TMP/listing" || fail "bundle has no /data.json"
 if grep -q '_test\.rego$' "$TMP/listing"; then fail "bundle contains test files"; fi
+# The golden cases (countersign/golden.json) travel in the bundle's data; the policy service
+# refuses a bundle without them, and runs them (`pnpm policy build` does too) before a swap.
+tar -xzf "$TMP/bundle.tar.gz" -C "$TMP" data.json 2>/dev/null ||
+  tar -xzf "$TMP/bundle.tar.gz" -C "$TMP" /data.json 2>/dev/null ||
+  fail "cannot extract data.json"
+golden="$("$OPA" eval --stdin-input -f raw 'count(object.get(input, ["countersign", "golden_cases"], []))' <"$TMP/data.json")"
+[ "$golden" -gt 0 ] || fail "bundle carries no golden cases (data.countersign.golden_cases)"
 "$OPA" inspect -f json "$TMP/bundle.tar.gz" >"$TMP/inspect.json" || fail "opa inspect"
 have="$("$OPA" eval --stdin-input -f raw \
   'concat(" ", sort([w.entrypoint | some w in input.manifest.wasm]))' <"$TMP/inspect.json")"
 want="$(printf '%s\n' "${ENTRYPOINTS[@]}" | LC_ALL=C sort | paste -sd ' ' -)"
 [ "$have" = "$want" ] || fail "wasm entrypoints are '$have', expected '$want'"
-step "wasm build ok (entrypoints: $have)"
+step "wasm build ok (entrypoints: $have; $golden golden cases)"
 
 # 6. The module must not import a builtin the JavaScript SDK lacks. The module's own
 #    builtins() export lists what it expects from the host; read it without the SDK.

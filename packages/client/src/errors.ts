@@ -21,9 +21,13 @@ export class InvalidRequestError extends CountersignError {
 export class PayloadTooLargeError extends CountersignError {
   override name = 'PayloadTooLargeError';
 }
-/** A command arrived after the approval expired. */
-export class ExpiredError extends CountersignError {
-  override name = 'ExpiredError';
+/**
+ * A command (decide, cancel, ...) was refused because the approval had already expired (code
+ * `expired`). Not to be confused with {@link ApprovalExpiredError}, the outcome a waiting
+ * requester gets when its approval expires undecided.
+ */
+export class AlreadyExpiredError extends CountersignError {
+  override name = 'AlreadyExpiredError';
 }
 /** A dependency is down or did not answer in time; retrying later is safe. */
 export class UnavailableError extends CountersignError {
@@ -39,7 +43,7 @@ const byCode: Record<ErrorCode, typeof CountersignError> = {
   not_found: NotFoundError,
   already_decided: AlreadyDecidedError,
   idempotency_conflict: IdempotencyConflictError,
-  expired: ExpiredError,
+  expired: AlreadyExpiredError,
   payload_too_large: PayloadTooLargeError,
   internal: InternalError,
   unavailable: UnavailableError,
@@ -70,6 +74,10 @@ export abstract class ApprovalOutcomeError extends Error {
 export class ApprovalRejectedError extends ApprovalOutcomeError {
   override name = 'ApprovalRejectedError';
 }
+/**
+ * What a waiting requester gets when its approval expired without a decision. A command sent
+ * to an already expired approval is refused with {@link AlreadyExpiredError} instead.
+ */
 export class ApprovalExpiredError extends ApprovalOutcomeError {
   override name = 'ApprovalExpiredError';
 }

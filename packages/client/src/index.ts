@@ -8,11 +8,11 @@ export {
 } from './client.js';
 export {
   AlreadyDecidedError,
+  AlreadyExpiredError,
   ApprovalCancelledError,
   ApprovalExpiredError,
   ApprovalOutcomeError,
   ApprovalRejectedError,
-  ExpiredError,
   ForbiddenError,
   IdempotencyConflictError,
   InternalError,

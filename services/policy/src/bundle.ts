@@ -6,6 +6,7 @@ import { join, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
 import { PolicyLoadError } from './errors.js';
+import { type GoldenCase, readGoldenCases } from './golden.js';
 import { readTarGz } from './tar.js';
 
 const execFileAsync = promisify(execFile);
@@ -39,6 +40,12 @@ export interface PolicyBundle {
   manifest: BundleManifest;
   /** Entrypoints the manifest declares for the WASM module. */
   entrypoints: string[];
+  /**
+   * The golden cases the bundle carries in its data (`data.countersign.golden_cases`, from the
+   * policy directory's `countersign/golden.json`), validated; undefined when it carries none,
+   * which the engine refuses.
+   */
+  goldenCases: GoldenCase[] | undefined;
 }
 
 /**
@@ -157,7 +164,14 @@ export function readBundle(bytes: Uint8Array): PolicyBundle {
   }
   const revision =
     manifest.revision || `sha256:${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}`;
-  return { revision, wasm, data, manifest, entrypoints: (manifest.wasm ?? []).map((w) => w.entrypoint) };
+  return {
+    revision,
+    wasm,
+    data,
+    manifest,
+    entrypoints: (manifest.wasm ?? []).map((w) => w.entrypoint),
+    goldenCases: readGoldenCases(data),
+  };
 }
 
 function parseJson<S extends z.ZodType>(schema: S, bytes: Uint8Array, name: string): z.infer<S> {

@@ -142,6 +142,46 @@ describe('loading refuses', () => {
     expect(err.message).toContain('payment of 1,000,000,000');
   });
 
+  it('a bundle that carries no golden cases, or none for one entrypoint', async () => {
+    const bundle = readBundle(await buildBytes(copyOfPolicies()));
+    const none = await refusal(PolicyEngine.load({ ...bundle, goldenCases: undefined }));
+    expect(none.kind).toBe('golden_cases_missing');
+    expect(none.message).toContain('data.countersign.golden_cases');
+    const decideOnly = (bundle.goldenCases ?? []).filter((c) => 'decide' in c);
+    const half = await refusal(PolicyEngine.load({ ...bundle, goldenCases: decideOnly }));
+    expect(half.kind).toBe('golden_cases_missing');
+    expect(half.message).toContain('authorize entrypoint');
+  });
+
+  it("another policy's own golden cases, when its answers differ from them", async () => {
+    // A policy unlike the shipped one, with its own cases in countersign/golden.json.
+    const authorize =
+      'package countersign.authorize\n\nresult := {"allowed": false, "reasons": [{"code": "closed", "message": "x"}]}\n';
+    const golden = (expected: string) =>
+      JSON.stringify({
+        golden_cases: [
+          { name: 'everything needs a human', decide: { action_type: 'x' }, expect: { outcome: expected } },
+          {
+            name: 'nobody decides',
+            authorize: { decider: 'a', approver_roles: [] },
+            expect: { allowed: false },
+          },
+        ],
+      });
+    const files = (expected: string) => ({
+      'countersign/decision.rego': `package countersign.decision\n\nresult := ${GOOD}\n`,
+      'countersign/authorize.rego': authorize,
+      'countersign/golden.json': golden(expected),
+    });
+    const engine = await loadEngine(policyDir(files('needs_approval')));
+    expect(engine.decide(decisionInput({})).result.outcome).toBe('needs_approval');
+    const err = await refusal(loadEngine(policyDir(files('auto_approve'))));
+    expect(err.kind).toBe('golden_case_failed');
+    expect(err.message).toContain(
+      '"everything needs a human" failed: outcome needs_approval (expected auto_approve)',
+    );
+  });
+
   it('accepts the same bundle after an ordinary threshold change', async () => {
     const bundle = readBundle(await buildBytes(copyOfPolicies()));
     (

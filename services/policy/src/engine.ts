@@ -10,7 +10,7 @@ import { type LoadedPolicy, loadPolicy } from '@open-policy-agent/opa-wasm';
 import type { z } from 'zod';
 import { ENTRYPOINT_LIST, ENTRYPOINTS, type PolicyBundle } from './bundle.js';
 import { describeLoadError, PolicyLoadError } from './errors.js';
-import { DEFAULT_GOLDEN_CASES, type GoldenCase } from './golden.js';
+import { type GoldenCase, goldenCoverageGap, runGoldenCase } from './golden.js';
 
 /**
  * Builtins that @open-policy-agent/opa-wasm 1.10 implements in JavaScript. OPA compiles most
@@ -38,7 +38,11 @@ export interface Evaluation<T> {
 }
 
 export interface LoadOptions {
-  /** Checks a candidate must pass before it is accepted. Default {@link DEFAULT_GOLDEN_CASES}. */
+  /**
+   * Golden cases to run instead of the bundle's own. Default: the bundle's
+   * (`bundle.goldenCases`), which must exist and ask both entrypoints. Tests pass `[]` to load
+   * a deliberately broken policy; the service and `pnpm policy` never pass this.
+   */
   goldenCases?: readonly GoldenCase[];
 }
 
@@ -61,10 +65,20 @@ export class PolicyEngine {
   }
 
   /**
-   * Instantiates a bundle and refuses it (PolicyLoadError) unless the module exports both
-   * entrypoints, needs no builtin the SDK lacks, and answers every golden case as expected.
+   * Instantiates a bundle and refuses it (PolicyLoadError) unless it carries golden cases for
+   * both entrypoints, the module exports both entrypoints, needs no builtin the SDK lacks, and
+   * answers every golden case as expected.
    */
   static async load(bundle: PolicyBundle, options: LoadOptions = {}): Promise<PolicyEngine> {
+    const goldenCases = options.goldenCases ?? bundle.goldenCases ?? [];
+    // Before any work: without its own cases nothing would stop a policy that fails open.
+    const gap = options.goldenCases ? undefined : goldenCoverageGap(bundle.goldenCases);
+    if (gap !== undefined) {
+      throw new PolicyLoadError(
+        'golden_cases_missing',
+        `${gap}: add them beside the policy (countersign/golden.json)`,
+      );
+    }
     let policy: LoadedPolicy;
     try {
       // Copy: the module must not alias a buffer that is reused (Node pools small Buffers).
@@ -106,10 +120,10 @@ export class PolicyEngine {
       );
     }
     const engine = new PolicyEngine(policy, bundle.revision);
-    for (const golden of options.goldenCases ?? DEFAULT_GOLDEN_CASES) {
+    for (const golden of goldenCases) {
       let failure: string | undefined;
       try {
-        failure = golden.check(engine);
+        failure = runGoldenCase(engine, golden);
       } catch (err) {
         failure = describeLoadError(err).message;
       }

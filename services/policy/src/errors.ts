@@ -5,16 +5,23 @@ export type PolicyLoadErrorKind =
   | 'invalid_wasm'
   | 'missing_entrypoint'
   | 'unsupported_builtin'
+  | 'invalid_golden_cases'
+  | 'golden_cases_missing'
   | 'golden_case_failed';
 
-/** A bundle could not be built, read or accepted; `kind` says which check refused it. */
+/**
+ * A bundle could not be built, read or accepted; `kind` says which check refused it, `field`
+ * (when known) which part of the bundle, e.g. `golden_cases.1.expect.outcome`.
+ */
 export class PolicyLoadError extends Error {
   readonly kind: PolicyLoadErrorKind;
+  readonly field: string | undefined;
 
-  constructor(kind: PolicyLoadErrorKind, message: string, options?: ErrorOptions) {
+  constructor(kind: PolicyLoadErrorKind, message: string, options?: ErrorOptions & { field?: string }) {
     super(message, options);
     this.name = 'PolicyLoadError';
     this.kind = kind;
+    this.field = options?.field;
   }
 }
 

@@ -20,7 +20,18 @@ export {
   SDK_BUILTINS,
 } from './engine.js';
 export { describeLoadError, PolicyLoadError, type PolicyLoadErrorKind } from './errors.js';
-export { DEFAULT_GOLDEN_CASES, type GoldenCase } from './golden.js';
+export {
+  GOLDEN_CASES_PATH,
+  GOLDEN_REQUESTER,
+  GoldenAuthorizeCase,
+  type GoldenCase,
+  GoldenDecideCase,
+  type GoldenTarget,
+  goldenCoverageGap,
+  parseGoldenCases,
+  readGoldenCases,
+  runGoldenCase,
+} from './golden.js';
 export { type PolicyEndpoint, policyHandlers } from './handlers.js';
 export { type ActivePolicy, PolicyHolder, type ReloadStatus, type SwapResult } from './holder.js';
 export { type PolicyService, type PolicyServiceOptions, startPolicyService } from './service.js';

@@ -4,7 +4,7 @@
  * reported; a replica started later begins with the bucket's bundle.
  */
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { callEndpoint } from '@countersign/client';
@@ -63,6 +63,12 @@ afterAll(async () => {
 const revisions = () => replicas.map((r) => r.holder.revision);
 const failedReloads = () => replicas.map((r) => r.holder.status().failed_reloads);
 const payment1500 = evaluateRequest({ context: { amount: 1500 } });
+
+function withoutGoldenCases(): string {
+  const dir = copyOfPolicies();
+  rmSync(join(dir, 'countersign/golden.json'));
+  return dir;
+}
 
 async function bundleWithThreshold(paymentAmount: number) {
   const dir = copyOfPolicies();
@@ -128,6 +134,8 @@ describe('the policy bucket', () => {
       { kind: 'missing_entrypoint', bytes: await buildBytes(shippedDir, [ENTRYPOINTS.decision]) },
       // Compiles and loads, but would auto-approve a payment of any size.
       { kind: 'golden_case_failed', bytes: (await bundleWithThreshold(Number.MAX_SAFE_INTEGER)).bytes },
+      // Nothing would stop such a bundle from failing open, so it is refused too.
+      { kind: 'golden_cases_missing', bytes: await buildBytes(withoutGoldenCases()) },
     ];
     for (const { kind, bytes } of broken) {
       const failedBefore = failedReloads();
