@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CountersignError } from './errors.js';
 import {
+  type ApprovalEventRefusal,
   type ApprovalEventResult,
   approvalEventId,
   approvalEventType,
@@ -50,8 +51,9 @@ function decoded(result: ApprovalEventResult) {
   return result.event;
 }
 
-function refused(result: ApprovalEventResult): CountersignError {
+function refused(result: ApprovalEventResult, reason: ApprovalEventRefusal): CountersignError {
   if (result.ok) throw new Error('expected a refusal, got an event');
+  expect(result.reason).toBe(reason);
   expect(result.error).toBeInstanceOf(CountersignError);
   expect(result.error.code).toBe('invalid_request');
   return result.error;
@@ -99,7 +101,7 @@ describe('encodeApprovalEvent and decodeApprovalEvent', () => {
 
   it('refuses an unknown version, naming the field, without judging the rest', () => {
     for (const version of [2, 0, '1', null, { major: 1 }]) {
-      const error = refused(decodeApprovalEvent(JSON.stringify({ version, id: 'x' })));
+      const error = refused(decodeApprovalEvent(JSON.stringify({ version, id: 'x' })), 'unsupported_version');
       expect(error.message).toMatch(/unsupported approval event version/);
       expect(paths(error)).toEqual(['version']);
       expect(error.details?.supported_versions).toEqual([1]);
@@ -108,7 +110,7 @@ describe('encodeApprovalEvent and decodeApprovalEvent', () => {
 
   it('refuses malformed JSON with a structured error', () => {
     for (const text of ['', '{"version":1,', 'not json', new Uint8Array([0xff, 0xfe])]) {
-      const error = refused(decodeApprovalEvent(text));
+      const error = refused(decodeApprovalEvent(text), 'not_json');
       expect(error.message).toMatch(/not valid JSON/);
       expect(paths(error)).toEqual(['(root)']);
     }
@@ -122,17 +124,18 @@ describe('encodeApprovalEvent and decodeApprovalEvent', () => {
       occurred_at: 'yesterday',
       data: { ...approval },
     };
-    const error = refused(decodeApprovalEvent(JSON.stringify(wrong)));
+    const error = refused(decodeApprovalEvent(JSON.stringify(wrong)), 'invalid');
     expect(error.message).toMatch(/^not an ApprovalEvent: /);
     expect(paths(error)).toEqual(expect.arrayContaining(['id', 'type', 'occurred_at']));
     const badData = refused(
       decodeApprovalEvent(
         encodeApprovalEventFromJson(head, JSON.stringify({ ...approval, status: 'maybe' })),
       ),
+      'invalid',
     );
     expect(paths(badData)).toEqual(['data.status']);
     for (const value of [null, 42, 'event', [], {}]) {
-      expect(refused(checkApprovalEvent(value)).message).toMatch(/^not an ApprovalEvent/);
+      expect(refused(checkApprovalEvent(value), 'invalid').message).toMatch(/^not an ApprovalEvent/);
     }
   });
 });

@@ -50,8 +50,16 @@ export function encodeApprovalEvent(event: ApprovalEventHead & { data: Approval 
   return encodeApprovalEventFromJson(event, JSON.stringify(event.data));
 }
 
+/**
+ * Why a message is not an event a reader can use: not JSON, a version this reader does not
+ * know (written by a newer producer: upgrade the reader), or not the envelope's shape.
+ */
+export type ApprovalEventRefusal = 'not_json' | 'unsupported_version' | 'invalid';
+
 /** A decoded event, or why the message is not one (never thrown). */
-export type ApprovalEventResult = { ok: true; event: ApprovalEvent } | { ok: false; error: CountersignError };
+export type ApprovalEventResult =
+  | { ok: true; event: ApprovalEvent }
+  | { ok: false; reason: ApprovalEventRefusal; error: CountersignError };
 
 const decoder = new TextDecoder();
 
@@ -67,7 +75,7 @@ export function decodeApprovalEvent(data: Uint8Array | string): ApprovalEventRes
   try {
     value = JSON.parse(text);
   } catch (err) {
-    return refuse(`approval event is not valid JSON: ${(err as Error).message}`, [
+    return refuse('not_json', `approval event is not valid JSON: ${(err as Error).message}`, [
       { path: '(root)', message: 'not valid JSON' },
     ]);
   }
@@ -84,6 +92,7 @@ export function checkApprovalEvent(value: unknown): ApprovalEventResult {
     if (version !== APPROVAL_EVENT_VERSION) {
       const shown = String(JSON.stringify(version)).slice(0, 40);
       return refuse(
+        'unsupported_version',
         `unsupported approval event version ${shown}: this reader understands version ${APPROVAL_EVENT_VERSION} (an envelope without "version" is version 1)`,
         [{ path: 'version', message: `unsupported version ${shown}; supported: ${APPROVAL_EVENT_VERSION}` }],
         { supported_versions: [APPROVAL_EVENT_VERSION] },
@@ -97,15 +106,16 @@ export function checkApprovalEvent(value: unknown): ApprovalEventResult {
       .slice(0, 5)
       .map((f) => `${f.path}: ${f.message}`)
       .join('; ');
-    return refuse(`not an ApprovalEvent: ${summary}`, fields);
+    return refuse('invalid', `not an ApprovalEvent: ${summary}`, fields);
   }
   return { ok: true, event: parsed.data };
 }
 
 function refuse(
+  reason: ApprovalEventRefusal,
   message: string,
   fields: FieldIssue[],
   extra: Record<string, unknown> = {},
 ): ApprovalEventResult {
-  return { ok: false, error: new CountersignError('invalid_request', message, { fields, ...extra }) };
+  return { ok: false, reason, error: new CountersignError('invalid_request', message, { fields, ...extra }) };
 }

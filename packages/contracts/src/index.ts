@@ -11,6 +11,7 @@ export {
 export {
   type ApprovalEventHead,
   type ApprovalEventKind,
+  type ApprovalEventRefusal,
   type ApprovalEventResult,
   approvalEventId,
   approvalEventType,
