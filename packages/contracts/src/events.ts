@@ -36,10 +36,11 @@ export interface ApprovalEventHead {
  * Encodes an envelope around an approval that is JSON text already (the outbox stores it so).
  * The text is spliced in as it is: the relay publishes thousands of events a second, and a
  * parse plus a stringify of every approval would be most of its CPU. The caller vouches that
- * `approvalJson` is one Approval as JSON; readers check it with `decodeApprovalEvent`.
+ * `approvalJson` is one Approval as JSON; readers check it with `decodeApprovalEvent`. (`type`
+ * is one of two fixed words and needs no escaping; the id and time are quoted by JSON.stringify.)
  */
 export function encodeApprovalEventFromJson(head: ApprovalEventHead, approvalJson: string): string {
-  return `{"version":${APPROVAL_EVENT_VERSION},"id":${JSON.stringify(head.id)},"type":${JSON.stringify(head.type)},"occurred_at":${JSON.stringify(head.occurred_at)},"data":${approvalJson}}`;
+  return `{"version":${APPROVAL_EVENT_VERSION},"id":${JSON.stringify(head.id)},"type":"${head.type}","occurred_at":${JSON.stringify(head.occurred_at)},"data":${approvalJson}}`;
 }
 
 /**
