@@ -19,6 +19,7 @@ import {
   resume,
   WaitTimeoutError,
 } from '@countersign/client';
+import { CountersignError, Subjects } from '@countersign/contracts';
 import { waitUntil } from '@countersign/test-fixtures';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -135,6 +136,41 @@ describe('request and wait', () => {
     controller.abort(new Error('shutting down'));
     expect((await rejection(aborted)).message).toBe('shutting down');
     expect((await client.get(action_id)).status).toBe('pending');
+  });
+
+  it('reads a decided event written before the version field, and refuses one of an unknown version', async () => {
+    // Events stored by a producer older than the field (a rolling upgrade) still end a wait.
+    const approved = await client.requestAndWait({
+      action_type: 'send_report',
+      description: 'Weekly report',
+      requested_by: 'reporter',
+    });
+    const legacy = id('legacy');
+    const waitLegacy = client.waitForOutcome(legacy, { timeout: 10_000 });
+    await nc.flush();
+    const unversioned = {
+      id: `${legacy}.decided`,
+      type: 'approval.decided',
+      occurred_at: approved.decided_at,
+      data: { ...approved, action_id: legacy },
+    };
+    nc.publish(Subjects.decided(legacy), JSON.stringify(unversioned));
+    expect(await waitLegacy).toMatchObject({ action_id: legacy, status: 'approved' });
+
+    // A newer envelope this client cannot read is an error naming the field, not an endless wait.
+    const newer = id('newer');
+    const waitNewer = client.waitForOutcome(newer, { timeout: 10_000 });
+    await nc.flush();
+    nc.publish(
+      Subjects.decided(newer),
+      JSON.stringify({ ...unversioned, version: 2, id: `${newer}.decided` }),
+    );
+    const err = await rejection(waitNewer);
+    expect(err).toBeInstanceOf(CountersignError);
+    expect(err.message).toMatch(/unsupported approval event version 2/);
+    expect((err as CountersignError).details?.fields).toEqual([
+      { path: 'version', message: expect.stringContaining('unsupported version 2') },
+    ]);
   });
 
   it('checks the policy without creating an approval', async () => {

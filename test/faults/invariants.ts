@@ -4,7 +4,7 @@
  * notification went out once or was dead-lettered. Each broken promise becomes one line in
  * `violations`, naming the approval, so a failing run says what broke where.
  */
-import { ApprovalEvent, type ApprovalStatus, Streams, Subjects } from '@countersign/contracts';
+import { type ApprovalStatus, decodeApprovalEvent, Streams, Subjects } from '@countersign/contracts';
 import type { ReceivedMail } from '@countersign/devinfra';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -174,12 +174,14 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantR
     const msg = await jsm.streams.getMessage(Streams.events, {
       last_by_subj: Subjects.decided(row.action_id),
     });
-    const event = ApprovalEvent.safeParse(msg?.json());
-    if (!event.success) {
-      violations.push(`${row.action_id}: decided event does not parse as an ApprovalEvent`);
-    } else if (event.data.data.status !== row.status || event.data.data.decided_by !== row.decided_by) {
+    const decoded = msg ? decodeApprovalEvent(msg.data) : undefined;
+    if (!decoded?.ok) {
       violations.push(
-        `${row.action_id}: decided event says ${event.data.data.status} by ${event.data.data.decided_by}, row says ${row.status} by ${row.decided_by}`,
+        `${row.action_id}: decided event does not parse as an ApprovalEvent${decoded ? `: ${decoded.error.message}` : ''}`,
+      );
+    } else if (decoded.event.data.status !== row.status || decoded.event.data.decided_by !== row.decided_by) {
+      violations.push(
+        `${row.action_id}: decided event says ${decoded.event.data.status} by ${decoded.event.data.decided_by}, row says ${row.status} by ${row.decided_by}`,
       );
     }
   });

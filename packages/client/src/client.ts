@@ -110,7 +110,9 @@ export class CountersignClient {
   /**
    * Waits for the decision by push. Resolves with the approval when approved; rejects with
    * ApprovalRejectedError, ApprovalExpiredError or ApprovalCancelledError otherwise, and with
-   * WaitTimeoutError when the caller's own `timeout` runs out (the approval stays pending).
+   * WaitTimeoutError when the caller's own `timeout` runs out (the approval stays pending), and
+   * with a CountersignError naming `version` when the decided event was written in an envelope
+   * version this client does not read (upgrade the client).
    */
   async waitForDecision(actionId: string, options: WaitOptions = {}): Promise<Approval> {
     const approval = await waitForDecided(this.nc, await this.manager(), this.reconnects, actionId, options);

@@ -1,4 +1,10 @@
-import { Approval, ApprovalEvent, Streams, Subjects } from '@countersign/contracts';
+import {
+  type Approval,
+  CountersignError,
+  decodeApprovalEvent,
+  Streams,
+  Subjects,
+} from '@countersign/contracts';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import { WaitTimeoutError } from './errors.js';
@@ -9,15 +15,15 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
-const decoder = new TextDecoder();
-
-function decodeApproval(data: Uint8Array): Approval | undefined {
-  try {
-    const parsed = ApprovalEvent.safeParse(JSON.parse(decoder.decode(data)));
-    return parsed.success ? Approval.parse(parsed.data.data) : undefined;
-  } catch {
-    return undefined;
-  }
+/**
+ * The approval a decided event carries. A message that is not an event is ignored (only the
+ * approval service may publish here); an event of a version this client cannot read is an
+ * error, or the caller would wait forever for a decision that was made.
+ */
+function decodeApproval(data: Uint8Array): Approval | CountersignError | undefined {
+  const decoded = decodeApprovalEvent(data);
+  if (decoded.ok) return decoded.event.data;
+  return decoded.reason === 'unsupported_version' ? decoded.error : undefined;
 }
 
 /**
@@ -50,14 +56,17 @@ export function waitForDecided(
       sub?.unsubscribe();
       fn();
     };
+    const settle = (decoded: Approval | CountersignError | undefined) => {
+      if (decoded instanceof CountersignError) finish(() => reject(decoded));
+      else if (decoded) finish(() => resolve(decoded));
+    };
     const onAbort = () =>
       finish(() => reject(options.signal?.reason ?? new Error(`waiting for ${actionId} was aborted`)));
 
     const readStored = async () => {
       try {
         const stored = await jsm.streams.getMessage(Streams.events, { last_by_subj: subject });
-        const approval = stored ? decodeApproval(stored.data) : undefined;
-        if (approval) finish(() => resolve(approval));
+        if (stored) settle(decodeApproval(stored.data));
       } catch {
         // The stream may be briefly unreachable (reconnecting, leader election): the live
         // subscription and the next reconnect read cover it.
@@ -76,8 +85,7 @@ export function waitForDecided(
     sub = nc.subscribe(subject, {
       callback: (err, msg) => {
         if (err) return finish(() => reject(err));
-        const approval = decodeApproval(msg.data);
-        if (approval) finish(() => resolve(approval));
+        settle(decodeApproval(msg.data));
       },
     });
 

@@ -8,10 +8,23 @@ export {
   isErrorCode,
   statusOf,
 } from './errors.js';
+export {
+  type ApprovalEventHead,
+  type ApprovalEventKind,
+  type ApprovalEventRefusal,
+  type ApprovalEventResult,
+  approvalEventId,
+  approvalEventType,
+  checkApprovalEvent,
+  decodeApprovalEvent,
+  encodeApprovalEvent,
+  encodeApprovalEventFromJson,
+} from './events.js';
 export { decodeJson, decodeRequest, fieldIssues, invalidRequest, parseWith } from './parse.js';
 export {
   ACTION_ID_PATTERN,
   ActionId,
+  APPROVAL_EVENT_VERSION,
   Approval,
   ApprovalEvent,
   ApprovalEventType,

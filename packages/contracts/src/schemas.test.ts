@@ -177,8 +177,13 @@ describe('records and replies', () => {
   it('accepts an Approval, PolicyDecision and an event envelope', () => {
     expect(Approval.parse(approval).votes).toHaveLength(1);
     expect(PolicyDecision.parse(decision).risk).toBe('high');
-    const event = { id: '42', type: 'approval.pending', occurred_at: approval.created_at, data: approval };
-    expect(ApprovalEvent.parse(event).data.action_id).toBe(request.action_id);
+    const event = {
+      id: `${request.action_id}.pending`,
+      type: 'approval.pending',
+      occurred_at: approval.created_at,
+      data: approval,
+    };
+    expect(ApprovalEvent.parse(event)).toMatchObject({ version: 1, data: { action_id: request.action_id } });
     expect(
       WebhookBody.safeParse({ type: 'approval.decided', timestamp: approval.created_at, data: approval })
         .success,

@@ -239,11 +239,18 @@ export type ErrorBody = z.infer<typeof ErrorBody>;
 export const ApprovalEventType = z.enum(['approval.pending', 'approval.decided']);
 export type ApprovalEventType = z.infer<typeof ApprovalEventType>;
 
+/** The envelope version producers write; see `decodeApprovalEvent` for what readers accept. */
+export const APPROVAL_EVENT_VERSION = 1;
+
 /**
- * What `approval.pending.<id>` and `approval.decided.<id>` carry. `id` is the outbox id, also
- * sent as `Nats-Msg-Id`, so consumers can deduplicate side effects on it.
+ * What `approval.pending.<id>` and `approval.decided.<id>` carry. `id` is the event id
+ * (`approvalEventId`: `<action_id>.pending` or `<action_id>.decided`, not the outbox row's id),
+ * also sent as `Nats-Msg-Id`, so consumers can deduplicate side effects on it. An envelope
+ * without `version` was written before the field existed and reads as version 1. Write and
+ * read envelopes with `encodeApprovalEvent` and `decodeApprovalEvent`.
  */
 export const ApprovalEvent = z.object({
+  version: z.literal(APPROVAL_EVENT_VERSION).default(APPROVAL_EVENT_VERSION),
   id: z.string().min(1),
   type: ApprovalEventType,
   occurred_at: Timestamp,

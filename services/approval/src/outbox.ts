@@ -1,3 +1,9 @@
+import {
+  type ApprovalEventKind,
+  approvalEventId,
+  approvalEventType,
+  encodeApprovalEventFromJson,
+} from '@countersign/contracts';
 import type { Logger } from '@countersign/runtime';
 import { withTransaction } from '@countersign/runtime';
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
@@ -26,7 +32,7 @@ export interface OutboxRelay {
 interface OutboxRecord {
   id: string;
   action_id: string;
-  kind: 'pending' | 'decided';
+  kind: ApprovalEventKind;
   subject: string;
   payload: string;
   created_at: Date;
@@ -38,23 +44,13 @@ export const LISTENER_NAME = 'countersign-outbox-listener';
 
 /**
  * Publishes outbox rows to APPROVAL_EVENTS and marks them published once JetStream acked them.
- * `Nats-Msg-Id` is the event id (see eventIdOf), and every subject is published with "no message on this
- * subject yet" as the expected last sequence: a re-publication after a crash is a duplicate
- * within the dedupe window and a "wrong last sequence" refusal after it, so one approval can
- * never have two pending or two decided events. Rows are claimed with FOR UPDATE SKIP LOCKED,
- * so several replicas share the work. Failures are logged and retried with backoff; the relay
- * never throws.
+ * `Nats-Msg-Id` is the event id (`approvalEventId`, never the row's serial id), and every subject
+ * is published with "no message on this subject yet" as the expected last sequence: a
+ * re-publication after a crash is a duplicate within the dedupe window and a "wrong last
+ * sequence" refusal after it, so one approval can never have two pending or two decided events.
+ * Rows are claimed with FOR UPDATE SKIP LOCKED, so several replicas share the work. Failures are
+ * logged and retried with backoff; the relay never throws.
  */
-/**
- * The event id (`Nats-Msg-Id`, the envelope's `id`, the webhooks' `webhook-id`): one per
- * approval and kind, which the outbox guarantees, and unique across databases. The outbox
- * row's serial id is not: a restored or new database reuses ids already published, and
- * JetStream would then drop new events as duplicates.
- */
-export function eventIdOf(actionId: string, kind: 'pending' | 'decided'): string {
-  return `${actionId}.${kind}`;
-}
-
 export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const log = options.logger.child({ component: 'outbox' });
   const wakeable = sleeper();
@@ -64,10 +60,12 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   /** Publishes one row; resolves to the error when it was not published (never rejects). */
   const publishOne = async (row: OutboxRecord): Promise<unknown> => {
-    const type = row.kind === 'pending' ? 'approval.pending' : 'approval.decided';
-    const eventId = eventIdOf(row.action_id, row.kind);
+    const eventId = approvalEventId(row.action_id, row.kind);
     // The stored payload is the Approval's JSON already: wrap it as text, no re-parsing.
-    const envelope = `{"id":${JSON.stringify(eventId)},"type":"${type}","occurred_at":"${row.created_at.toISOString()}","data":${row.payload}}`;
+    const envelope = encodeApprovalEventFromJson(
+      { id: eventId, type: approvalEventType(row.kind), occurred_at: row.created_at.toISOString() },
+      row.payload,
+    );
     try {
       await options.js.publish(row.subject, envelope, {
         msgID: eventId,

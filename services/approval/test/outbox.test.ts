@@ -3,8 +3,9 @@
  * explain a prompt event), survives losing its LISTEN connection, and backs off while NATS is
  * down without losing or doubling an event.
  */
-import { Subjects } from '@countersign/contracts';
+import { APPROVAL_EVENT_VERSION, approvalEventId, Streams, Subjects } from '@countersign/contracts';
 import { waitUntil } from '@countersign/test-fixtures';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { cancel } from '../src/lifecycle.js';
 import { LISTENER_NAME } from '../src/outbox.js';
@@ -35,6 +36,22 @@ describe('outbox relay', () => {
         message: 'the decided event well before the next poll',
       },
     );
+  });
+
+  it('writes the versioned envelope, with the event id as Nats-Msg-Id', async () => {
+    const id = await pending();
+    await call(h.nc, 'cancel', { action_id: id });
+    await decidedEvent(h.nc, id);
+    const jsm = await jetstreamManager(h.nc);
+    const stored = await jsm.streams.getMessage(Streams.events, { last_by_subj: Subjects.decided(id) });
+    expect(stored?.header?.get('Nats-Msg-Id')).toBe(approvalEventId(id, 'decided'));
+    // Read raw, not decoded: decoding would fill in a missing version.
+    expect(JSON.parse(stored?.string() ?? '')).toMatchObject({
+      version: APPROVAL_EVENT_VERSION,
+      id: `${id}.decided`,
+      type: 'approval.decided',
+      data: { action_id: id, status: 'cancelled' },
+    });
   });
 
   it('publishes events of a restored database whose outbox ids were used before', async () => {

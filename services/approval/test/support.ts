@@ -8,9 +8,10 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import {
   type Approval,
-  ApprovalEvent,
+  type ApprovalEvent,
   type ApprovalRequestInput,
   CountersignError,
+  decodeApprovalEvent,
   Streams,
   Subjects,
 } from '@countersign/contracts';
@@ -122,7 +123,10 @@ export async function eventCounts(nc: NatsConnection, filter: string): Promise<R
 export async function lastEvent(nc: NatsConnection, subject: string): Promise<ApprovalEvent | undefined> {
   const jsm = await jetstreamManager(nc);
   const msg = await jsm.streams.getMessage(Streams.events, { last_by_subj: subject }).catch(() => null);
-  return msg ? ApprovalEvent.parse(msg.json()) : undefined;
+  if (!msg) return undefined;
+  const decoded = decodeApprovalEvent(msg.data);
+  if (!decoded.ok) throw decoded.error;
+  return decoded.event;
 }
 
 /** Waits until exactly one decided event exists for the approval, and returns it. */

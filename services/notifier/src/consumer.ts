@@ -1,4 +1,4 @@
-import { ApprovalEvent, Streams, Subjects } from '@countersign/contracts';
+import { type ApprovalEvent, decodeApprovalEvent, Streams, Subjects } from '@countersign/contracts';
 import { batches, isDataError, type Logger } from '@countersign/runtime';
 import {
   AckPolicy,
@@ -236,20 +236,9 @@ export async function startEventConsumer(options: ConsumerOptions): Promise<Even
 type Parsed = { ok: true; value: ApprovalEvent } | { ok: false; error: string };
 
 function parseEvent(subject: string, raw: string): Parsed {
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    return { ok: false, error: 'payload is not JSON' };
-  }
-  const result = ApprovalEvent.safeParse(json);
-  if (!result.success) {
-    const fields = result.error.issues
-      .slice(0, 5)
-      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    return { ok: false, error: `not an ApprovalEvent: ${fields.join('; ')}` };
-  }
-  const event = result.data;
+  const decoded = decodeApprovalEvent(raw);
+  if (!decoded.ok) return { ok: false, error: decoded.error.message };
+  const event = decoded.event;
   const expected =
     event.type === 'approval.pending'
       ? Subjects.pending(event.data.action_id)

@@ -1,4 +1,4 @@
-import { ApprovalEvent } from '@countersign/contracts';
+import { checkApprovalEvent } from '@countersign/contracts';
 import type { Logger } from '@countersign/runtime';
 import type pg from 'pg';
 import { nextRetryDelay, type RetryPolicy } from './backoff.js';
@@ -136,8 +136,10 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     log: Logger,
   ): Promise<Outcome> => {
     if (!channel) return { result: 'failed', error: `channel ${delivery.channel} is no longer configured` };
-    const parsed = ApprovalEvent.safeParse(delivery.event);
-    if (!parsed.success) return { result: 'failed', error: 'stored event does not match the contract' };
+    // Stored as the consumer decoded it; rows from before the version field read as version 1.
+    const stored = checkApprovalEvent(delivery.event);
+    if (!stored.ok)
+      return { result: 'failed', error: `stored event does not match the contract: ${stored.error.message}` };
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<Outcome>((resolve) => {
       timer = setTimeout(
@@ -148,7 +150,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     try {
       return await Promise.race([
         channel.send({
-          event: parsed.data,
+          event: stored.event,
           target: { key: delivery.target, detail: delivery.detail },
           attempt: delivery.attempts,
           logger: log,

@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeApprovalEvent } from '@countersign/contracts';
 import { useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
@@ -93,7 +94,7 @@ describe('markdown channel', () => {
     writeFileSync(path, edited);
     await events.publishRaw(
       `approval.pending.${approval.action_id}`,
-      JSON.stringify({ ...event, id: `${event.id}-again` }),
+      encodeApprovalEvent({ ...event, id: `${event.id}-again` }),
     );
     await waitUntil(async () => {
       const rows = await run.pool.query(`select d.status from notifier.deliveries d where d.event_id = $1`, [

@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeApprovalEvent } from '@countersign/contracts';
 import { spawnService, useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
@@ -91,7 +92,7 @@ describe('notifier process', () => {
       expect(alice.last_error).toContain('not resent to avoid a duplicate');
 
       // The same event again (a redelivery under another stream message) creates nothing new.
-      await events.publishRaw(`approval.pending.${approval.action_id}`, JSON.stringify(event));
+      await events.publishRaw(`approval.pending.${approval.action_id}`, encodeApprovalEvent(event));
       // And a new approval goes out normally after the restart: a barrier for the line above.
       const next = makeApproval();
       await events.publish(pendingEvent(next));

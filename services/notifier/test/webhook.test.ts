@@ -259,6 +259,30 @@ describe('webhook channel', () => {
     });
   });
 
+  it('delivers an event written before the version field; keeps one of an unknown version as invalid', async () => {
+    const { receiver, run } = await webhookSetup(() => ({ status: 200 }));
+    // A producer older than the field (a rolling upgrade) wrote no version: it reads as version 1.
+    const legacy = makeApproval();
+    const { version: _version, ...unversioned } = pendingEvent(legacy);
+    await events.publishRaw(Subjects.pending(legacy.action_id), JSON.stringify(unversioned));
+    const newer = makeApproval();
+    await events.publishRaw(
+      Subjects.pending(newer.action_id),
+      JSON.stringify({ ...pendingEvent(newer), version: 2 }),
+    );
+    await settled(run, legacy.action_id);
+    expect(receiver.requests).toHaveLength(1);
+    expect(JSON.parse(receiver.requests[0]?.body ?? '').data.action_id).toBe(legacy.action_id);
+    const invalid = await waitUntil(async () => {
+      const rows = await run.pool.query('select error from notifier.invalid_events where subject = $1', [
+        Subjects.pending(newer.action_id),
+      ]);
+      return rows.rows[0] as { error: string } | undefined;
+    });
+    expect(invalid.error).toMatch(/unsupported approval event version 2/);
+    expect(await deliveriesOf(run.pool, newer.action_id)).toEqual([]);
+  });
+
   it('records events that arrive together in one transaction; one the database refuses holds no other back', async () => {
     // Published while no notifier runs, so they reach it together, as one batch.
     const approvals = Array.from({ length: 20 }, () => makeApproval());

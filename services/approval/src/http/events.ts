@@ -5,7 +5,7 @@
  * client goes away or stops reading (its buffer would otherwise grow without bound).
  */
 import type { ServerResponse } from 'node:http';
-import { ApprovalEvent, CountersignError, Subjects } from '@countersign/contracts';
+import { CountersignError, decodeApprovalEvent, encodeApprovalEvent, Subjects } from '@countersign/contracts';
 import type { Logger } from '@countersign/runtime';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { ApprovalMetrics } from '../metrics.js';
@@ -31,7 +31,6 @@ export function startEventHub(options: {
 }): EventHub {
   const log = options.logger.child({ component: 'sse' });
   const clients = new Set<ServerResponse>();
-  const decoder = new TextDecoder();
 
   const drop = (res: ServerResponse) => {
     if (!clients.delete(res)) return;
@@ -53,16 +52,11 @@ export function startEventHub(options: {
 
   const onMessage = (data: Uint8Array) => {
     if (clients.size === 0) return;
-    let event: ApprovalEvent;
-    try {
-      const parsed = ApprovalEvent.safeParse(JSON.parse(decoder.decode(data)));
-      if (!parsed.success) return;
-      event = parsed.data;
-    } catch {
-      return;
-    }
-    // One line of JSON: SSE data must not contain raw newlines, and JSON.stringify emits none.
-    broadcast(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+    const decoded = decodeApprovalEvent(data);
+    if (!decoded.ok) return;
+    const event = decoded.event;
+    // Re-encoded, not forwarded: SSE data must not contain raw newlines, and the encoding has none.
+    broadcast(`id: ${event.id}\nevent: ${event.type}\ndata: ${encodeApprovalEvent(event)}\n\n`);
   };
 
   const subscriptions: Subscription[] = [Subjects.pendingAll, Subjects.decidedAll].map((subject) =>

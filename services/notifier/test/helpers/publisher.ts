@@ -1,4 +1,4 @@
-import { type ApprovalEvent, Subjects } from '@countersign/contracts';
+import { type ApprovalEvent, encodeApprovalEvent, Subjects } from '@countersign/contracts';
 import { ensureStreams } from '@countersign/runtime';
 import { type JetStreamClient, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -17,7 +17,7 @@ export class EventPublisher {
       event.type === 'approval.pending'
         ? Subjects.pending(event.data.action_id)
         : Subjects.decided(event.data.action_id);
-    await this.js.publish(subject, JSON.stringify(event), { msgID: event.id });
+    await this.js.publish(subject, encodeApprovalEvent(event), { msgID: event.id });
   }
 
   /** Anything on a subject, to test that bad events do not stop the consumer. */
