@@ -7,7 +7,7 @@ import pkg from '../package.json' with { type: 'json' };
 import { type ApprovalEndpoint, approvalHandlers } from './endpoints.js';
 import { type ExpiryLoop, startExpiryLoop } from './expiry.js';
 import { type Intake, startIntake } from './intake.js';
-import type { LifecycleDeps } from './lifecycle.js';
+import type { LifecycleDeps } from './lifecycle/index.js';
 import { type ApprovalMetrics, createApprovalMetrics } from './metrics.js';
 import { type OutboxRelay, startOutboxRelay } from './outbox.js';
 import { natsPolicyClient, type PolicyClient } from './policy.js';

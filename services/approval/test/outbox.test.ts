@@ -6,7 +6,7 @@
 import { Subjects } from '@countersign/contracts';
 import { waitUntil } from '@countersign/test-fixtures';
 import { describe, expect, it } from 'vitest';
-import { cancel } from '../src/lifecycle.js';
+import { cancel } from '../src/lifecycle/index.js';
 import { LISTENER_NAME } from '../src/outbox.js';
 import { call, capturingLogger, decidedEvent, eventCounts, request, startHarness } from './support.js';
 

@@ -16,7 +16,7 @@ import {
   parseWith,
   ReportRequest,
 } from '@countersign/contracts';
-import { cancel, decide, expireAllDue, report, submit } from '../lifecycle.js';
+import { cancel, decide, expireAllDue, report, submit } from '../lifecycle/index.js';
 import { approvalStats, getApproval, listApprovals } from '../queries.js';
 import type { HttpApp, RequestContext, Route } from './app.js';
 import { bearerIdentity } from './auth.js';

@@ -14,7 +14,7 @@ import {
   parseWith,
 } from '@countersign/contracts';
 import { coerceError } from '@countersign/runtime';
-import { decide } from '../lifecycle.js';
+import { decide } from '../lifecycle/index.js';
 import { approvalStats, getApproval, listApprovals } from '../queries.js';
 import type { HttpApp, RequestContext, Route } from './app.js';
 import { fromThisOrigin, type Session } from './auth.js';

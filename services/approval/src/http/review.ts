@@ -9,7 +9,7 @@
 import { type ApprovalWithHistory, CountersignError, DecideRequest, parseWith } from '@countersign/contracts';
 import { query, type ReviewClaims, ReviewTokenInvalid, verifyReviewToken } from '@countersign/runtime';
 import type pg from 'pg';
-import { decide } from '../lifecycle.js';
+import { decide } from '../lifecycle/index.js';
 import { getApproval } from '../queries.js';
 import type { HttpApp, RequestContext, Route } from './app.js';
 import { deriveKey, fromThisOrigin, hmac, sameSecret } from './auth.js';
