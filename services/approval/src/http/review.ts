@@ -235,11 +235,9 @@ export function reviewRoutes(app: HttpApp): Route[] {
         });
         let approval: Awaited<ReturnType<typeof decide>>;
         try {
-          approval = await decide(
-            app.deps,
-            { ...request, withinTransaction: (client) => burnNonce(client, claims) },
-            claims.v,
-          );
+          approval = await decide(app.deps, request, claims.v, {
+            inTransaction: (client) => burnNonce(client, claims),
+          });
         } catch (err) {
           if (err instanceof ReviewLinkUsed) {
             return sendHtml(

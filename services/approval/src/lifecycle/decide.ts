@@ -19,12 +19,16 @@ export interface DecideInput {
   reason?: string | undefined;
   /** Only for resuming a `task_pause`. */
   owner?: string | undefined;
+}
+
+/** How a caller takes part in the vote's transaction; the domain input above stays plain data. */
+export interface DecideOptions {
   /**
    * Runs inside the vote's transaction, under the approval's row lock, before the vote is
    * written; a throw rolls the vote back. The review link burns its single-use nonce here, so the
-   * nonce is spent if and only if the vote is recorded.
+   * nonce is spent if and only if the vote is recorded. Default: nothing runs.
    */
-  withinTransaction?: ((client: pg.PoolClient) => Promise<void>) | undefined;
+  inTransaction?: ((client: pg.PoolClient) => Promise<void>) | undefined;
 }
 
 /**
@@ -33,7 +37,12 @@ export interface DecideInput {
  * the status, the deadline and the one-vote-per-voter key are checked again. One authorized
  * rejection rejects; `required_approvals` distinct approvals approve.
  */
-export async function decide(deps: LifecycleDeps, input: DecideInput, actor: string): Promise<Approval> {
+export async function decide(
+  deps: LifecycleDeps,
+  input: DecideInput,
+  actor: string,
+  options: DecideOptions = {},
+): Promise<Approval> {
   if (containsUnstorable(input) || containsUnstorable(actor)) throw unstorableError();
   const current = await findApproval(deps.pool, input.action_id);
   if (!current) throw notFound(input.action_id);
@@ -55,7 +64,7 @@ export async function decide(deps: LifecycleDeps, input: DecideInput, actor: str
   }
 
   const approval = await onPending(deps, input.action_id, async (client, row, now) => {
-    await input.withinTransaction?.(client);
+    await options.inTransaction?.(client);
     return vote(client, row, now, input, actor);
   });
   deps.logger.info(

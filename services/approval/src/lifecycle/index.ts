@@ -12,7 +12,7 @@
  */
 export { Actors } from './actors.js';
 export { cancel } from './cancel.js';
-export { type DecideInput, decide } from './decide.js';
+export { type DecideInput, type DecideOptions, decide } from './decide.js';
 export type { LifecycleDeps } from './deps.js';
 export { expire, expireAllDue, expireDue } from './expiry.js';
 export { invalidRequestDecision } from './invalid.js';
