@@ -327,7 +327,7 @@ export function dashboardRoutes(app: HttpApp): Route[] {
             decided_by: session.identity,
             ...(reason ? { reason } : {}),
           });
-          app.metrics.decided(await decide(deps, request, session.identity));
+          await decide(deps, request, session.identity);
           redirect(ctx.res, `${detailHref(actionId)}?result=${request.approved ? 'approved' : 'rejected'}`);
         } catch (err) {
           const error = coerceError(err);

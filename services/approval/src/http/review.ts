@@ -248,7 +248,6 @@ export function reviewRoutes(app: HttpApp): Route[] {
           }
           throw err;
         }
-        app.metrics.decided(approval);
         const verb = request.approved ? 'approved' : 'rejected';
         sendHtml(
           ctx.res,

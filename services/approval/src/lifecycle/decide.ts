@@ -1,6 +1,7 @@
 /**
  * Decide: an approver's vote, authorized by the policy and written under the approval's row
- * lock, and the transition it completes.
+ * lock, and the transition it completes. The decision latency metric is recorded here, once
+ * for every door (NATS, HTTP API, review link, dashboard), after the vote's transaction commits.
  */
 import { type Approval, CountersignError } from '@countersign/contracts';
 import { query } from '@countersign/runtime';
@@ -71,6 +72,9 @@ export async function decide(
     { action_id: input.action_id, decider: actor, approved: input.approved, status: approval.status },
     'vote recorded',
   );
+  // After the commit, so a rolled-back vote is never counted; every door calls decide, none
+  // records it again. Only a vote that completed the approval observes (see metrics.ts).
+  deps.metrics.decided(approval);
   return approval;
 }
 

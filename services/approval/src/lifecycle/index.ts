@@ -3,7 +3,7 @@
  * the HTTP API), decide, cancel, report and expire. Business rules and SQL live here, one
  * module per concern; transports (NATS endpoints, the intake consumer, the HTTP routes and
  * pages) only translate. Every state change writes its audit events and its outbox event in the
- * same transaction as the change itself.
+ * same transaction as the change itself, and the lifecycle records its decision metrics itself.
  *
  * submission.ts, submit.ts, invalid.ts, new-approval.ts, write-batch.ts: submit.
  * transitions.ts: terminal transitions and the row lock commands take. decide.ts, cancel.ts,
@@ -13,7 +13,7 @@
 export { Actors } from './actors.js';
 export { cancel } from './cancel.js';
 export { type DecideInput, type DecideOptions, decide } from './decide.js';
-export type { LifecycleDeps } from './deps.js';
+export type { LifecycleDeps, LifecycleMetrics } from './deps.js';
 export { expire, expireAllDue, expireDue } from './expiry.js';
 export { invalidRequestDecision } from './invalid.js';
 export { type ReportInput, report } from './report.js';
