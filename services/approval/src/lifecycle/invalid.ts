@@ -11,6 +11,7 @@ import {
 import { canonicalJson, sha256Hex } from '../hash.js';
 import { containsUnstorable } from './storable.js';
 
+/** The request hash of an invalid request: its raw JSON, prefixed so it never equals a valid one's. */
 export function invalidHash(raw: unknown): string {
   return sha256Hex(`invalid:${canonicalJson(raw)}`);
 }

@@ -17,7 +17,7 @@ import { eventFor, OUTBOX_INSERT_SELECT } from './outbox-rows.js';
 import type { Prepared, SubmitItem, SubmitOutcome } from './submission.js';
 
 /**
- * The write transaction of {@link submitMany}. When the database refuses the batch's data, each
+ * The write transaction of `submitMany` (submit.ts). When the database refuses the batch's data, each
  * item is written on its own so one bad item cannot hold the others back; the bad one comes
  * back as a `poison` retry. Any other failure leaves the whole batch to be retried.
  */
