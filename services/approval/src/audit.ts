@@ -43,7 +43,7 @@ export function auditHash(
  * Appends events to their approvals' chains, in the given order. The caller must hold the
  * approvals' row locks, so no one else extends the same chain meanwhile; the (action_id, seq)
  * primary key refuses a fork regardless. (New approvals are written with their first events
- * in one statement instead: see the intake's write in lifecycle.ts.)
+ * in one statement instead: see the intake's write in lifecycle/write-batch.ts.)
  */
 export async function appendAudit(client: pg.PoolClient, entries: readonly AuditEntry[]): Promise<void> {
   if (entries.length === 0) return;

@@ -1,5 +1,5 @@
 import type { EndpointHandlers } from '@countersign/runtime';
-import { Actors, cancel, decide, type LifecycleDeps, report, submit } from './lifecycle.js';
+import { Actors, cancel, decide, type LifecycleDeps, report, submit } from './lifecycle/index.js';
 import { approvalStats, getApproval, listApprovals } from './queries.js';
 
 export type ApprovalEndpoint = 'submit' | 'decide' | 'cancel' | 'get' | 'list' | 'stats' | 'report';

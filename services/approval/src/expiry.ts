@@ -1,5 +1,5 @@
 import type { Logger } from '@countersign/runtime';
-import { expireAllDue, type LifecycleDeps } from './lifecycle.js';
+import { expireAllDue, type LifecycleDeps } from './lifecycle/index.js';
 import { sleeper } from './timing.js';
 
 export interface ExpiryLoop {

@@ -22,7 +22,7 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { z } from 'zod';
-import { type LifecycleDeps, type SubmitItem, type SubmitOutcome, submitMany } from './lifecycle.js';
+import { type LifecycleDeps, type SubmitItem, type SubmitOutcome, submitMany } from './lifecycle/index.js';
 import { iso } from './records.js';
 import { backoffDelay, sleeper } from './timing.js';
 

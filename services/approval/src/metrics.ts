@@ -1,8 +1,8 @@
 /**
  * Prometheus metrics of one approval service instance. Each instance owns its registry (never
  * prom-client's global default): two services in one process, as in tests, would otherwise
- * collide on metric names. Counters and the latency histogram are fed by the transports as
- * commands finish; the approval and outbox gauges are read from the database at scrape time, so
+ * collide on metric names. Counters are fed by the transports as commands finish, the latency
+ * histogram by the lifecycle as decisions commit; the approval and outbox gauges are read from the database at scrape time, so
  * they are right across replicas and restarts without any bookkeeping.
  */
 import { type Approval, type ErrorCode, TERMINAL_STATUSES } from '@countersign/contracts';

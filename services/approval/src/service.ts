@@ -1,13 +1,13 @@
 import { ServiceNames } from '@countersign/contracts';
-import { type EndpointHandlers, type Logger, memoStop, startService } from '@countersign/runtime';
+import { type Logger, memoStop, startService } from '@countersign/runtime';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type pg from 'pg';
 import pkg from '../package.json' with { type: 'json' };
-import { type ApprovalEndpoint, approvalHandlers } from './endpoints.js';
+import { approvalHandlers } from './endpoints.js';
 import { type ExpiryLoop, startExpiryLoop } from './expiry.js';
 import { type Intake, startIntake } from './intake.js';
-import type { LifecycleDeps } from './lifecycle.js';
+import type { LifecycleDeps } from './lifecycle/index.js';
 import { type ApprovalMetrics, createApprovalMetrics } from './metrics.js';
 import { type OutboxRelay, startOutboxRelay } from './outbox.js';
 import { natsPolicyClient, type PolicyClient } from './policy.js';
@@ -78,12 +78,13 @@ export interface ApprovalService {
 export async function startApprovalService(options: ApprovalServiceOptions): Promise<ApprovalService> {
   const settings: ApprovalSettings = { ...DEFAULT_SETTINGS, ...options.config };
   const logger = options.logger;
+  const metrics = options.metrics ?? createApprovalMetrics({ pool: options.pool, logger });
   const deps: LifecycleDeps = {
     pool: options.pool,
     policy: options.policy ?? natsPolicyClient(options.nc, settings.policyTimeoutMs),
     logger,
+    metrics,
   };
-  const metrics = options.metrics ?? createApprovalMetrics({ pool: options.pool, logger });
   const js = jetstream(options.nc);
   const jsm = await jetstreamManager(options.nc);
 
@@ -113,7 +114,7 @@ export async function startApprovalService(options: ApprovalServiceOptions): Pro
         ...(settings.queue ? { queue: settings.queue } : {}),
         onError: (endpoint, error) => metrics.commandError('nats', endpoint, error.code),
       },
-      observeDecisions(approvalHandlers(deps), metrics),
+      approvalHandlers(deps),
       logger,
     );
     started.push({ stop: async () => void (await service.stop()) });
@@ -138,21 +139,6 @@ export async function startApprovalService(options: ApprovalServiceOptions): Pro
   }
 
   return { deps, metrics, stop: memoStop(() => stopAll(started, logger)) };
-}
-
-/** Feeds the decision latency histogram from the decide command's answers. */
-function observeDecisions(
-  handlers: EndpointHandlers<ApprovalEndpoint>,
-  metrics: ApprovalMetrics,
-): EndpointHandlers<ApprovalEndpoint> {
-  return {
-    ...handlers,
-    decide: async (request, ctx) => {
-      const approval = await handlers.decide(request, ctx);
-      metrics.decided(approval);
-      return approval;
-    },
-  };
 }
 
 /**

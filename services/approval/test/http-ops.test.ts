@@ -3,10 +3,11 @@
  * draining and when the policy service is gone), /metrics with the documented series, and the
  * server-sent event stream fed from the NATS events.
  */
-import { Subjects } from '@countersign/contracts';
+import { CountersignError, Subjects } from '@countersign/contracts';
 import { spawnService, waitUntil } from '@countersign/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { startHttpServer } from '../src/http/server.js';
+import { decide } from '../src/lifecycle/index.js';
 import { createApprovalMetrics } from '../src/metrics.js';
 import { startHttpHarness } from './http-support.js';
 import { call, request, testLogger } from './support.js';
@@ -119,6 +120,96 @@ describe('metrics', () => {
       1,
     );
     expect(text).toContain('process_cpu_seconds_total');
+  });
+
+  it('counts each decision once, whichever door it came through, and never a rolled-back one', async () => {
+    const count = async (status: 'approved' | 'rejected') =>
+      sample(await metricsText(), `countersign_decision_latency_seconds_count{status="${status}"}`) ?? 0;
+    const pendingOne = async (label: string, amount = 1500) => {
+      const approval = await call(h.nc, 'submit', request(label, { context: { amount } }));
+      expect(approval.status).toBe('pending');
+      return approval.action_id;
+    };
+    const postForm = (path: string, fields: Record<string, string>, headers: Record<string, string> = {}) =>
+      fetch(`${h.base}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body: new URLSearchParams(fields).toString(),
+        redirect: 'manual',
+      });
+    const csrfOf = (page: string) => /name="csrf" value="([^"]+)"/.exec(page)?.[1] as string;
+    const approved = await count('approved');
+    const rejected = await count('rejected');
+
+    // NATS command.
+    await call(h.nc, 'decide', {
+      action_id: await pendingOne('door-nats'),
+      approved: true,
+      decided_by: 'alice',
+    });
+    expect(await count('approved')).toBe(approved + 1);
+
+    // HTTP API.
+    const viaApi = await h.api('POST', `/api/v1/approvals/${await pendingOne('door-api')}/decide`, {
+      as: 'alice',
+      body: { approved: false },
+    });
+    expect(viaApi.status).toBe(200);
+    expect(await count('rejected')).toBe(rejected + 1);
+
+    // Review link: open the page, post its form.
+    const reviewed = await call(h.nc, 'get', { action_id: await pendingOne('door-review') });
+    const link = h.reviewLink(reviewed.action_id, 'frank', reviewed.expires_at);
+    const reviewPage = await fetch(link);
+    expect(reviewPage.status).toBe(200);
+    const viaLink = await postForm(`/approvals/${reviewed.action_id}/review`, {
+      token: new URL(link).searchParams.get('token') as string,
+      csrf: csrfOf(await reviewPage.text()),
+      decision: 'approve',
+    });
+    expect(viaLink.status).toBe(200);
+    expect(await count('approved')).toBe(approved + 2);
+
+    // Dashboard: sign in with the token, open the approval, post its form.
+    const signedIn = await postForm('/dashboard/login', { token: h.tokens.alice });
+    expect(signedIn.status).toBe(303);
+    const cookie = (signedIn.headers.get('set-cookie') as string).split(';')[0] as string;
+    const onDashboard = await pendingOne('door-dashboard');
+    const detail = await fetch(`${h.base}/dashboard/approvals/${onDashboard}`, { headers: { cookie } });
+    expect(detail.status).toBe(200);
+    const viaDashboard = await postForm(
+      `/dashboard/approvals/${onDashboard}/decide`,
+      { csrf: csrfOf(await detail.text()), decision: 'approve' },
+      { cookie },
+    );
+    expect(viaDashboard.status).toBe(303);
+    expect(viaDashboard.headers.get('location')).toContain('result=approved');
+    expect((await call(h.nc, 'get', { action_id: onDashboard })).status).toBe('approved');
+    expect(await count('approved')).toBe(approved + 3);
+
+    // A vote that leaves the approval pending observes nothing; the one that completes it, once.
+    const twoApprovers = await pendingOne('door-two', 20_000);
+    await call(h.nc, 'decide', { action_id: twoApprovers, approved: true, decided_by: 'alice' });
+    expect(await count('approved')).toBe(approved + 3);
+    await call(h.nc, 'decide', { action_id: twoApprovers, approved: true, decided_by: 'frank' });
+    expect(await count('approved')).toBe(approved + 4);
+
+    // A vote whose transaction rolls back (its hook throws, as a spent review link's burn does)
+    // is neither recorded nor counted.
+    const rolledBack = await pendingOne('door-rollback');
+    await expect(
+      decide(h.service.deps, { action_id: rolledBack, approved: true }, 'alice', {
+        inTransaction: async () => {
+          throw new CountersignError('already_decided', 'refused inside the vote transaction');
+        },
+      }),
+    ).rejects.toThrow('refused inside the vote transaction');
+    expect(await call(h.nc, 'get', { action_id: rolledBack })).toMatchObject({
+      status: 'pending',
+      votes: [],
+    });
+    expect(await count('approved')).toBe(approved + 4);
+    expect(await count('rejected')).toBe(rejected + 1);
   });
 
   it('keeps each instance in its own registry', async () => {

@@ -7,7 +7,7 @@ import { APPROVAL_EVENT_VERSION, approvalEventId, Streams, Subjects } from '@cou
 import { waitUntil } from '@countersign/test-fixtures';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
-import { cancel } from '../src/lifecycle.js';
+import { cancel } from '../src/lifecycle/index.js';
 import { LISTENER_NAME } from '../src/outbox.js';
 import { call, capturingLogger, decidedEvent, eventCounts, request, startHarness } from './support.js';
 

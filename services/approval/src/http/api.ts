@@ -16,7 +16,7 @@ import {
   parseWith,
   ReportRequest,
 } from '@countersign/contracts';
-import { cancel, decide, expireAllDue, report, submit } from '../lifecycle.js';
+import { cancel, decide, expireAllDue, report, submit } from '../lifecycle/index.js';
 import { approvalStats, getApproval, listApprovals } from '../queries.js';
 import type { HttpApp, RequestContext, Route } from './app.js';
 import { bearerIdentity } from './auth.js';
@@ -71,7 +71,7 @@ export function listQuery(url: URL): ListRequest {
 }
 
 export function apiRoutes(app: HttpApp): Route[] {
-  const { deps, metrics } = app;
+  const { deps } = app;
   const limit = app.settings.bodyLimit;
   const who = (ctx: RequestContext) => bearerIdentity(ctx.req, app.tokens);
   const id = (ctx: RequestContext) => ctx.params.action_id as string;
@@ -106,10 +106,7 @@ export function apiRoutes(app: HttpApp): Route[] {
     ),
     route('POST', '/api/v1/approvals/:action_id/decide', 'decide', async (ctx, identity) => {
       const body = withPathId(await readJsonObject(ctx.req, ctx.res, limit), id(ctx));
-      const request = parseWith(DecideRequest, actingAs(body, 'decided_by', identity));
-      const approval = await decide(deps, request, identity);
-      metrics.decided(approval);
-      return approval;
+      return decide(deps, parseWith(DecideRequest, actingAs(body, 'decided_by', identity)), identity);
     }),
     route('POST', '/api/v1/approvals/:action_id/cancel', 'cancel', async (ctx, identity) => {
       const body = withPathId(await readJsonObject(ctx.req, ctx.res, limit), id(ctx));

@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '@countersign/runtime';
 import type { NatsConnection } from '@nats-io/nats-core';
-import type { LifecycleDeps } from '../lifecycle.js';
+import type { LifecycleDeps } from '../lifecycle/index.js';
 import type { ApprovalMetrics } from '../metrics.js';
 import type { Sessions } from './auth.js';
 import type { EventHub } from './events.js';

@@ -14,7 +14,7 @@ import {
   parseWith,
 } from '@countersign/contracts';
 import { coerceError } from '@countersign/runtime';
-import { decide } from '../lifecycle.js';
+import { decide } from '../lifecycle/index.js';
 import { approvalStats, getApproval, listApprovals } from '../queries.js';
 import type { HttpApp, RequestContext, Route } from './app.js';
 import { fromThisOrigin, type Session } from './auth.js';
@@ -327,7 +327,7 @@ export function dashboardRoutes(app: HttpApp): Route[] {
             decided_by: session.identity,
             ...(reason ? { reason } : {}),
           });
-          app.metrics.decided(await decide(deps, request, session.identity));
+          await decide(deps, request, session.identity);
           redirect(ctx.res, `${detailHref(actionId)}?result=${request.approved ? 'approved' : 'rejected'}`);
         } catch (err) {
           const error = coerceError(err);

@@ -9,7 +9,7 @@
 import { type ApprovalWithHistory, CountersignError, DecideRequest, parseWith } from '@countersign/contracts';
 import { query, type ReviewClaims, ReviewTokenInvalid, verifyReviewToken } from '@countersign/runtime';
 import type pg from 'pg';
-import { decide } from '../lifecycle.js';
+import { decide } from '../lifecycle/index.js';
 import { getApproval } from '../queries.js';
 import type { HttpApp, RequestContext, Route } from './app.js';
 import { deriveKey, fromThisOrigin, hmac, sameSecret } from './auth.js';
@@ -235,11 +235,9 @@ export function reviewRoutes(app: HttpApp): Route[] {
         });
         let approval: Awaited<ReturnType<typeof decide>>;
         try {
-          approval = await decide(
-            app.deps,
-            { ...request, withinTransaction: (client) => burnNonce(client, claims) },
-            claims.v,
-          );
+          approval = await decide(app.deps, request, claims.v, {
+            inTransaction: (client) => burnNonce(client, claims),
+          });
         } catch (err) {
           if (err instanceof ReviewLinkUsed) {
             return sendHtml(
@@ -250,7 +248,6 @@ export function reviewRoutes(app: HttpApp): Route[] {
           }
           throw err;
         }
-        app.metrics.decided(approval);
         const verb = request.approved ? 'approved' : 'rejected';
         sendHtml(
           ctx.res,

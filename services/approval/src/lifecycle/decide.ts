@@ -1,0 +1,127 @@
+/**
+ * Decide: an approver's vote, authorized by the policy and written under the approval's row
+ * lock, and the transition it completes. The decision latency metric is recorded here, once
+ * for every door (NATS, HTTP API, review link, dashboard), after the vote's transaction commits.
+ */
+import { type Approval, CountersignError } from '@countersign/contracts';
+import { query } from '@countersign/runtime';
+import type pg from 'pg';
+import { type AuditEntry, appendAudit } from '../audit.js';
+import { findApproval, notFound } from '../queries.js';
+import { type ApprovalRow, iso, toApproval } from '../records.js';
+import type { LifecycleDeps } from './deps.js';
+import { expire } from './expiry.js';
+import { containsUnstorable, unstorableError } from './storable.js';
+import { applyTransitions, closedError, onPending, type Transition } from './transitions.js';
+
+export interface DecideInput {
+  action_id: string;
+  approved: boolean;
+  reason?: string | undefined;
+  /** Only for resuming a `task_pause`. */
+  owner?: string | undefined;
+}
+
+/** How a caller takes part in the vote's transaction; the domain input above stays plain data. */
+export interface DecideOptions {
+  /**
+   * Runs inside the vote's transaction, under the approval's row lock, before the vote is
+   * written; a throw rolls the vote back. The review link burns its single-use nonce here, so the
+   * nonce is spent if and only if the vote is recorded. Default: nothing runs.
+   */
+  inTransaction?: ((client: pg.PoolClient) => Promise<void>) | undefined;
+}
+
+/**
+ * Records `actor`'s vote. The policy authorizes it (outside any transaction: it is a network
+ * call) against the approval as it stands; the vote is then written under the row lock, where
+ * the status, the deadline and the one-vote-per-voter key are checked again. One authorized
+ * rejection rejects; `required_approvals` distinct approvals approve.
+ */
+export async function decide(
+  deps: LifecycleDeps,
+  input: DecideInput,
+  actor: string,
+  options: DecideOptions = {},
+): Promise<Approval> {
+  if (containsUnstorable(input) || containsUnstorable(actor)) throw unstorableError();
+  const current = await findApproval(deps.pool, input.action_id);
+  if (!current) throw notFound(input.action_id);
+  if (current.status !== 'pending') throw closedError(current);
+  if (current.overdue) {
+    // Never ask the policy about a decision that can no longer be taken.
+    await expire(deps, input.action_id);
+    const now = await findApproval(deps.pool, input.action_id);
+    throw closedError(now ?? current);
+  }
+
+  const verdict = await deps.policy.authorize(toApproval(current), actor, input.owner);
+  if (!verdict.allowed) {
+    throw new CountersignError(
+      'forbidden',
+      verdict.reasons.map((r) => r.message).join('; ') || `${actor} may not decide this approval`,
+      { action_id: input.action_id, reasons: verdict.reasons },
+    );
+  }
+
+  const approval = await onPending(deps, input.action_id, async (client, row, now) => {
+    await options.inTransaction?.(client);
+    return vote(client, row, now, input, actor);
+  });
+  deps.logger.info(
+    { action_id: input.action_id, decider: actor, approved: input.approved, status: approval.status },
+    'vote recorded',
+  );
+  // After the commit, so a rolled-back vote is never counted; every door calls decide, none
+  // records it again. Only a vote that completed the approval observes (see metrics.ts).
+  deps.metrics.decided(approval);
+  return approval;
+}
+
+/** Writes a vote on a locked pending approval, and the transition it completes, if any. */
+async function vote(
+  client: pg.PoolClient,
+  row: ApprovalRow,
+  now: Date,
+  input: DecideInput,
+  actor: string,
+): Promise<Approval> {
+  const inserted = await query(
+    client,
+    `insert into approval.votes (action_id, voter, approved, reason, at) values ($1, $2, $3, $4, $5)
+     on conflict (action_id, voter) do nothing returning voter`,
+    [input.action_id, actor, input.approved, input.reason ?? null, iso(now)],
+  );
+  if (inserted.rowCount === 0) {
+    const message = `${actor} has already voted on this approval`;
+    throw new CountersignError('forbidden', message, {
+      action_id: input.action_id,
+      reasons: [{ code: 'already_voted', message }],
+    });
+  }
+  const voteAudit: AuditEntry = {
+    action_id: input.action_id,
+    event: 'voted',
+    actor,
+    reason: input.reason ?? null,
+    data: { approved: input.approved, ...(input.owner ? { owner: input.owner } : {}) },
+    at: iso(now),
+  };
+  // Distinct approvers: the primary key allows one vote per voter, so counting rows is enough.
+  const approvals = row.votes.filter((v) => v.approved).length + (input.approved ? 1 : 0);
+  const reason = input.reason ?? null;
+  const transition: Transition | undefined = !input.approved
+    ? { action_id: input.action_id, status: 'rejected', decided_by: actor, reason }
+    : approvals >= row.required_approvals
+      ? { action_id: input.action_id, status: 'approved', decided_by: actor, reason }
+      : undefined;
+  if (transition) {
+    const [approval] = await applyTransitions(client, [transition], now, [voteAudit]);
+    if (!approval) throw new CountersignError('internal', 'transition returned no approval');
+    return approval;
+  }
+  await appendAudit(client, [voteAudit]);
+  const updated = await findApproval(client, input.action_id);
+  if (!updated) throw new CountersignError('internal', 'approval vanished inside its transaction');
+  return toApproval(updated);
+}

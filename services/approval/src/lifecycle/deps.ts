@@ -1,0 +1,19 @@
+/** What every lifecycle function is handed: the database, the policy, a logger and the metrics it feeds. */
+import type { Logger } from '@countersign/runtime';
+import type pg from 'pg';
+import type { ApprovalMetrics } from '../metrics.js';
+import type { PolicyClient } from '../policy.js';
+
+/** The metrics the lifecycle records itself, as its changes commit. */
+export type LifecycleMetrics = Pick<ApprovalMetrics, 'decided'>;
+
+export interface LifecycleDeps {
+  pool: pg.Pool;
+  policy: PolicyClient;
+  logger: Logger;
+  /**
+   * Fed by the lifecycle, never by a transport: a decision is counted once, after its
+   * transaction commits, whichever door it came through.
+   */
+  metrics: LifecycleMetrics;
+}

@@ -1,0 +1,77 @@
+/** Report: the requester records how an approved action went (executed or failed), once. */
+import { type Approval, CountersignError } from '@countersign/contracts';
+import { query, withTransaction } from '@countersign/runtime';
+import { appendAudit } from '../audit.js';
+import { findApproval, notFound } from '../queries.js';
+import { iso, toApproval } from '../records.js';
+import { transactionNow } from './clock.js';
+import type { LifecycleDeps } from './deps.js';
+import { containsUnstorable, unstorableError } from './storable.js';
+
+export interface ReportInput {
+  action_id: string;
+  outcome: 'executed' | 'failed';
+  detail?: string | undefined;
+}
+
+/**
+ * Adds the execution outcome of an approved action to its history. Only the requester reports,
+ * once; reporting the same outcome again is a no-op, a different one a conflict.
+ */
+export async function report(deps: LifecycleDeps, input: ReportInput, actor: string): Promise<Approval> {
+  if (containsUnstorable(input) || containsUnstorable(actor)) throw unstorableError();
+  return withTransaction(deps.pool, async (client) => {
+    const row = await findApproval(client, input.action_id, { lock: true });
+    if (!row) throw notFound(input.action_id);
+    if (actor !== row.requested_by) {
+      throw new CountersignError(
+        'forbidden',
+        `only the requester (${row.requested_by}) may report the outcome`,
+        {
+          action_id: input.action_id,
+          reasons: [{ code: 'not_requester', message: `${actor} did not request this action` }],
+        },
+      );
+    }
+    if (row.status !== 'approved') {
+      throw new CountersignError(
+        'invalid_request',
+        `only approved approvals take a report; this one is ${row.status}`,
+        {
+          action_id: input.action_id,
+          status: row.status,
+        },
+      );
+    }
+    const previous = await query<{ data: { outcome: string; detail: string | null } }>(
+      client,
+      "select data from approval.audit_events where action_id = $1 and event = 'reported' limit 1",
+      [input.action_id],
+    );
+    const before = previous.rows[0]?.data;
+    const detail = input.detail ?? null;
+    if (before) {
+      if (before.outcome === input.outcome && before.detail === detail) return toApproval(row);
+      throw new CountersignError(
+        'idempotency_conflict',
+        `the outcome of ${input.action_id} was already reported`,
+        {
+          action_id: input.action_id,
+          outcome: before.outcome,
+        },
+      );
+    }
+    const now = await transactionNow(client);
+    await appendAudit(client, [
+      {
+        action_id: input.action_id,
+        event: 'reported',
+        actor,
+        reason: detail,
+        data: { outcome: input.outcome, detail },
+        at: iso(now),
+      },
+    ]);
+    return toApproval(row);
+  });
+}
