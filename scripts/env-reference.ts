@@ -13,9 +13,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CommonEnv } from '../packages/runtime/src/config.js';
-import { ApprovalEnv } from '../services/approval/src/config.js';
-import { NotifierEnv } from '../services/notifier/src/config.js';
-import { PolicyEnv } from '../services/policy/src/config.js';
+import { ApprovalVariables } from '../services/approval/src/config.js';
+import { NotifierVariables } from '../services/notifier/src/config.js';
+import { PolicyVariables } from '../services/policy/src/config.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const OPERATIONS_DOC = join(ROOT, 'docs/operations.md');
@@ -52,16 +52,16 @@ const SECTIONS: Section[] = [
         'accepted but not used yet: no service passes a credentials file to its connection (see docs/security.md)',
       LOG_LEVEL: '`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`',
       LOG_PRETTY: 'human-readable logs instead of JSON lines (development only)',
-      SHUTDOWN_TIMEOUT_MS: 'how long a graceful stop (SIGTERM) may take before the process exits anyway',
+      SHUTDOWN_TIMEOUT: 'how long a graceful stop (SIGTERM) may take before the process exits anyway',
     },
   },
   {
     title: 'Policy service (`services/policy`)',
-    schema: PolicyEnv,
+    schema: PolicyVariables,
     source: 'services/policy/src/config.ts',
     skip: common,
     meaning: {
-      POLICY_WATCH_INTERVAL_MS: 'how often `POLICY_WATCH` checks the sources for changes',
+      POLICY_WATCH_INTERVAL: 'how often `POLICY_WATCH` checks the sources for changes',
       POLICY_BUCKET:
         'object store bucket to load bundles from at start and follow (`pnpm policy publish` writes it); empty turns it off',
     },
@@ -69,19 +69,20 @@ const SECTIONS: Section[] = [
   },
   {
     title: 'Approval service (`services/approval`)',
-    schema: ApprovalEnv,
+    schema: ApprovalVariables,
     source: 'services/approval/src/config.ts',
     skip: common,
     meaning: {
       DATABASE_URL:
         'PostgreSQL connection URL; the service owns the schema `approval` and migrates it at start',
+      DB_POOL_SIZE: 'connections in the pool: intake batches, commands and the outbox relay share them',
       INTAKE_MAX_ACK_PENDING: 'unacknowledged intake messages the server hands out to all replicas together',
-      INTAKE_RETRY_BASE_MS:
+      INTAKE_RETRY_BASE:
         'first retry delay of an intake message while the policy service or the database is down',
-      INTAKE_RETRY_MAX_MS: 'longest retry delay of such a message',
+      INTAKE_RETRY_MAX: 'longest retry delay of such a message',
       EXPIRY_BATCH_SIZE: 'overdue approvals expired per transaction',
       OUTBOX_BATCH_SIZE: 'events published per outbox relay transaction',
-      OUTBOX_PUBLISH_TIMEOUT_MS: "wait for the stream's acknowledgement of each published event",
+      OUTBOX_PUBLISH_TIMEOUT: "wait for the stream's acknowledgement of each published event",
       API_TOKENS:
         'bearer tokens of the HTTP API and dashboard sign-in: `<token>:<identity>` or `sha256:<hex>:<identity>` entries, comma-separated; the token acts as that identity',
       REVIEW_LINK_SECRET:
@@ -90,12 +91,13 @@ const SECTIONS: Section[] = [
   },
   {
     title: 'Notifier (`services/notifier`)',
-    schema: NotifierEnv,
+    schema: NotifierVariables,
     source: 'services/notifier/src/config.ts',
     skip: common,
     meaning: {
       DATABASE_URL:
         'PostgreSQL connection URL; the service owns the schema `notifier` and migrates it at start',
+      DB_POOL_SIZE: 'connections in the pool: the event consumer and the delivery worker share them',
       REVIEW_LINK_SECRET:
         "the approval service's `REVIEW_LINK_SECRET` (the same value); needed for review links",
       NOTIFIER_RETRY_JITTER: 'random spread of each retry delay, as a fraction of it (0 to 1)',

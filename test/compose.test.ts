@@ -15,7 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ApprovalEnv } from '../services/approval/src/config.js';
 import { loadChannelsFile } from '../services/notifier/src/channel-config.js';
-import { deriveConfig, NotifierEnv } from '../services/notifier/src/config.js';
+import { NotifierEnv } from '../services/notifier/src/config.js';
 import { PolicyEnv } from '../services/policy/src/config.js';
 
 const run = promisify(execFile);
@@ -148,14 +148,13 @@ describe('docker-compose.yml', () => {
     );
     for (const name of APP_SERVICES) {
       const schema = SCHEMAS[name];
-      const known = new Set([...Object.keys(schema.shape), ...(name === 'notifier' ? channelEnv : [])]);
+      const known = new Set([...Object.keys(schema.in.shape), ...(name === 'notifier' ? channelEnv : [])]);
       const env = environmentOf(name, filled);
       for (const key of Object.keys(env))
         expect(known.has(key), `${name}: ${key} is not in its schema`).toBe(true);
       const parsed = schema.safeParse(env);
       expect(parsed.success, `${name}: ${JSON.stringify(parsed.error?.issues)}`).toBe(true);
     }
-    expect(() => deriveConfig(NotifierEnv.parse(environmentOf('notifier', filled)))).not.toThrow();
 
     const approval = environmentOf('approval', filled);
     const notifier = environmentOf('notifier', filled);

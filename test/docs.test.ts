@@ -23,7 +23,7 @@ describe('docs/operations.md', () => {
   it('lists every variable of every service', () => {
     const reference = envReference();
     for (const schema of [PolicyEnv, ApprovalEnv, NotifierEnv]) {
-      for (const key of Object.keys(schema.shape)) expect(reference).toContain(`| \`${key}\``);
+      for (const key of Object.keys(schema.in.shape)) expect(reference).toContain(`| \`${key}\``);
     }
   });
 });

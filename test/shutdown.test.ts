@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { eventCounts, payment, spawnApproval, startSystem } from './support.js';
 
 // A minute of ack_wait: only a graceful hand-back lets the next instance finish sooner.
-const ACK_WAIT = { INTAKE_ACK_WAIT_MS: '60000' };
+const ACK_WAIT = { INTAKE_ACK_WAIT: '60s' };
 const sys = await startSystem('shutdown', ACK_WAIT);
 const TOTAL = 600;
 

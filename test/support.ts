@@ -24,11 +24,11 @@ import { afterAll } from 'vitest';
 
 /** Settings that make retries and sweeps fast enough for a test, not for production. */
 export const FAST_APPROVAL_ENV = {
-  INTAKE_ACK_WAIT_MS: '2000',
-  INTAKE_RETRY_BASE_MS: '100',
-  INTAKE_RETRY_MAX_MS: '1000',
-  EXPIRY_INTERVAL_MS: '300',
-  OUTBOX_POLL_MS: '200',
+  INTAKE_ACK_WAIT: '2s',
+  INTAKE_RETRY_BASE: '100ms',
+  INTAKE_RETRY_MAX: '1s',
+  EXPIRY_INTERVAL: '300ms',
+  OUTBOX_POLL_INTERVAL: '200ms',
 };
 
 export async function startSystem(label: string, approvalEnv: Record<string, string> = {}) {

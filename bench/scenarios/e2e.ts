@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createDatabase, REPO_ROOT } from '@countersign/devinfra';
 import { createLogger, migrate } from '@countersign/runtime';
 import pg from 'pg';
-import { DEFAULT_SETTINGS } from '../../services/approval/src/service.js';
+import { ApprovalEnv } from '../../services/approval/src/config.js';
 import {
   EventTracker,
   fixedRate,
@@ -95,8 +95,10 @@ export async function e2eScenario(ctx: BenchContext): Promise<ScenarioResult> {
     const profiler = await Profiler.open(system.watched, infra.databaseUrl, infra.monitorUrl);
     cleanup.add('profiler', () => profiler.close());
     const limitUrl = await pgbenchDatabase(infra.postgres.url);
-    const clients = DEFAULT_SETTINGS.intakeConcurrency;
-    const batch = DEFAULT_SETTINGS.intakeBatchSize;
+    // The approval service runs with its defaults: the schema's.
+    const defaults = ApprovalEnv.parse({ DATABASE_URL: infra.databaseUrl }).service;
+    const clients = defaults.intakeConcurrency;
+    const batch = defaults.intakeBatchSize;
 
     // Warm-up: JIT, connection pools, the first pages of every index.
     await fixedRate({ publisher, prefix: 'warm', rate: 500, seconds: ctx.seconds(3, 1) });

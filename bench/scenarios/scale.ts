@@ -202,7 +202,7 @@ export async function scaleScenario(ctx: BenchContext): Promise<ScenarioResult> 
       notes: [
         `The ${fmt(stored)} approvals were written with SQL (insert … select generate_series) in ${fmt(loadSeconds)} s, spread over 90 days: 75 % auto-approved, 10 % decided by people (with votes), 5 % denied or invalid, 8 % expired, 2 % cancelled, and the people's approvals of the last two hours still pending; ten action types, twenty requesters, runs of ten; two audit events per decided approval.`,
         'Each list call asks for the default page of 50, newest first; a filter is picked at random per call.',
-        `Expiry: the service's own loop (every EXPIRY_INTERVAL_MS, default 2 s; EXPIRY_BATCH_SIZE approvals per transaction), then the outbox relay; the time runs from the deadline to the last decided event received by a subscriber.${loadedBeforeDue ? '' : ' The fixture was still being written at the deadline.'}`,
+        `Expiry: the service's own loop (every EXPIRY_INTERVAL, default 2 s; EXPIRY_BATCH_SIZE approvals per transaction), then the outbox relay; the time runs from the deadline to the last decided event received by a subscriber.${loadedBeforeDue ? '' : ' The fixture was still being written at the deadline.'}`,
         'Memory (RSS per service) is measured under the end-to-end load of scenario 2 and reported there.',
       ],
       data: {

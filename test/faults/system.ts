@@ -90,9 +90,9 @@ export function approvalEnv(reviewSecret: string): Record<string, string> {
     ...FAST_APPROVAL_ENV,
     HTTP_PORT: '0',
     REVIEW_LINK_SECRET: reviewSecret,
-    HTTP_READY_TIMEOUT_MS: '1000',
-    POLICY_TIMEOUT_MS: '2000',
-    OUTBOX_PUBLISH_TIMEOUT_MS: '2000',
+    HTTP_READY_TIMEOUT: '1s',
+    POLICY_TIMEOUT: '2s',
+    OUTBOX_PUBLISH_TIMEOUT: '2s',
   };
 }
 

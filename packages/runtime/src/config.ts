@@ -1,24 +1,51 @@
 import { z } from 'zod';
+import { DURATION_FORMAT, formatDuration, parseDuration } from './duration.js';
+import { Secret } from './secret.js';
+
+/** One refused variable: its name and what is wrong with it, never its value (it may be a secret). */
+export interface ConfigIssue {
+  variable: string;
+  message: string;
+}
 
 export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(issues: readonly ConfigIssue[]) {
+    super(`invalid configuration:\n${issues.map((i) => `  ${i.variable}: ${i.message}`).join('\n')}`);
     this.name = 'ConfigError';
+    this.issues = issues;
   }
 }
 
 /**
- * Parses environment variables with a zod schema whose keys are the variable names. The error
- * names every offending variable, so a misconfigured deployment says what to fix.
+ * Parses environment variables with a zod schema whose keys are the variable names (and whose
+ * transform, if any, shapes them into the service's settings). The error names every offending
+ * variable, so a misconfigured deployment says what to fix; zod's and our messages never quote
+ * the value.
  */
-export function loadConfig<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv = process.env): z.infer<T> {
+export function loadConfig<T extends z.ZodType>(
+  schema: T,
+  env: NodeJS.ProcessEnv = process.env,
+): z.output<T> {
   const result = schema.safeParse(env);
   if (result.success) return result.data;
-  const lines = result.error.issues.map((issue) => `  ${issue.path.join('.') || '(env)'}: ${issue.message}`);
-  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  throw new ConfigError(
+    result.error.issues.map((issue) => ({
+      variable: issue.path.join('.') || '(env)',
+      message: issue.message,
+    })),
+  );
 }
 
-/** Env helpers: env values are strings, so numbers and booleans are coerced explicitly. */
+interface DurationBounds {
+  /** Smallest accepted value, in milliseconds. */
+  min?: number;
+  /** Largest accepted value, in milliseconds. */
+  max?: number;
+}
+
+/** Env helpers: env values are strings, so numbers, booleans and durations are parsed explicitly. */
 export const env = {
   int: (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
     z.coerce.number().int().min(min).max(max).default(def),
@@ -38,6 +65,38 @@ export const env = {
           .map((s) => s.trim())
           .filter(Boolean),
       ),
+  /**
+   * A duration in the one format of every service (`500ms`, `5s`, `30m`, `2h`; a bare number is
+   * milliseconds), parsed to milliseconds. `def` is written the same way, so the docs show it so.
+   */
+  duration: (def: string, bounds: DurationBounds = {}) =>
+    z
+      .string()
+      .default(def)
+      .transform((text, ctx) => {
+        let ms: number;
+        try {
+          ms = parseDuration(text);
+        } catch {
+          ctx.addIssue({ code: 'custom', message: `must be ${DURATION_FORMAT}` });
+          return z.NEVER;
+        }
+        if (bounds.min !== undefined && ms < bounds.min) {
+          ctx.addIssue({ code: 'custom', message: `must be at least ${formatDuration(bounds.min)}` });
+          return z.NEVER;
+        }
+        if (bounds.max !== undefined && ms > bounds.max) {
+          ctx.addIssue({ code: 'custom', message: `must be at most ${formatDuration(bounds.max)}` });
+          return z.NEVER;
+        }
+        return ms;
+      }),
+  /** A required secret (a URL with a password, a key), wrapped so it cannot be logged by mistake. */
+  secret: () =>
+    z
+      .string()
+      .min(1)
+      .transform((v) => new Secret(v)),
 };
 
 /** Variables every service reads. */
@@ -48,6 +107,41 @@ export const CommonEnv = z.object({
   NATS_CREDS: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_PRETTY: env.bool(false),
-  SHUTDOWN_TIMEOUT_MS: env.int(10_000, 100),
+  SHUTDOWN_TIMEOUT: env.duration('10s', { min: 100 }),
 });
 export type CommonEnv = z.infer<typeof CommonEnv>;
+
+/** Variables of a service that owns a PostgreSQL schema. */
+export const DatabaseEnv = z.object({
+  /** Required: a default database would be a silent way to write to the wrong place. */
+  DATABASE_URL: env.secret(),
+  DB_POOL_SIZE: env.int(10, 2, 200),
+});
+export type DatabaseEnv = z.infer<typeof DatabaseEnv>;
+
+/** What the service scaffold needs of every service's settings: NATS, logging, shutdown. */
+export interface RuntimeSettings {
+  nats: { url: string; user?: string | undefined; password?: string | undefined };
+  log: { level: CommonEnv['LOG_LEVEL']; pretty: boolean };
+  shutdownTimeoutMs: number;
+}
+
+/** The pool the scaffold opens for a service with a database. */
+export interface DatabaseSettings {
+  url: Secret;
+  poolSize: number;
+}
+
+/** The runtime's part of a service's settings, for the service schema's transform. */
+export function runtimeSettings(parsed: CommonEnv): RuntimeSettings {
+  return {
+    nats: { url: parsed.NATS_URL, user: parsed.NATS_USER, password: parsed.NATS_PASSWORD },
+    log: { level: parsed.LOG_LEVEL, pretty: parsed.LOG_PRETTY },
+    shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT,
+  };
+}
+
+/** The database part of a service's settings, for the service schema's transform. */
+export function databaseSettings(parsed: DatabaseEnv): DatabaseSettings {
+  return { url: parsed.DATABASE_URL, poolSize: parsed.DB_POOL_SIZE };
+}

@@ -1,6 +1,18 @@
 export { batches } from './batches.js';
-export { CommonEnv, ConfigError, env, loadConfig } from './config.js';
+export {
+  CommonEnv,
+  ConfigError,
+  type ConfigIssue,
+  DatabaseEnv,
+  type DatabaseSettings,
+  databaseSettings,
+  env,
+  loadConfig,
+  type RuntimeSettings,
+  runtimeSettings,
+} from './config.js';
 export { databaseError, errorCode, isConnectionError, isDataError, query, withTransaction } from './db.js';
+export { DURATION_FORMAT, formatDuration, parseDuration, parseDurationList } from './duration.js';
 export { coerceError, isRetryable } from './errors.js';
 export { createLogger, type Logger, type LoggerOptions, REDACTED_PATHS, redactUrl } from './logger.js';
 export { type MigrateOptions, migrate } from './migrate.js';
@@ -13,6 +25,14 @@ export {
   reviewUrl,
   verifyReviewToken,
 } from './review-link.js';
+export {
+  runService,
+  type ScaffoldSettings,
+  type ServiceContext,
+  type ServiceDefinition,
+  type StartedService,
+} from './scaffold.js';
+export { Secret } from './secret.js';
 export {
   type EndpointHandler,
   type EndpointHandlers,

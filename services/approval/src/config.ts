@@ -1,43 +1,45 @@
 import { MAX_PAYLOAD_BYTES } from '@countersign/contracts';
-import { CommonEnv, env } from '@countersign/runtime';
+import { CommonEnv, DatabaseEnv, databaseSettings, env, runtimeSettings } from '@countersign/runtime';
 import { z } from 'zod';
+import type { HttpSettings } from './http/app.js';
 import { parseApiTokens } from './http/tokens.js';
 
 /** Secrets that sign links and sessions: long enough that guessing them is hopeless. */
 const SigningSecret = z.string().min(32, 'must be at least 32 characters');
 
-/** The approval service's environment. Every variable and its default is in .env.example. */
-export const ApprovalEnv = CommonEnv.extend({
-  /** Required: a default database would be a silent way to write approvals to the wrong place. */
-  DATABASE_URL: z.string().min(1),
+/**
+ * The approval service's environment variables, with their defaults (the only place they are
+ * written; .env.example and docs/operations.md repeat them). {@link ApprovalEnv} turns them into
+ * the service's settings.
+ */
+export const ApprovalVariables = CommonEnv.extend({
+  ...DatabaseEnv.shape,
   /**
    * Replicas of APPROVAL_REQUESTS and APPROVAL_EVENTS, applied at every start (3 on a NATS
    * cluster, so losing a node loses nothing; at most the cluster's size).
    */
   NATS_STREAM_REPLICAS: env.int(1, 1, 5),
-  /** Connections in the pool: intake batches, commands and the outbox relay share them. */
-  DB_POOL_SIZE: env.int(10, 2, 200),
   /** Intake messages recorded per transaction. */
   INTAKE_BATCH_SIZE: env.int(100, 1, 1000),
   /** Intake batches in flight at once. */
   INTAKE_CONCURRENCY: env.int(4, 1, 64),
   /** Redelivery delay of an intake message a crashed replica never acked. */
-  INTAKE_ACK_WAIT_MS: env.int(30_000, 1_000),
+  INTAKE_ACK_WAIT: env.duration('30s', { min: 1_000 }),
   INTAKE_MAX_ACK_PENDING: env.int(5_000, 1),
   /** Backoff of intake messages while the policy or the database is down: first delay and cap. */
-  INTAKE_RETRY_BASE_MS: env.int(500, 10),
-  INTAKE_RETRY_MAX_MS: env.int(30_000, 10),
+  INTAKE_RETRY_BASE: env.duration('500ms', { min: 10 }),
+  INTAKE_RETRY_MAX: env.duration('30s', { min: 10 }),
   /** Deliveries after which a message that cannot be stored is dead-lettered to approval.invalid. */
   INTAKE_POISON_ATTEMPTS: env.int(5, 1),
   /** How long to wait for policy.evaluate / policy.authorize. */
-  POLICY_TIMEOUT_MS: env.int(5_000, 100),
+  POLICY_TIMEOUT: env.duration('5s', { min: 100 }),
   /** How often overdue pending approvals are expired. */
-  EXPIRY_INTERVAL_MS: env.int(2_000, 100),
+  EXPIRY_INTERVAL: env.duration('2s', { min: 100 }),
   EXPIRY_BATCH_SIZE: env.int(500, 1, 10_000),
   /** Outbox poll interval, the fallback for a missed NOTIFY. */
-  OUTBOX_POLL_MS: env.int(1_000, 10),
+  OUTBOX_POLL_INTERVAL: env.duration('1s', { min: 10 }),
   OUTBOX_BATCH_SIZE: env.int(500, 1, 5_000),
-  OUTBOX_PUBLISH_TIMEOUT_MS: env.int(5_000, 100),
+  OUTBOX_PUBLISH_TIMEOUT: env.duration('5s', { min: 100 }),
 
   // ---- HTTP: API, review links, dashboard, health and metrics (see README "HTTP") ----
   /** Port of the HTTP server; unset = no HTTP server (NATS only); 0 = any free port. */
@@ -63,15 +65,15 @@ export const ApprovalEnv = CommonEnv.extend({
   /** HMAC key of dashboard sessions; derived from REVIEW_LINK_SECRET when unset. */
   SESSION_SECRET: SigningSecret.optional(),
   /** How long a dashboard sign-in lasts. */
-  SESSION_TTL_SECONDS: env.int(8 * 3600, 60, 30 * 86_400),
+  SESSION_TTL: env.duration('8h', { min: 60_000, max: 30 * 86_400_000 }),
   /** Largest request body accepted; larger is refused with payload_too_large. */
   HTTP_BODY_LIMIT: env.int(MAX_PAYLOAD_BYTES, 1024, MAX_PAYLOAD_BYTES),
   /** Comment lines sent on idle event streams, so proxies keep them open. */
-  HTTP_SSE_HEARTBEAT_MS: env.int(15_000, 100),
+  HTTP_SSE_HEARTBEAT: env.duration('15s', { min: 100 }),
   /** How long /readyz waits for Postgres, NATS and the policy service. */
-  HTTP_READY_TIMEOUT_MS: env.int(2_000, 50),
+  HTTP_READY_TIMEOUT: env.duration('2s', { min: 50 }),
   /** On shutdown, /readyz answers 503 this long before the server closes (load balancers notice). */
-  HTTP_DRAIN_MS: env.int(0, 0, 60_000),
+  HTTP_DRAIN: env.duration('0s', { max: 60_000 }),
 }).superRefine((config, ctx) => {
   if (config.HTTP_PORT !== undefined && config.REVIEW_LINK_SECRET === undefined) {
     ctx.addIssue({
@@ -81,4 +83,51 @@ export const ApprovalEnv = CommonEnv.extend({
     });
   }
 });
-export type ApprovalEnv = z.infer<typeof ApprovalEnv>;
+
+/**
+ * The approval service's settings, parsed from its environment: what the scaffold needs
+ * (NATS, logging, shutdown, the database), the service's tuning, and the HTTP server's settings
+ * when HTTP_PORT is set. Tests get the defaults from here too: `ApprovalEnv.parse({ DATABASE_URL })`.
+ */
+export const ApprovalEnv = ApprovalVariables.transform((v) => ({
+  runtime: runtimeSettings(v),
+  database: databaseSettings(v),
+  streamReplicas: v.NATS_STREAM_REPLICAS,
+  service: {
+    intakeBatchSize: v.INTAKE_BATCH_SIZE,
+    intakeConcurrency: v.INTAKE_CONCURRENCY,
+    intakeAckWaitMs: v.INTAKE_ACK_WAIT,
+    intakeMaxAckPending: v.INTAKE_MAX_ACK_PENDING,
+    intakeRetryBaseMs: v.INTAKE_RETRY_BASE,
+    intakeRetryMaxMs: v.INTAKE_RETRY_MAX,
+    intakePoisonAttempts: v.INTAKE_POISON_ATTEMPTS,
+    policyTimeoutMs: v.POLICY_TIMEOUT,
+    expiryIntervalMs: v.EXPIRY_INTERVAL,
+    expiryBatchSize: v.EXPIRY_BATCH_SIZE,
+    outboxPollMs: v.OUTBOX_POLL_INTERVAL,
+    outboxBatchSize: v.OUTBOX_BATCH_SIZE,
+    outboxPublishTimeoutMs: v.OUTBOX_PUBLISH_TIMEOUT,
+  },
+  http: httpSettings(v),
+  apiTokens: v.API_TOKENS,
+}));
+export type ApprovalConfig = z.output<typeof ApprovalEnv>;
+
+/** The HTTP server's settings, or undefined when HTTP_PORT is unset (NATS only). */
+function httpSettings(v: z.output<typeof ApprovalVariables>): HttpSettings | undefined {
+  // The refinement above makes REVIEW_LINK_SECRET present whenever HTTP_PORT is.
+  if (v.HTTP_PORT === undefined || v.REVIEW_LINK_SECRET === undefined) return undefined;
+  return {
+    port: v.HTTP_PORT,
+    host: v.HTTP_HOST,
+    publicUrl: v.PUBLIC_URL,
+    reviewLinkSecret: v.REVIEW_LINK_SECRET,
+    sessionSecret: v.SESSION_SECRET,
+    sessionTtlSeconds: Math.round(v.SESSION_TTL / 1000),
+    bodyLimit: v.HTTP_BODY_LIMIT,
+    sseHeartbeatMs: v.HTTP_SSE_HEARTBEAT,
+    readyTimeoutMs: v.HTTP_READY_TIMEOUT,
+    drainMs: v.HTTP_DRAIN,
+    expiryBatchSize: v.EXPIRY_BATCH_SIZE,
+  };
+}

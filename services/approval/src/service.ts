@@ -4,6 +4,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type pg from 'pg';
 import pkg from '../package.json' with { type: 'json' };
+import type { ApprovalConfig } from './config.js';
 import { approvalHandlers } from './endpoints.js';
 import { type ExpiryLoop, startExpiryLoop } from './expiry.js';
 import { type Intake, startIntake } from './intake.js';
@@ -12,46 +13,20 @@ import { type ApprovalMetrics, createApprovalMetrics } from './metrics.js';
 import { type OutboxRelay, startOutboxRelay } from './outbox.js';
 import { natsPolicyClient, type PolicyClient } from './policy.js';
 
-/** Tuning of a running service; every field has a default (see config.ts for the meaning). */
-export interface ApprovalSettings {
-  intakeBatchSize: number;
-  intakeConcurrency: number;
-  intakeAckWaitMs: number;
-  intakeMaxAckPending: number;
-  intakeRetryBaseMs: number;
-  intakeRetryMaxMs: number;
-  intakePoisonAttempts: number;
-  policyTimeoutMs: number;
-  expiryIntervalMs: number;
-  expiryBatchSize: number;
-  outboxPollMs: number;
-  outboxBatchSize: number;
-  outboxPublishTimeoutMs: number;
+/**
+ * Tuning of a running service, from its environment (config.ts has each setting's meaning and
+ * default; tests take the defaults from there too).
+ */
+export type ApprovalSettings = ApprovalConfig['service'] & {
   /** Services-framework queue group; the framework's default `q` when absent. */
   queue?: string;
-}
-
-export const DEFAULT_SETTINGS: ApprovalSettings = {
-  intakeBatchSize: 100,
-  intakeConcurrency: 4,
-  intakeAckWaitMs: 30_000,
-  intakeMaxAckPending: 5_000,
-  intakeRetryBaseMs: 500,
-  intakeRetryMaxMs: 30_000,
-  intakePoisonAttempts: 5,
-  policyTimeoutMs: 5_000,
-  expiryIntervalMs: 2_000,
-  expiryBatchSize: 500,
-  outboxPollMs: 1_000,
-  outboxBatchSize: 500,
-  outboxPublishTimeoutMs: 5_000,
 };
 
 export interface ApprovalServiceOptions {
   nc: NatsConnection;
   pool: pg.Pool;
   logger: Logger;
-  config?: Partial<ApprovalSettings>;
+  settings: ApprovalSettings;
   /** Replaces the NATS policy client (e.g. a differently configured one); never a mock in tests. */
   policy?: PolicyClient;
   /** Metrics to feed; a fresh per-instance registry when absent. */
@@ -72,11 +47,11 @@ export interface ApprovalService {
 
 /**
  * Starts the approval service on an open connection and pool whose schema is migrated and whose
- * streams exist (main.ts does both): the `approval` command endpoints, the intake consumer, the
- * outbox relay and the expiry loop.
+ * streams exist (the scaffold migrates, main.ts ensures the streams): the `approval` command
+ * endpoints, the intake consumer, the outbox relay and the expiry loop.
  */
 export async function startApprovalService(options: ApprovalServiceOptions): Promise<ApprovalService> {
-  const settings: ApprovalSettings = { ...DEFAULT_SETTINGS, ...options.config };
+  const settings = options.settings;
   const logger = options.logger;
   const metrics = options.metrics ?? createApprovalMetrics({ pool: options.pool, logger });
   const deps: LifecycleDeps = {

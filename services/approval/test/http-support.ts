@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { mintReviewToken, reviewUrl } from '@countersign/runtime';
 import { afterAll } from 'vitest';
+import { ApprovalEnv } from '../src/config.js';
 import { type HttpServer, type HttpSettings, startHttpServer } from '../src/http/server.js';
 import { parseApiTokens } from '../src/http/tokens.js';
 import type { ApprovalSettings } from '../src/service.js';
@@ -15,6 +16,20 @@ import { startHarness, testLogger } from './support.js';
 /** Sample directory identities (see policies/countersign/data.json) and dave, a requester. */
 export const IDENTITIES = ['alice', 'bob', 'carol', 'dave', 'frank', 'grace'] as const;
 export type Identity = (typeof IDENTITIES)[number];
+
+/** The HTTP settings the schema gives for a test server: any free port, shorter waits. */
+function httpDefaults(databaseUrl: string, secret: string): HttpSettings {
+  const { http } = ApprovalEnv.parse({
+    DATABASE_URL: databaseUrl,
+    HTTP_PORT: '0',
+    REVIEW_LINK_SECRET: secret,
+    SESSION_TTL: '1h',
+    HTTP_SSE_HEARTBEAT: '1s',
+    HTTP_READY_TIMEOUT: '1s',
+  });
+  if (!http) throw new Error('HTTP settings expected with HTTP_PORT');
+  return http;
+}
 
 export async function startHttpHarness(
   label: string,
@@ -30,18 +45,8 @@ export async function startHttpHarness(
     nc: h.nc,
     logger: testLogger,
     tokens: parseApiTokens(IDENTITIES.map((id) => `${tokens[id]}:${id}`).join(',')),
-    settings: {
-      port: 0,
-      host: '127.0.0.1',
-      reviewLinkSecret: secret,
-      sessionTtlSeconds: 3600,
-      bodyLimit: 64 * 1024,
-      sseHeartbeatMs: 1_000,
-      readyTimeoutMs: 1_000,
-      drainMs: 0,
-      expiryBatchSize: 500,
-      ...options.http,
-    },
+    // The defaults are the schema's; a test's own port, secret and quicker heartbeats on top.
+    settings: { ...httpDefaults(h.db.url, secret), ...options.http },
   });
   afterAll(() => http.stop());
   const base = http.url;

@@ -22,6 +22,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, expect } from 'vitest';
+import { ApprovalEnv } from '../src/config.js';
 import { type ApprovalSettings, startApprovalService } from '../src/service.js';
 
 export const MIGRATIONS = join(dirname(fileURLToPath(import.meta.url)), '../migrations');
@@ -49,11 +50,15 @@ export async function startHarness(
     nc,
     pool,
     logger,
-    config: {
-      expiryIntervalMs: 200,
-      outboxPollMs: 200,
-      intakeRetryBaseMs: 50,
-      intakeRetryMaxMs: 500,
+    // The defaults are the schema's; only the sweeps and retries are made fast for tests.
+    settings: {
+      ...ApprovalEnv.parse({
+        DATABASE_URL: db.url,
+        EXPIRY_INTERVAL: '200ms',
+        OUTBOX_POLL_INTERVAL: '200ms',
+        INTAKE_RETRY_BASE: '50ms',
+        INTAKE_RETRY_MAX: '500ms',
+      }).service,
       ...config,
     },
   });

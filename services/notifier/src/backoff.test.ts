@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { nextRetryDelay, parseRetryAfter, type RetryPolicy } from './backoff.js';
-import { parseDuration, parseDurationList } from './durations.js';
 
 const policy: RetryPolicy = { schedule: [0, 5000, 300_000], jitter: 0.2, maxRetryAfterMs: 3_600_000 };
 
@@ -28,16 +27,5 @@ describe('retry schedule', () => {
     expect(parseRetryAfter('Wed, 31 Dec 2025 00:00:00 GMT', now)).toBe(0);
     expect(parseRetryAfter('soon', now)).toBeUndefined();
     expect(parseRetryAfter(undefined, now)).toBeUndefined();
-  });
-});
-
-describe('durations', () => {
-  it('parses units and lists', () => {
-    expect(parseDuration('250')).toBe(250);
-    expect(parseDuration('1.5s')).toBe(1500);
-    expect(parseDurationList('0, 5s,5m,30m,2h,1d')).toEqual([
-      0, 5000, 300_000, 1_800_000, 7_200_000, 86_400_000,
-    ]);
-    expect(() => parseDuration('5 minutes')).toThrow(/not a duration/);
   });
 });

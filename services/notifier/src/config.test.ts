@@ -1,7 +1,10 @@
 import { inspect } from 'node:util';
+import { loadConfig } from '@countersign/runtime';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_RETRY_SCHEDULE, loadNotifierConfig } from './config.js';
+import { DEFAULT_RETRY_SCHEDULE, NotifierEnv } from './config.js';
 import { createScrubber, Secret } from './secret.js';
+
+const loadNotifierConfig = (env: NodeJS.ProcessEnv) => loadConfig(NotifierEnv, env);
 
 const base = {
   DATABASE_URL: 'postgres://notifier:db-pass-123@db/notifier',

@@ -1,34 +1,25 @@
-import { CommonEnv, env, loadConfig } from '@countersign/runtime';
+import {
+  CommonEnv,
+  DatabaseEnv,
+  databaseSettings,
+  env,
+  parseDurationList,
+  runtimeSettings,
+  Secret,
+} from '@countersign/runtime';
 import { z } from 'zod';
 import type { RetryPolicy } from './backoff.js';
-import { parseDuration, parseDurationList } from './durations.js';
-import { Secret } from './secret.js';
-
-const duration = (def: string) =>
-  z
-    .string()
-    .default(def)
-    .transform((value, ctx) => {
-      try {
-        return parseDuration(value);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    });
 
 /** Svix's schedule: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
 export const DEFAULT_RETRY_SCHEDULE = '0,5s,5m,30m,2h,5h,10h,10h';
 
 /**
- * The notifier's environment. Secret values are wrapped in {@link Secret}, so the parsed config
- * can be passed around (and even logged by mistake) without leaking them.
+ * The notifier's environment variables, with their defaults. Secret values are wrapped in
+ * {@link Secret}, so the parsed config can be passed around (and even logged by mistake) without
+ * leaking them.
  */
-export const NotifierEnv = CommonEnv.extend({
-  DATABASE_URL: z
-    .string()
-    .min(1)
-    .transform((v) => new Secret(v)),
+export const NotifierVariables = CommonEnv.extend({
+  ...DatabaseEnv.shape,
   /** Path of the channels file (YAML or JSON), see channels.example.yaml. */
   NOTIFIER_CONFIG: z.string().min(1),
   /** `smtp://user:pass@host:587` or `smtps://...:465`; needed when an email channel is configured. */
@@ -58,7 +49,7 @@ export const NotifierEnv = CommonEnv.extend({
   /** Event batches recorded at once by the consumer (each one short transaction of up to 100 events). */
   NOTIFIER_EVENT_CONCURRENCY: env.int(8, 1, 256),
   /** How often the worker looks for due retries scheduled by any replica. */
-  NOTIFIER_POLL_INTERVAL: duration('1s'),
+  NOTIFIER_POLL_INTERVAL: env.duration('1s'),
   /** Delay before each attempt; the number of entries is the number of attempts. */
   NOTIFIER_RETRY_SCHEDULE: z
     .string()
@@ -74,48 +65,47 @@ export const NotifierEnv = CommonEnv.extend({
       }
     }),
   NOTIFIER_RETRY_JITTER: z.coerce.number().min(0).max(1).default(0.2),
-  NOTIFIER_MAX_RETRY_AFTER: duration('6h'),
+  NOTIFIER_MAX_RETRY_AFTER: env.duration('6h'),
   /** Per-attempt timeout of a webhook or Slack POST. */
-  WEBHOOK_TIMEOUT: duration('10s'),
+  WEBHOOK_TIMEOUT: env.duration('10s'),
   /** Per-attempt timeout of an SMTP session. */
-  SMTP_TIMEOUT: duration('30s'),
+  SMTP_TIMEOUT: env.duration('30s'),
   /**
    * How long a claimed attempt is owned before it counts as interrupted (its process died).
    * Must exceed every attempt timeout; default: the longest timeout plus 30 s.
    */
-  NOTIFIER_LEASE: duration('0'),
+  NOTIFIER_LEASE: env.duration('0'),
   /** How often markdown directories are rescanned for edits (file watching is a hint only). */
-  MARKDOWN_POLL_INTERVAL: duration('1s'),
+  MARKDOWN_POLL_INTERVAL: env.duration('1s'),
 });
-export type NotifierEnv = z.infer<typeof NotifierEnv>;
+export type NotifierVariables = z.output<typeof NotifierVariables>;
 
-export interface NotifierConfig {
-  env: NotifierEnv;
-  retry: RetryPolicy;
-  leaseMs: number;
-}
+/** The default lease: the longest attempt timeout plus this. */
+const LEASE_MARGIN_MS = 30_000;
 
-/** Reads and checks the environment; derived values are computed here once. */
-export function loadNotifierConfig(source: NodeJS.ProcessEnv = process.env): NotifierConfig {
-  const parsed = loadConfig(NotifierEnv, source);
-  return deriveConfig(parsed);
-}
-
-export function deriveConfig(parsed: NotifierEnv): NotifierConfig {
-  const longest = Math.max(parsed.WEBHOOK_TIMEOUT, parsed.SMTP_TIMEOUT);
-  const leaseMs = parsed.NOTIFIER_LEASE || longest + 30_000;
-  if (leaseMs <= longest) {
-    throw new Error(
-      `NOTIFIER_LEASE (${leaseMs} ms) must exceed the longest attempt timeout (${longest} ms): a live attempt would be taken for a dead one`,
-    );
+/**
+ * The notifier's settings, parsed from its environment: what the scaffold needs, the parsed
+ * variables (`env`), and the values derived from them once (the retry policy, the lease). Tests
+ * get the defaults from here too: `NotifierEnv.parse({ DATABASE_URL, NOTIFIER_CONFIG })`.
+ */
+export const NotifierEnv = NotifierVariables.superRefine((v, ctx) => {
+  const longest = Math.max(v.WEBHOOK_TIMEOUT, v.SMTP_TIMEOUT);
+  if (v.NOTIFIER_LEASE !== 0 && v.NOTIFIER_LEASE <= longest) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['NOTIFIER_LEASE'],
+      message: `must exceed the longest attempt timeout (${longest} ms): a live attempt would be taken for a dead one`,
+    });
   }
-  return {
-    env: parsed,
-    retry: {
-      schedule: parsed.NOTIFIER_RETRY_SCHEDULE,
-      jitter: parsed.NOTIFIER_RETRY_JITTER,
-      maxRetryAfterMs: parsed.NOTIFIER_MAX_RETRY_AFTER,
-    },
-    leaseMs,
-  };
-}
+}).transform((v) => ({
+  runtime: runtimeSettings(v),
+  database: databaseSettings(v),
+  env: v,
+  retry: {
+    schedule: v.NOTIFIER_RETRY_SCHEDULE,
+    jitter: v.NOTIFIER_RETRY_JITTER,
+    maxRetryAfterMs: v.NOTIFIER_MAX_RETRY_AFTER,
+  } satisfies RetryPolicy,
+  leaseMs: v.NOTIFIER_LEASE || Math.max(v.WEBHOOK_TIMEOUT, v.SMTP_TIMEOUT) + LEASE_MARGIN_MS,
+}));
+export type NotifierConfig = z.output<typeof NotifierEnv>;

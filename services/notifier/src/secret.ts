@@ -1,35 +1,8 @@
-import { inspect } from 'node:util';
+// The Secret wrapper is the runtime's (every service's configuration uses it); re-exported for
+// the notifier's modules that wrap channel secrets in it.
+export { Secret } from '@countersign/runtime';
 
 const REDACTED = '[redacted]';
-
-/**
- * A secret value (SMTP URL, webhook signing key, Slack hook URL) that cannot leak by accident:
- * JSON serialisation (pino), `util.inspect` (console, errors) and string conversion all print
- * `[redacted]`. Only `reveal()` gives the value, at the one place that uses it.
- */
-export class Secret<T = string> {
-  readonly #value: T;
-
-  constructor(value: T) {
-    this.#value = value;
-  }
-
-  reveal(): T {
-    return this.#value;
-  }
-
-  toJSON(): string {
-    return REDACTED;
-  }
-
-  toString(): string {
-    return REDACTED;
-  }
-
-  [inspect.custom](): string {
-    return `Secret(${REDACTED})`;
-  }
-}
 
 /**
  * Removes known secret values from text before it is logged or stored (an error message that

@@ -1,5 +1,4 @@
-import { fileURLToPath } from 'node:url';
-import { type Logger, memoStop, migrate } from '@countersign/runtime';
+import { type Logger, memoStop } from '@countersign/runtime';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type pg from 'pg';
 import type { ChannelsConfig } from './channel-config.js';
@@ -26,19 +25,18 @@ export interface Notifier {
   scanMarkdown(): Promise<void>;
 }
 
-const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
 /** Slack for a channel's own timeouts to fire before the worker's guard does. */
 const DEADLINE_GUARD_MS = 5000;
 
 /**
- * The notifier: migrates its schema, consumes approval events into delivery records, runs the
- * delivery worker, and watches markdown directories. Handed its connections; connects nothing.
+ * The notifier: consumes approval events into delivery records, runs the delivery worker, and
+ * watches markdown directories. Handed its connections and a migrated schema (the scaffold
+ * migrates before it starts the notifier); connects nothing.
  */
 export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
   const { nc, pool, config } = deps;
   const env = config.env;
   const logger = deps.logger;
-  await migrate(pool, { dir: MIGRATIONS, schema: 'notifier', logger });
 
   const scrub = createScrubber([
     ...deps.channels.secrets,

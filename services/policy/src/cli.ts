@@ -44,7 +44,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const config = loadConfig(PolicyEnv);
+  const { runtime, policy } = loadConfig(PolicyEnv);
 
   // Built (or read) and validated, for both commands.
   const prepare = async () => {
@@ -52,8 +52,8 @@ async function main(argv: string[]): Promise<void> {
       ? await readFile(fromUser(values.bundle))
       : (
           await buildBundle({
-            dir: values.dir ? fromUser(values.dir) : config.POLICY_DIR,
-            opaBin: config.OPA_BIN,
+            dir: values.dir ? fromUser(values.dir) : policy.dir,
+            opaBin: policy.opaBin,
           })
         ).bytes;
     const engine = await PolicyEngine.load(readBundle(bytes));
@@ -69,13 +69,13 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'publish') {
-    const bucket = values.bucket ?? config.POLICY_BUCKET;
+    const bucket = values.bucket ?? policy.bucket;
     if (!bucket) throw new UsageError('no bucket: pass --bucket or set POLICY_BUCKET');
     const { bytes, revision } = await prepare();
     const nc = await connect({
-      servers: config.NATS_URL.split(',').map((s) => s.trim()),
+      servers: runtime.nats.url.split(',').map((s) => s.trim()),
       name: 'countersign-policy-cli',
-      ...(config.NATS_USER ? { user: config.NATS_USER, pass: config.NATS_PASSWORD ?? '' } : {}),
+      ...(runtime.nats.user ? { user: runtime.nats.user, pass: runtime.nats.password ?? '' } : {}),
     });
     try {
       const store = await openPolicyBucket(nc, bucket);

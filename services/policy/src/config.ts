@@ -1,21 +1,21 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CommonEnv, env } from '@countersign/runtime';
+import { CommonEnv, env, runtimeSettings } from '@countersign/runtime';
 import { z } from 'zod';
 
 /** The repository's `policies/` (this file is services/policy/src/config.ts). */
 export const DEFAULT_POLICY_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../policies');
 export const DEFAULT_POLICY_BUCKET = 'countersign-policy';
 
-/** Environment of the policy service and of `pnpm policy`. */
-export const PolicyEnv = CommonEnv.extend({
+/** Environment variables of the policy service and of `pnpm policy`, with their defaults. */
+export const PolicyVariables = CommonEnv.extend({
   /** Rego sources and data, built with `opa build` at start (and on change with POLICY_WATCH). */
   POLICY_DIR: z.string().min(1).default(DEFAULT_POLICY_DIR),
   /** A prebuilt bundle (.tar.gz) to load instead of building POLICY_DIR. */
   POLICY_BUNDLE: z.string().min(1).optional(),
   /** Dev hot reload: rebuild and swap when a file under POLICY_DIR changes. */
   POLICY_WATCH: env.bool(false),
-  POLICY_WATCH_INTERVAL_MS: env.int(500, 50, 60_000),
+  POLICY_WATCH_INTERVAL: env.duration('500ms', { min: 50, max: 60_000 }),
   /** Object store bucket to load and follow bundles from; empty turns it off. */
   POLICY_BUCKET: z
     .string()
@@ -24,4 +24,17 @@ export const PolicyEnv = CommonEnv.extend({
   /** The opa binary used to build bundles. */
   OPA_BIN: env.string('opa'),
 });
-export type PolicyEnv = z.infer<typeof PolicyEnv>;
+
+/** The policy service's settings, parsed from its environment. */
+export const PolicyEnv = PolicyVariables.transform((v) => ({
+  runtime: runtimeSettings(v),
+  policy: {
+    dir: v.POLICY_DIR,
+    bundlePath: v.POLICY_BUNDLE,
+    watch: v.POLICY_WATCH,
+    watchIntervalMs: v.POLICY_WATCH_INTERVAL,
+    bucket: v.POLICY_BUCKET,
+    opaBin: v.OPA_BIN,
+  },
+}));
+export type PolicyConfig = z.output<typeof PolicyEnv>;

@@ -22,7 +22,7 @@ const service: ServiceProcess = await spawnService('policy', {
     NATS_URL: url,
     POLICY_DIR: dir,
     POLICY_WATCH: 'true',
-    POLICY_WATCH_INTERVAL_MS: '100',
+    POLICY_WATCH_INTERVAL: '100ms',
     // Only the directory is followed here; the bucket has its own test file.
     POLICY_BUCKET: '',
   },

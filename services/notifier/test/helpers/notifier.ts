@@ -1,16 +1,19 @@
 import { PassThrough } from 'node:stream';
-import { createLogger } from '@countersign/runtime';
+import { fileURLToPath } from 'node:url';
+import { createLogger, migrate } from '@countersign/runtime';
 import type { TestDatabase } from '@countersign/test-fixtures';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { resolveChannels } from '../../src/channel-config.js';
-import { deriveConfig, NotifierEnv } from '../../src/config.js';
+import { NotifierEnv } from '../../src/config.js';
 import { type Notifier, startNotifier } from '../../src/service.js';
 
 export const REVIEW_SECRET = 'review-link-secret-for-tests-0123456789abcdef';
 export const PUBLIC_URL = 'https://countersign.test';
 /** A valid Standard Webhooks secret (24 bytes). */
 export const WEBHOOK_SECRET = `whsec_${Buffer.from('test-webhook-signing-key-24b').toString('base64')}`;
+
+const MIGRATIONS = fileURLToPath(new URL('../../migrations', import.meta.url));
 
 /** Env for tests: tiny retry delays, loopback receivers allowed. */
 export function testEnv(
@@ -51,8 +54,8 @@ export async function startTestNotifier(
   env: Record<string, string>,
   channelsDocument: unknown,
 ): Promise<TestNotifier> {
-  const parsed = NotifierEnv.parse(env);
-  const config = deriveConfig(parsed);
+  const config = NotifierEnv.parse(env);
+  const parsed = config.env;
   const channels = resolveChannels(channelsDocument, env, { allowHttp: parsed.WEBHOOK_ALLOW_HTTP });
   const lines: string[] = [];
   const stream = new PassThrough();
@@ -60,6 +63,8 @@ export async function startTestNotifier(
   const logger = createLogger({ service: 'notifier', level: parsed.LOG_LEVEL, destination: stream });
   const pool = new pg.Pool({ connectionString: parsed.DATABASE_URL.reveal(), max: 5 });
   pool.on('error', () => {});
+  // As the scaffold does in the process: the schema is migrated before the notifier starts.
+  await migrate(pool, { dir: MIGRATIONS, schema: 'notifier', logger });
   const nc = await connect({ servers: parsed.NATS_URL });
   const notifier = await startNotifier({ nc, pool, logger, config, channels });
   let stopped = false;

@@ -1,0 +1,134 @@
+/**
+ * The service scaffold: everything a service's `main.ts` did besides starting the service itself.
+ * Reads the configuration (one JSON line and exit 1 when it is wrong), creates the logger, opens
+ * the pool and migrates (for a service with a database), connects NATS, starts the service, logs
+ * `ready`, and on SIGTERM stops in order within the shutdown timeout.
+ */
+import type { NatsConnection } from '@nats-io/nats-core';
+import pg from 'pg';
+import type { z } from 'zod';
+import { ConfigError, type DatabaseSettings, loadConfig, type RuntimeSettings } from './config.js';
+import { createLogger, type Logger } from './logger.js';
+import { migrate } from './migrate.js';
+import { connectNats } from './nats.js';
+import { memoStop, runMain, type Stoppable } from './shutdown.js';
+
+/** What the scaffold reads from a service's settings; the service schema's transform supplies it. */
+export interface ScaffoldSettings {
+  runtime: RuntimeSettings;
+  /** Present for a service with a database: the scaffold opens the pool and closes it last. */
+  database?: DatabaseSettings;
+}
+
+/** What a service's `start` is handed. `pool` exists when the settings have a `database`. */
+export interface ServiceContext<S extends ScaffoldSettings> {
+  settings: S;
+  logger: Logger;
+  nc: NatsConnection;
+  pool: S extends { database: DatabaseSettings } ? pg.Pool : undefined;
+}
+
+export interface StartedService {
+  /**
+   * Stopped one after the other, in this order, on SIGTERM: whatever takes requests first
+   * (HTTP, endpoints), then consumers. The scaffold drains NATS and closes the pool after them.
+   */
+  stop: readonly Stoppable[];
+  /** Fields of the `ready` log line (what a person or a test reads from it). */
+  ready?: Record<string, unknown>;
+}
+
+export interface ServiceDefinition<S extends ScaffoldSettings> {
+  /** The `service` field of every log line, and the NATS connection name unless `connectionName` says otherwise. */
+  name: string;
+  connectionName?: string;
+  /** The service's environment schema: variables in, the service's settings out. */
+  env: z.ZodType<S>;
+  /** Numbered SQL files applied (advisory-locked) before the service starts; needs `database`. */
+  migrations?: { dir: string; schema: string };
+  start(context: ServiceContext<S>): Promise<StartedService>;
+  /** The environment to read. Default `process.env`. */
+  source?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Runs a service process. Never returns an error: a bad configuration logs `invalid
+ * configuration` with each variable and what is wrong with it (never its value) and exits 1; a
+ * failed start logs `failed to start` and exits 1; SIGTERM/SIGINT exit 128 + signal.
+ */
+export async function runService<S extends ScaffoldSettings>(
+  definition: ServiceDefinition<S>,
+): Promise<void> {
+  let settings: S;
+  try {
+    settings = loadConfig(definition.env, definition.source);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    // The configured level and format are not known: a plain JSON line at the default level.
+    createLogger({ service: definition.name }).fatal({ issues: err.issues }, 'invalid configuration');
+    process.exit(1);
+  }
+  const { runtime } = settings;
+  const logger = createLogger({
+    service: definition.name,
+    level: runtime.log.level,
+    pretty: runtime.log.pretty,
+  });
+  await runMain(logger, () => startScaffolded(definition, settings, logger), runtime.shutdownTimeoutMs);
+}
+
+async function startScaffolded<S extends ScaffoldSettings>(
+  definition: ServiceDefinition<S>,
+  settings: S,
+  logger: Logger,
+): Promise<Stoppable> {
+  if (definition.migrations && !settings.database) {
+    throw new Error(`${definition.name}: migrations need database settings`);
+  }
+  let pool: pg.Pool | undefined;
+  let nc: NatsConnection | undefined;
+  try {
+    if (settings.database) {
+      pool = new pg.Pool({
+        connectionString: settings.database.url.reveal(),
+        max: settings.database.poolSize,
+      });
+      // Without a listener, an idle client's error (a database restart) would crash the process.
+      pool.on('error', (err) =>
+        logger.warn({ code: (err as { code?: string }).code }, 'idle database connection failed'),
+      );
+      if (definition.migrations) await migrate(pool, { ...definition.migrations, logger });
+    }
+    const { nats } = settings.runtime;
+    nc = await connectNats({
+      url: nats.url,
+      name: definition.connectionName ?? definition.name,
+      user: nats.user,
+      pass: nats.password,
+      logger,
+    });
+    const started = await definition.start({
+      settings,
+      logger,
+      nc,
+      pool: pool as ServiceContext<S>['pool'],
+    });
+    logger.info(started.ready ?? {}, 'ready');
+    const connection = nc;
+    const openPool = pool;
+    return {
+      stop: memoStop(async () => {
+        for (const part of started.stop) {
+          // One part failing to stop must not keep the connection and the pool open.
+          await part.stop().catch((err: unknown) => logger.warn({ err }, 'error while stopping'));
+        }
+        await connection.drain();
+        await openPool?.end();
+      }),
+    };
+  } catch (err) {
+    await nc?.close().catch(() => {});
+    await pool?.end().catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Every service reports a bad configuration the same way, through the runtime's scaffold: exit
+ * code 1 and one JSON log line naming each offending variable and what is wrong with it, never
+ * its value (values may be secrets), before it connects to anything.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { REPO_ROOT } from '@countersign/devinfra';
+import { describe, expect, it } from 'vitest';
+
+const SECRETISH = 'a-password-put-in-the-wrong-variable';
+
+async function runMain(service: string, env: Record<string, string>) {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(REPO_ROOT, `services/${service}/src/main.ts`)],
+    {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, lines: stdout.split('\n').filter(Boolean), stderr };
+}
+
+const cases = [
+  {
+    service: 'policy',
+    env: { SHUTDOWN_TIMEOUT: SECRETISH, POLICY_WATCH_INTERVAL: '10ms' },
+    variables: ['POLICY_WATCH_INTERVAL', 'SHUTDOWN_TIMEOUT'],
+  },
+  {
+    service: 'approval',
+    env: { INTAKE_ACK_WAIT: SECRETISH, LOG_LEVEL: 'chatty' },
+    variables: ['DATABASE_URL', 'INTAKE_ACK_WAIT', 'LOG_LEVEL'],
+  },
+  {
+    service: 'approval',
+    env: { DATABASE_URL: `postgres://u:${SECRETISH}@db/x`, HTTP_PORT: '8080' },
+    variables: ['REVIEW_LINK_SECRET'],
+  },
+  {
+    service: 'notifier',
+    env: { NOTIFIER_CONFIG: 'channels.yaml', REVIEW_LINK_SECRET: 'too-short', WEBHOOK_TIMEOUT: SECRETISH },
+    variables: ['DATABASE_URL', 'REVIEW_LINK_SECRET', 'WEBHOOK_TIMEOUT'],
+  },
+  {
+    service: 'notifier',
+    env: {
+      DATABASE_URL: `postgres://u:${SECRETISH}@db/x`,
+      NOTIFIER_CONFIG: 'channels.yaml',
+      NOTIFIER_LEASE: '5s',
+    },
+    variables: ['NOTIFIER_LEASE'],
+  },
+] as const;
+
+describe('a bad configuration', () => {
+  it.each(cases)('stops $service with exit 1 and one JSON line naming $variables', async (c) => {
+    const { code, lines, stderr } = await runMain(c.service, c.env);
+    expect(code).toBe(1);
+    expect(stderr).toBe('');
+    expect(lines).toHaveLength(1);
+    const line = JSON.parse(lines[0] as string);
+    expect(line).toMatchObject({ level: 60, service: c.service, msg: 'invalid configuration' });
+    expect(line.issues.map((i: { variable: string }) => i.variable).sort()).toEqual(c.variables);
+    expect(lines[0]).not.toContain(SECRETISH);
+    expect(lines[0]).not.toContain('too-short');
+  });
+});
