@@ -23,3 +23,4 @@ export {
 } from './service.js';
 export { handleSignals, memoStop, runMain, type Stoppable } from './shutdown.js';
 export { ensureStreams, type StreamOptions, streamConfigs } from './streams.js';
+export { backoffDelay, type Sleeper, sleeper } from './timing.js';
