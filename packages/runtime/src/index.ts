@@ -1,6 +1,17 @@
 export { batches } from './batches.js';
+export {
+  type BatchConsumer,
+  type BatchConsumerOptions,
+  type MessageOutcome,
+  startBatchConsumer,
+} from './batch-consumer.js';
 export { CommonEnv, ConfigError, env, loadConfig } from './config.js';
 export { databaseError, errorCode, isConnectionError, isDataError, query, withTransaction } from './db.js';
+export {
+  type DurableConsumer,
+  type EnsureConsumerOptions,
+  ensureDurableConsumer,
+} from './durable-consumer.js';
 export { coerceError, isRetryable } from './errors.js';
 export { createLogger, type Logger, type LoggerOptions, REDACTED_PATHS, redactUrl } from './logger.js';
 export { type MigrateOptions, migrate } from './migrate.js';
