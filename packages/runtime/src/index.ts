@@ -1,4 +1,3 @@
-export { batches } from './batches.js';
 export {
   type BatchConsumer,
   type BatchConsumerOptions,
