@@ -9,8 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { eventCounts, payment, spawnApproval, startSystem } from './support.js';
 
 const TOTAL = 1_000;
-const sys = await startSystem('replicas');
-const second = await spawnApproval(sys);
+// Debug: "approval recorded" (one line per approval) is logged at debug, off the hot path.
+const sys = await startSystem('replicas', { LOG_LEVEL: 'debug' });
+const second = await spawnApproval(sys, { LOG_LEVEL: 'debug' });
 
 const rowCount = async () =>
   Number((await sys.pool.query('select count(*)::int as n from approval.approvals')).rows[0].n);

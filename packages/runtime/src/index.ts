@@ -1,4 +1,9 @@
-export { batches } from './batches.js';
+export {
+  type BatchConsumer,
+  type BatchConsumerOptions,
+  type MessageOutcome,
+  startBatchConsumer,
+} from './batch-consumer.js';
 export {
   CommonEnv,
   ConfigError,
@@ -12,6 +17,11 @@ export {
   runtimeSettings,
 } from './config.js';
 export { databaseError, errorCode, isConnectionError, isDataError, query, withTransaction } from './db.js';
+export {
+  type DurableConsumer,
+  type EnsureConsumerOptions,
+  ensureDurableConsumer,
+} from './durable-consumer.js';
 export { DURATION_FORMAT, formatDuration, parseDuration, parseDurationList } from './duration.js';
 export { coerceError, isRetryable } from './errors.js';
 export { createLogger, type Logger, type LoggerOptions, REDACTED_PATHS, redactUrl } from './logger.js';
@@ -43,3 +53,4 @@ export {
 } from './service.js';
 export { handleSignals, memoStop, runMain, type Stoppable } from './shutdown.js';
 export { ensureStreams, type StreamOptions, streamConfigs } from './streams.js';
+export { backoffDelay, type Sleeper, sleeper } from './timing.js';

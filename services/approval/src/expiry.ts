@@ -1,6 +1,5 @@
-import type { Logger } from '@countersign/runtime';
+import { type Logger, sleeper } from '@countersign/runtime';
 import { expireAllDue, type LifecycleDeps } from './lifecycle/index.js';
-import { sleeper } from './timing.js';
 
 export interface ExpiryLoop {
   stop(): Promise<void>;

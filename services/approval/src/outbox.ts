@@ -4,11 +4,9 @@ import {
   approvalEventType,
   encodeApprovalEventFromJson,
 } from '@countersign/contracts';
-import type { Logger } from '@countersign/runtime';
-import { withTransaction } from '@countersign/runtime';
+import { backoffDelay, type Logger, sleeper, withTransaction } from '@countersign/runtime';
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
 import pg from 'pg';
-import { backoffDelay, sleeper } from './timing.js';
 
 export interface OutboxRelayOptions {
   pool: pg.Pool;

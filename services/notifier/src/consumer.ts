@@ -1,15 +1,7 @@
 import { type ApprovalEvent, decodeApprovalEvent, Streams, Subjects } from '@countersign/contracts';
-import { batches, isDataError, type Logger } from '@countersign/runtime';
-import {
-  AckPolicy,
-  DeliverPolicy,
-  JetStreamApiCodes,
-  JetStreamApiError,
-  type JsMsg,
-  jetstream,
-  jetstreamManager,
-} from '@nats-io/jetstream';
-import { type NatsConnection, nanos } from '@nats-io/nats-core';
+import { isDataError, type Logger, type MessageOutcome, startBatchConsumer } from '@countersign/runtime';
+import { type JsMsg, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
 import type pg from 'pg';
 import type { Channel } from './channels/types.js';
 import { planDeliveries } from './routing.js';
@@ -33,60 +25,37 @@ export interface EventConsumer {
   stop(): Promise<void>;
 }
 
-const ACK_WAIT_MS = 30_000;
-
-/** Creates or updates the durable consumer; waits for the stream, which the approval service creates. */
-async function ensureConsumer(nc: NatsConnection, name: string, logger: Logger): Promise<void> {
-  const jsm = await jetstreamManager(nc);
-  const config = {
-    durable_name: name,
-    ack_policy: AckPolicy.Explicit,
-    // Events kept from before the first start are delivered too; delivery rows make that idempotent.
-    deliver_policy: DeliverPolicy.All,
-    filter_subjects: [Subjects.pendingAll, Subjects.decidedAll],
-    ack_wait: nanos(ACK_WAIT_MS),
-    // Never give up on an event: a database outage naks with a delay until it is back.
-    max_deliver: -1,
-    max_ack_pending: 1000,
-  };
-  for (let waited = 0; ; waited++) {
-    try {
-      await jsm.consumers.info(Streams.events, name);
-      await jsm.consumers.update(Streams.events, name, {
-        filter_subjects: config.filter_subjects,
-        ack_wait: config.ack_wait,
-        max_deliver: config.max_deliver,
-        max_ack_pending: config.max_ack_pending,
-      });
-      return;
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError)) throw err;
-      if (err.code === JetStreamApiCodes.ConsumerNotFound) {
-        await jsm.consumers.add(Streams.events, config);
-        return;
-      }
-      if (err.code !== JetStreamApiCodes.StreamNotFound) throw err;
-      if (waited % 10 === 0)
-        logger.warn({ stream: Streams.events }, 'waiting for the events stream to exist');
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
-}
-
 /** Events recorded per transaction at most: events that arrive together cost one commit. */
 export const EVENT_BATCH_SIZE = 100;
-/** Life of one pull request on the event consumer; heartbeats come every half of it. */
+/**
+ * Life of one pull on the event consumer; heartbeats come every half of it. Short: when the
+ * consumer's leader dies in a cluster while this connection stays up, the pending pull dies with
+ * it, and only missed heartbeats (half a pull's life each, two of them) end it; with 30 s pulls
+ * deliveries stalled for ~35 s.
+ */
 const PULL_EXPIRES_MS = 3_000;
+/** Bounded prefetch: buffered events age against the ack wait before they are handled. */
+const PULL_MAX_MESSAGES = EVENT_BATCH_SIZE * 2;
+const ACK_WAIT_MS = 30_000;
+const MAX_ACK_PENDING = 1000;
+/** Redelivery delay of an event that could not be recorded: grows with its deliveries. */
+const RETRY = { baseMs: 1000, maxMs: 30_000 };
 
 const decoder = new TextDecoder();
 
-/** Redelivery delay of an event that could not be recorded: grows with its deliveries. */
-const retryDelay = (msg: JsMsg) => Math.min(30_000, 1000 * 2 ** Math.min(5, msg.info.deliveryCount - 1));
-
 interface Accepted {
+  index: number;
   msg: JsMsg;
   record: EventRecord;
 }
+
+/** Why an event is terminated, kept in notifier.invalid_events. */
+interface Invalid {
+  raw: string;
+  error: string;
+}
+
+type Outcome = MessageOutcome<Invalid>;
 
 /**
  * Consumes approval events: validates each, plans its deliveries and records them (scheduled),
@@ -97,35 +66,23 @@ interface Accepted {
  */
 export async function startEventConsumer(options: ConsumerOptions): Promise<EventConsumer> {
   const { nc, pool, logger } = options;
-  await ensureConsumer(nc, options.durableName, logger);
-  const consumer = await jetstream(nc).consumers.get(Streams.events, options.durableName);
-  // Bounded prefetch: buffered messages age against ack_wait before they are handled. Short
-  // pulls: when the consumer's leader dies in a cluster while this connection stays up, the
-  // pending pull dies with it, and only missed heartbeats (half a pull's life each, two of them)
-  // tell the client to pull again; with the default 30 s pulls deliveries stalled for ~35 s.
-  const messages = await consumer.consume({ max_messages: EVENT_BATCH_SIZE * 2, expires: PULL_EXPIRES_MS });
   const supersedeChannels = options.channels.filter((c) => c.supersededByDecision).map((c) => c.name);
 
-  const keepInvalid = async (msg: JsMsg, raw: string, error: string) => {
-    const fields = { subject: msg.subject, stream_seq: msg.seq };
-    try {
-      await recordInvalidEvent(pool, { subject: msg.subject, streamSeq: msg.seq, error, raw });
-      logger.error({ ...fields, error }, 'invalid event kept in notifier.invalid_events and terminated');
-      msg.term(error.slice(0, 200));
-    } catch (err) {
-      const delay = retryDelay(msg);
-      logger.error({ ...fields, err, retry_in_ms: delay }, 'could not record event; will be redelivered');
-      msg.nak(delay);
-    }
+  const deadLetter = async (msg: JsMsg, { detail }: { detail: Invalid }) => {
+    await recordInvalidEvent(pool, { subject: msg.subject, streamSeq: msg.seq, ...detail });
+    logger.error(
+      { subject: msg.subject, stream_seq: msg.seq, error: detail.error },
+      'invalid event kept in notifier.invalid_events and terminated',
+    );
   };
 
   /**
-   * Records accepted events in one transaction and acks them after its commit. When the
+   * Records accepted events in one transaction; they are acked after its commit. When the
    * database refuses the batch's data, each event is recorded on its own, so one bad event
    * cannot hold the others back; any other failure (the database is down) naks them all with
    * a growing delay.
    */
-  const record = async (accepted: readonly Accepted[]): Promise<void> => {
+  const record = async (accepted: readonly Accepted[], outcomes: Outcome[]): Promise<void> => {
     let created: number[];
     try {
       created = await recordEvents(
@@ -135,28 +92,22 @@ export async function startEventConsumer(options: ConsumerOptions): Promise<Even
       );
     } catch (err) {
       if (accepted.length > 1 && isDataError(err)) {
-        for (const a of accepted) await record([a]);
+        for (const a of accepted) await record([a], outcomes);
         return;
       }
       const first = accepted[0] as Accepted;
-      const delay = retryDelay(first.msg);
       // One line per batch: while the database is down every event fails alike.
       logger.error(
-        {
-          subject: first.msg.subject,
-          stream_seq: first.msg.seq,
-          events: accepted.length,
-          err,
-          retry_in_ms: delay,
-        },
+        { subject: first.msg.subject, stream_seq: first.msg.seq, events: accepted.length, err },
         'could not record event; will be redelivered',
       );
-      for (const a of accepted) a.msg.nak(retryDelay(a.msg));
+      for (const a of accepted) outcomes[a.index] = { kind: 'nak' };
       return;
     }
-    for (const [i, { msg, record: r }] of accepted.entries()) {
-      msg.ack();
-      logger.info(
+    for (const [i, { index, msg, record: r }] of accepted.entries()) {
+      outcomes[index] = { kind: 'ack' };
+      // Debug: one line per event at info level is a measurable CPU cost under load.
+      logger.debug(
         {
           subject: msg.subject,
           stream_seq: msg.seq,
@@ -172,14 +123,18 @@ export async function startEventConsumer(options: ConsumerOptions): Promise<Even
     if (created.some((n) => n > 0)) options.onRecorded();
   };
 
-  const handleBatch = async (batch: readonly JsMsg[]): Promise<void> => {
+  const handle = async (batch: readonly JsMsg[]): Promise<Outcome[]> => {
+    const outcomes: Outcome[] = new Array(batch.length);
     const accepted: Accepted[] = [];
-    const invalid: Promise<void>[] = [];
-    for (const msg of batch) {
+    for (const [index, msg] of batch.entries()) {
       const raw = decoder.decode(msg.data);
       const event = parseEvent(msg.subject, raw);
       if (!event.ok) {
-        invalid.push(keepInvalid(msg, raw, event.error));
+        outcomes[index] = {
+          kind: 'term',
+          reason: event.error.slice(0, 200),
+          detail: { raw, error: event.error },
+        };
         continue;
       }
       const approval = event.value.data;
@@ -188,6 +143,7 @@ export async function startEventConsumer(options: ConsumerOptions): Promise<Even
           ? [] // expired already: a review link would be dead on arrival
           : planDeliveries(options.channels, event.value);
       accepted.push({
+        index,
         msg,
         record: {
           event: event.value,
@@ -201,36 +157,31 @@ export async function startEventConsumer(options: ConsumerOptions): Promise<Even
         },
       });
     }
-    await Promise.all([...invalid, accepted.length > 0 ? record(accepted) : undefined]);
+    if (accepted.length > 0) await record(accepted, outcomes);
+    return outcomes;
   };
 
-  const loop = (async () => {
-    const active = new Set<Promise<void>>();
-    const dispatch = (batch: JsMsg[]) => {
-      const task: Promise<void> = handleBatch(batch)
-        .catch((err: unknown) => {
-          // handleBatch settles every message itself; reaching here is a bug. Retry them.
-          logger.error({ err }, 'event batch failed');
-          for (const msg of batch) msg.nak(retryDelay(msg));
-        })
-        .finally(() => active.delete(task));
-      active.add(task);
-    };
-    // What is already buffered, as one batch; the last one before the iterator closes too, so
-    // nothing received is left to ack_wait.
-    for await (const batch of batches(messages, EVENT_BATCH_SIZE)) {
-      while (active.size >= options.concurrency) await Promise.race(active);
-      dispatch(batch);
-    }
-    await Promise.all(active);
-  })();
-
-  return {
-    async stop() {
-      await messages.close();
-      await loop;
+  return startBatchConsumer({
+    js: jetstream(nc),
+    jsm: await jetstreamManager(nc),
+    stream: Streams.events,
+    consumer: {
+      name: options.durableName,
+      filterSubjects: [Subjects.pendingAll, Subjects.decidedAll],
+      ackWaitMs: ACK_WAIT_MS,
+      maxAckPending: MAX_ACK_PENDING,
     },
-  };
+    // The approval service creates the events stream.
+    waitForStream: true,
+    logger,
+    batchSize: EVENT_BATCH_SIZE,
+    concurrency: options.concurrency,
+    pullMaxMessages: PULL_MAX_MESSAGES,
+    pullExpiresMs: PULL_EXPIRES_MS,
+    retry: RETRY,
+    handle,
+    deadLetter,
+  });
 }
 
 type Parsed = { ok: true; value: ApprovalEvent } | { ok: false; error: string };

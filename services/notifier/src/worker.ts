@@ -1,5 +1,5 @@
 import { checkApprovalEvent } from '@countersign/contracts';
-import type { Logger } from '@countersign/runtime';
+import { type Logger, sleeper } from '@countersign/runtime';
 import type pg from 'pg';
 import { nextRetryDelay, type RetryPolicy } from './backoff.js';
 import type { Channel } from './channels/types.js';
@@ -46,31 +46,11 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
   const { pool, channels, logger, retry, scrub } = options;
   const inFlight = new Map<number, { channel: string; done: Promise<void> }>();
   let stopping = false;
-  let pendingWake = false;
-  let wake: (() => void) | undefined;
+  // Cut short by kick() (new deliveries are due) and by stop().
+  const pause = sleeper();
   let lastMaintenance = 0;
 
-  const kick = () => {
-    pendingWake = true;
-    wake?.();
-  };
-
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      if (pendingWake || stopping) {
-        pendingWake = false;
-        resolve();
-        return;
-      }
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        wake = undefined;
-        pendingWake = false;
-        resolve();
-      }
-      wake = done;
-    });
+  const kick = () => pause.wake();
 
   const room = (): Map<string, number> => {
     const busy = new Map<string, number>();
@@ -258,7 +238,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       } catch (err) {
         logger.error({ err }, 'delivery worker cycle failed');
       }
-      await sleep(options.pollIntervalMs);
+      await pause.sleep(options.pollIntervalMs);
     }
   };
 
@@ -267,7 +247,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     kick,
     async stop() {
       stopping = true;
-      wake?.();
+      pause.wake();
       await running;
       await Promise.all([...inFlight.values()].map((f) => f.done));
     },

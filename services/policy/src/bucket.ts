@@ -1,4 +1,4 @@
-import type { Logger } from '@countersign/runtime';
+import { backoffDelay, type Logger, sleeper } from '@countersign/runtime';
 import type { NatsConnection, QueuedIterator } from '@nats-io/nats-core';
 import { type ObjectInfo, type ObjectStore, type ObjectWatchInfo, Objm } from '@nats-io/obj';
 import type { Watcher } from './watch-dir.js';
@@ -38,7 +38,7 @@ export interface BucketFollowOptions {
   /** Loads one put; called one at a time, in bucket order. Must not throw. */
   onBundle(bytes: Uint8Array, info: ObjectInfo): Promise<void>;
   logger: Logger;
-  /** First retry delay after a failure to watch; doubles up to 30 s. Default 1000 ms. */
+  /** First retry delay after a failure to watch; doubles (jittered) up to 30 s. Default 1000 ms. */
   retryMs?: number;
 }
 
@@ -52,7 +52,7 @@ export function followBucket(options: BucketFollowOptions): Watcher {
   let stopped = false;
   let seen = options.seen;
   let iterator: QueuedIterator<ObjectWatchInfo> | undefined;
-  let wake: (() => void) | undefined;
+  const pause = sleeper();
   const baseDelay = options.retryMs ?? 1000;
   const log = options.logger.child({ bucket: options.bucket });
 
@@ -73,21 +73,19 @@ export function followBucket(options: BucketFollowOptions): Watcher {
   };
 
   const loop = async () => {
-    let delay = baseDelay;
+    let failures = 0;
     while (!stopped) {
+      let delay = baseDelay;
       try {
         await followOnce();
-        delay = baseDelay;
+        failures = 0;
       } catch (err) {
         if (stopped) break;
+        delay = backoffDelay(++failures, baseDelay, 30_000);
         log.warn({ err, retry_ms: delay }, 'cannot watch the policy bucket: retrying');
       }
       if (stopped) break;
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        setTimeout(resolve, delay).unref();
-      });
-      delay = Math.min(delay * 2, 30_000);
+      await pause.sleep(delay);
     }
   };
   const running = loop();
@@ -96,7 +94,7 @@ export function followBucket(options: BucketFollowOptions): Watcher {
     async stop() {
       stopped = true;
       iterator?.stop();
-      wake?.();
+      pause.wake();
       await running;
     },
   };

@@ -19,7 +19,7 @@ export interface Sleeper {
   wake(): void;
 }
 
-/** A sleep that another part of the program can cut short (NOTIFY, stop). */
+/** A sleep that another part of the program can cut short (a NOTIFY, new work, stop). */
 export function sleeper(): Sleeper {
   let woken = false;
   let interrupt: (() => void) | undefined;
