@@ -106,7 +106,7 @@ describe('scale-out: two replicas of each service on a three-node cluster', () =
     const started = Date.now();
     await call(sys.nc, 'submit', fresh);
     await waitUntil(
-      () => sys.hooks.requests.some((r) => r.body.includes(`"action_id":"${fresh.action_id}"`)),
+      () => sys.hooks.accepted().some((r) => r.body.includes(`"action_id":"${fresh.action_id}"`)),
       {
         timeout: 60_000,
         message: 'the webhook of a request made after the consumer leader died',
