@@ -54,10 +54,26 @@ describe('watchPolicyDir', () => {
     });
     await waitUntil(() => calls === 1, { message: 'the stale revision to be replaced' });
     await watcher.stop();
-    writeFileSync(join(dir, 'p.rego'), 'package p\n\nx := 1\n');
-    // A change after stop must not be acted on: give the (stopped) poller ample intervals.
-    const deadline = Date.now() + 200;
-    await waitUntil(() => Date.now() > deadline, { interval: 20 });
+    // A change after stop must not be acted on. A second watcher on the same directory, same
+    // interval, is the witness: once it has seen the change, the stopped one had its chances
+    // too (it would have started polling earlier), instead of a sleep that guesses how long.
+    const unchanged = await sourceRevision(dir);
+    let witnessed = 0;
+    const witness = watchPolicyDir({
+      dir,
+      initialRevision: unchanged,
+      intervalMs: 20,
+      logger,
+      onChange: async () => {
+        witnessed++;
+      },
+    });
+    try {
+      writeFileSync(join(dir, 'p.rego'), 'package p\n\nx := 1\n');
+      await waitUntil(() => witnessed === 1, { message: 'the witness watcher to see the change' });
+    } finally {
+      await witness.stop();
+    }
     expect(calls).toBe(1);
   });
 });
