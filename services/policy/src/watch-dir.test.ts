@@ -55,8 +55,9 @@ describe('watchPolicyDir', () => {
     await waitUntil(() => calls === 1, { message: 'the stale revision to be replaced' });
     await watcher.stop();
     // A change after stop must not be acted on. A second watcher on the same directory, same
-    // interval, is the witness: once it has seen the change, the stopped one had its chances
-    // too (it would have started polling earlier), instead of a sleep that guesses how long.
+    // interval, is the witness, instead of a sleep that guesses how long: once it has acted on
+    // that change and on a second one after it, a watcher still polling (it started earlier)
+    // would have acted on the first change too.
     const unchanged = await sourceRevision(dir);
     let witnessed = 0;
     const witness = watchPolicyDir({
@@ -71,6 +72,8 @@ describe('watchPolicyDir', () => {
     try {
       writeFileSync(join(dir, 'p.rego'), 'package p\n\nx := 1\n');
       await waitUntil(() => witnessed === 1, { message: 'the witness watcher to see the change' });
+      writeFileSync(join(dir, 'p.rego'), 'package p\n\nx := 2\n');
+      await waitUntil(() => witnessed === 2, { message: 'the witness watcher to see a second change' });
     } finally {
       await witness.stop();
     }
