@@ -34,7 +34,8 @@ export default defineConfig({
         test: {
           name: 'faults',
           include: ['test/faults/**/*.test.ts'],
-          globalSetup: ['packages/test-fixtures/src/global-setup.ts'],
+          // The second clears the results of earlier runs: the report sums this run only.
+          globalSetup: ['packages/test-fixtures/src/global-setup.ts', 'test/faults/global-setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 120_000,
         },

@@ -20,13 +20,17 @@ fi
 echo "== tests (vitest)"
 mkdir -p .artifacts
 status=0
+projects=(unit integration)
 pnpm exec vitest run --project unit --project integration --reporter=default --reporter=json --outputFile.json=.artifacts/vitest.json || status=$?
 reports=(.artifacts/vitest.json)
 
 # The fault-injection suite: minutes of load while services, NATS and PostgreSQL are killed
-# (docs/reliability.md). COUNTERSIGN_SKIP_FAULTS=1 leaves it out for a quicker local run.
+# (docs/reliability.md). COUNTERSIGN_SKIP_FAULTS=1 leaves it out for a quicker local run, and
+# the summary then says so; CI (.ci/run) refuses the variable.
 if [ "${COUNTERSIGN_SKIP_FAULTS:-0}" != "1" ]; then
   echo "== fault injection (vitest project faults)"
+  projects+=(faults)
+  # The faults project clears .artifacts/faults when it starts: the report sums this run only.
   pnpm exec vitest run --project faults --no-file-parallelism --reporter=default --reporter=json --outputFile.json=.artifacts/vitest-faults.json || status=$?
   node --import tsx test/faults/report.ts || status=1
   reports+=(.artifacts/vitest-faults.json)
@@ -40,6 +44,12 @@ if [ -n "$leftover" ]; then
   echo "test.sh: test servers left running after the tests:" >&2
   ps -o pid,args -p "$(echo "$leftover" | paste -sd,)" >&2 || true
   status=1
+fi
+# Which vitest projects ran, on its own line just before the counts (CI parses the last line).
+if [ "${COUNTERSIGN_SKIP_FAULTS:-0}" = "1" ]; then
+  echo "projects: $(IFS=,; echo "${projects[*]}" | sed 's/,/, /g') (faults NOT run: COUNTERSIGN_SKIP_FAULTS=1)"
+else
+  echo "projects: $(IFS=,; echo "${projects[*]}" | sed 's/,/, /g')"
 fi
 node -e '
   let passed = 0, failed = 0, skipped = 0;

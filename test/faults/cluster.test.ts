@@ -106,7 +106,7 @@ describe('scale-out: two replicas of each service on a three-node cluster', () =
     const started = Date.now();
     await call(sys.nc, 'submit', fresh);
     await waitUntil(
-      () => sys.hooks.requests.some((r) => r.body.includes(`"action_id":"${fresh.action_id}"`)),
+      () => sys.hooks.accepted().some((r) => r.body.includes(`"action_id":"${fresh.action_id}"`)),
       {
         timeout: 60_000,
         message: 'the webhook of a request made after the consumer leader died',
@@ -114,6 +114,8 @@ describe('scale-out: two replicas of each service on a three-node cluster', () =
     );
     const deliveredIn = Date.now() - started;
     console.log(JSON.stringify({ notifier_after_leader_loss_ms: deliveredIn }));
+    // The promise under test is the recovery budget (10 s); it took 0.2-0.7 s in the recorded
+    // runs (docs/reliability.md), and 34.6 s before the fix this test was written for.
     expect(deliveredIn).toBeLessThan(RECOVERY_BUDGET_MS);
     expect(notifier.process().child.exitCode).toBeNull();
   });

@@ -9,7 +9,7 @@ import { REPO_ROOT, type ReceivedMail } from '@countersign/devinfra';
 import { waitUntil } from '@countersign/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { call, eventCounts, payment, startSystem } from '../support.js';
-import { checkInvariants, type Expectation } from './invariants.js';
+import { checkInvariants, type Expectation, INTERRUPTED_SEND, loadViolations } from './invariants.js';
 
 const sys = await startSystem('invariants');
 // The notifier's tables, without a notifier: the test writes its deliveries by hand.
@@ -106,5 +106,103 @@ describe('invariant checker', () => {
     expect(says(`${auto.action_id}: approval.decided event never reached the notifier`)).toBe(true);
     expect(tampered.lost.sort()).toEqual([auto.action_id, 'inv-forged', 'inv-never', voted.action_id].sort());
     expect(tampered.duplicated.sort()).toEqual([auto.action_id, voted.action_id].sort());
+  });
+
+  it('accepts a dead delivery only when its attempt log says the send was interrupted', async () => {
+    const approval = await call(sys.nc, 'submit', payment('inv-dead', 10));
+    const id = approval.action_id;
+    const eventId = `${id}.decided`;
+    await sys.pool.query(
+      `insert into notifier.events (id, type, action_id, body) values ($1, 'approval.decided', $2, '{}')`,
+      [eventId, id],
+    );
+    /** One delivery to `target` with its attempts (outcome, error), ending in `status`. */
+    const delivery = async (
+      kind: string,
+      target: string,
+      status: string,
+      attempts: [outcome: string, error: string | null][],
+    ) => {
+      const { rows } = await sys.pool.query(
+        `insert into notifier.deliveries (event_id, channel, kind, target, status, attempts)
+         values ($1, $2, $2, $3, $4, $5) returning id`,
+        [eventId, kind, target, status, attempts.length],
+      );
+      for (const [i, [outcome, error]] of attempts.entries()) {
+        await sys.pool.query(
+          `insert into notifier.attempts (delivery_id, attempt, started_at, outcome, error)
+           values ($1, $2, now(), $3, $4)`,
+          [rows[0].id, i + 1, outcome, error],
+        );
+      }
+    };
+    const notResent = 'outcome unknown, not resent to avoid a duplicate (replay to resend)';
+    // The documented reason, both ways it is recorded: the process died or lost its database
+    // mid-send (found at lease expiry), or the SMTP connection was cut after the hand-over.
+    await delivery('email', 'killed@example.com', 'dead', [
+      ['interrupted', `attempt interrupted (the process died or lost its database mid-send); ${notResent}`],
+    ]);
+    await delivery('email', 'cut@example.com', 'dead', [
+      ['unknown', `${notResent}: no reply after the message was sent (socket closed)`],
+    ]);
+    // Notifications lost: retries exhausted (a receiver that refused too long), a retried
+    // interrupted webhook that gave up, a deadline, a channel that threw, a disabled channel.
+    await delivery('webhook', 'refused-too-long', 'dead', [
+      ['retry', 'HTTP 503'],
+      ['retry', 'gave up after 2 attempts: HTTP 503'],
+    ]);
+    await delivery('webhook', 'interrupted-gave-up', 'dead', [
+      [
+        'interrupted',
+        'gave up after 1 attempts: attempt interrupted (the process died or lost its database mid-send)',
+      ],
+    ]);
+    await delivery('email', 'deadline@example.com', 'dead', [
+      ['unknown', `${notResent}: attempt did not finish before its deadline`],
+    ]);
+    await delivery('email', 'threw@example.com', 'dead', [
+      ['unknown', `${notResent}: internal error in the channel`],
+    ]);
+    await delivery('slack', 'disabled', 'dead', []);
+    // Refused once, then delivered: the retry path, counted.
+    await delivery('webhook', 'endpoint', 'delivered', [
+      ['retry', 'HTTP 503'],
+      ['delivered', null],
+    ]);
+
+    const report = await checkInvariants({
+      pool: sys.pool,
+      nc: sys.nc,
+      accepted: new Map([[id, { statuses: ['approved'] }]]),
+      notifications: { mails: [mail(id, 'approval.decided', 'cut@example.com')], webhookIds: [eventId] },
+    });
+    const deadLettered = report.violations.filter((v) => v.includes('dead-lettered'));
+    expect(deadLettered.every((v) => v.includes(`not "${INTERRUPTED_SEND}"`))).toBe(true);
+    const named = (target: string) => deadLettered.some((v) => v.includes(` to ${target} dead-lettered`));
+    expect(named('killed@example.com')).toBe(false);
+    expect(named('cut@example.com')).toBe(false);
+    for (const target of [
+      'refused-too-long',
+      'interrupted-gave-up',
+      'deadline@example.com',
+      'threw@example.com',
+      'disabled',
+    ]) {
+      expect(named(target), target).toBe(true);
+    }
+    expect(deadLettered).toHaveLength(5);
+    expect(deadLettered).toContain(
+      `${id}: approval.decided slack to disabled dead-lettered, not "${INTERRUPTED_SEND}": no attempt recorded`,
+    );
+    expect(report.lost).toEqual([id]);
+    expect(report.notifications).toMatchObject({ deliveries: 8, delivered: 1, dead: 7, retried: 1 });
+  });
+
+  it('counts every answer a well-behaved client should never get as a violation', () => {
+    expect(loadViolations({ unexpected: {} })).toEqual([]);
+    expect(loadViolations({ unexpected: { internal: 1, forbidden: 2 } })).toEqual([
+      'the system answered internal 1 time(s) to the load',
+      'the system answered forbidden 2 time(s) to the load',
+    ]);
   });
 });

@@ -1,8 +1,10 @@
 /**
  * The promises of the system, checked by code after a fault run: nothing accepted is lost,
  * nothing is doubled, no decision contradicts its votes, every audit chain verifies, and every
- * notification went out once or was dead-lettered. Each broken promise becomes one line in
- * `violations`, naming the approval, so a failing run says what broke where.
+ * notification went out once, or was dead-lettered for the one documented reason: an email
+ * whose send was interrupted, so that its outcome is unknown and a resend could duplicate it.
+ * Each broken promise becomes one line in `violations`, naming the approval, so a failing run
+ * says what broke where.
  */
 import { type ApprovalStatus, decodeApprovalEvent, Streams, Subjects } from '@countersign/contracts';
 import type { ReceivedMail } from '@countersign/devinfra';
@@ -10,6 +12,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type pg from 'pg';
 import { verifyAuditChain } from '../../services/approval/src/audit.js';
+import type { LoadStats } from './load.js';
 
 const TERMINAL = new Set<string>(['approved', 'rejected', 'expired', 'cancelled']);
 
@@ -44,6 +47,8 @@ export interface NotificationCounts {
   delivered: number;
   dead: number;
   superseded: number;
+  /** Delivered after at least one attempt the receiver refused (the retry path ran). */
+  retried: number;
   mails: number;
   webhooks: number;
   /** Webhook requests repeating a webhook-id already received (receivers deduplicate on it). */
@@ -284,10 +289,47 @@ function decisionViolations(row: Row, votes: readonly VoteRow[]): string[] {
 }
 
 /**
+ * What the load was told that no well-behaved client should be told: an `internal` answer, even
+ * one a retry got past, is a service failing under faults, not riding them out.
+ */
+export function loadViolations(stats: Pick<LoadStats, 'unexpected'>): string[] {
+  return Object.entries(stats.unexpected).map(
+    ([code, count]) => `the system answered ${code} ${count} time(s) to the load`,
+  );
+}
+
+/** The one reason a delivery may be dead-lettered in a fault run. */
+export const INTERRUPTED_SEND = 'outcome unknown: the send was interrupted';
+
+/** The last attempt of a delivery, from the notifier's attempt log. */
+export interface LastAttempt {
+  outcome: string;
+  error: string | null;
+}
+
+/**
+ * Whether a dead delivery's last attempt says its send was interrupted: the process died or
+ * lost its database mid-send (outcome `interrupted`, found when its lease expired), or the SMTP
+ * connection was cut after the message was handed over (outcome `unknown`, no reply). Either
+ * way the receiver may have it, and a channel without deduplication does not risk a second
+ * copy. Anything else (retries exhausted, a refusal, a deadline, a channel that threw, a
+ * disabled channel with no attempt at all) is a notification lost, and a fault run fails on it:
+ * the fault receivers never refuse for longer than the retry schedule lasts.
+ */
+export function interruptedSend(last: LastAttempt | undefined): boolean {
+  if (!last?.error) return false;
+  // Dead-lettered because resending could duplicate it, not because the retries ran out.
+  if (!last.error.includes('outcome unknown, not resent')) return false;
+  if (last.outcome === 'interrupted') return last.error.startsWith('attempt interrupted');
+  return last.outcome === 'unknown' && last.error.includes('no reply after the message was sent');
+}
+
+/**
  * Every event of an accepted approval reached the notifier; every delivery ended delivered,
- * dead-lettered or superseded; a delivered email arrived exactly once and a dead one at most
- * once; a delivered webhook arrived (repeats carry the same webhook-id); nothing arrived that
- * has no delivery.
+ * dead-lettered or superseded; a delivery is dead only because its send was interrupted (read
+ * from its attempt log); a delivered email arrived exactly once and a dead one at most once; a
+ * delivered webhook arrived (repeats carry the same webhook-id); nothing arrived that has no
+ * delivery.
  */
 async function checkNotifications(
   input: InvariantInput,
@@ -338,6 +380,14 @@ async function checkNotifications(
     )
   ).rows;
   const delivered = new Set(deliveries.map((d) => `${d.event_id}|${d.channel}`));
+  const attempts = (
+    await input.pool.query<{ delivery_id: string; attempt: number; outcome: string; error: string | null }>(
+      `select delivery_id, attempt, outcome, error from notifier.attempts
+        where delivery_id = any($1::bigint[]) order by delivery_id, attempt`,
+      [deliveries.map((d) => d.id)],
+    )
+  ).rows;
+  const attemptLog = groupBy(attempts, (a) => String(a.delivery_id));
   // A pending event that reaches the notifier after its approval expired notifies no one.
   for (const event of events.filter((e) => !e.stale)) {
     for (const channel of sinks.everyEvent ?? []) {
@@ -360,11 +410,25 @@ async function checkNotifications(
   const hooks = groupBy(sinks.webhookIds, (id) => id);
   const explained = new Set<string>();
   let webhookRepeats = 0;
+  let retried = 0;
   for (const d of deliveries) {
     if (!['delivered', 'dead', 'superseded'].includes(d.status)) {
       violations.push(`${d.action_id}: delivery ${d.id} (${d.kind} to ${d.target}) still ${d.status}`);
       continue;
     }
+    const log = attemptLog.get(String(d.id)) ?? [];
+    if (d.status === 'dead') {
+      const last = log.at(-1);
+      if (!interruptedSend(last)) {
+        lost.add(d.action_id);
+        violations.push(
+          `${d.action_id}: ${d.type} ${d.kind} to ${d.target} dead-lettered, not "${INTERRUPTED_SEND}": ${
+            last ? `${last.outcome}: ${last.error}` : 'no attempt recorded'
+          }`,
+        );
+      }
+    }
+    if (d.status === 'delivered' && log.some((a) => a.outcome === 'retry')) retried++;
     if (d.kind === 'email') {
       const key = mailKey(d.action_id, d.type, d.target);
       explained.add(key);
@@ -395,6 +459,7 @@ async function checkNotifications(
     delivered: deliveries.filter((d) => d.status === 'delivered').length,
     dead: deliveries.filter((d) => d.status === 'dead').length,
     superseded: deliveries.filter((d) => d.status === 'superseded').length,
+    retried,
     mails: sinks.mails.length,
     webhooks: sinks.webhookIds.length,
     webhook_repeats: webhookRepeats,

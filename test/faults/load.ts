@@ -50,7 +50,11 @@ export interface LoadStats {
   retries: number;
   /** Requests whose plan did not finish before the deadline. */
   incomplete: string[];
-  /** Answers no well-behaved client should get, e.g. `internal`: code -> count. */
+  /**
+   * Answers no well-behaved client should get, e.g. `internal`: code -> count. An `internal`
+   * answer is retried like `unavailable` (so the run goes on and says how often), and every
+   * count here is a violation of the scenario.
+   */
   unexpected: Record<string, number>;
 }
 

@@ -1,7 +1,9 @@
 /**
- * Prints the counts of the last fault runs (`.artifacts/faults/<scenario>.json`, written by
+ * Prints the counts of the last faults run (`.artifacts/faults/<scenario>.json`, written by
  * each scenario) as a markdown table, and writes it to `.artifacts/faults/summary.md`, for
- * docs/reliability.md. `pnpm test:faults` runs it after the suite.
+ * docs/reliability.md. `pnpm test:faults` and scripts/test.sh run it after the suite. The
+ * directory is cleared when a faults run starts (global-setup.ts), so every file in it belongs
+ * to the run just finished; with none, the report fails rather than print an empty table.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,11 +11,15 @@ import { REPO_ROOT } from '@countersign/devinfra';
 import { type ScenarioResult, summary } from './summary.js';
 
 const dir = join(REPO_ROOT, '.artifacts/faults');
-const results = readdirSync(dir)
+const results = (existsSync(dir) ? readdirSync(dir) : [])
   .filter((f) => f.endsWith('.json'))
   .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')))
   .filter((r): r is ScenarioResult => typeof r.scenario === 'string')
   .sort((a, b) => a.at.localeCompare(b.at));
+if (results.length === 0) {
+  console.error('report: no fault scenario results in .artifacts/faults (did the faults run start?)');
+  process.exit(1);
+}
 
 const rows = results.map((r) => {
   const s = summary(r);
@@ -29,7 +35,7 @@ const rows = results.map((r) => {
     s.duplicated,
     s.violations,
     `${(s.max_recovery_ms / 1000).toFixed(1)} s`,
-    n ? `${n.delivered} / ${n.dead} / ${n.superseded}` : '-',
+    n ? `${n.delivered} (${n.retried} retried) / ${n.dead} / ${n.superseded}` : '-',
     n ? n.webhook_repeats : '-',
   ];
 });

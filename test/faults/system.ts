@@ -27,7 +27,11 @@ import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { stringify } from 'yaml';
 import { testEnv } from '../../services/notifier/test/helpers/notifier.js';
-import { type Receiver, startReceiver } from '../../services/notifier/test/helpers/receiver.js';
+import {
+  type ReceivedRequest,
+  type Receiver,
+  startReceiver,
+} from '../../services/notifier/test/helpers/receiver.js';
 import { alive, FAST_APPROVAL_ENV, httpUrlOf } from '../support.js';
 
 /** Who gets mail: the finance approvers and dave, the requester of every load request. */
@@ -49,16 +53,30 @@ export interface FaultTarget {
   js: JetStreamClient;
   services: ServiceProcess[];
   mail: MailSink;
-  hooks: Receiver;
+  hooks: WebhookSink;
   /** The HTTP address of an approval service that is running. */
   approvalUrl(): string | undefined;
   /** The servers' state, for the report of a failed run. */
   servers(): string;
 }
 
+/**
+ * The webhook receiver of a fault run. It accepts (204) unless told to refuse for a while: then
+ * it answers 503, as a receiver being redeployed does, and the notifier must retry.
+ */
+export interface WebhookSink extends Receiver {
+  /** The requests it accepted: refused ones were not received, and are not counted as arrivals. */
+  accepted(): ReceivedRequest[];
+  /** How many requests it refused. */
+  refused(): number;
+  /** Refuse every request from now until {@link accept}. */
+  refuse(): void;
+  accept(): void;
+}
+
 export interface Sinks {
   mail: MailSink;
-  hooks: Receiver;
+  hooks: WebhookSink;
   /** Routes every event to the webhook (`hook`), and approvers' and requesters' emails (`mail`). */
   channelsFile: string;
 }
@@ -66,7 +84,24 @@ export interface Sinks {
 /** The SMTP sink and webhook receiver the notifier writes to, and the channels file for them. */
 export async function startSinks(): Promise<Sinks> {
   const mail = await startMailSink();
-  const hooks = await startReceiver();
+  let refusing = false;
+  const refused = new Set<number>();
+  const receiver = await startReceiver((n) => {
+    if (!refusing) return { status: 204 };
+    refused.add(n);
+    return { status: 503 };
+  });
+  const hooks: WebhookSink = {
+    ...receiver,
+    accepted: () => receiver.requests.filter((_, i) => !refused.has(i + 1)),
+    refused: () => refused.size,
+    refuse: () => {
+      refusing = true;
+    },
+    accept: () => {
+      refusing = false;
+    },
+  };
   onFileEnd(async () => {
     await Promise.all([mail.stop(), hooks.close()]);
   });
@@ -180,9 +215,9 @@ export async function startFaultSystem(label: string) {
 
 export type FaultSystem = Awaited<ReturnType<typeof startFaultSystem>>;
 
-/** The `webhook-id` of every webhook request received so far. */
+/** The `webhook-id` of every webhook request accepted so far. */
 export function webhookIds(sys: FaultTarget): string[] {
-  return sys.hooks.requests.map((r) => String(r.headers['webhook-id'] ?? ''));
+  return sys.hooks.accepted().map((r) => String(r.headers['webhook-id'] ?? ''));
 }
 
 let probes = 0;
@@ -228,7 +263,7 @@ export async function waitRecovered(
         submitted = true;
       }
       const waiting = [sync, intake].filter(
-        (p) => !sys.hooks.requests.some((r) => r.body.includes(`"action_id":"${p.action_id}"`)),
+        (p) => !sys.hooks.accepted().some((r) => r.body.includes(`"action_id":"${p.action_id}"`)),
       );
       if (waiting.length > 0) {
         throw new Error(

@@ -30,6 +30,8 @@ export interface FaultProxy {
   heal(): void;
   /** Open proxied connections. */
   connections(): number;
+  /** Bytes received and not yet forwarded: held by the black hole, or waiting out the latency. */
+  queued(): number;
   stop(): Promise<void>;
 }
 
@@ -44,6 +46,11 @@ class Lane {
     private readonly held: () => boolean,
     private readonly latency: () => number,
   ) {}
+
+  /** Bytes waiting in this lane. */
+  bytes(): number {
+    return this.queue.reduce((n, { chunk }) => n + chunk.length, 0);
+  }
 
   push(chunk: Buffer): void {
     this.queue.push({ at: Date.now() + this.latency(), chunk });
@@ -168,6 +175,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       }
     },
     connections: () => pairs.size,
+    queued: () => [...pairs].reduce((n, pair) => n + pair.lanes.reduce((m, lane) => m + lane.bytes(), 0), 0),
     async stop() {
       for (const pair of [...pairs]) {
         pair.client.destroy();

@@ -49,9 +49,16 @@ export interface TestNats {
 /**
  * A private nats-server (JetStream on) for this test file, so streams and subjects never collide
  * between files running in parallel. With NATS_URL set, that server is used instead and the
- * config runs files one at a time.
+ * config runs files one at a time, unless `own` is set: a test that crashes or restarts its
+ * server always gets one of its own (started from the local binary), whatever the environment,
+ * so that it never quietly tests less.
  */
-export async function useTestNats(): Promise<TestNats> {
+export async function useTestNats(options: { own?: boolean } = {}): Promise<TestNats> {
+  if (options.own) {
+    const server = await startNatsServer();
+    onFileEnd(server.stop);
+    return { url: server.url, server };
+  }
   if (process.env.NATS_URL) return { url: process.env.NATS_URL };
   if (wantContainers()) {
     const container = await startNatsContainer();

@@ -49,7 +49,10 @@ describe('policy outcomes at submission', () => {
     const approval = await submit({ context: { amount: 2_000_000 } });
     expect(approval).toMatchObject({ status: 'rejected', decided_by: 'policy', policy: { outcome: 'deny' } });
     expect(approval.policy.reasons.map((r) => r.code)).toContain('amount_limit_exceeded');
-    expect(approval.decision_reason).toBeTruthy();
+    // The decision's reason is the policy's own: the message of the rule that denied it.
+    const limit = approval.policy.reasons.find((r) => r.code === 'amount_limit_exceeded');
+    expect(limit?.message).toMatch(/\S/);
+    expect(approval.decision_reason).toContain(limit?.message);
     expect((await decidedEvent(h.nc, approval.action_id)).data.status).toBe('rejected');
   });
 
@@ -381,10 +384,20 @@ describe('list and stats', () => {
   it('counts by status and measures the pending backlog and the time to decision', async () => {
     const before = await call(h.nc, 'stats', {});
     const pending = await submit({ context: { amount: 1500 } });
+    const asked = Date.now();
     const during = await call(h.nc, 'stats', {});
+    const answered = Date.now();
     expect(during.pending).toBe(before.pending + 1);
     expect(during.by_status.pending).toBe(during.pending);
-    expect(during.oldest_pending_age_seconds).toBeGreaterThanOrEqual(0);
+    // The age of the oldest pending approval as the database measured it while the call ran:
+    // between its age when the call was made and when it was answered (1 ms for rounding).
+    const oldest = (
+      await h.pool.query<{ at: Date }>(
+        "select min(created_at) as at from approval.approvals where status = 'pending'",
+      )
+    ).rows[0]?.at.getTime() as number;
+    expect(during.oldest_pending_age_seconds).toBeGreaterThanOrEqual((asked - oldest - 1) / 1000);
+    expect(during.oldest_pending_age_seconds).toBeLessThanOrEqual((answered - oldest + 1) / 1000);
     await decide(pending.action_id, 'frank');
     const after = await call(h.nc, 'stats', {});
     expect(after.by_status.approved).toBe(during.by_status.approved + 1);

@@ -92,7 +92,9 @@ describe('the review page', () => {
       expect(page.text).toContain(text);
     }
     for (const reason of approval.policy.reasons) expect(page.text).toContain(reason.code);
-    expect(csrfOf(page.text)).toBeTruthy();
+    // A form token: an HMAC-SHA256 (base64url), not empty and not the link's own token.
+    expect(csrfOf(page.text)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(csrfOf(page.text)).not.toBe(tokenOf(link));
 
     const head = await get(link, 'HEAD');
     expect(head.status).toBe(200);

@@ -197,5 +197,13 @@ describe('intake', () => {
       { status: 'approved', n: 200 },
       { status: 'rejected', n: 100 },
     ]);
+    // In batches: rows written by one transaction share its id (xmin), so a burst recorded one
+    // request per transaction would show 300 of them, each with one row.
+    const transactions = await h.pool.query<{ rows: number }>(
+      'select count(*)::int as rows from approval.approvals where run_id = $1 group by xmin::text',
+      [run_id],
+    );
+    expect(transactions.rows.length).toBeLessThan(requests.length);
+    expect(Math.max(...transactions.rows.map((t) => t.rows))).toBeGreaterThan(1);
   });
 });

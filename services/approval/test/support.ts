@@ -37,8 +37,10 @@ export async function startHarness(
   label: string,
   config: Partial<ApprovalSettings> = {},
   logger: Logger = testLogger,
+  /** `ownNats`: a nats-server of the file's own, even with NATS_URL set (to crash it). */
+  options: { ownNats?: boolean } = {},
 ) {
-  const [db, nats] = await Promise.all([useTestDatabase(label), useTestNats()]);
+  const [db, nats] = await Promise.all([useTestDatabase(label), useTestNats({ own: options.ownNats })]);
   const policy = await spawnService('policy', { env: { NATS_URL: nats.url } });
   const pool = new pg.Pool({ connectionString: db.url, max: 10 });
   pool.on('error', () => {});

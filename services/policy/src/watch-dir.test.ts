@@ -54,10 +54,29 @@ describe('watchPolicyDir', () => {
     });
     await waitUntil(() => calls === 1, { message: 'the stale revision to be replaced' });
     await watcher.stop();
-    writeFileSync(join(dir, 'p.rego'), 'package p\n\nx := 1\n');
-    // A change after stop must not be acted on: give the (stopped) poller ample intervals.
-    const deadline = Date.now() + 200;
-    await waitUntil(() => Date.now() > deadline, { interval: 20 });
+    // A change after stop must not be acted on. A second watcher on the same directory, same
+    // interval, is the witness, instead of a sleep that guesses how long: once it has acted on
+    // that change and on a second one after it, a watcher still polling (it started earlier)
+    // would have acted on the first change too.
+    const unchanged = await sourceRevision(dir);
+    let witnessed = 0;
+    const witness = watchPolicyDir({
+      dir,
+      initialRevision: unchanged,
+      intervalMs: 20,
+      logger,
+      onChange: async () => {
+        witnessed++;
+      },
+    });
+    try {
+      writeFileSync(join(dir, 'p.rego'), 'package p\n\nx := 1\n');
+      await waitUntil(() => witnessed === 1, { message: 'the witness watcher to see the change' });
+      writeFileSync(join(dir, 'p.rego'), 'package p\n\nx := 2\n');
+      await waitUntil(() => witnessed === 2, { message: 'the witness watcher to see a second change' });
+    } finally {
+      await witness.stop();
+    }
     expect(calls).toBe(1);
   });
 });

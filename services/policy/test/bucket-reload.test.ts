@@ -35,7 +35,8 @@ const execFileAsync = promisify(execFile);
 
 // Top level, not in beforeAll: useTestNats registers its own afterAll cleanup, which vitest
 // only honours while the file is being collected.
-const { url, server } = await useTestNats();
+// Its own server even with NATS_URL set: the restart test below restarts it.
+const { url, server } = await useTestNats({ own: true });
 const client: NatsConnection = await connect({ servers: url });
 const store: ObjectStore = await openPolicyBucket(client, DEFAULT_POLICY_BUCKET);
 const connections: NatsConnection[] = [];
@@ -227,8 +228,8 @@ describe('a broken bundle in the bucket at start-up', () => {
 
 describe('after a nats-server restart', () => {
   it('replicas re-establish the watch and still swap to a newly published bundle', async () => {
-    // With an external NATS_URL server there is nothing to restart: the publish path still runs.
-    await server?.restart();
+    if (!server) throw new Error('useTestNats({ own: true }) always starts a server');
+    await server.restart();
     const next = await bundleWithThreshold(4000);
     // The publisher retries until JetStream is back, as an operator would.
     await waitUntil(() => putBundle(store, next.bytes, next.revision).then(() => true), {
