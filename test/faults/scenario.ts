@@ -18,8 +18,10 @@ import { type FaultTarget, waitRecovered, webhookIds } from './system.js';
 
 /**
  * The promise: services ready again within this long after a fault ends. It is the behaviour
- * under test (docs/reliability.md), not a guess at speed: recoveries take 0.2-4 s on the shared
- * 2-core machine, so the budget is at least 2.5 times the slowest seen and 5 times the usual.
+ * under test (docs/reliability.md), not a guess at speed. On an otherwise idle 2-core machine
+ * (as CI runs) the slowest recovery of a scenario takes 0.4-2.6 s, so the budget is about 4 times
+ * that; with several other test runs sharing the cores, recoveries of 4.7 s and once 13.5 s (a
+ * PostgreSQL restart) were seen, which is why this suite is run alone.
  */
 export const RECOVERY_BUDGET_MS = 10_000;
 
