@@ -25,6 +25,8 @@ export interface HttpSettings {
   sessionTtlSeconds: number;
   bodyLimit: number;
   sseHeartbeatMs: number;
+  /** Open event streams at most (each holds a connection and a buffer); default 1000. */
+  sseMaxClients?: number | undefined;
   readyTimeoutMs: number;
   /** How long /readyz answers 503 on shutdown before the server closes. */
   drainMs: number;

@@ -21,14 +21,17 @@ export interface EventHub {
 
 /** A stream that has this much unsent is not reading: drop it. */
 const MAX_BUFFERED_BYTES = 1024 * 1024;
-const MAX_CLIENTS = 1000;
+const DEFAULT_MAX_CLIENTS = 1000;
 
 export function startEventHub(options: {
   nc: NatsConnection;
   logger: Logger;
   metrics: ApprovalMetrics;
   heartbeatMs: number;
+  /** Open streams at most; one more is refused as `unavailable`. Default 1000. */
+  maxClients?: number | undefined;
 }): EventHub {
+  const maxClients = options.maxClients ?? DEFAULT_MAX_CLIENTS;
   const log = options.logger.child({ component: 'sse' });
   const clients = new Set<ServerResponse>();
   const decoder = new TextDecoder();
@@ -79,7 +82,7 @@ export function startEventHub(options: {
 
   return {
     attach: (res) => {
-      if (clients.size >= MAX_CLIENTS) {
+      if (clients.size >= maxClients) {
         throw new CountersignError('unavailable', 'too many open event streams; retry later');
       }
       res.statusCode = 200;

@@ -55,6 +55,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     logger,
     metrics: options.service.metrics,
     heartbeatMs: settings.sseHeartbeatMs,
+    maxClients: settings.sseMaxClients,
   });
   const sessionSecret =
     settings.sessionSecret ?? deriveKey(settings.reviewLinkSecret, 'session-secret').toString('hex');
