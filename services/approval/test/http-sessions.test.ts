@@ -261,7 +261,7 @@ describe('event stream authentication', () => {
     const { cookie } = await signIn('alice', server.url);
     expect(await streamStatus(server.url, { cookie })).toBe(200);
     await waitUntil(async () => (await streamStatus(server.url, { cookie })) === 401, {
-      timeout: 60_000,
+      timeout: 30_000,
       interval: 100,
       message: 'the expired session to be refused',
     });
@@ -377,7 +377,7 @@ describe('event stream limits', () => {
         await publisher.flush();
         return (await metricValue('countersign_sse_clients')) === 1;
       },
-      { timeout: 60_000, interval: 10, message: 'the slow client to be dropped' },
+      { timeout: 30_000, interval: 10, message: 'the slow client to be dropped' },
     );
     // The reader still gets every event, including one published after the drop.
     const marker = await pendingPayment(h, 'sse-after-drop');
