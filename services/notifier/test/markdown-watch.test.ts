@@ -122,7 +122,8 @@ describe('markdown watcher: edits that are not decisions', () => {
 
 describe('markdown watcher: decisions the approval service refuses', () => {
   it('refuses a decision on an approval that expired, with the reason in the file', async () => {
-    const { id, text } = await pendingPayment('md-expired', { timeout_seconds: 1 });
+    // Five seconds: time enough to see (and keep) the pending file before it expires.
+    const { id, text } = await pendingPayment('md-expired', { timeout_seconds: 5 });
     // The expiry is published and rendered into the file by the channel...
     await fileWith(id, '<!-- countersign:state=expired -->');
     // ...but the person's editor still had the pending copy open, and saves it with a decision.
@@ -245,8 +246,12 @@ describe('markdown watcher and channel: a path that cannot be written', () => {
     rmSync(pathOf(id), { recursive: true });
     const written = await fileWith(id, '<!-- countersign:state=pending -->');
     expectReopened(written);
-    const [delivery] = await deliveriesOf(run.pool, id);
-    expect(delivery?.status).toBe('delivered');
+    // The file is written before the attempt is recorded: wait for the record.
+    const delivered = await waitUntil(async () => {
+      const [delivery] = await deliveriesOf(run.pool, id);
+      return delivery?.status === 'delivered' && delivery;
+    });
+    expect(delivered.attempt_log.at(-1)?.outcome).toBe('delivered');
     expect((await call(nc, 'get', { action_id: id })).status).toBe('pending');
   });
 });
