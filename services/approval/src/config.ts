@@ -70,6 +70,8 @@ export const ApprovalVariables = CommonEnv.extend({
   HTTP_BODY_LIMIT: env.int(MAX_PAYLOAD_BYTES, 1024, MAX_PAYLOAD_BYTES),
   /** Comment lines sent on idle event streams, so proxies keep them open. */
   HTTP_SSE_HEARTBEAT: env.duration('15s', { min: 100 }),
+  /** Open event streams per process at most (each holds a connection and up to 1 MiB unsent); one more is refused with 503. */
+  HTTP_SSE_MAX_CLIENTS: env.int(1000, 1, 100_000),
   /** How long /readyz waits for Postgres, NATS and the policy service. */
   HTTP_READY_TIMEOUT: env.duration('2s', { min: 50 }),
   /** On shutdown, /readyz answers 503 this long before the server closes (load balancers notice). */
@@ -126,6 +128,7 @@ function httpSettings(v: z.output<typeof ApprovalVariables>): HttpSettings | und
     sessionTtlSeconds: Math.round(v.SESSION_TTL / 1000),
     bodyLimit: v.HTTP_BODY_LIMIT,
     sseHeartbeatMs: v.HTTP_SSE_HEARTBEAT,
+    sseMaxClients: v.HTTP_SSE_MAX_CLIENTS,
     readyTimeoutMs: v.HTTP_READY_TIMEOUT,
     drainMs: v.HTTP_DRAIN,
     expiryBatchSize: v.EXPIRY_BATCH_SIZE,

@@ -50,17 +50,7 @@ describe('health', () => {
       nc: h.nc,
       logger: testLogger,
       tokens: [],
-      settings: {
-        port: 0,
-        host: '127.0.0.1',
-        reviewLinkSecret: h.secret,
-        sessionTtlSeconds: 60,
-        bodyLimit: 65_536,
-        sseHeartbeatMs: 1_000,
-        readyTimeoutMs: 1_000,
-        drainMs: 2_000,
-        expiryBatchSize: 10,
-      },
+      settings: { ...h.httpSettings, drainMs: 2_000 },
     });
     expect((await fetch(`${second.url}/readyz`)).status).toBe(200);
     const stopping = second.stop();

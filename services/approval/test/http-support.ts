@@ -40,13 +40,14 @@ export async function startHttpHarness(
   const tokens = Object.fromEntries(
     IDENTITIES.map((id) => [id, `${id}-${randomBytes(16).toString('hex')}`]),
   ) as Record<Identity, string>;
+  // The defaults are the schema's; a test's own port, secret and quicker heartbeats on top.
+  const httpSettings: HttpSettings = { ...httpDefaults(h.db.url, secret), ...options.http };
   const http: HttpServer = await startHttpServer({
     service: h.service,
     nc: h.nc,
     logger: testLogger,
     tokens: parseApiTokens(IDENTITIES.map((id) => `${tokens[id]}:${id}`).join(',')),
-    // The defaults are the schema's; a test's own port, secret and quicker heartbeats on top.
-    settings: { ...httpDefaults(h.db.url, secret), ...options.http },
+    settings: httpSettings,
   });
   afterAll(() => http.stop());
   const base = http.url;
@@ -91,7 +92,7 @@ export async function startHttpHarness(
       mintReviewToken(secret, { actionId, approver, expiresAt: new Date(expiresAt) }),
     );
 
-  return { ...h, http, base, secret, tokens, api, reviewLink };
+  return { ...h, http, httpSettings, base, secret, tokens, api, reviewLink };
 }
 
 export type HttpHarness = Awaited<ReturnType<typeof startHttpHarness>>;

@@ -125,7 +125,7 @@ export function apiRoutes(app: HttpApp): Route[] {
       handle: async ({ req, res }) => {
         // EventSource cannot send headers: the dashboard's session cookie counts here too.
         // Read-only, and SameSite=Strict keeps other sites from opening it with the cookie.
-        if (!app.sessions.read(req)) bearerIdentity(req, app.tokens);
+        if (!(await app.session(req))) bearerIdentity(req, app.tokens);
         if (req.method === 'HEAD') {
           // Headers only: a HEAD must not hold a stream open that can never carry a body.
           res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');

@@ -8,7 +8,7 @@ import type { Logger } from '@countersign/runtime';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { LifecycleDeps } from '../lifecycle/index.js';
 import type { ApprovalMetrics } from '../metrics.js';
-import type { Sessions } from './auth.js';
+import type { Session, Sessions } from './auth.js';
 import type { EventHub } from './events.js';
 import type { TokenStore } from './tokens.js';
 
@@ -25,6 +25,8 @@ export interface HttpSettings {
   sessionTtlSeconds: number;
   bodyLimit: number;
   sseHeartbeatMs: number;
+  /** Open event streams at most (each holds a connection and a buffer). */
+  sseMaxClients: number;
   readyTimeoutMs: number;
   /** How long /readyz answers 503 on shutdown before the server closes. */
   drainMs: number;
@@ -40,6 +42,8 @@ export interface HttpApp {
   settings: HttpSettings;
   tokens: TokenStore;
   sessions: Sessions;
+  /** The request's dashboard session: a valid cookie whose session was not signed out. */
+  session(req: IncomingMessage): Promise<Session | undefined>;
   events: EventHub;
   /** Origin of the public URL, for Origin checks. */
   publicOrigin: string | undefined;

@@ -20,6 +20,7 @@ import type { HttpApp, RequestContext, Route } from './app.js';
 import { fromThisOrigin, type Session } from './auth.js';
 import { html, queryString, type SafeHtml } from './html.js';
 import { authenticationRequired, readForm, redirect, sendHtml } from './io.js';
+import { recordSignOut } from './sign-outs.js';
 import {
   approvalFacts,
   contextTable,
@@ -173,9 +174,9 @@ export function dashboardRoutes(app: HttpApp): Route[] {
     });
 
   /** The page's session; without one, pages go to sign-in and fragments answer 401. */
-  const sessionOf = (ctx: RequestContext): Session | undefined => sessions.read(ctx.req);
-  const fragmentSession = (ctx: RequestContext): Session => {
-    const session = sessionOf(ctx);
+  const sessionOf = (ctx: RequestContext): Promise<Session | undefined> => app.session(ctx.req);
+  const fragmentSession = async (ctx: RequestContext): Promise<Session> => {
+    const session = await sessionOf(ctx);
     if (!session) throw authenticationRequired('sign in again');
     return session;
   };
@@ -206,7 +207,7 @@ export function dashboardRoutes(app: HttpApp): Route[] {
       name: 'dashboard',
       kind: 'page',
       handle: async (ctx) => {
-        const session = sessionOf(ctx);
+        const session = await sessionOf(ctx);
         if (!session) return sendHtml(ctx.res, 200, signInPage());
         const { filters } = readFilters(ctx.url);
         const body = html`<form class="filters" method="get" action="/dashboard">
@@ -256,7 +257,10 @@ export function dashboardRoutes(app: HttpApp): Route[] {
       kind: 'page',
       handle: async (ctx) => {
         const form = await readForm(ctx.req, ctx.res, limit);
-        checkForm(ctx, sessionOf(ctx), form);
+        const session = await sessionOf(ctx);
+        checkForm(ctx, session, form);
+        // Clearing the cookie is not enough: a copy of it would work until it expires.
+        if (session) await recordSignOut(deps.pool, session);
         redirect(ctx.res, '/dashboard', { 'Set-Cookie': sessions.clear() });
       },
     },
@@ -266,7 +270,7 @@ export function dashboardRoutes(app: HttpApp): Route[] {
       name: 'dashboard_list',
       kind: 'page',
       handle: async (ctx) => {
-        fragmentSession(ctx);
+        await fragmentSession(ctx);
         sendHtml(ctx.res, 200, await listFragment(ctx.url));
       },
     },
@@ -276,7 +280,7 @@ export function dashboardRoutes(app: HttpApp): Route[] {
       name: 'dashboard_badge',
       kind: 'page',
       handle: async (ctx) => {
-        fragmentSession(ctx);
+        await fragmentSession(ctx);
         sendHtml(ctx.res, 200, badgeInner((await approvalStats(deps.pool)).pending));
       },
     },
@@ -286,7 +290,7 @@ export function dashboardRoutes(app: HttpApp): Route[] {
       name: 'dashboard_panel',
       kind: 'page',
       handle: async (ctx) => {
-        const session = fragmentSession(ctx);
+        const session = await fragmentSession(ctx);
         sendHtml(ctx.res, 200, panel(await getApproval(deps.pool, ctx.params.action_id as string), session));
       },
     },
@@ -296,7 +300,7 @@ export function dashboardRoutes(app: HttpApp): Route[] {
       name: 'dashboard_detail',
       kind: 'page',
       handle: async (ctx) => {
-        const session = sessionOf(ctx);
+        const session = await sessionOf(ctx);
         if (!session) return redirect(ctx.res, '/dashboard');
         const approval = await getApproval(deps.pool, ctx.params.action_id as string);
         const result = ctx.url.searchParams.get('result');
@@ -313,7 +317,7 @@ export function dashboardRoutes(app: HttpApp): Route[] {
       name: 'dashboard_decide',
       kind: 'page',
       handle: async (ctx) => {
-        const session = sessionOf(ctx);
+        const session = await sessionOf(ctx);
         if (!session) throw authenticationRequired('sign in to decide');
         const form = await readForm(ctx.req, ctx.res, limit);
         checkForm(ctx, session, form);

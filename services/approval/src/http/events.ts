@@ -21,14 +21,16 @@ export interface EventHub {
 
 /** A stream that has this much unsent is not reading: drop it. */
 const MAX_BUFFERED_BYTES = 1024 * 1024;
-const MAX_CLIENTS = 1000;
 
 export function startEventHub(options: {
   nc: NatsConnection;
   logger: Logger;
   metrics: ApprovalMetrics;
   heartbeatMs: number;
+  /** Open streams at most; one more is refused as `unavailable` (HTTP_SSE_MAX_CLIENTS). */
+  maxClients: number;
 }): EventHub {
+  const maxClients = options.maxClients;
   const log = options.logger.child({ component: 'sse' });
   const clients = new Set<ServerResponse>();
 
@@ -73,7 +75,7 @@ export function startEventHub(options: {
 
   return {
     attach: (res) => {
-      if (clients.size >= MAX_CLIENTS) {
+      if (clients.size >= maxClients) {
         throw new CountersignError('unavailable', 'too many open event streams; retry later');
       }
       res.statusCode = 200;

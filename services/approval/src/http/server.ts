@@ -19,6 +19,7 @@ import { startEventHub } from './events.js';
 import { healthRoutes } from './health.js';
 import { HttpRefusal, sendErrorJson, sendHtml, setSecurityHeaders } from './io.js';
 import { reviewRoutes } from './review.js';
+import { isSignedOut } from './sign-outs.js';
 import { type ApiToken, TokenStore } from './tokens.js';
 
 export type { HttpSettings } from './app.js';
@@ -55,10 +56,17 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     logger,
     metrics: options.service.metrics,
     heartbeatMs: settings.sseHeartbeatMs,
+    maxClients: settings.sseMaxClients,
   });
   const sessionSecret =
     settings.sessionSecret ?? deriveKey(settings.reviewLinkSecret, 'session-secret').toString('hex');
   const publicOrigin = settings.publicUrl ? new URL(settings.publicUrl).origin : undefined;
+  const sessions = new Sessions(
+    sessionSecret,
+    tokens,
+    settings.sessionTtlSeconds,
+    publicOrigin?.startsWith('https:') ?? false,
+  );
   const app: HttpApp = {
     deps: options.service.deps,
     metrics: options.service.metrics,
@@ -66,12 +74,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     logger,
     settings,
     tokens,
-    sessions: new Sessions(
-      sessionSecret,
-      tokens,
-      settings.sessionTtlSeconds,
-      publicOrigin?.startsWith('https:') ?? false,
-    ),
+    sessions,
+    session: async (req) => {
+      const session = sessions.read(req);
+      if (!session || (await isSignedOut(options.service.deps.pool, session.id))) return undefined;
+      return session;
+    },
     events,
     publicOrigin,
     draining: () => draining,

@@ -31,6 +31,14 @@ describe('SMTP outcome', () => {
       auth: { user: 'user@x', pass: 'p:ss' },
     });
     expect(parseSmtpUrl('smtps://mail.example')).toMatchObject({ port: 465, secure: true });
+    expect(parseSmtpUrl('smtp://mail.example?starttls=required')).toMatchObject({
+      port: 587,
+      secure: false,
+      requireTls: true,
+    });
+    expect(parseSmtpUrl('smtp://mail.example').requireTls).toBeUndefined();
+    expect(() => parseSmtpUrl('smtp://mail.example?starttls=maybe')).toThrow(/starttls=required/);
+    expect(() => parseSmtpUrl('smtp://mail.example?tls=off')).toThrow(/starttls=required/);
     expect(() => parseSmtpUrl('http://mail.example')).toThrow(/smtp/);
   });
 });

@@ -22,20 +22,32 @@ interface SmtpEndpoint {
   host: string;
   port: number;
   secure: boolean;
+  /** STARTTLS or nothing: never a plaintext session (`?starttls=required`). */
+  requireTls?: boolean;
   auth?: { user: string; pass: string };
 }
 
-/** `smtp://user:pass@host:587` (STARTTLS when offered) or `smtps://user:pass@host:465` (TLS). */
+/**
+ * `smtp://user:pass@host:587` (STARTTLS when offered), `smtp://...:587?starttls=required` (no
+ * message and no credentials over a connection that did not upgrade, even when an attacker on
+ * the path strips the server's STARTTLS offer) or `smtps://user:pass@host:465` (TLS).
+ */
 export function parseSmtpUrl(url: string): SmtpEndpoint {
   const parsed = new URL(url);
   if (parsed.protocol !== 'smtp:' && parsed.protocol !== 'smtps:') {
     throw new Error('SMTP_URL must start with smtp:// or smtps://');
   }
   const secure = parsed.protocol === 'smtps:';
+  const options = [...parsed.searchParams.keys()];
+  const starttls = parsed.searchParams.get('starttls');
+  if (options.some((key) => key !== 'starttls') || (starttls !== null && starttls !== 'required')) {
+    throw new Error('SMTP_URL takes one option: ?starttls=required');
+  }
   return {
     host: parsed.hostname.replace(/^\[|\]$/g, ''),
     port: parsed.port ? Number(parsed.port) : secure ? 465 : 587,
     secure,
+    ...(starttls === 'required' && !secure ? { requireTls: true } : {}),
     ...(parsed.username
       ? { auth: { user: decodeURIComponent(parsed.username), pass: decodeURIComponent(parsed.password) } }
       : {}),
@@ -71,6 +83,7 @@ export function createSmtpSender(url: Secret<string>, timeoutMs: number): SmtpSe
         host: endpoint.host,
         port: endpoint.port,
         secure: endpoint.secure,
+        requireTLS: endpoint.requireTls ?? false,
         connectionTimeout: timeoutMs,
         greetingTimeout: timeoutMs,
         socketTimeout: timeoutMs,

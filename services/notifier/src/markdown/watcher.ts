@@ -82,6 +82,16 @@ export function startMarkdownWatcher(options: WatcherOptions): MarkdownWatcher {
           return;
         }
         fileLog.info({ code: error.code }, 'markdown decision refused');
+        if (error.code === 'already_decided' || error.code === 'expired') {
+          // A stale copy was saved over the rendered outcome: putting it back to pending would
+          // leave a file that claims a closed approval is still open. Show the outcome instead.
+          const current = await currentApproval(actionId);
+          if (current) {
+            const note = `Decision by ${fields.approvedBy} was refused (${error.code}): ${error.message}. The approval is ${current.status}.`;
+            await directory.write(file, renderApprovalFile(current, { note }));
+            return;
+          }
+        }
         await writeBack(file, text, refusalNote(fields.approvedBy, error));
         return;
       }
@@ -94,6 +104,16 @@ export function startMarkdownWatcher(options: WatcherOptions): MarkdownWatcher {
           } of ${approval.required_approvals} approvals so far.`;
       await directory.write(file, renderApprovalFile(approval, { note }));
     });
+  };
+
+  /** The approval as the service has it now, or undefined when it cannot be read. */
+  const currentApproval = async (actionId: string): Promise<Approval | undefined> => {
+    try {
+      return await callEndpoint(options.nc, 'get', { action_id: actionId });
+    } catch (err) {
+      log.warn({ action_id: actionId, err }, 'could not read the approval to show its outcome');
+      return undefined;
+    }
   };
 
   /** Puts the file back to pending with a note, keeping everything else as the reader left it. */

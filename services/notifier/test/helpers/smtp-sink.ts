@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import PostalMime, { type Email } from 'postal-mime';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 
@@ -24,6 +24,10 @@ export interface SmtpSink {
   accepted(): ReceivedMail[];
   /** Messages seen per recipient, including rejected ones. */
   attemptsFor(address: string): number;
+  /** Every AUTH the sink was sent (user names), accepted or not. */
+  logins: string[];
+  /** Every SMTP command the sink saw, in order (STARTTLS included): what went over the wire. */
+  commands: string[];
   close(): Promise<void>;
 }
 
@@ -37,6 +41,8 @@ export interface SmtpSinkOptions {
 export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<SmtpSink> {
   const received: ReceivedMail[] = [];
   const attempts = new Map<string, number>();
+  const logins: string[] = [];
+  const commands: string[] = [];
   const user = options.user ?? 'notifier';
   const password = options.password ?? 'sink-password';
   const server = new SMTPServer({
@@ -44,6 +50,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     allowInsecureAuth: true,
     logger: false,
     onAuth(auth, _session, callback) {
+      logins.push(auth.username ?? '');
       if (auth.username === user && auth.password === password) callback(null, { user });
       else callback(Object.assign(new Error('Invalid credentials'), { responseCode: 535 }));
     },
@@ -75,6 +82,15 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
   });
   // A client killed mid-session surfaces as a socket error on the server; that is expected.
   server.on('error', () => {});
+  // What clients send, as the wire carries it (no TLS here): the command word of each line.
+  server.server.on('connection', (socket: Socket) => {
+    socket.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString('latin1').split('\r\n')) {
+        const word = /^[A-Za-z]+/.exec(line)?.[0];
+        if (word) commands.push(word.toUpperCase());
+      }
+    });
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.server.address() as AddressInfo;
   return {
@@ -82,6 +98,8 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     received,
     accepted: () => received.filter((m) => m.accepted),
     attemptsFor: (address) => attempts.get(address.toLowerCase()) ?? 0,
+    logins,
+    commands,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
