@@ -213,6 +213,28 @@ describe('a service that does not migrate at start', () => {
     expect(line.missing).toContain('000001_init.sql');
   });
 
+  it('refuses a schema its role was not granted, naming the role to grant', async () => {
+    const ungranted = `cs_ungranted_${randomBytes(4).toString('hex')}`;
+    await admin.query(`create role ${ungranted} login`);
+    onFileEnd(async () => {
+      await admin.query(`drop role ${ungranted}`);
+    });
+    const url = new URL(db.url);
+    url.username = ungranted;
+    const run = await runScript('services/approval/src/main.ts', {
+      NATS_URL: nats.url,
+      DATABASE_URL: url.toString(),
+      MIGRATE_ON_START: 'false',
+    });
+    expect(run.code).toBe(1);
+    expect(run.lines).toHaveLength(1);
+    const line = JSON.parse(run.lines[0] as string);
+    expect(line).toMatchObject({ level: 60, schema: 'approval', role: ungranted });
+    expect(line.msg).toContain(
+      `may not read it: run \`pnpm migrate\` with DATABASE_RUNTIME_ROLE=${ungranted}`,
+    );
+  });
+
   it('refuses a database newer than it knows, unless the newer migrations are expand migrations', async () => {
     const future = '999999_from_a_newer_version.sql';
     await admin.query("insert into approval.migrations (name, checksum) values ($1, 'x')", [future]);

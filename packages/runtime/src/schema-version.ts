@@ -14,7 +14,7 @@ export interface AppliedMigration {
   expand: boolean;
 }
 
-export type SchemaMismatch = 'older' | 'newer' | 'changed';
+export type SchemaMismatch = 'older' | 'newer' | 'changed' | 'no_access';
 
 /**
  * The service must not start on this database. `fields` are the log line's fields: the schema,
@@ -76,11 +76,27 @@ export function compareSchema(
   return undefined;
 }
 
-/** The migrations the database recorded in `schema`; empty when it was never migrated. */
+/**
+ * The migrations the database recorded in `schema`; empty when it was never migrated. A schema
+ * this connection's role may not read is a {@link SchemaVersionError} (`no_access`): the migrate
+ * step ran without granting this role.
+ */
 export async function appliedMigrations(pool: pg.Pool, schema: string): Promise<AppliedMigration[]> {
   const table = `${quoteIdent(schema)}.migrations`;
-  const exists = await pool.query<{ t: string | null }>('select to_regclass($1) as t', [table]);
-  if (!exists.rows[0]?.t) return [];
+  // Privileges first: naming an object in a schema without USAGE is an error, not a null.
+  const access = await pool.query<{ role: string; schema_ok: boolean | null; table_ok: boolean | null }>(
+    `select current_user as role,
+            (select has_schema_privilege(oid, 'USAGE') from pg_namespace where nspname = $1) as schema_ok,
+            (select has_table_privilege(c.oid, 'SELECT') from pg_class c join pg_namespace n on n.oid = c.relnamespace
+              where n.nspname = $1 and c.relname = 'migrations') as table_ok`,
+    [schema],
+  );
+  const { role, schema_ok, table_ok } = access.rows[0] ?? { role: '?', schema_ok: null, table_ok: null };
+  if (schema_ok === null || table_ok === null) {
+    if (schema_ok === false) throw noAccess(schema, role);
+    return [];
+  }
+  if (!schema_ok || !table_ok) throw noAccess(schema, role);
   const hasExpand = await pool.query(
     `select 1 from information_schema.columns
       where table_schema = $1 and table_name = 'migrations' and column_name = 'expand'`,
@@ -90,6 +106,14 @@ export async function appliedMigrations(pool: pg.Pool, schema: string): Promise<
     `select name, checksum, ${hasExpand.rowCount ? 'expand' : 'false as expand'} from ${table} order by name`,
   );
   return rows.rows;
+}
+
+function noAccess(schema: string, role: string): SchemaVersionError {
+  return new SchemaVersionError(
+    'no_access',
+    `database schema "${schema}" exists but role ${role} may not read it: run \`pnpm migrate\` with DATABASE_RUNTIME_ROLE=${role}`,
+    { schema, role },
+  );
 }
 
 /** Throws a {@link SchemaVersionError} unless the database's schema is one this code supports. */
