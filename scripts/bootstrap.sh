@@ -30,7 +30,7 @@ PNPM_VERSION="$(node -p "require('$REPO_ROOT/package.json').packageManager.split
 CACHE_ROOT="${COUNTERSIGN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/countersign}"
 export COUNTERSIGN_CACHE="$CACHE_ROOT"
 mkdir -p "$CACHE_ROOT/bin"
-# Said once per shell that sources this, so the docs need not guess where it is.
+# Printed on every run, so nobody has to guess where it is.
 echo "bootstrap: cache $CACHE_ROOT; tools (pnpm, opa, nats-server, nats) in $CACHE_ROOT/bin" >&2
 
 # pnpm: the exact version from package.json, installed into the cache (no global npm changes).
@@ -43,16 +43,21 @@ PNPM_ENTRY="$PNPM_PREFIX/node_modules/pnpm/bin/pnpm.cjs"
 ln -sfn "$PNPM_ENTRY" "$CACHE_ROOT/bin/pnpm"
 
 # pnpm for later shells too, as the docs use it: /usr/local/bin as root, ~/.local/bin otherwise
-# (COUNTERSIGN_LINK_DIR overrides). A pnpm there that is not a link we made is left alone.
-original_path="$PATH"
+# (COUNTERSIGN_LINK_DIR overrides). Another pnpm already there (npm's, corepack's) is left alone.
 if [ "$(id -u)" = "0" ]; then link_dir="${COUNTERSIGN_LINK_DIR:-/usr/local/bin}"; else link_dir="${COUNTERSIGN_LINK_DIR:-$HOME/.local/bin}"; fi
-if mkdir -p "$link_dir" 2>/dev/null && { [ ! -e "$link_dir/pnpm" ] || [ -L "$link_dir/pnpm" ]; }; then
-  ln -sfn "$PNPM_ENTRY" "$link_dir/pnpm" 2>/dev/null || true
+link="$link_dir/pnpm"
+link_target="$(readlink "$link" 2>/dev/null || true)"
+# Ours: a link into a cache's pnpm-<version> (this version or an earlier one, replaced).
+if { [ -e "$link" ] || [ -L "$link" ]; } && [[ "$link_target" != */pnpm-[0-9]*/node_modules/pnpm/bin/pnpm.cjs ]]; then
+  echo "bootstrap: $link is another pnpm, left alone; the pinned one is $CACHE_ROOT/bin/pnpm" >&2
+elif mkdir -p "$link_dir" 2>/dev/null && ln -sfn "$PNPM_ENTRY" "$link" 2>/dev/null; then
+  case ":$PATH:" in
+    *":$link_dir:"*) ;;
+    *) echo "bootstrap: pnpm is linked in $link_dir, which is not on your PATH; add it: export PATH=\"$link_dir:\$PATH\"" >&2 ;;
+  esac
+else
+  echo "bootstrap: could not link pnpm into $link_dir; use $CACHE_ROOT/bin/pnpm" >&2
 fi
-case ":$original_path:" in
-  *":$link_dir:"*) ;;
-  *) echo "bootstrap: pnpm is linked in $link_dir, which is not on your PATH; add it: export PATH=\"$link_dir:\$PATH\"" >&2 ;;
-esac
 export PATH="$CACHE_ROOT/bin:$PATH"
 
 # Dependencies: skip when the lockfile has not changed since the last successful install.
