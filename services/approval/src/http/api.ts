@@ -141,7 +141,8 @@ export function apiRoutes(app: HttpApp): Route[] {
           res.end();
           return;
         }
-        app.events.attach(res);
+        // Last-Event-ID: a reconnecting client gets the events it missed first.
+        await app.events.attach(res, req.headers['last-event-id']);
       },
     },
   ];
