@@ -29,6 +29,7 @@ import {
   Subjects,
   WebhookBody,
 } from '../packages/contracts/src/index.js';
+import { MAX_REPLAY } from '../services/approval/src/http/events.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** Where the generated files live, relative to the repository root. */
@@ -353,8 +354,7 @@ export function openApi(): JsonSchema {
         get: {
           operationId: 'streamEvents',
           summary: 'Server-sent events: approval.pending and approval.decided as they are published',
-          description:
-            'Each message is `id: <stream sequence>`, `event: approval.pending | approval.decided`, `data: <the event envelope, one line of JSON>`. A client that reconnects with `Last-Event-ID` gets the events published after that sequence first (at most 1000), then the live ones, with no gap and no duplicate. When the events after it are no longer all in the stream, or more than the cap, the stream starts with `event: reset` (data `{"reason": ...}`): reload the state, then follow the live events. Comment lines (`: heartbeat`) keep idle connections open. The dashboard session cookie is accepted here too (EventSource cannot send headers).',
+          description: `Each message is \`id: <stream sequence>\`, \`event: approval.pending | approval.decided\`, \`data: <the event envelope, one line of JSON>\`. A client that reconnects with \`Last-Event-ID\` gets the events published after that sequence first, then the live ones, with no gap and no duplicate. When it cannot resume (the id is ahead of the stream: \`unknown\`; events after it were removed: \`too_old\`; more than ${MAX_REPLAY} sequences behind: \`too_many\`), the stream starts with \`event: reset\`, data \`{"reason", "last_event_id"}\`: reload the state, then follow the live events. A malformed id is a 400 naming the header. Comment lines (\`: heartbeat\`) keep idle connections open. The dashboard session cookie is accepted here too (EventSource cannot send headers).`,
           security: [{ bearer: [] }, { session: [] }],
           parameters: [
             {
@@ -362,7 +362,7 @@ export function openApi(): JsonSchema {
               in: 'header',
               required: false,
               description: 'The `id` of the last message received: a stream sequence (digits).',
-              schema: { type: 'string', pattern: '^[0-9]{1,20}$' },
+              schema: { type: 'string', pattern: '^[0-9]{1,16}$' },
             },
           ],
           responses: {
