@@ -1,11 +1,12 @@
 /**
  * The examples in examples/ against the real services (policy and approval as child processes,
  * a real nats-server and PostgreSQL): each .ts example runs as its own process, as a reader would
- * run it, while this file plays the approver over NATS. The admin session's NATS CLI lines run
- * in order with the real `nats` binary.
+ * run it, and the Go example is built with `go build` and run, while this file plays the approver
+ * over NATS. The admin session's NATS CLI lines run in order with the real `nats` binary.
  */
 import { type ChildProcess, execFile, type SpawnOptions, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { callEndpoint } from '@countersign/client';
@@ -442,5 +443,68 @@ describe('examples/admin-session.md', () => {
     expect(watched.code, watched.output).toBe(0);
     expect(watched.output).toContain(`Received on "approval.decided.refund-1234-${tag}"`);
     expect(watched.output).toContain(`Received on "approval.decided.deploy-api-88-${tag}"`);
+  });
+});
+
+describe('examples/go (raw NATS, no SDK)', () => {
+  // Go's module and build caches under the countersign cache root (as install-tools.sh keeps its
+  // tools): the first run downloads the pinned nats.go from the Go module proxy, later runs reuse
+  // it. GOTOOLCHAIN=local: build with the Go on the PATH, never download another toolchain.
+  const cacheRoot =
+    process.env.COUNTERSIGN_CACHE ??
+    join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'countersign');
+  const goEnv = {
+    ...process.env,
+    GOMODCACHE: join(cacheRoot, 'go', 'mod'),
+    GOCACHE: join(cacheRoot, 'go', 'build'),
+    GOFLAGS: '-modcacherw',
+    GOTOOLCHAIN: 'local',
+    CGO_ENABLED: '0',
+  };
+  const dir = join(REPO_ROOT, 'examples', 'go');
+  const out = mkdtempSync(join(tmpdir(), 'countersign-go-example-'));
+  const binary = join(out, 'go-requester');
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  const runGo = (actionId: string) =>
+    runProcess('go-requester', binary, ['-action-id', actionId, '-timeout', '2m'], {
+      env: { ...process.env, NATS_URL: sys.nats.url },
+    });
+
+  it('is gofmt-formatted and builds with go build', async () => {
+    const { stdout } = await runFile('gofmt', ['-l', '.'], { cwd: dir, env: goEnv });
+    expect(stdout.trim(), 'files gofmt would change').toBe('');
+    await runFile('go', ['build', '-trimpath', '-o', binary, '.'], { cwd: dir, env: goEnv });
+  }, 600_000);
+
+  it('checks the policy, requests durably, waits by push and prints the approval', async () => {
+    const actionId = `go-pay-${tag}`;
+    const run = runGo(actionId);
+    const command = await run.line(/^\s+nats req approval\.decide /);
+    expect(run.lines).toContain('policy: needs_approval by [finance]');
+    expect(run.lines.some((l) => l.startsWith(`requested ${actionId} (intake sequence `))).toBe(true);
+    expect(decideBody(command)).toMatchObject({ action_id: actionId, approved: true, decided_by: 'frank' });
+    await approveAsPrinted(command);
+    const { code, output } = await run.exited;
+    expect(code, output).toBe(0);
+    expect(output).toContain('approved by frank: paying invoice 42');
+  });
+
+  it('exits 1 on a rejection, and reads a decision made before it started from the stream', async () => {
+    const actionId = `go-rej-${tag}`;
+    const first = runGo(actionId);
+    await approveAsPrinted(await first.line(/^\s+nats req approval\.decide /), {
+      approved: false,
+      reason: 'duplicate invoice',
+    });
+    const rejected = await first.exited;
+    expect(rejected.code, rejected.output).toBe(1);
+    expect(rejected.output).toContain('not paid: rejected by frank (duplicate invoice)');
+
+    // The same action_id again: the intake de-duplicates it, and the decision is already in the
+    // stream (no event will come on the subscription), so only the last-per-subject read sees it.
+    const again = await runGo(actionId).exited;
+    expect(again.code, again.output).toBe(1);
+    expect(again.output).toContain('not paid: rejected by frank (duplicate invoice)');
   });
 });

@@ -17,7 +17,7 @@ import { connect } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { testEnv } from '../services/notifier/test/helpers/notifier.js';
-import { FAST_APPROVAL_ENV, type NatsRole, payment, startSecuredNats } from './support.js';
+import { FAST_APPROVAL_ENV, httpUrlOf, type NatsRole, payment, startSecuredNats } from './support.js';
 
 const { nats, passwords, as } = await startSecuredNats();
 const db = await useTestDatabase('nats_permissions');
@@ -34,7 +34,17 @@ writeFileSync(
   }),
 );
 await spawnService('policy', { env: as('policy') });
-await spawnService('approval', { env: { ...as('approval'), ...FAST_APPROVAL_ENV, DATABASE_URL: db.url } });
+const apiToken = `perm-token-${Date.now()}-0123456789abcdef`;
+const approval = await spawnService('approval', {
+  env: {
+    ...as('approval'),
+    ...FAST_APPROVAL_ENV,
+    DATABASE_URL: db.url,
+    HTTP_PORT: '0',
+    API_TOKENS: `${apiToken}:alice`,
+    REVIEW_LINK_SECRET: 'perm-review-link-secret-0123456789abcdef',
+  },
+});
 await spawnService('notifier', {
   env: testEnv(db, nats.url, {
     ...as('notifier'),
@@ -116,6 +126,41 @@ describe('least-privilege NATS accounts', () => {
     // Ops: the services framework answers (nats micro ls).
     const pong = await ops.request('$SRV.PING.approval', '', { timeout: 2_000 });
     expect(JSON.parse(new TextDecoder().decode(pong.data)).name).toBe('approval');
+  });
+
+  it('serves the HTTP event stream under its own user: live events, and a Last-Event-ID replay', async () => {
+    const base = await waitUntil(() => httpUrlOf(approval), { message: 'the HTTP address' });
+    const stream = async (headers: Record<string, string> = {}) => {
+      const abort = new AbortController();
+      const res = await fetch(`${base}/api/v1/events`, {
+        headers: { authorization: `Bearer ${apiToken}`, ...headers },
+        signal: abort.signal,
+      });
+      expect(res.status).toBe(200);
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      let text = '';
+      const read = async (needle: string) => {
+        while (!text.includes(needle)) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error(`the stream ended before ${needle}`);
+          text += new TextDecoder().decode(value);
+        }
+        return text;
+      };
+      return { read, close: () => abort.abort() };
+    };
+    const live = await stream();
+    await live.read(': connected');
+    const first = await asRequester.submit(payment('perm-sse-1', 1500));
+    const seen = await live.read(`"action_id":"${first.action_id}"`);
+    live.close();
+    const lastId = /id: (\d+)\nevent: approval.pending\ndata: [^\n]*"action_id":"perm-sse-1"/.exec(seen)?.[1];
+    expect(lastId).toMatch(/^\d+$/);
+    await asApprover.decide({ action_id: first.action_id, approved: false, decided_by: 'frank' });
+    await asRequester.waitForDecision(first.action_id, { timeout: 10_000 }).catch(() => {});
+    const again = await stream({ 'last-event-id': lastId as string });
+    expect(await again.read('event: approval.decided')).toContain(`"action_id":"${first.action_id}"`);
+    again.close();
   });
 
   it('refuses a requester every command that decides or reads other approvals', async () => {

@@ -360,6 +360,52 @@ describe('cancel, report, stats, cleanup', () => {
   });
 });
 
+describe('POST /api/v1/policy/evaluate', () => {
+  it('answers what policy.evaluate answers, as the token identity, and stores nothing', async () => {
+    const req = request('eval', { context: { amount: 1500 } });
+    const { requested_by: _, ...withoutRequester } = req;
+    expect((await h.api('POST', '/api/v1/policy/evaluate', { body: req })).status).toBe(401);
+    const res = await h.api('POST', '/api/v1/policy/evaluate', { as: 'dave', body: withoutRequester });
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({
+      outcome: 'needs_approval',
+      approver_roles: ['finance'],
+      revision: expect.any(String),
+      decision_id: expect.any(String),
+    });
+    const { decision_id: _d, ...overNats } = await call(h.nc, 'evaluate', req);
+    const { decision_id: _e, ...overHttp } = res.json;
+    expect(overHttp).toEqual(overNats);
+    expect((await h.api('GET', `/api/v1/approvals/${req.action_id}`, { as: 'alice' })).status).toBe(404);
+  });
+
+  it('refuses another requester, a bad body (naming the fields) and an oversized one', async () => {
+    const spoof = await h.api('POST', '/api/v1/policy/evaluate', {
+      as: 'alice',
+      body: request('eval-spoof', { requested_by: 'dave' }),
+    });
+    expect(spoof.status).toBe(403);
+    expect(spoof.json.error.details.reasons[0].code).toBe('actor_mismatch');
+
+    const bad = await h.api('POST', '/api/v1/policy/evaluate', {
+      as: 'dave',
+      body: { action_id: 'eval bad', action_type: 'payment', context: { amount: -1 } },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error.code).toBe('invalid_request');
+    expect(bad.json.error.details.fields.map((f: { path: string }) => f.path).sort()).toEqual(
+      expect.arrayContaining(['action_id', 'context.amount', 'description']),
+    );
+
+    const huge = await h.api('POST', '/api/v1/policy/evaluate', {
+      as: 'dave',
+      body: { ...request('eval-huge'), context: { blob: 'x'.repeat(70 * 1024) } },
+    });
+    expect(huge.status).toBe(413);
+    expect(huge.json.error.code).toBe('payload_too_large');
+  });
+});
+
 describe('routing', () => {
   it('answers not_found for an unknown path and 405 with Allow for a wrong method', async () => {
     const unknown = await h.api('GET', '/api/v1/nothing-here', { as: 'alice' });

@@ -338,7 +338,7 @@ describe('the service process', () => {
 
 // Last: the policy service does not come back.
 describe('without the policy service', () => {
-  it('readyz answers 503 naming the policy; submitting answers unavailable', async () => {
+  it('readyz answers 503 naming the policy; submitting and evaluating answer unavailable', async () => {
     await h.policy.stop();
     const ready = await waitUntil(async () => {
       const res = await fetch(`${h.base}/readyz`);
@@ -358,5 +358,11 @@ describe('without the policy service', () => {
     });
     expect(res.status).toBe(503);
     expect(res.json.error.code).toBe('unavailable');
+    const evaluated = await h.api('POST', '/api/v1/policy/evaluate', {
+      as: 'dave',
+      body: request('nopolicy-eval', { context: { amount: 1500 } }),
+    });
+    expect(evaluated.status).toBe(503);
+    expect(evaluated.json.error.code).toBe('unavailable');
   });
 });

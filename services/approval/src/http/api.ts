@@ -4,13 +4,15 @@
  * same records and error codes. The one difference: who acts is the bearer token's identity.
  * Actor fields (`requested_by`, `decided_by`, `cancelled_by`, `reported_by`) may be left out, and
  * when sent they must name that identity, so the same JSON body works on both transports and no
- * body can choose who acts.
+ * body can choose who acts. `POST /api/v1/policy/evaluate` answers what `policy.evaluate` would
+ * for a request (nothing is stored).
  */
 import {
   ApprovalRequest,
   CancelRequest,
   CountersignError,
   DecideRequest,
+  EvaluateRequest,
   GetRequest,
   ListRequest,
   parseWith,
@@ -117,6 +119,13 @@ export function apiRoutes(app: HttpApp): Route[] {
       return report(deps, parseWith(ReportRequest, actingAs(body, 'reported_by', identity)), identity);
     }),
     route('GET', '/api/v1/stats', 'stats', async () => approvalStats(deps.pool)),
+    // What the policy would decide for this request, and why: policy.evaluate through the
+    // service's own policy client (its timeout; `unavailable` when no policy answers). Nothing
+    // is stored. The requester is the token's identity, as for a submit.
+    route('POST', '/api/v1/policy/evaluate', 'evaluate', async (ctx, identity) => {
+      const body = await readJsonObject(ctx.req, ctx.res, limit);
+      return deps.policy.evaluate(parseWith(EvaluateRequest, actingAs(body, 'requested_by', identity)));
+    }),
     {
       method: 'GET',
       path: '/api/v1/events',
@@ -132,7 +141,8 @@ export function apiRoutes(app: HttpApp): Route[] {
           res.end();
           return;
         }
-        app.events.attach(res);
+        // Last-Event-ID: a reconnecting client gets the events it missed first.
+        await app.events.attach(res, req.headers['last-event-id']);
       },
     },
   ];

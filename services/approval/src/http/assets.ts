@@ -96,6 +96,8 @@ const JS = `'use strict';
       changed(id);
     });
   }
+  // A reconnect too far behind to replay what it missed (Last-Event-ID) is told to reload.
+  source.addEventListener('reset', () => changed(undefined));
   // Whatever changed between rendering and (re)connecting was not streamed: refresh everything.
   source.addEventListener('open', () => {
     changed(undefined);
