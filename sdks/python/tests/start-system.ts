@@ -1,0 +1,70 @@
+/**
+ * Starts the real system for the Python tests: a private PostgreSQL and nats-server, and the
+ * policy and approval services as processes, as the TypeScript end-to-end harness does. Prints
+ * one JSON line `{"nats_url", "http_url"}` once everything is ready, then stays up until its
+ * standard input closes (the pytest fixture that spawned it ended or died) or SIGTERM/SIGINT,
+ * and stops services before the servers they need.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  createDatabase,
+  type ServiceProcess,
+  startNatsServer,
+  startPostgres,
+  startServiceProcess,
+  tool,
+} from '@countersign/devinfra';
+
+/** Test timings (as test/support.ts): fast retries and sweeps, so expiry tests take seconds. */
+const FAST_APPROVAL_ENV = {
+  INTAKE_ACK_WAIT: '2s',
+  INTAKE_RETRY_BASE: '100ms',
+  INTAKE_RETRY_MAX: '1s',
+  EXPIRY_INTERVAL: '300ms',
+  OUTBOX_POLL_INTERVAL: '200ms',
+};
+
+const stops: (() => Promise<void>)[] = [];
+let stopping: Promise<void> | undefined;
+function stopAll(): Promise<void> {
+  stopping ??= (async () => {
+    for (const stop of stops.splice(0).reverse()) await stop().catch(() => {});
+  })();
+  return stopping;
+}
+async function shutdown(code: number): Promise<never> {
+  await stopAll();
+  process.exit(code);
+}
+process.on('SIGTERM', () => void shutdown(143));
+process.on('SIGINT', () => void shutdown(130));
+process.stdin.on('end', () => void shutdown(0));
+process.stdin.on('close', () => void shutdown(0));
+process.stdin.resume();
+
+try {
+  // Tests crash nothing here: durability off makes start-up and commits faster.
+  const [pg, nats] = await Promise.all([startPostgres({ durable: false }), startNatsServer()]);
+  stops.push(pg.stop, nats.stop);
+  const databaseUrl = await createDatabase(pg.url, 'countersign_python');
+  const env = { NATS_URL: nats.url, DATABASE_URL: databaseUrl, OPA_BIN: tool('opa') };
+  const start = async (name: 'policy' | 'approval', extra: Record<string, string> = {}) => {
+    const service: ServiceProcess = await startServiceProcess(name, { env: { ...env, ...extra } });
+    stops.push(service.stop);
+    return service;
+  };
+  const [, approval] = await Promise.all([
+    start('policy'),
+    start('approval', {
+      ...FAST_APPROVAL_ENV,
+      HTTP_PORT: '0',
+      REVIEW_LINK_SECRET: randomBytes(32).toString('base64url'),
+    }),
+  ]);
+  const ready = approval.logs().findLast((line) => line.includes('"msg":"ready"'));
+  const httpUrl = ready ? (JSON.parse(ready).http_url as string | undefined) : undefined;
+  process.stdout.write(`${JSON.stringify({ nats_url: nats.url, http_url: httpUrl ?? null })}\n`);
+} catch (err) {
+  process.stderr.write(`start-system: ${(err as Error).stack ?? String(err)}\n`);
+  await shutdown(1);
+}
