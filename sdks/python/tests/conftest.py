@@ -28,6 +28,14 @@ T = TypeVar("T")
 class System:
     nats_url: str
     http_url: str | None
+    process: subprocess.Popen[str]
+
+    def crash_nats(self) -> None:
+        """Kills nats-server and starts it again on the same port and store; returns once it is up."""
+        assert self.process.stdin is not None
+        self.process.stdin.write("crash-nats\n")
+        self.process.stdin.flush()
+        assert json.loads(_next_line(self.process, timeout=60)) == {"nats": "restarted"}
 
 
 @pytest.fixture(scope="session")
@@ -41,9 +49,8 @@ def system() -> Iterator[System]:
         text=True,
     )
     try:
-        line = _first_line(proc, timeout=180)
-        started = json.loads(line)
-        yield System(started["nats_url"], started.get("http_url"))
+        started = json.loads(_next_line(proc, timeout=180))
+        yield System(started["nats_url"], started.get("http_url"), proc)
     finally:
         # Closing stdin asks the launcher to stop the services, then the servers.
         if proc.stdin:
@@ -55,14 +62,14 @@ def system() -> Iterator[System]:
             proc.wait(timeout=30)
 
 
-def _first_line(proc: subprocess.Popen[str], timeout: float) -> str:
+def _next_line(proc: subprocess.Popen[str], timeout: float) -> str:
     result: list[str] = []
     reader = threading.Thread(target=lambda: result.append(proc.stdout.readline() if proc.stdout else ""))
     reader.daemon = True
     reader.start()
     reader.join(timeout)
     if not result or not result[0].strip():
-        raise RuntimeError(f"start-system.ts did not report a running system (exit code {proc.poll()})")
+        raise RuntimeError(f"start-system.ts did not answer in {timeout:g} s (exit code {proc.poll()})")
     return result[0]
 
 

@@ -4,6 +4,9 @@
  * one JSON line `{"nats_url", "http_url"}` once everything is ready, then stays up until its
  * standard input closes (the pytest fixture that spawned it ended or died) or SIGTERM/SIGINT,
  * and stops services before the servers they need.
+ *
+ * A `crash-nats` line on standard input kills nats-server and starts it again on the same port
+ * and store (the reconnect test); `{"nats":"restarted"}` is printed once it is back.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -38,6 +41,14 @@ async function shutdown(code: number): Promise<never> {
 }
 process.on('SIGTERM', () => void shutdown(143));
 process.on('SIGINT', () => void shutdown(130));
+let input = '';
+let onCommand: (command: string) => Promise<void> = async () => {};
+process.stdin.on('data', (chunk: Buffer) => {
+  input += chunk.toString();
+  const lines = input.split('\n');
+  input = lines.pop() ?? '';
+  for (const line of lines) void onCommand(line.trim());
+});
 process.stdin.on('end', () => void shutdown(0));
 process.stdin.on('close', () => void shutdown(0));
 process.stdin.resume();
@@ -63,6 +74,12 @@ try {
   ]);
   const ready = approval.logs().findLast((line) => line.includes('"msg":"ready"'));
   const httpUrl = ready ? (JSON.parse(ready).http_url as string | undefined) : undefined;
+  onCommand = async (command) => {
+    if (command !== 'crash-nats') return;
+    await nats.crash();
+    await nats.restart();
+    process.stdout.write(`${JSON.stringify({ nats: 'restarted' })}\n`);
+  };
   process.stdout.write(`${JSON.stringify({ nats_url: nats.url, http_url: httpUrl ?? null })}\n`);
 } catch (err) {
   process.stderr.write(`start-system: ${(err as Error).stack ?? String(err)}\n`);
