@@ -31,7 +31,7 @@ if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
 fi
 
 # Test tools beside the package's own dependencies (which come from the wheel's metadata).
-TEST_DEPS=("hatchling>=1.21,<2" "pytest>=8,<10")
+TEST_DEPS=("hatchling>=1.21,<2" "pytest>=8,<10" "ruff>=0.6,<1" "mypy>=1.10,<2")
 PY_VERSION="$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 VENV="$CACHE_ROOT/python/venv-$PY_VERSION"
 stamp="$VENV/.countersign-stamp"
@@ -64,6 +64,11 @@ fi
 "$PY" -m pip check >&2
 # From outside the source tree, so `import countersign` can only find the installed wheel.
 (cd "$SDK/tests" && "$PY" -c 'import countersign, countersign.langchain; print("test-python: installed", countersign.__version__)')
+
+# Lint, format and types, as biome and tsc do for the TypeScript (settings in pyproject.toml).
+echo "test-python: ruff and mypy" >&2
+(cd "$SDK" && "$PY" -m ruff check --no-cache src tests && "$PY" -m ruff format --no-cache --check src tests >&2)
+(cd "$SDK" && "$PY" -m mypy --cache-dir "$VENV/.mypy_cache" src/countersign >&2)
 
 cd "$SDK/tests"
 "$PY" -m pytest -p no:cacheprovider -q --junitxml="$ROOT/.artifacts/pytest.xml" .

@@ -116,6 +116,6 @@ async def _async(value: bool) -> bool:
 async def _decided_event(client: countersign.CountersignClient, action_id: str) -> bool:
     try:
         await client.nc.jsm().get_last_msg(countersign.Streams.EVENTS, countersign.Subjects.decided(action_id))
-    except Exception:  # noqa: BLE001 - not there yet
+    except Exception:  # not there yet
         return False
     return True

@@ -211,9 +211,7 @@ def test_execution_report_lands_in_the_history(system: System) -> None:
             await client.report_execution(
                 approval.action_id, outcome="executed", reported_by="reporter", detail="sent to 12"
             )
-            history = await wait_until(
-                lambda: _reported(client, approval.action_id)
-            )
+            history = await wait_until(lambda: _reported(client, approval.action_id))
             assert history.data["outcome"] == "executed"
             with pytest.raises(ForbiddenError):
                 await client.report_execution(approval.action_id, outcome="executed", reported_by="mallory")

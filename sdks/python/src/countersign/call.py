@@ -56,9 +56,7 @@ async def call_endpoint(nc: NATS, subject: str, body: dict[str, Any], response: 
     except NatsTimeoutError as err:
         raise UnavailableError("unavailable", f"{subject} did not answer in time", {"subject": subject}) from err
     except Exception as err:
-        raise UnavailableError(
-            "unavailable", f"request to {subject} failed: {err!r}", {"subject": subject}
-        ) from err
+        raise UnavailableError("unavailable", f"request to {subject} failed: {err!r}", {"subject": subject}) from err
     return read_reply(subject, reply, response)
 
 
@@ -85,9 +83,7 @@ def read_reply(subject: str, reply: Msg, response: type[M]) -> M:
             and isinstance(error.get("details", {}), dict)
         ):
             raise typed_error(error["code"], error["message"], error.get("details"))
-        raise InternalError(
-            "internal", f"{subject} failed ({status}): {_header(reply, Headers.SERVICE_ERROR)}"
-        )
+        raise InternalError("internal", f"{subject} failed ({status}): {_header(reply, Headers.SERVICE_ERROR)}")
     try:
         return response.model_validate(body)
     except ValidationError as err:

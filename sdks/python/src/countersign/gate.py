@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -26,17 +27,15 @@ async def _approve(client: CountersignClient, request: RequestInput, timeout: fl
     return await client.request_and_wait(request, timeout=timeout)
 
 
-async def _report(client: CountersignClient, approval: Approval, failure: BaseException | None) -> None:
+async def _report(client: CountersignClient, approval: Approval, failure: Exception | None) -> None:
     # A failing report never hides the function's own result or error.
-    try:
+    with contextlib.suppress(Exception):
         await client.report_execution(
             approval.action_id,
             outcome="failed" if failure is not None else "executed",
             reported_by=approval.requested_by,
             detail=(str(failure) or type(failure).__name__)[:4000] if failure is not None else None,
         )
-    except Exception:  # noqa: BLE001
-        pass
 
 
 def _run_blocking(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -133,12 +132,15 @@ def requires_approval(
 
         @functools.wraps(fn)
         def gated(*args: P.args, **kwargs: P.kwargs) -> T:
-            approval = _run_with(client, lambda c: _approve(c, build(*args, **kwargs), timeout))
+            request_input = build(*args, **kwargs)
+            approval = _run_with(client, lambda c: _approve(c, request_input, timeout))
             try:
                 result = fn(*args, **kwargs)
-            except BaseException as err:
+            except Exception as err:
+                # Reported as failed; an interrupt (KeyboardInterrupt, SystemExit) is not waited on.
+                failure = err
                 if report:
-                    _run_with(client, lambda c: _report(c, approval, err))
+                    _run_with(client, lambda c: _report(c, approval, failure))
                 raise
             if report:
                 _run_with(client, lambda c: _report(c, approval, None))
@@ -161,7 +163,8 @@ async def _gate_async(
     approval = await _approve(client, request, timeout)
     try:
         result = await fn(*args, **kwargs)
-    except BaseException as err:
+    except Exception as err:
+        # Reported as failed; a cancelled task is not held up by a report.
         if report:
             await _report(client, approval, err)
         raise

@@ -13,9 +13,7 @@ from pydantic import BaseModel, Field
 try:
     from langchain_core.tools import StructuredTool
 except ImportError as err:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "countersign.langchain needs langchain-core: pip install 'countersign[langchain]'"
-    ) from err
+    raise ImportError("countersign.langchain needs langchain-core: pip install 'countersign[langchain]'") from err
 
 from .client import CountersignClient
 from .errors import ApprovalOutcomeError, WaitTimeoutError

@@ -47,14 +47,14 @@ class ReconnectWatcher:
         watcher: ReconnectWatcher | None = getattr(nc, cls._ATTR, None)
         if watcher is None:
             watcher = cls()
-            previous = nc._reconnected_cb  # noqa: SLF001 - no public way to add a listener later
+            previous = nc._reconnected_cb  # no public way to add a listener later
 
             async def reconnected() -> None:
                 if previous is not None:
                     await previous()
                 await watcher.notify()
 
-            nc._reconnected_cb = reconnected  # noqa: SLF001
+            nc._reconnected_cb = reconnected
             setattr(nc, cls._ATTR, watcher)
         return watcher
 
@@ -103,7 +103,7 @@ async def wait_for_decided(
     async def read_stored() -> None:
         try:
             stored = await jsm.get_last_msg(Streams.EVENTS, subject)
-        except Exception:  # noqa: BLE001
+        except Exception:
             # Not decided yet (no message), or the stream is briefly unreachable (reconnecting,
             # leader election): the live subscription and the next reconnect read cover it.
             return
