@@ -62,8 +62,15 @@ else
   "$PY" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall "$wheel" >&2
 fi
 "$PY" -m pip check >&2
-# From outside the source tree, so `import countersign` can only find the installed wheel.
-(cd "$SDK/tests" && "$PY" -c 'import countersign, countersign.langchain; print("test-python: installed", countersign.__version__)')
+# The wheel on its own: `pip install` of it into a fresh venv (dependencies from its metadata)
+# and an import from outside the source tree, so only the installed wheel can be found.
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+python3 -m venv "$scratch/venv"
+"$scratch/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$wheel" >&2
+(cd "$scratch" && "$scratch/venv/bin/python" -c 'import countersign; print("test-python: a fresh venv imports countersign", countersign.__version__)')
+rm -rf "$scratch"
+(cd "$SDK/tests" && "$PY" -c 'import countersign.langchain')
 
 # Lint, format and types, as biome and tsc do for the TypeScript (settings in pyproject.toml).
 echo "test-python: ruff and mypy" >&2
