@@ -29,6 +29,8 @@ class System:
     nats_url: str
     http_url: str | None
     process: subprocess.Popen[str]
+    #: For a secured system: role -> {"user", "password"} (requester and approver).
+    users: dict[str, dict[str, str]] | None = None
 
     def crash_nats(self) -> None:
         """Kills nats-server and starts it again on the same port and store; returns once it is up."""
@@ -40,8 +42,18 @@ class System:
 
 @pytest.fixture(scope="session")
 def system() -> Iterator[System]:
+    yield from _launch()
+
+
+@pytest.fixture(scope="session")
+def secured_system() -> Iterator[System]:
+    """The system behind the shipped least-privilege NATS configuration: users and passwords."""
+    yield from _launch("--secured")
+
+
+def _launch(*flags: str) -> Iterator[System]:
     proc = subprocess.Popen(
-        ["node", "--import", "tsx", str(LAUNCHER)],
+        ["node", "--import", "tsx", str(LAUNCHER), *flags],
         cwd=REPO_ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -50,7 +62,7 @@ def system() -> Iterator[System]:
     )
     try:
         started = json.loads(_next_line(proc, timeout=180))
-        yield System(started["nats_url"], started.get("http_url"), proc)
+        yield System(started["nats_url"], started.get("http_url"), proc, started.get("users"))
     finally:
         # Closing stdin asks the launcher to stop the services, then the servers.
         if proc.stdin:

@@ -7,10 +7,17 @@
  *
  * A `crash-nats` line on standard input kills nats-server and starts it again on the same port
  * and store (the reconnect test); `{"nats":"restarted"}` is printed once it is back.
+ *
+ * With `--secured`, nats-server runs the shipped least-privilege configuration
+ * (deploy/nats/accounts.conf) with fresh passwords, each service connects as its own user, and
+ * the JSON line adds `users`: the requester's and approver's user and password.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   createDatabase,
+  REPO_ROOT,
   type ServiceProcess,
   startNatsServer,
   startPostgres,
@@ -53,9 +60,26 @@ process.stdin.on('end', () => void shutdown(0));
 process.stdin.on('close', () => void shutdown(0));
 process.stdin.resume();
 
+const secured = process.argv.includes('--secured');
+const roles = ['approval', 'policy', 'notifier', 'requester', 'approver', 'ops'] as const;
+type Role = (typeof roles)[number];
+const passwords = Object.fromEntries(roles.map((r) => [r, randomBytes(12).toString('hex')])) as Record<
+  Role,
+  string
+>;
+// The configuration names its passwords as environment variables; nats-server inherits these.
+if (secured)
+  for (const r of roles) process.env[`COUNTERSIGN_NATS_${r.toUpperCase()}_PASSWORD`] = passwords[r];
+const as = (role: Role): Record<string, string> =>
+  secured ? { NATS_USER: role, NATS_PASSWORD: passwords[role] } : {};
+const user = (role: Role) => ({ user: role, password: passwords[role] });
+
 try {
+  const natsOptions = secured
+    ? { extraConfig: readFileSync(join(REPO_ROOT, 'deploy/nats/accounts.conf'), 'utf8') }
+    : {};
   // Tests crash nothing here: durability off makes start-up and commits faster.
-  const [pg, nats] = await Promise.all([startPostgres({ durable: false }), startNatsServer()]);
+  const [pg, nats] = await Promise.all([startPostgres({ durable: false }), startNatsServer(natsOptions)]);
   stops.push(pg.stop, nats.stop);
   const databaseUrl = await createDatabase(pg.url, 'countersign_python');
   const env = { NATS_URL: nats.url, DATABASE_URL: databaseUrl, OPA_BIN: tool('opa') };
@@ -65,8 +89,9 @@ try {
     return service;
   };
   const [, approval] = await Promise.all([
-    start('policy'),
+    start('policy', as('policy')),
     start('approval', {
+      ...as('approval'),
       ...FAST_APPROVAL_ENV,
       HTTP_PORT: '0',
       REVIEW_LINK_SECRET: randomBytes(32).toString('base64url'),
@@ -80,7 +105,8 @@ try {
     await nats.restart();
     process.stdout.write(`${JSON.stringify({ nats: 'restarted' })}\n`);
   };
-  process.stdout.write(`${JSON.stringify({ nats_url: nats.url, http_url: httpUrl ?? null })}\n`);
+  const users = secured ? { requester: user('requester'), approver: user('approver') } : null;
+  process.stdout.write(`${JSON.stringify({ nats_url: nats.url, http_url: httpUrl ?? null, users })}\n`);
 } catch (err) {
   process.stderr.write(`start-system: ${(err as Error).stack ?? String(err)}\n`);
   await shutdown(1);

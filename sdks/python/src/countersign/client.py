@@ -114,15 +114,16 @@ class CountersignClient:
         password: str | None = None,
         creds: str | None = None,
         token: str | None = None,
+        inbox_prefix: str | None = None,
         timeout: float = 5.0,
         **options: Any,
     ) -> CountersignClient:
         """Opens a connection this client owns (closed by :meth:`close`). Without ``servers``,
         the connection settings come from ``NATS_URL``, ``NATS_USER``, ``NATS_PASSWORD``,
-        ``NATS_CREDS`` and ``NATS_TOKEN``."""
+        ``NATS_CREDS`` and ``NATS_INBOX_PREFIX``; ``options`` go to ``nats.connect``."""
         if isinstance(servers, ConnectOptions):
             settings = servers
-        elif servers is None and not (user or password or creds or token or options):
+        elif servers is None and not (user or password or creds or token or inbox_prefix or options):
             settings = ConnectOptions.from_env()
         else:
             settings = ConnectOptions(
@@ -131,6 +132,7 @@ class CountersignClient:
                 password=password,
                 creds=creds,
                 token=token,
+                inbox_prefix=inbox_prefix,
                 options=options,
             )
         nc = await settings.open()

@@ -24,6 +24,9 @@ class ConnectOptions:
     #: Path of a NATS credentials file (JWT and nkey seed).
     creds: str | None = None
     token: str | None = None
+    #: Inbox prefix for replies. The shipped least-privilege NATS configuration lets a
+    #: requester read replies only under ``_INBOX_requester`` (so no one reads another's).
+    inbox_prefix: str | None = None
     #: Connection name, shown by the NATS monitoring endpoints.
     name: str | None = "countersign-python"
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -31,7 +34,7 @@ class ConnectOptions:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ConnectOptions:
         """Reads ``NATS_URL`` (comma-separated for several servers), ``NATS_USER``,
-        ``NATS_PASSWORD``, ``NATS_CREDS`` and ``NATS_TOKEN``, as the services do."""
+        ``NATS_PASSWORD`` and ``NATS_CREDS`` as the services do, and ``NATS_INBOX_PREFIX``."""
         env = os.environ if env is None else env
         url = env.get("NATS_URL") or DEFAULT_NATS_URL
         servers = [s.strip() for s in url.split(",") if s.strip()]
@@ -40,7 +43,7 @@ class ConnectOptions:
             user=env.get("NATS_USER") or None,
             password=env.get("NATS_PASSWORD") or None,
             creds=env.get("NATS_CREDS") or None,
-            token=env.get("NATS_TOKEN") or None,
+            inbox_prefix=env.get("NATS_INBOX_PREFIX") or None,
         )
 
     async def open(self) -> NATS:
@@ -60,5 +63,7 @@ class ConnectOptions:
             kwargs["user_credentials"] = self.creds
         if self.token is not None:
             kwargs["token"] = self.token
+        if self.inbox_prefix is not None:
+            kwargs["inbox_prefix"] = self.inbox_prefix
         kwargs.update(self.options)
         return await nats.connect(**kwargs)
