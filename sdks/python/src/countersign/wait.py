@@ -115,9 +115,14 @@ async def wait_for_decided(
     stop_watching = watcher.on_reconnect(read_stored)
     reader: asyncio.Task[Any] | None = None
     try:
-        # Make sure the server has the subscription before reading the stream (no gap).
-        await nc.flush()
-        reader = asyncio.ensure_future(read_stored())
+        # Make sure the server has the subscription before reading the stream (no gap). A
+        # connection that is down cannot flush: the read after its reconnect covers it.
+        try:
+            await nc.flush()
+        except Exception:
+            pass
+        else:
+            reader = asyncio.ensure_future(read_stored())
         try:
             return await asyncio.wait_for(asyncio.shield(outcome), timeout)
         except asyncio.TimeoutError:
