@@ -130,3 +130,19 @@ def test_sync_function_with_a_client_whose_loop_runs_in_another_thread(system: S
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+def test_helpers_build_requests_the_policy_understands(system: System) -> None:
+    async def body() -> None:
+        async with await connect(system) as client:
+            approval = await countersign.request_deployment_approval(
+                client, service="api", environment="staging", version="v1.2.3", requested_by="pipeline", timeout=30
+            )
+            assert (approval.status, approval.action_type) == ("approved", "deploy")
+            assert approval.context == {"environment": "staging", "resource": "api", "version": "v1.2.3"}
+            with pytest.raises(ApprovalRejectedError):
+                await countersign.request_billing_approval(
+                    client, amount=5_000_000, currency="EUR", customer="acme", requested_by="billing-job", timeout=30
+                )
+
+    run(body())

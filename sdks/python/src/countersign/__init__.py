@@ -24,6 +24,7 @@ from .errors import (
 )
 from .events import APPROVAL_EVENT_VERSION, EventRefusal, check_approval_event, decode_approval_event
 from .gate import requires_approval
+from .helpers import request_billing_approval, request_code_execution_approval, request_deployment_approval
 from .models import (
     Approval,
     ApprovalEvent,
@@ -83,6 +84,9 @@ __all__ = [
     "list_paused",
     "new_action_id",
     "pause",
+    "request_billing_approval",
+    "request_code_execution_approval",
+    "request_deployment_approval",
     "requires_approval",
     "resume",
     "typed_error",
