@@ -74,7 +74,9 @@ const SECTIONS: Section[] = [
     skip: common,
     meaning: {
       DATABASE_URL:
-        'PostgreSQL connection URL; the service owns the schema `approval` and migrates it at start',
+        'PostgreSQL connection URL; the service owns the schema `approval` (`pnpm migrate` creates it; see docs/upgrading.md)',
+      MIGRATE_ON_START:
+        '`true`: migrate at start (dev, the run command); `false`: only check the schema version, refusing an older or newer one (compose runs `pnpm migrate`)',
       DB_POOL_SIZE: 'connections in the pool: intake batches, commands and the outbox relay share them',
       INTAKE_MAX_ACK_PENDING: 'unacknowledged intake messages the server hands out to all replicas together',
       INTAKE_RETRY_BASE:
@@ -96,7 +98,9 @@ const SECTIONS: Section[] = [
     skip: common,
     meaning: {
       DATABASE_URL:
-        'PostgreSQL connection URL; the service owns the schema `notifier` and migrates it at start',
+        'PostgreSQL connection URL; the service owns the schema `notifier` (`pnpm migrate` creates it; see docs/upgrading.md)',
+      MIGRATE_ON_START:
+        '`true`: migrate at start (dev, the run command); `false`: only check the schema version, refusing an older or newer one (compose runs `pnpm migrate`)',
       DB_POOL_SIZE: 'connections in the pool: the event consumer and the delivery worker share them',
       REVIEW_LINK_SECRET:
         "the approval service's `REVIEW_LINK_SECRET` (the same value); needed for review links",

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   isListening,
   REPO_ROOT,
@@ -19,7 +19,10 @@ import {
   tool,
 } from '@countersign/devinfra';
 
-const cacheRoot = process.env.COUNTERSIGN_CACHE ?? join(homedir(), '.cache', 'countersign');
+// The bootstrap's rule (it exports COUNTERSIGN_CACHE): COUNTERSIGN_CACHE, else XDG_CACHE_HOME, else ~/.cache.
+const cacheRoot =
+  process.env.COUNTERSIGN_CACHE ??
+  join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'countersign');
 const devDir = join(cacheRoot, 'dev');
 mkdirSync(devDir, { recursive: true });
 const natsPort = Number(process.env.NATS_PORT ?? 4222);
@@ -114,6 +117,8 @@ Countersign is running (${running.map((s) => s.name).join(', ') || 'infrastructu
   HTTP        ${publicUrl}   (dashboard: ${publicUrl}/ , API token for alice: ${devToken})
   SMTP        ${process.env.SMTP_URL ? 'SMTP_URL' : `${mailSink?.url} (dev sink: mail is printed here)`}
   Policy      edit policies/countersign/*.rego or data.json: it reloads within seconds
+
+  Tools       export PATH="${dirname(tool('nats'))}:$PATH"   (nats, opa, nats-server, pnpm)
 
 Try it (NATS CLI: ${tool('nats')}):
   nats req policy.evaluate '{"action_id":"p1","action_type":"payment","description":"Pay invoice 42","requested_by":"dave","context":{"amount":1500}}'

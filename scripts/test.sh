@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=bootstrap.sh
 . scripts/bootstrap.sh
+# The browser tests' Chromium: the test command's alone, the run command does not need it.
+bash scripts/install-chromium.sh
 
 stray() { pgrep -f 'countersign-(pg|nats)-' 2>/dev/null | sort || true; }
 before="$(stray)"

@@ -13,6 +13,7 @@ import { REPO_ROOT } from '@countersign/devinfra';
 import { spawnService, useTestNats } from '@countersign/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { MigrationEnv } from '../packages/runtime/src/config.js';
 import { ApprovalEnv } from '../services/approval/src/config.js';
 import { loadChannelsFile } from '../services/notifier/src/channel-config.js';
 import { NotifierEnv } from '../services/notifier/src/config.js';
@@ -53,6 +54,7 @@ const envExample = new Map(
 /** What a person fills in for the secrets .env.example leaves empty. */
 const FILLED_SECRETS: Record<string, string> = {
   POSTGRES_PASSWORD: 'a1b2c3d4e5f6a1b2c3d4e5f6',
+  POSTGRES_APP_PASSWORD: 'f6e5d4c3b2a1f6e5d4c3b2a1',
   REVIEW_LINK_SECRET: 'k'.repeat(44),
   API_TOKENS: `${'t'.repeat(40)}:alice,${'u'.repeat(40)}:frank`,
 };
@@ -91,7 +93,7 @@ const filled = new Map([...envExample].map(([k, v]) => [k, v === '' ? (FILLED_SE
 
 describe('docker-compose.yml', () => {
   it('has the infrastructure with health checks and persistent volumes', () => {
-    for (const name of ['nats', 'postgres', 'mailpit', ...APP_SERVICES])
+    for (const name of ['nats', 'postgres', 'mailpit', 'migrate', ...APP_SERVICES])
       expect(services, name).toHaveProperty(name);
 
     const nats = services.nats as ComposeService;
@@ -126,16 +128,25 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('starts a service only once what it depends on is healthy', () => {
+  it('starts a service only once what it depends on is healthy, and the migrate job has succeeded', () => {
     const withDependencies = Object.entries(services).filter(([, s]) => s.depends_on);
-    expect(withDependencies.map(([n]) => n).sort()).toEqual(['approval', 'notifier', 'policy']);
+    expect(withDependencies.map(([n]) => n).sort()).toEqual(['approval', 'migrate', 'notifier', 'policy']);
     for (const [name, service] of withDependencies) {
       for (const [dependency, { condition }] of Object.entries(service.depends_on ?? {})) {
+        if (dependency === 'migrate') {
+          // A one-shot job: it has no health, it has an exit code.
+          expect(condition, `${name} -> migrate`).toBe('service_completed_successfully');
+          continue;
+        }
         expect(condition, `${name} -> ${dependency}`).toBe('service_healthy');
         expect(services[dependency]?.healthcheck, `${dependency} needs a health check`).toBeDefined();
       }
     }
-    expect(Object.keys(services.approval?.depends_on ?? {}).sort()).toEqual(['nats', 'policy', 'postgres']);
+    expect(Object.keys(services.approval?.depends_on ?? {}).sort()).toEqual(['migrate', 'nats', 'policy']);
+    expect(Object.keys(services.notifier?.depends_on ?? {})).toContain('migrate');
+    expect(Object.keys(services.migrate?.depends_on ?? {})).toEqual(['postgres']);
+    expect(services.migrate?.command).toEqual(['node', '--import', 'tsx', 'scripts/migrate.ts']);
+    expect(read('package.json')).toContain('"migrate": "node --import tsx scripts/migrate.ts"');
     // /readyz checks PostgreSQL, NATS and the policy service.
     expect(services.approval?.healthcheck?.test.join(' ')).toContain('http://127.0.0.1:8080/readyz');
   });
@@ -164,14 +175,28 @@ describe('docker-compose.yml', () => {
     expect(notifier.DATABASE_URL).toBe(approval.DATABASE_URL);
     expect(approval).toMatchObject({ HTTP_PORT: '8080', HTTP_HOST: '0.0.0.0' });
     expect(services.approval?.ports).toContain('127.0.0.1:8080:8080');
-    const database = new URL(approval.DATABASE_URL as string);
     const pg = environmentOf('postgres', filled);
-    expect([database.username, database.password, database.pathname.slice(1), database.hostname]).toEqual([
+    const migrate = environmentOf('migrate', filled);
+    for (const key of Object.keys(migrate))
+      expect(key in MigrationEnv.in.shape, `migrate: ${key} is not in its schema`).toBe(true);
+    expect(MigrationEnv.safeParse(migrate).success).toBe(true);
+    // The job migrates as the owner; the services run as the role it grants, with its password.
+    const owner = new URL(migrate.MIGRATION_DATABASE_URL as string);
+    expect([owner.username, owner.password, owner.pathname.slice(1), owner.hostname]).toEqual([
       pg.POSTGRES_USER,
       pg.POSTGRES_PASSWORD,
       pg.POSTGRES_DB,
       'postgres',
     ]);
+    const database = new URL(approval.DATABASE_URL as string);
+    expect([database.username, database.password, database.pathname.slice(1), database.hostname]).toEqual([
+      migrate.DATABASE_RUNTIME_ROLE,
+      migrate.DATABASE_RUNTIME_PASSWORD,
+      pg.POSTGRES_DB,
+      'postgres',
+    ]);
+    expect(database.username).not.toBe(owner.username);
+    expect([approval.MIGRATE_ON_START, notifier.MIGRATE_ON_START]).toEqual(['false', 'false']);
     for (const name of APP_SERVICES) expect(environmentOf(name, filled).NATS_URL).toBe('nats://nats:4222');
   });
 

@@ -7,7 +7,7 @@ import {
   type RequestOf,
   type ResponseOf,
 } from '@countersign/contracts';
-import { type Msg, type NatsConnection, RequestError, TimeoutError } from '@nats-io/nats-core';
+import type { Msg, NatsConnection } from '@nats-io/nats-core';
 import type { z } from 'zod';
 import { typedError } from './errors.js';
 
@@ -43,16 +43,27 @@ export async function callEndpoint<E extends EndpointName>(
   return readReply(spec.subject, reply, spec.response as z.ZodType) as ResponseOf<E>;
 }
 
-function unavailableFrom(subject: string, err: unknown): CountersignError {
+/** The `unavailable` error for a request that got no reply (exported for its unit test). */
+export function unavailableFrom(subject: string, err: unknown): CountersignError {
+  const cause = errorName((err as { cause?: unknown } | undefined)?.cause);
   const timedOut =
-    err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError);
+    errorName(err) === 'TimeoutError' || (errorName(err) === 'RequestError' && cause === 'TimeoutError');
   const message =
-    err instanceof RequestError && err.isNoResponders()
+    errorName(err) === 'RequestError' && cause === 'NoResponders'
       ? `no service is answering ${subject}`
       : timedOut
         ? `${subject} did not answer in time`
         : `request to ${subject} failed: ${String(err)}`;
   return typedError('unavailable', message, { subject }, { cause: err });
+}
+
+/**
+ * nats-core errors are told apart by `name` (`RequestError` with a `TimeoutError` or
+ * `NoResponders` cause), not by `instanceof`: the connection the application hands in may come
+ * from another copy of nats-core than the one this package resolves, and then its classes differ.
+ */
+function errorName(err: unknown): string | undefined {
+  return err instanceof Error ? err.name : undefined;
 }
 
 /** Parses a reply: a structured service error is thrown as such, a malformed reply as `internal`. */

@@ -6,8 +6,8 @@ import {
   type ApprovalWithHistory,
   type AuditEvent,
   type CancelRequest,
-  CountersignError,
   type DecideRequest,
+  isCountersignError,
   type ListRequestInput,
   type ListResponse,
   type PolicyDecision,
@@ -53,7 +53,7 @@ function validated(input: ApprovalRequestInput): ApprovalRequest {
   try {
     return parseWith(ApprovalRequest, input);
   } catch (err) {
-    if (err instanceof CountersignError) throw typedError(err.code, err.message, err.details);
+    if (isCountersignError(err)) throw typedError(err.code, err.message, err.details);
     throw err;
   }
 }

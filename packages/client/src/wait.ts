@@ -1,6 +1,6 @@
 import {
   type Approval,
-  CountersignError,
+  type CountersignError,
   decodeApprovalEvent,
   Streams,
   Subjects,
@@ -20,10 +20,10 @@ export interface WaitOptions {
  * approval service may publish here); an event of a version this client cannot read is an
  * error, or the caller would wait forever for a decision that was made.
  */
-function decodeApproval(data: Uint8Array): Approval | CountersignError | undefined {
+function decodeApproval(data: Uint8Array): { approval: Approval } | { error: CountersignError } | undefined {
   const decoded = decodeApprovalEvent(data);
-  if (decoded.ok) return decoded.event.data;
-  return decoded.reason === 'unsupported_version' ? decoded.error : undefined;
+  if (decoded.ok) return { approval: decoded.event.data };
+  return decoded.reason === 'unsupported_version' ? { error: decoded.error } : undefined;
 }
 
 /**
@@ -56,9 +56,10 @@ export function waitForDecided(
       sub?.unsubscribe();
       fn();
     };
-    const settle = (decoded: Approval | CountersignError | undefined) => {
-      if (decoded instanceof CountersignError) finish(() => reject(decoded));
-      else if (decoded) finish(() => resolve(decoded));
+    const settle = (decoded: ReturnType<typeof decodeApproval>) => {
+      if (decoded === undefined) return;
+      if ('error' in decoded) finish(() => reject(decoded.error));
+      else finish(() => resolve(decoded.approval));
     };
     const onAbort = () =>
       finish(() => reject(options.signal?.reason ?? new Error(`waiting for ${actionId} was aborted`)));

@@ -26,6 +26,16 @@ export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.hasOwn(ErrorCodes, value);
 }
 
+/**
+ * True for a {@link CountersignError} made by any copy of this package. It is recognised by
+ * its `code`, not by its class: an application and the SDK it installs may each load their
+ * own copy of the contracts, and `instanceof` against one copy's class is false for an error
+ * made by the other.
+ */
+export function isCountersignError(value: unknown): value is CountersignError {
+  return value instanceof Error && isErrorCode((value as { code?: unknown }).code);
+}
+
 /** One failed field of a request: a dotted path (`context.amount`, `votes.0.voter`) and why. */
 export interface FieldIssue {
   path: string;

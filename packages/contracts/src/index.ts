@@ -5,6 +5,7 @@ export {
   type ErrorCode,
   ErrorCodes,
   type FieldIssue,
+  isCountersignError,
   isErrorCode,
   statusOf,
 } from './errors.js';

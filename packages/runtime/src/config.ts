@@ -116,6 +116,12 @@ export const DatabaseEnv = z.object({
   /** Required: a default database would be a silent way to write to the wrong place. */
   DATABASE_URL: env.secret(),
   DB_POOL_SIZE: env.int(10, 2, 200),
+  /**
+   * Apply the service's migrations at start (dev and the run command). Set false where a migrate
+   * job runs them as a privileged role (compose, production): the service then only checks that
+   * the schema is one it supports, and refuses to start otherwise.
+   */
+  MIGRATE_ON_START: env.bool(true),
 });
 export type DatabaseEnv = z.infer<typeof DatabaseEnv>;
 
@@ -130,6 +136,8 @@ export interface RuntimeSettings {
 export interface DatabaseSettings {
   url: Secret;
   poolSize: number;
+  /** Migrate at start (true), or only check the schema version (false). */
+  migrateOnStart: boolean;
 }
 
 /** The runtime's part of a service's settings, for the service schema's transform. */
@@ -143,5 +151,52 @@ export function runtimeSettings(parsed: CommonEnv): RuntimeSettings {
 
 /** The database part of a service's settings, for the service schema's transform. */
 export function databaseSettings(parsed: DatabaseEnv): DatabaseSettings {
-  return { url: parsed.DATABASE_URL, poolSize: parsed.DB_POOL_SIZE };
+  return { url: parsed.DATABASE_URL, poolSize: parsed.DB_POOL_SIZE, migrateOnStart: parsed.MIGRATE_ON_START };
 }
+
+/** A PostgreSQL role name the migrate command may quote: lowercase letters, digits, `_`. */
+const RoleName = z
+  .string()
+  .regex(/^[a-z_][a-z0-9_]*$/, 'must be a lowercase role name (letters, digits, _)')
+  .optional();
+
+/**
+ * Variables of the migrate command (`pnpm migrate`, the compose `migrate` job): it connects as
+ * a privileged role that owns the schemas, and grants the services' runtime role what they need.
+ */
+export const MigrationEnv = z
+  .object({
+    /** The privileged (owner) connection; DATABASE_URL when unset, as in dev where one role does all. */
+    MIGRATION_DATABASE_URL: env.secret().optional(),
+    DATABASE_URL: env.secret().optional(),
+    /** The role the services connect as (DATABASE_URL's user); granted rows, never DDL. Unset: no grants. */
+    DATABASE_RUNTIME_ROLE: RoleName,
+    /**
+     * Password of DATABASE_RUNTIME_ROLE: when set, the command creates that login role if it is
+     * missing and sets its password (compose); when unset, the role must exist.
+     */
+    DATABASE_RUNTIME_PASSWORD: env.secret().optional(),
+    LOG_LEVEL: CommonEnv.shape.LOG_LEVEL,
+    LOG_PRETTY: env.bool(false),
+  })
+  .superRefine((v, ctx) => {
+    if (!v.MIGRATION_DATABASE_URL && !v.DATABASE_URL)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MIGRATION_DATABASE_URL'],
+        message: 'required (or DATABASE_URL)',
+      });
+    if (v.DATABASE_RUNTIME_PASSWORD && !v.DATABASE_RUNTIME_ROLE)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DATABASE_RUNTIME_ROLE'],
+        message: 'required with DATABASE_RUNTIME_PASSWORD',
+      });
+  })
+  .transform((v) => ({
+    url: (v.MIGRATION_DATABASE_URL ?? v.DATABASE_URL) as Secret,
+    runtimeRole: v.DATABASE_RUNTIME_ROLE,
+    runtimePassword: v.DATABASE_RUNTIME_PASSWORD,
+    log: { level: v.LOG_LEVEL, pretty: v.LOG_PRETTY },
+  }));
+export type MigrationSettings = z.output<typeof MigrationEnv>;

@@ -13,6 +13,8 @@ export {
   databaseSettings,
   env,
   loadConfig,
+  MigrationEnv,
+  type MigrationSettings,
   type RuntimeSettings,
   runtimeSettings,
 } from './config.js';
@@ -25,7 +27,15 @@ export {
 export { DURATION_FORMAT, formatDuration, parseDuration, parseDurationList } from './duration.js';
 export { coerceError, isRetryable } from './errors.js';
 export { createLogger, type Logger, type LoggerOptions, REDACTED_PATHS, redactUrl } from './logger.js';
-export { type MigrateOptions, migrate } from './migrate.js';
+export {
+  grantRuntimeRole,
+  type MigrateOptions,
+  type MigrationFile,
+  type MigrationSet,
+  migrate,
+  migrationFiles,
+} from './migrate.js';
+export { type MigrateCommandOptions, migrateAll, runMigrateCommand } from './migrate-command.js';
 export { connectNats, type NatsOptions } from './nats.js';
 export {
   mintReviewToken,
@@ -42,6 +52,14 @@ export {
   type ServiceDefinition,
   type StartedService,
 } from './scaffold.js';
+export {
+  type AppliedMigration,
+  appliedMigrations,
+  checkSchemaVersion,
+  compareSchema,
+  type SchemaMismatch,
+  SchemaVersionError,
+} from './schema-version.js';
 export { Secret } from './secret.js';
 export {
   type EndpointHandler,

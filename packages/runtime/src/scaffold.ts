@@ -1,16 +1,17 @@
 /**
  * The service scaffold: everything a service's `main.ts` did besides starting the service itself.
  * Reads the configuration (one JSON line and exit 1 when it is wrong), creates the logger, opens
- * the pool and migrates (for a service with a database), connects NATS, starts the service, logs
- * `ready`, and on SIGTERM stops in order within the shutdown timeout.
+ * the pool and migrates or checks the schema version (for a service with a database), connects
+ * NATS, starts the service, logs `ready`, and on SIGTERM stops in order within the shutdown timeout.
  */
 import type { NatsConnection } from '@nats-io/nats-core';
 import pg from 'pg';
 import type { z } from 'zod';
 import { ConfigError, type DatabaseSettings, loadConfig, type RuntimeSettings } from './config.js';
 import { createLogger, type Logger } from './logger.js';
-import { migrate } from './migrate.js';
+import { type MigrationSet, migrate } from './migrate.js';
 import { connectNats } from './nats.js';
+import { checkSchemaVersion } from './schema-version.js';
 import { memoStop, runMain, type Stoppable } from './shutdown.js';
 
 /** What the scaffold reads from a service's settings; the service schema's transform supplies it. */
@@ -44,8 +45,12 @@ export interface ServiceDefinition<S extends ScaffoldSettings> {
   connectionName?: string;
   /** The service's environment schema: variables in, the service's settings out. */
   env: z.ZodType<S>;
-  /** Numbered SQL files applied (advisory-locked) before the service starts; needs `database`. */
-  migrations?: { dir: string; schema: string };
+  /**
+   * Numbered SQL files applied (advisory-locked) before the service starts when the database
+   * settings say `migrateOnStart`; otherwise the schema is only checked: a service refuses to
+   * start on a schema older or newer than it supports. Needs `database`.
+   */
+  migrations?: MigrationSet;
   start(context: ServiceContext<S>): Promise<StartedService>;
   /** The environment to read. Default `process.env`. */
   source?: NodeJS.ProcessEnv;
@@ -97,7 +102,11 @@ async function startScaffolded<S extends ScaffoldSettings>(
       pool.on('error', (err) =>
         logger.warn({ code: (err as { code?: string }).code }, 'idle database connection failed'),
       );
-      if (definition.migrations) await migrate(pool, { ...definition.migrations, logger });
+      if (definition.migrations) {
+        if (settings.database.migrateOnStart) await migrate(pool, { ...definition.migrations, logger });
+        // After migrating too: a database migrated by a newer version has files this one lacks.
+        await checkSchemaVersion(pool, definition.migrations);
+      }
     }
     const { nats } = settings.runtime;
     nc = await connectNats({

@@ -1,4 +1,5 @@
 import type { Logger } from './logger.js';
+import { SchemaVersionError } from './schema-version.js';
 
 export interface Stoppable {
   /** Idempotent; resolves once everything is released. */
@@ -60,7 +61,9 @@ export async function runMain(
     const running = await start();
     handleSignals(running, logger, timeoutMs);
   } catch (err) {
-    logger.fatal({ err }, 'failed to start');
+    // A refusal someone must act on is the line's message itself, with its facts as fields.
+    if (err instanceof SchemaVersionError) logger.fatal(err.fields, err.message);
+    else logger.fatal({ err }, 'failed to start');
     // Let pino flush before leaving.
     setTimeout(() => process.exit(1), 50);
   }

@@ -5,7 +5,8 @@ import { useTestDatabase } from '@countersign/test-fixtures';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.js';
-import { migrate } from '../src/migrate.js';
+import { migrate, migrationFiles } from '../src/migrate.js';
+import { appliedMigrations } from '../src/schema-version.js';
 
 const db = await useTestDatabase('migrate');
 const pool = new pg.Pool({ connectionString: db.url, max: 6 });
@@ -37,5 +38,28 @@ describe('migrate', () => {
     await expect(migrate(pool, { dir: dir2, schema: 'm3', logger })).rejects.toThrow(/no_such_table/);
     const exists = await pool.query("select to_regclass('m3.ok') as t");
     expect(exists.rows[0].t).toBeNull();
+  });
+
+  it('records which migrations are expand migrations, and a database migrated before that column', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cs-migrations-'));
+    writeFileSync(join(dir, '000001_init.sql'), 'create table m4.items (id int);');
+    // The bookkeeping table as it was before the expand column.
+    await pool.query('create schema m4');
+    await pool.query(
+      'create table m4.migrations (name text primary key, checksum text not null, applied_at timestamptz not null default now())',
+    );
+    expect(await appliedMigrations(pool, 'm4')).toEqual([]);
+    await migrate(pool, { dir, schema: 'm4', logger });
+    writeFileSync(
+      join(dir, '000002_note.sql'),
+      '-- expand: a nullable column older code never reads\nalter table m4.items add column note text;',
+    );
+    await migrate(pool, { dir, schema: 'm4', logger });
+    const applied = await appliedMigrations(pool, 'm4');
+    expect(applied.map(({ name, expand }) => ({ name, expand }))).toEqual([
+      { name: '000001_init.sql', expand: false },
+      { name: '000002_note.sql', expand: true },
+    ]);
+    expect(migrationFiles(dir).map((f) => f.expand)).toEqual([false, true]);
   });
 });

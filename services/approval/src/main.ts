@@ -1,21 +1,21 @@
 /**
- * The approval service process. The runtime's scaffold reads the configuration, migrates the
- * schema, connects and logs `{"msg":"ready"}`; this ensures the streams and starts the service and
+ * The approval service process. The runtime's scaffold reads the configuration, migrates (or checks)
+ * the schema, connects and logs `{"msg":"ready"}`; this ensures the streams and starts the service and
  * its HTTP server. SIGTERM stops HTTP, then the endpoints and the intake (in-flight batches
  * finish), drains NATS, closes the pool, exits 143.
  */
-import { fileURLToPath } from 'node:url';
 import { ServiceNames } from '@countersign/contracts';
 import { ensureStreams, runService } from '@countersign/runtime';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { ApprovalEnv } from './config.js';
 import { startHttpServer } from './http/server.js';
+import { approvalMigrations } from './migrations.js';
 import { startApprovalService } from './service.js';
 
 await runService({
   name: ServiceNames.approval,
   env: ApprovalEnv,
-  migrations: { dir: fileURLToPath(new URL('../migrations', import.meta.url)), schema: 'approval' },
+  migrations: approvalMigrations,
   async start({ settings, nc, pool, logger }) {
     await ensureStreams(await jetstreamManager(nc), { replicas: settings.streamReplicas });
     const service = await startApprovalService({ nc, pool, logger, settings: settings.service });

@@ -17,7 +17,7 @@ import { call, request } from './support.js';
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS = join(dirname(fileURLToPath(import.meta.url)), '../../../.artifacts/screenshots');
 mkdirSync(SCREENSHOTS, { recursive: true });
-if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: scripts/bootstrap.sh installs it`);
+if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: scripts/install-chromium.sh installs it`);
 
 const h = await startHttpHarness('browser');
 const userDataDir = mkdtempSync(join(tmpdir(), 'countersign-chromium-'));

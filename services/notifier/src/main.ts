@@ -3,17 +3,17 @@
  * connects and logs `{"msg":"ready"}`; this loads the channels file and starts the notifier.
  * SIGTERM stops the intake and lets the attempts in flight finish, drains NATS, closes the pool.
  */
-import { fileURLToPath } from 'node:url';
 import { runService } from '@countersign/runtime';
 import { loadChannelsFile } from './channel-config.js';
 import { NotifierEnv } from './config.js';
+import { notifierMigrations } from './migrations.js';
 import { startNotifier } from './service.js';
 
 await runService({
   name: 'notifier',
   connectionName: 'countersign-notifier',
   env: NotifierEnv,
-  migrations: { dir: fileURLToPath(new URL('../migrations', import.meta.url)), schema: 'notifier' },
+  migrations: notifierMigrations,
   async start({ settings, nc, pool, logger }) {
     const channels = loadChannelsFile(settings.env.NOTIFIER_CONFIG, process.env, {
       allowHttp: settings.env.WEBHOOK_ALLOW_HTTP,

@@ -9,7 +9,7 @@ import { decidedEvent, makeApproval, pendingEvent } from './helpers/approvals.js
 import { deliveriesOf } from './helpers/deliveries.js';
 import { startTestNotifier, testEnv } from './helpers/notifier.js';
 import { EventPublisher } from './helpers/publisher.js';
-import { type ReceivedMail, startSmtpSink } from './helpers/smtp-sink.js';
+import { mailAbout, startSmtpSink } from './helpers/smtp-sink.js';
 
 /**
  * Email that must not go out, end to end against a real SMTP server (smtp-server, in this
@@ -38,8 +38,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await nc.close();
 });
-
-const about = (actionId: string) => (mail: ReceivedMail) => mail.email.subject?.includes(actionId) ?? false;
 
 /** The approval's deliveries once none is waiting for an attempt any more. */
 const settled = (pool: Parameters<typeof deliveriesOf>[0], actionId: string, count: number) =>
@@ -134,7 +132,7 @@ describe('a pending event that arrives after its approval expired', () => {
       // order), and planned nothing.
       await settled(run.pool, fresh.action_id, 3);
       expect(await deliveriesOf(run.pool, expired.action_id)).toEqual([]);
-      expect(sink.received.filter(about(expired.action_id))).toEqual([]);
+      expect(sink.received.filter(mailAbout(expired.action_id))).toEqual([]);
       expect(existsSync(join(folder, `approval_${expired.action_id}.md`))).toBe(false);
       expect(existsSync(join(folder, `approval_${fresh.action_id}.md`))).toBe(true);
 
@@ -148,7 +146,7 @@ describe('a pending event that arrives after its approval expired', () => {
       expect(
         sink
           .accepted()
-          .filter(about(expired.action_id))
+          .filter(mailAbout(expired.action_id))
           .map((m) => m.to),
       ).toEqual([['dave@example.com']]);
     } finally {

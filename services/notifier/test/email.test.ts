@@ -7,7 +7,7 @@ import { decidedEvent, makeApproval, pendingEvent } from './helpers/approvals.js
 import { deliveriesOf } from './helpers/deliveries.js';
 import { REVIEW_SECRET, startTestNotifier, testEnv } from './helpers/notifier.js';
 import { EventPublisher } from './helpers/publisher.js';
-import { type ReceivedMail, startSmtpSink } from './helpers/smtp-sink.js';
+import { mailAbout, startSmtpSink } from './helpers/smtp-sink.js';
 
 const nats = await useTestNats();
 const db = await useTestDatabase('notifier_email');
@@ -33,8 +33,6 @@ afterAll(async () => {
   await nc.close();
 });
 
-const about = (actionId: string) => (mail: ReceivedMail) => mail.email.subject?.includes(actionId) ?? false;
-
 describe('email channel', () => {
   it('emails each finance approver a personal, working review link, with text and escaped HTML', async () => {
     const sink = await startSmtpSink();
@@ -50,7 +48,7 @@ describe('email channel', () => {
       });
       await events.publish(pendingEvent(approval));
       const mails = await waitUntil(() => {
-        const found = sink.accepted().filter(about(approval.action_id));
+        const found = sink.accepted().filter(mailAbout(approval.action_id));
         return found.length === 2 && found;
       });
       // Finance approvers only; the requester dave holds the role but never gets a link to approve himself.
@@ -90,7 +88,9 @@ describe('email channel', () => {
       // The decision goes to the requester.
       await events.publish(decidedEvent(approval, 'approved', 'alice'));
       const decided = await waitUntil(() =>
-        sink.accepted().find((m) => about(approval.action_id)(m) && m.email.subject?.includes('approved')),
+        sink
+          .accepted()
+          .find((m) => mailAbout(approval.action_id)(m) && m.email.subject?.includes('approved')),
       );
       expect(decided.to).toEqual(['dave@example.com']);
       expect(decided.email.text).toContain('Decided by:');
@@ -148,7 +148,7 @@ describe('email channel', () => {
       expect(
         sink
           .accepted()
-          .filter(about(approval.action_id))
+          .filter(mailAbout(approval.action_id))
           .map((m) => m.to),
       ).toEqual([['alice@example.com']]);
       expect(sink.attemptsFor('frank@example.com')).toBe(1);

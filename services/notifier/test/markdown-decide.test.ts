@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { callEndpoint } from '@countersign/client';
@@ -8,6 +8,7 @@ import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEditable } from '../src/markdown/format.js';
 import { actionId } from './helpers/approvals.js';
+import { markdownFiles } from './helpers/markdown.js';
 import { startTestNotifier, type TestNotifier, testEnv } from './helpers/notifier.js';
 
 /**
@@ -37,14 +38,7 @@ afterAll(async () => {
   await nc?.close();
 });
 
-const pathOf = (id: string) => join(directory, `approval_${id}.md`);
-const read = (id: string) => {
-  try {
-    return readFileSync(pathOf(id), 'utf8');
-  } catch {
-    return undefined;
-  }
-};
+const { pathOf, read } = markdownFiles(directory);
 
 /** What a person does in their editor: fill the three lines and save. */
 function decideInFile(id: string, status: string, by: string, reason = ''): void {

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { call, spawnService, useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEditable } from '../src/markdown/format.js';
 import { actionId } from './helpers/approvals.js';
 import { deliveriesOf } from './helpers/deliveries.js';
+import { markdownFiles } from './helpers/markdown.js';
 import { startTestNotifier, type TestNotifier, testEnv } from './helpers/notifier.js';
 
 /**
@@ -41,14 +42,7 @@ afterAll(async () => {
   await nc?.close();
 });
 
-const pathOf = (id: string) => join(directory, `approval_${id}.md`);
-const read = (id: string) => {
-  try {
-    return readFileSync(pathOf(id), 'utf8');
-  } catch {
-    return undefined;
-  }
-};
+const { pathOf, read } = markdownFiles(directory);
 
 /** What a person does in their editor: fill the three lines of `text` and save. */
 function saveDecision(id: string, text: string, status: string, by: string, reason = ''): void {

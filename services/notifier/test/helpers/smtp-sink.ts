@@ -103,3 +103,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
+
+/** A filter for the mail about one approval (its action_id is in the subject). */
+export const mailAbout = (actionId: string) => (mail: ReceivedMail) =>
+  mail.email.subject?.includes(actionId) ?? false;
