@@ -4,6 +4,7 @@ table names every code of the contract with the class that exists for it."""
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 
@@ -29,3 +30,12 @@ def test_error_table_lists_every_code_with_its_class() -> None:
     assert set(rows) == set(countersign.ERROR_CODES)
     for code, name in rows.items():
         assert type(countersign.typed_error(code, "x")) is getattr(countersign, name)
+
+
+def test_states_the_contract_version_it_speaks() -> None:
+    """pyproject.toml and the package name the version of @countersign/contracts (docs/upgrading.md)."""
+    sdk = Path(__file__).resolve().parents[1]
+    contracts = json.loads((sdk.parents[1] / "packages/contracts/package.json").read_text())
+    stated = re.search(r'^contract-version = "([^"]+)"$', (sdk / "pyproject.toml").read_text(), re.M)
+    assert stated and stated.group(1) == contracts["version"]
+    assert contracts["version"] == countersign.CONTRACT_VERSION

@@ -40,9 +40,13 @@ from .pause import TASK_PAUSE, ResumeResult, list_paused, pause, resume
 from .subjects import Streams, Subjects
 
 __version__ = "0.1.0"
+#: The version of the wire contract (@countersign/contracts) this SDK speaks: it works with
+#: services of the same contract major and at least this minor (during 0.x, the same minor).
+CONTRACT_VERSION = "0.1.0"
 
 __all__ = [
     "APPROVAL_EVENT_VERSION",
+    "CONTRACT_VERSION",
     "ERROR_CODES",
     "TASK_PAUSE",
     "AlreadyDecidedError",
