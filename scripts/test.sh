@@ -26,6 +26,12 @@ projects=(unit integration)
 pnpm exec vitest run --project unit --project integration --reporter=default --reporter=json --outputFile.json=.artifacts/vitest.json || status=$?
 reports=(.artifacts/vitest.json)
 
+# The Python SDK: its wheel installed into a cached venv, pytest against the real services.
+echo "== python sdk (pytest)"
+projects+=(python)
+bash scripts/test-python.sh || status=$?
+reports+=(.artifacts/pytest.xml)
+
 # The fault-injection suite: minutes of load while services, NATS and PostgreSQL are killed
 # (docs/reliability.md). COUNTERSIGN_SKIP_FAULTS=1 leaves it out for a quicker local run, and
 # the summary then says so; CI (.ci/run) refuses the variable.
@@ -56,6 +62,17 @@ fi
 node -e '
   let passed = 0, failed = 0, skipped = 0;
   for (const file of process.argv.slice(1)) {
+    if (file.endsWith(".xml")) {
+      // A JUnit report (pytest): its <testsuite> totals. No report (the step failed before its
+      // tests ran) counts as one failure, so the closing line still says something failed.
+      const fs = require("node:fs");
+      const suite = fs.existsSync(file) ? /<testsuite\b[^>]*>/.exec(fs.readFileSync(file, "utf8"))?.[0] : undefined;
+      if (!suite) { console.error(`no test report in ${file}`); failed += 1; continue; }
+      const n = (name) => Number(new RegExp(` ${name}="(\\d+)"`).exec(suite)?.[1] ?? 0);
+      const bad = n("failures") + n("errors");
+      passed += n("tests") - bad - n("skipped"); failed += bad; skipped += n("skipped");
+      continue;
+    }
     const r = require(require("node:path").resolve(file));
     passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests + r.numTodoTests;
   }

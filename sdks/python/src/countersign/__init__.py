@@ -1,0 +1,97 @@
+"""Countersign's requester SDK for Python: ask before doing something sensitive, wait for the
+decision by push, act only when approved. See the README for a quick start."""
+
+from .client import CountersignClient, RequestInput, RequestReceipt, approval_request, new_action_id
+from .connect import ConnectOptions
+from .errors import (
+    ERROR_CODES,
+    AlreadyDecidedError,
+    AlreadyExpiredError,
+    ApprovalCancelledError,
+    ApprovalExpiredError,
+    ApprovalOutcomeError,
+    ApprovalRejectedError,
+    CountersignError,
+    ForbiddenError,
+    IdempotencyConflictError,
+    InternalError,
+    InvalidRequestError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnavailableError,
+    WaitTimeoutError,
+    typed_error,
+)
+from .events import APPROVAL_EVENT_VERSION, EventRefusal, check_approval_event, decode_approval_event
+from .gate import requires_approval
+from .helpers import request_billing_approval, request_code_execution_approval, request_deployment_approval
+from .models import (
+    Approval,
+    ApprovalEvent,
+    ApprovalRequest,
+    ApprovalWithHistory,
+    AuditEvent,
+    ListResponse,
+    PolicyDecision,
+    StatsResponse,
+    Vote,
+)
+from .pause import TASK_PAUSE, ResumeResult, list_paused, pause, resume
+from .subjects import Streams, Subjects
+
+__version__ = "0.1.0"
+#: The version of the wire contract (@countersign/contracts) this SDK speaks: it works with
+#: services of the same contract major and at least this minor (during 0.x, the same minor).
+CONTRACT_VERSION = "0.1.0"
+
+__all__ = [
+    "APPROVAL_EVENT_VERSION",
+    "CONTRACT_VERSION",
+    "ERROR_CODES",
+    "TASK_PAUSE",
+    "AlreadyDecidedError",
+    "AlreadyExpiredError",
+    "Approval",
+    "ApprovalCancelledError",
+    "ApprovalEvent",
+    "ApprovalExpiredError",
+    "ApprovalOutcomeError",
+    "ApprovalRejectedError",
+    "ApprovalRequest",
+    "ApprovalWithHistory",
+    "AuditEvent",
+    "ConnectOptions",
+    "CountersignClient",
+    "CountersignError",
+    "EventRefusal",
+    "ForbiddenError",
+    "IdempotencyConflictError",
+    "InternalError",
+    "InvalidRequestError",
+    "ListResponse",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PolicyDecision",
+    "RequestInput",
+    "RequestReceipt",
+    "ResumeResult",
+    "StatsResponse",
+    "Streams",
+    "Subjects",
+    "UnavailableError",
+    "Vote",
+    "WaitTimeoutError",
+    "__version__",
+    "approval_request",
+    "check_approval_event",
+    "decode_approval_event",
+    "list_paused",
+    "new_action_id",
+    "pause",
+    "request_billing_approval",
+    "request_code_execution_approval",
+    "request_deployment_approval",
+    "requires_approval",
+    "resume",
+    "typed_error",
+]

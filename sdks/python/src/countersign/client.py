@@ -1,0 +1,274 @@
+"""The requester SDK (``packages/client/src/client.ts``): requests go to the durable intake
+stream, decisions arrive by push."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext, JetStreamManager
+from pydantic import BaseModel, ValidationError
+
+from .call import call_endpoint, encode
+from .connect import ConnectOptions
+from .errors import UnavailableError, outcome_of
+from .models import (
+    Approval,
+    ApprovalRequest,
+    ApprovalWithHistory,
+    AuditEvent,
+    CancelRequest,
+    DecideRequest,
+    ListRequest,
+    ListResponse,
+    PolicyDecision,
+    ReportRequest,
+    StatsResponse,
+    invalid_request,
+)
+from .subjects import Endpoints, Headers, Subjects
+from .wait import ReconnectWatcher, wait_for_decided
+
+R = TypeVar("R", bound=BaseModel)
+
+#: A request as a mapping or model; ``action_id`` may be left out (the client makes one up).
+RequestInput = Mapping[str, Any] | ApprovalRequest
+
+
+def new_action_id(prefix: str = "act") -> str:
+    """A valid action_id from a prefix: subject-token safe, unique."""
+    clean = re.sub(r"^[^A-Za-z0-9]+", "", re.sub(r"[^A-Za-z0-9_-]", "-", prefix))[:80] or "act"
+    return f"{clean}-{uuid.uuid4()}"
+
+
+def _validated(model: type[R], value: Mapping[str, Any]) -> R:
+    """Local validation with the contract's bounds, failing with the typed InvalidRequestError."""
+    try:
+        return model.model_validate(dict(value))
+    except ValidationError as err:
+        raise invalid_request(err) from None
+
+
+def approval_request(request: RequestInput | None = None, **fields: Any) -> ApprovalRequest:
+    """Builds a validated request from a mapping and/or keywords, making up a missing action_id."""
+    if isinstance(request, ApprovalRequest):
+        values: dict[str, Any] = {**request.model_dump(exclude_none=True), **fields}
+    else:
+        values = {**(request or {}), **fields}
+    if values.get("action_id") is None:
+        action_type = values.get("action_type")
+        values["action_id"] = new_action_id(action_type if isinstance(action_type, str) else "act")
+    return _validated(ApprovalRequest, values)
+
+
+@dataclass(frozen=True)
+class RequestReceipt:
+    action_id: str
+    #: Stream sequence of the request.
+    seq: int
+    #: True when the stream had already seen this action_id (a retry of the same request).
+    duplicate: bool
+
+
+class CountersignClient:
+    """The requester SDK, on an asyncio NATS connection.
+
+    Hand it a connection (``CountersignClient(nc)``; it never closes one it was handed), or let
+    it open and own one with :meth:`connect`. ``timeout`` is the per-command reply timeout in
+    seconds.
+    """
+
+    def __init__(
+        self,
+        nc: NATS,
+        *,
+        timeout: float = 5.0,
+        connect_options: ConnectOptions | None = None,
+        owns_connection: bool = False,
+    ) -> None:
+        self.nc = nc
+        self.timeout = timeout
+        #: How this client's connection was made, when it made it (the sync decorator reuses it).
+        self.connect_options = connect_options
+        self._owns_connection = owns_connection
+        self._js: JetStreamContext = nc.jetstream(timeout=timeout)
+        self._jsm: JetStreamManager = nc.jsm(timeout=timeout)
+        # Registered before any wait, so a reconnect is never missed between two waits.
+        ReconnectWatcher.of(nc)
+        try:
+            self.loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = None
+
+    @classmethod
+    async def connect(
+        cls,
+        servers: str | list[str] | ConnectOptions | None = None,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        creds: str | None = None,
+        token: str | None = None,
+        inbox_prefix: str | None = None,
+        timeout: float = 5.0,
+        **options: Any,
+    ) -> CountersignClient:
+        """Opens a connection this client owns (closed by :meth:`close`). Without ``servers``,
+        the connection settings come from ``NATS_URL``, ``NATS_USER``, ``NATS_PASSWORD``,
+        ``NATS_CREDS`` and ``NATS_INBOX_PREFIX``; ``options`` go to ``nats.connect``."""
+        if isinstance(servers, ConnectOptions):
+            settings = servers
+        elif servers is None and not (user or password or creds or token or inbox_prefix or options):
+            settings = ConnectOptions.from_env()
+        else:
+            settings = ConnectOptions(
+                servers=servers or ConnectOptions.from_env().servers,
+                user=user,
+                password=password,
+                creds=creds,
+                token=token,
+                inbox_prefix=inbox_prefix,
+                options=options,
+            )
+        nc = await settings.open()
+        return cls(nc, timeout=timeout, connect_options=settings, owns_connection=True)
+
+    async def close(self) -> None:
+        """Drains and closes the connection if this client opened it."""
+        if self._owns_connection and not self.nc.is_closed:
+            await self.nc.drain()
+
+    async def __aenter__(self) -> CountersignClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _call(self, subject: str, body: Mapping[str, Any], response: type[R]) -> R:
+        return await call_endpoint(self.nc, subject, dict(body), response, self.timeout)
+
+    async def request(self, request: RequestInput | None = None, /, **fields: Any) -> RequestReceipt:
+        """Publishes the request to the durable intake (``approval.requested``, ``Nats-Msg-Id`` =
+        action_id) and returns once the stream has stored it. Validated locally first, so a bad
+        request fails here with the field named instead of as a rejected approval later."""
+        validated = approval_request(request, **fields)
+        data = encode(validated.to_wire())
+        try:
+            ack = await self._js.publish(
+                Subjects.REQUESTED,
+                data,
+                timeout=self.timeout,
+                headers={Headers.MSG_ID: validated.action_id},
+            )
+        except Exception as err:
+            raise UnavailableError(
+                "unavailable",
+                f"the intake stream did not accept {validated.action_id}: {err!r}",
+                {"subject": Subjects.REQUESTED},
+            ) from err
+        return RequestReceipt(validated.action_id, ack.seq, bool(ack.duplicate))
+
+    async def wait_for_decision(self, action_id: str, *, timeout: float | None = None) -> Approval:
+        """Waits for the decision by push. Returns the approval when approved; raises
+        ApprovalRejectedError, ApprovalExpiredError or ApprovalCancelledError otherwise,
+        WaitTimeoutError when this caller's own ``timeout`` (seconds) runs out (the approval stays
+        pending), and InvalidRequestError naming ``version`` when the decided event was written in
+        an envelope version this client does not read (upgrade the client). Cancelling the
+        awaiting task stops the wait without touching the approval."""
+        return outcome_of(await self.wait_for_outcome(action_id, timeout=timeout))
+
+    async def wait_for_outcome(self, action_id: str, *, timeout: float | None = None) -> Approval:
+        """Like :meth:`wait_for_decision`, but returns any terminal approval instead of raising."""
+        return await wait_for_decided(self.nc, self._jsm, action_id, timeout)
+
+    async def request_and_wait(
+        self, request: RequestInput | None = None, /, *, timeout: float | None = None, **fields: Any
+    ) -> Approval:
+        """:meth:`request` + :meth:`wait_for_decision`."""
+        receipt = await self.request(request, **fields)
+        return await self.wait_for_decision(receipt.action_id, timeout=timeout)
+
+    async def submit(self, request: RequestInput | None = None, /, **fields: Any) -> Approval:
+        """Synchronous submit over ``approval.submit``: returns the record as the service stored it.
+        The same action_id with different content raises IdempotencyConflictError."""
+        validated = approval_request(request, **fields)
+        return await self._call(Endpoints.SUBMIT, validated.to_wire(), Approval)
+
+    async def get(self, action_id: str) -> ApprovalWithHistory:
+        return await self._call(Endpoints.GET, {"action_id": action_id}, ApprovalWithHistory)
+
+    async def history(self, action_id: str) -> list[AuditEvent]:
+        """The audit history of an approval."""
+        return (await self.get(action_id)).history
+
+    async def list(
+        self,
+        *,
+        status: Literal["pending", "approved", "rejected", "expired", "cancelled"] | None = None,
+        run_id: str | None = None,
+        action_type: str | None = None,
+        requested_by: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> ListResponse:
+        query = _validated(
+            ListRequest,
+            {
+                "status": status,
+                "run_id": run_id,
+                "action_type": action_type,
+                "requested_by": requested_by,
+                "limit": limit,
+                "cursor": cursor,
+            },
+        )
+        return await self._call(Endpoints.LIST, query.model_dump(exclude_none=True), ListResponse)
+
+    async def stats(self) -> StatsResponse:
+        return await self._call(Endpoints.STATS, {}, StatsResponse)
+
+    async def decide(
+        self,
+        action_id: str,
+        *,
+        approved: bool,
+        decided_by: str,
+        reason: str | None = None,
+        owner: str | None = None,
+    ) -> Approval:
+        """A vote (``approval.decide``); the policy decides whether this identity may cast it."""
+        body = _validated(
+            DecideRequest,
+            {"action_id": action_id, "approved": approved, "decided_by": decided_by, "reason": reason, "owner": owner},
+        )
+        return await self._call(Endpoints.DECIDE, body.model_dump(exclude_none=True), Approval)
+
+    async def cancel(self, action_id: str, *, cancelled_by: str | None = None, reason: str | None = None) -> Approval:
+        body = _validated(CancelRequest, {"action_id": action_id, "cancelled_by": cancelled_by, "reason": reason})
+        return await self._call(Endpoints.CANCEL, body.model_dump(exclude_none=True), Approval)
+
+    async def check_policy(self, request: RequestInput | None = None, /, **fields: Any) -> PolicyDecision:
+        """What the policy would decide for this request, without creating anything."""
+        validated = approval_request(request, **fields)
+        return await self._call(Endpoints.EVALUATE, validated.to_wire(), PolicyDecision)
+
+    async def report_execution(
+        self,
+        action_id: str,
+        *,
+        outcome: Literal["executed", "failed"],
+        reported_by: str,
+        detail: str | None = None,
+    ) -> Approval:
+        """Records how an approved action went (``approval.report``): only for approved
+        approvals, only by the requester. It lands in the approval's audit history."""
+        body = _validated(
+            ReportRequest,
+            {"action_id": action_id, "outcome": outcome, "reported_by": reported_by, "detail": detail},
+        )
+        return await self._call(Endpoints.REPORT, body.model_dump(exclude_none=True), Approval)

@@ -1,0 +1,113 @@
+/**
+ * Starts the real system for the Python tests: a private PostgreSQL and nats-server, and the
+ * policy and approval services as processes, as the TypeScript end-to-end harness does. Prints
+ * one JSON line `{"nats_url", "http_url"}` once everything is ready, then stays up until its
+ * standard input closes (the pytest fixture that spawned it ended or died) or SIGTERM/SIGINT,
+ * and stops services before the servers they need.
+ *
+ * A `crash-nats` line on standard input kills nats-server and starts it again on the same port
+ * and store (the reconnect test); `{"nats":"restarted"}` is printed once it is back.
+ *
+ * With `--secured`, nats-server runs the shipped least-privilege configuration
+ * (deploy/nats/accounts.conf) with fresh passwords, each service connects as its own user, and
+ * the JSON line adds `users`: the requester's and approver's user and password.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  createDatabase,
+  REPO_ROOT,
+  type ServiceProcess,
+  startNatsServer,
+  startPostgres,
+  startServiceProcess,
+  tool,
+} from '@countersign/devinfra';
+
+/** Test timings (as test/support.ts): fast retries and sweeps, so expiry tests take seconds. */
+const FAST_APPROVAL_ENV = {
+  INTAKE_ACK_WAIT: '2s',
+  INTAKE_RETRY_BASE: '100ms',
+  INTAKE_RETRY_MAX: '1s',
+  EXPIRY_INTERVAL: '300ms',
+  OUTBOX_POLL_INTERVAL: '200ms',
+};
+
+const stops: (() => Promise<void>)[] = [];
+let stopping: Promise<void> | undefined;
+function stopAll(): Promise<void> {
+  stopping ??= (async () => {
+    for (const stop of stops.splice(0).reverse()) await stop().catch(() => {});
+  })();
+  return stopping;
+}
+async function shutdown(code: number): Promise<never> {
+  await stopAll();
+  process.exit(code);
+}
+process.on('SIGTERM', () => void shutdown(143));
+process.on('SIGINT', () => void shutdown(130));
+let input = '';
+let onCommand: (command: string) => Promise<void> = async () => {};
+process.stdin.on('data', (chunk: Buffer) => {
+  input += chunk.toString();
+  const lines = input.split('\n');
+  input = lines.pop() ?? '';
+  for (const line of lines) void onCommand(line.trim());
+});
+process.stdin.on('end', () => void shutdown(0));
+process.stdin.on('close', () => void shutdown(0));
+process.stdin.resume();
+
+const secured = process.argv.includes('--secured');
+const roles = ['approval', 'policy', 'notifier', 'requester', 'approver', 'ops'] as const;
+type Role = (typeof roles)[number];
+const passwords = Object.fromEntries(roles.map((r) => [r, randomBytes(12).toString('hex')])) as Record<
+  Role,
+  string
+>;
+// The configuration names its passwords as environment variables; nats-server inherits these.
+if (secured)
+  for (const r of roles) process.env[`COUNTERSIGN_NATS_${r.toUpperCase()}_PASSWORD`] = passwords[r];
+const as = (role: Role): Record<string, string> =>
+  secured ? { NATS_USER: role, NATS_PASSWORD: passwords[role] } : {};
+const user = (role: Role) => ({ user: role, password: passwords[role] });
+
+try {
+  const natsOptions = secured
+    ? { extraConfig: readFileSync(join(REPO_ROOT, 'deploy/nats/accounts.conf'), 'utf8') }
+    : {};
+  // Tests crash nothing here: durability off makes start-up and commits faster.
+  const [pg, nats] = await Promise.all([startPostgres({ durable: false }), startNatsServer(natsOptions)]);
+  stops.push(pg.stop, nats.stop);
+  const databaseUrl = await createDatabase(pg.url, 'countersign_python');
+  const env = { NATS_URL: nats.url, DATABASE_URL: databaseUrl, OPA_BIN: tool('opa') };
+  const start = async (name: 'policy' | 'approval', extra: Record<string, string> = {}) => {
+    const service: ServiceProcess = await startServiceProcess(name, { env: { ...env, ...extra } });
+    stops.push(service.stop);
+    return service;
+  };
+  const [, approval] = await Promise.all([
+    start('policy', as('policy')),
+    start('approval', {
+      ...as('approval'),
+      ...FAST_APPROVAL_ENV,
+      HTTP_PORT: '0',
+      REVIEW_LINK_SECRET: randomBytes(32).toString('base64url'),
+    }),
+  ]);
+  const ready = approval.logs().findLast((line) => line.includes('"msg":"ready"'));
+  const httpUrl = ready ? (JSON.parse(ready).http_url as string | undefined) : undefined;
+  onCommand = async (command) => {
+    if (command !== 'crash-nats') return;
+    await nats.crash();
+    await nats.restart();
+    process.stdout.write(`${JSON.stringify({ nats: 'restarted' })}\n`);
+  };
+  const users = secured ? { requester: user('requester'), approver: user('approver') } : null;
+  process.stdout.write(`${JSON.stringify({ nats_url: nats.url, http_url: httpUrl ?? null, users })}\n`);
+} catch (err) {
+  process.stderr.write(`start-system: ${(err as Error).stack ?? String(err)}\n`);
+  await shutdown(1);
+}
