@@ -1,4 +1,3 @@
--- expand: a new table only; a service from before it never reads it.
 -- Dashboard sign-outs. A session cookie is signed, not stored, so it stays valid until its
 -- expiry wherever a copy of it is kept; what ends it earlier is this record of its session id
 -- (see src/http/sign-outs.ts), checked on every request that presents the cookie. Rows past
