@@ -3,34 +3,10 @@
  * code 1 and one JSON log line naming each offending variable and what is wrong with it, never
  * its value (values may be secrets), before it connects to anything.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { REPO_ROOT } from '@countersign/devinfra';
 import { describe, expect, it } from 'vitest';
+import { runScript } from './support.js';
 
 const SECRETISH = 'a-password-put-in-the-wrong-variable';
-
-async function runMain(service: string, env: Record<string, string>) {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(REPO_ROOT, `services/${service}/src/main.ts`)],
-    {
-      cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr.on('data', (c: Buffer) => {
-    stderr += c.toString();
-  });
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { code, lines: stdout.split('\n').filter(Boolean), stderr };
-}
 
 const cases = [
   {
@@ -66,7 +42,7 @@ const cases = [
 
 describe('a bad configuration', () => {
   it.each(cases)('stops $service with exit 1 and one JSON line naming $variables', async (c) => {
-    const { code, lines, stderr } = await runMain(c.service, c.env);
+    const { code, lines, stderr } = await runScript(`services/${c.service}/src/main.ts`, c.env);
     expect(code).toBe(1);
     expect(stderr).toBe('');
     expect(lines).toHaveLength(1);

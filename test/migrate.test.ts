@@ -5,50 +5,19 @@
  * with one JSON line and exit 1, on a schema older than it needs or newer than it knows, unless
  * the newer migrations are all expand migrations (the rolling-upgrade case).
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CountersignClient } from '@countersign/client';
-import { REPO_ROOT, startMailSink } from '@countersign/devinfra';
+import { startMailSink } from '@countersign/devinfra';
 import { onFileEnd, spawnService, useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { testEnv } from '../services/notifier/test/helpers/notifier.js';
-import { FAST_APPROVAL_ENV, payment } from './support.js';
-
-interface Run {
-  code: number | null;
-  lines: string[];
-  stderr: string;
-}
-
-/** Runs a script to its exit (killed after 30 s: a service that started after all never exits). */
-function runScript(script: string, env: Record<string, string>): Promise<Run> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, script)], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr.on('data', (c: Buffer) => {
-    stderr += c.toString();
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  return new Promise((resolve) =>
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, lines: stdout.split('\n').filter(Boolean), stderr });
-    }),
-  );
-}
+import { FAST_APPROVAL_ENV, payment, runScript } from './support.js';
 
 const db = await useTestDatabase('migrate_roles');
 const nats = await useTestNats();

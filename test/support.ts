@@ -2,6 +2,7 @@
  * End-to-end harness: a fresh database, a private nats-server, and the real services as child
  * processes (so tests can SIGKILL them), plus a client connection and a pool for assertions.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -121,4 +122,43 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** What a script printed before it exited: stdout as lines, stderr as text. */
+export interface ScriptRun {
+  code: number | null;
+  lines: string[];
+  stderr: string;
+}
+
+/**
+ * Runs a TypeScript entry point of this repository (a service's main.ts, a script) with only
+ * `PATH` and `env` as its environment, to its exit; killed after `killAfterMs` (a service that
+ * started after all never exits on its own, and the test then fails on its exit code).
+ */
+export function runScript(
+  script: string,
+  env: Record<string, string>,
+  killAfterMs = 30_000,
+): Promise<ScriptRun> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, script)], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+  return new Promise((resolve) =>
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, lines: stdout.split('\n').filter(Boolean), stderr });
+    }),
+  );
 }
