@@ -29,10 +29,16 @@ describe('two replicas', () => {
         sys.js.publish(Subjects.requested, JSON.stringify(body(i)), { msgID: `rep-${i}` }),
       ),
     );
-    await waitUntil(async () => (await rowCount()) >= TOTAL / 2, {
-      timeout: 30_000,
-      message: 'half recorded',
-    });
+    // Crash one replica halfway, once both have committed a share: a replica whose whole pull was
+    // still in flight at the crash would otherwise show no recorded line, and "both did a share"
+    // would say nothing about the crash.
+    await waitUntil(
+      async () =>
+        (await rowCount()) >= TOTAL / 2 &&
+        recordedBy(sys.approval.logs()) > 0 &&
+        recordedBy(second.logs()) > 0,
+      { timeout: 30_000, message: 'half recorded, by both replicas' },
+    );
     await sys.approval.crash();
     await sys.approval.restart();
 
