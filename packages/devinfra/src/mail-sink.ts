@@ -79,6 +79,10 @@ export async function startMailSink(options: MailSinkOptions = {}): Promise<Mail
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());
   });
+  // smtp-server reports a client's socket errors on the server: a sender killed mid-session (the
+  // fault suite SIGKILLs the notifier) resets its connection, and without a listener that
+  // ECONNRESET would be an uncaught exception in whatever process runs the sink.
+  server.on('error', () => {});
   return {
     url: `smtp://127.0.0.1:${port}`,
     port,
