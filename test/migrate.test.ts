@@ -6,18 +6,14 @@
  * the newer migrations are all expand migrations (the rolling-upgrade case).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CountersignClient } from '@countersign/client';
 import { startMailSink } from '@countersign/devinfra';
 import { onFileEnd, spawnService, useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { testEnv } from '../services/notifier/test/helpers/notifier.js';
-import { FAST_APPROVAL_ENV, payment, runScript } from './support.js';
+import { FAST_APPROVAL_ENV, payment, runScript, writeMailChannels } from './support.js';
 
 const db = await useTestDatabase('migrate_roles');
 const nats = await useTestNats();
@@ -119,15 +115,7 @@ describe('services running as the runtime role', () => {
   it('do all their work: an approval is requested, notified, decided', async () => {
     const mail = await startMailSink();
     onFileEnd(mail.stop);
-    const channels = join(mkdtempSync(join(tmpdir(), 'countersign-migrate-')), 'channels.yaml');
-    writeFileSync(
-      channels,
-      stringify({
-        people: { frank: { email: 'frank@example.com' }, dave: { email: 'dave@example.com' } },
-        roles: { finance: ['frank'] },
-        channels: [{ name: 'mail', type: 'email', from: 'countersign@example.com', requester: true }],
-      }),
-    );
+    const channels = writeMailChannels('migrate');
     const env = { NATS_URL: nats.url, DATABASE_URL: runtimeUrl, MIGRATE_ON_START: 'false' };
     await spawnService('policy', { env: { NATS_URL: nats.url } });
     await spawnService('approval', { env: { ...env, ...FAST_APPROVAL_ENV } });

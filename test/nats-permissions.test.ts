@@ -1,12 +1,3 @@
-/**
- * Least-privilege NATS: nats-server runs the shipped deploy/nats/accounts.conf, each service
- * connects as its own user, and clients as requester, approver or ops. The services still do
- * all their work; a requester cannot decide, cancel, list, impersonate a service, forge an
- * event or read others' replies; an approver cannot submit.
- */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CountersignClient } from '@countersign/client';
 import { Streams, Subjects } from '@countersign/contracts';
 import { startMailSink } from '@countersign/devinfra';
@@ -15,24 +6,22 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { testEnv } from '../services/notifier/test/helpers/notifier.js';
-import { FAST_APPROVAL_ENV, httpUrlOf, type NatsRole, payment, startSecuredNats } from './support.js';
+import {
+  FAST_APPROVAL_ENV,
+  httpUrlOf,
+  type NatsRole,
+  payment,
+  startSecuredNats,
+  writeMailChannels,
+} from './support.js';
 
 const { nats, passwords, as } = await startSecuredNats();
 const db = await useTestDatabase('nats_permissions');
 const mail = await startMailSink();
 onFileEnd(mail.stop);
 
-const channels = join(mkdtempSync(join(tmpdir(), 'countersign-perms-')), 'channels.yaml');
-writeFileSync(
-  channels,
-  stringify({
-    people: { frank: { email: 'frank@example.com' }, dave: { email: 'dave@example.com' } },
-    roles: { finance: ['frank'] },
-    channels: [{ name: 'mail', type: 'email', from: 'countersign@example.com', requester: true }],
-  }),
-);
+const channels = writeMailChannels('perms');
 await spawnService('policy', { env: as('policy') });
 const apiToken = `perm-token-${Date.now()}-0123456789abcdef`;
 const approval = await spawnService('approval', {

@@ -4,7 +4,8 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ApprovalRequestInput } from '@countersign/contracts';
 import { Streams, Subjects } from '@countersign/contracts';
@@ -22,6 +23,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll } from 'vitest';
+import { stringify } from 'yaml';
 
 /** Settings that make retries and sweeps fast enough for a test, not for production. */
 export const FAST_APPROVAL_ENV = {
@@ -161,4 +163,18 @@ export function runScript(
       resolve({ code, lines: stdout.split('\n').filter(Boolean), stderr });
     }),
   );
+}
+
+/** A notifier channels file in a fresh temp folder: frank (finance) and dave, and one email channel. */
+export function writeMailChannels(label: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), `countersign-${label}-`)), 'channels.yaml');
+  writeFileSync(
+    file,
+    stringify({
+      people: { frank: { email: 'frank@example.com' }, dave: { email: 'dave@example.com' } },
+      roles: { finance: ['frank'] },
+      channels: [{ name: 'mail', type: 'email', from: 'countersign@example.com', requester: true }],
+    }),
+  );
+  return file;
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { callEndpoint } from '@countersign/client';
@@ -38,18 +38,11 @@ afterAll(async () => {
   await nc?.close();
 });
 
-const { pathOf, read } = markdownFiles(directory);
+const { read, saveDecision } = markdownFiles(directory);
 
 /** What a person does in their editor: fill the three lines and save. */
 function decideInFile(id: string, status: string, by: string, reason = ''): void {
-  const text = read(id) ?? '';
-  writeFileSync(
-    pathOf(id),
-    text
-      .replace(/^Status: pending$/m, `Status: ${status}`)
-      .replace(/^Approved By: $/m, `Approved By: ${by}`)
-      .replace(/^Reason: $/m, `Reason: ${reason}`),
-  );
+  saveDecision(id, read(id) ?? '', status, by, reason);
 }
 
 describe('deciding in a markdown file', () => {

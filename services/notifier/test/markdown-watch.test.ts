@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { call, spawnService, useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
@@ -42,18 +42,7 @@ afterAll(async () => {
   await nc?.close();
 });
 
-const { pathOf, read } = markdownFiles(directory);
-
-/** What a person does in their editor: fill the three lines of `text` and save. */
-function saveDecision(id: string, text: string, status: string, by: string, reason = ''): void {
-  writeFileSync(
-    pathOf(id),
-    text
-      .replace(/^Status: pending$/m, `Status: ${status}`)
-      .replace(/^Approved By: $/m, `Approved By: ${by}`)
-      .replace(/^Reason: $/m, `Reason: ${reason}`),
-  );
-}
+const { pathOf, read, saveDecision } = markdownFiles(directory);
 
 /** The file once it carries `needle`. Generous: the approval service runs as a child process. */
 const fileWith = (id: string, needle: string, timeout = 30_000) =>

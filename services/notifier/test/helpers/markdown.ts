@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The markdown channel's file for an approval in `directory`, and its text (undefined until written). */
@@ -11,5 +11,14 @@ export function markdownFiles(directory: string) {
       return undefined;
     }
   };
-  return { pathOf, read };
+  /** What a person does in their editor: fill the three lines of the file's `text` and save. */
+  const saveDecision = (actionId: string, text: string, status: string, by: string, reason = '') =>
+    writeFileSync(
+      pathOf(actionId),
+      text
+        .replace(/^Status: pending$/m, `Status: ${status}`)
+        .replace(/^Approved By: $/m, `Approved By: ${by}`)
+        .replace(/^Reason: $/m, `Reason: ${reason}`),
+    );
+  return { pathOf, read, saveDecision };
 }
