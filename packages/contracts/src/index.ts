@@ -21,6 +21,16 @@ export {
   encodeApprovalEvent,
   encodeApprovalEventFromJson,
 } from './events.js';
+export {
+  type CanonicalResult,
+  canonicalIdentity,
+  canonicalIdentityOrThrow,
+  Identity,
+  isSystemActor,
+  MAX_IDENTITY_LENGTH,
+  SYSTEM_ACTORS,
+  type SystemActor,
+} from './identity.js';
 export { decodeJson, decodeRequest, fieldIssues, invalidRequest, parseWith } from './parse.js';
 export {
   ACTION_ID_PATTERN,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { jsonDepth, MAX_CONTEXT_DEPTH } from './depth.js';
 import { ERROR_CODE_NAMES } from './errors.js';
+import { Identity } from './identity.js';
 
 /** `action_id` is used as a NATS subject token: no dots, wildcards or spaces. */
 export const ACTION_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
@@ -18,14 +19,6 @@ export const MAX_PAYLOAD_BYTES = 64 * 1024;
 export const MAX_TIMEOUT_SECONDS = 604_800;
 
 const Timestamp = z.iso.datetime({ offset: true });
-// Identities are free text from the requester's or approver's world, but never empty and never
-// carrying control characters (they end up in logs, subjects of emails and audit rows).
-const Identity = z
-  .string()
-  .min(1)
-  .max(256)
-  .regex(/^[^\p{Cc}]+$/u, 'must not contain control characters');
-
 /**
  * Free-form details of the action. Known keys are type-checked because the policy reads them;
  * any other key passes through untouched.

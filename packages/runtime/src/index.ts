@@ -72,3 +72,13 @@ export {
 export { handleSignals, memoStop, runMain, type Stoppable } from './shutdown.js';
 export { ensureStreams, type StreamOptions, streamConfigs } from './streams.js';
 export { backoffDelay, type Sleeper, sleeper } from './timing.js';
+export { type RevisionWatchOptions, type Watcher, watchRevision } from './watch-revision.js';
+export {
+  Directory,
+  DirectoryError,
+  type DirectoryHolder,
+  type DirectoryOptions,
+  type OidcClaims,
+  openDirectory,
+  type Principal,
+} from './directory/index.js';
