@@ -44,6 +44,7 @@ export {
   ApprovalStatus,
   ApprovalWithHistory,
   AuditEvent,
+  AuthorizeAction,
   AuthorizeRequest,
   AuthorizeResponse,
   CancelRequest,
@@ -74,6 +75,8 @@ export {
   WebhookBody,
 } from './schemas.js';
 export {
+  type ActorField,
+  actorSubject,
   type EndpointName,
   Endpoints,
   Headers,

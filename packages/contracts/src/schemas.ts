@@ -136,10 +136,15 @@ const OptionalReason = z.string().max(2000).optional();
 export const DecideRequest = z.strictObject({
   action_id: ActionId,
   approved: z.boolean(),
-  decided_by: Identity,
+  /**
+   * The actor is the identity the credential proves (on NATS the subject's, on HTTP the
+   * token's or session's). This field may repeat it; naming someone else is `actor_mismatch`.
+   * Only a directory service that `relays_decisions` names the person it relays for here.
+   */
+  decided_by: Identity.optional(),
   reason: OptionalReason,
-  /** Only for resuming a `task_pause`: the identity that owns the paused task. */
-  owner: Identity.optional(),
+  /** A relayed decision: the file-based channel the person decided on (the notifier's markdown). */
+  channel: z.string().min(1).max(128).optional(),
 });
 export type DecideRequest = z.infer<typeof DecideRequest>;
 
@@ -191,7 +196,8 @@ export const ReportRequest = z.strictObject({
   action_id: ActionId,
   outcome: ExecutionOutcome,
   detail: z.string().max(4000).optional(),
-  reported_by: Identity,
+  /** May repeat the actor (the credential's identity); naming someone else is `actor_mismatch`. */
+  reported_by: Identity.optional(),
 });
 export type ReportRequest = z.infer<typeof ReportRequest>;
 
@@ -199,10 +205,15 @@ export type ReportRequest = z.infer<typeof ReportRequest>;
 export const EvaluateRequest = ApprovalRequest;
 export type EvaluateRequest = z.infer<typeof EvaluateRequest>;
 
+/** What the policy authorizes: a vote, a resume of a paused task, a cancel or an execution report. */
+export const AuthorizeAction = z.enum(['decide', 'resume', 'cancel', 'report']);
+export type AuthorizeAction = z.infer<typeof AuthorizeAction>;
+
 export const AuthorizeRequest = z.strictObject({
+  action: AuthorizeAction,
   approval: Approval,
-  decider: Identity,
-  owner: Identity.optional(),
+  /** The authenticated identity asking to act. */
+  actor: Identity,
 });
 export type AuthorizeRequest = z.infer<typeof AuthorizeRequest>;
 

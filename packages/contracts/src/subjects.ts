@@ -8,7 +8,18 @@ export const Streams = {
 } as const;
 
 export const Subjects = {
+  /**
+   * The intake without an identity: captured, and refused as `identity_required` (publish to
+   * `requestedBy(identity)`).
+   */
   requested: 'approval.requested',
+  /** Every intake subject, bare and identity-scoped: what the APPROVAL_REQUESTS stream captures. */
+  requestedAll: ['approval.requested', 'approval.requested.>'] as readonly string[],
+  /**
+   * The intake for one requester. NATS permissions let a user publish only under its own
+   * identity, so the subject is the server's proof of who asked (see docs/security.md).
+   */
+  requestedBy: (identity: string) => `approval.requested.${identity}`,
   invalid: 'approval.invalid',
   pendingAll: 'approval.pending.>',
   decidedAll: 'approval.decided.>',
@@ -19,10 +30,20 @@ export const Subjects = {
 /** Services-framework names, as `nats micro ls` shows them. */
 export const ServiceNames = { approval: 'approval', policy: 'policy' } as const;
 
+/** The payload field naming who acts, on commands whose subject carries the actor. */
+export type ActorField = 'requested_by' | 'decided_by' | 'cancelled_by' | 'reported_by';
+
 interface EndpointSpec<Req extends z.ZodType, Res extends z.ZodType> {
   /** Endpoint name inside its service. */
   name: string;
+  /**
+   * The subject, or for an actor-bound command its prefix: callers send to
+   * `actorSubject(endpoint, identity)` = `<subject>.<identity>`, and the service takes the actor
+   * from there, never from the payload.
+   */
   subject: string;
+  /** Set on actor-bound commands: the payload field that may repeat the actor (or is filled). */
+  actor: ActorField | undefined;
   request: Req;
   response: Res;
 }
@@ -32,25 +53,33 @@ function endpoint<Req extends z.ZodType, Res extends z.ZodType>(
   subject: string,
   request: Req,
   response: Res,
+  actor?: ActorField,
 ): EndpointSpec<Req, Res> {
-  return { name, subject, request, response };
+  return { name, subject, request, response, actor };
 }
 
 /** Every request/reply command: subject, request schema and reply schema together. */
 export const Endpoints = {
-  submit: endpoint('submit', 'approval.submit', s.ApprovalRequest, s.Approval),
-  decide: endpoint('decide', 'approval.decide', s.DecideRequest, s.Approval),
-  cancel: endpoint('cancel', 'approval.cancel', s.CancelRequest, s.Approval),
+  submit: endpoint('submit', 'approval.submit', s.ApprovalRequest, s.Approval, 'requested_by'),
+  decide: endpoint('decide', 'approval.decide', s.DecideRequest, s.Approval, 'decided_by'),
+  cancel: endpoint('cancel', 'approval.cancel', s.CancelRequest, s.Approval, 'cancelled_by'),
   get: endpoint('get', 'approval.get', s.GetRequest, s.ApprovalWithHistory),
   list: endpoint('list', 'approval.list', s.ListRequest, s.ListResponse),
   stats: endpoint('stats', 'approval.stats', s.StatsRequest, s.StatsResponse),
-  report: endpoint('report', 'approval.report', s.ReportRequest, s.Approval),
+  report: endpoint('report', 'approval.report', s.ReportRequest, s.Approval, 'reported_by'),
   evaluate: endpoint('evaluate', 'policy.evaluate', s.EvaluateRequest, s.PolicyDecision),
   authorize: endpoint('authorize', 'policy.authorize', s.AuthorizeRequest, s.AuthorizeResponse),
   policyInfo: endpoint('info', 'policy.info', s.PolicyInfoRequest, s.PolicyInfo),
 } as const;
 
 export type EndpointName = keyof typeof Endpoints;
+
+/** Where `identity` sends an actor-bound command (`approval.decide.frank`). */
+export function actorSubject(name: EndpointName, identity: string): string {
+  const spec = Endpoints[name];
+  if (!spec.actor) throw new Error(`${spec.subject} is not an actor-bound command`);
+  return `${spec.subject}.${identity}`;
+}
 export type RequestOf<E extends EndpointName> = z.input<(typeof Endpoints)[E]['request']>;
 export type ParsedRequestOf<E extends EndpointName> = z.infer<(typeof Endpoints)[E]['request']>;
 export type ResponseOf<E extends EndpointName> = z.infer<(typeof Endpoints)[E]['response']>;

@@ -20,6 +20,15 @@ export {
 } from './config.js';
 export { databaseError, errorCode, isConnectionError, isDataError, query, withTransaction } from './db.js';
 export {
+  Directory,
+  DirectoryError,
+  type DirectoryHolder,
+  type DirectoryOptions,
+  type OidcClaims,
+  openDirectory,
+  type Principal,
+} from './directory/index.js';
+export {
   type DurableConsumer,
   type EnsureConsumerOptions,
   ensureDurableConsumer,
@@ -73,12 +82,3 @@ export { handleSignals, memoStop, runMain, type Stoppable } from './shutdown.js'
 export { ensureStreams, type StreamOptions, streamConfigs } from './streams.js';
 export { backoffDelay, type Sleeper, sleeper } from './timing.js';
 export { type RevisionWatchOptions, type Watcher, watchRevision } from './watch-revision.js';
-export {
-  Directory,
-  DirectoryError,
-  type DirectoryHolder,
-  type DirectoryOptions,
-  type OidcClaims,
-  openDirectory,
-  type Principal,
-} from './directory/index.js';

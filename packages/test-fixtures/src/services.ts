@@ -5,6 +5,7 @@ import {
   startServiceProcess,
   tool,
 } from '@countersign/devinfra';
+import { TEST_DIRECTORY_FILE } from './directory.js';
 import { onFileEnd } from './resources.js';
 
 export type { ServiceName, ServiceProcess };
@@ -20,7 +21,7 @@ export async function spawnService(
 ): Promise<ServiceProcess> {
   const service = await startServiceProcess(name, {
     ...options,
-    env: { OPA_BIN: tool('opa'), ...options.env },
+    env: { OPA_BIN: tool('opa'), DIRECTORY_FILE: TEST_DIRECTORY_FILE, ...options.env },
   });
   if (options.autoStop ?? true) onFileEnd(service.stop);
   return service;

@@ -64,7 +64,9 @@ export class Directory {
     };
     const entries: [string, Principal['kind'], PersonEntry | ServiceEntry][] = [
       ...Object.entries(file.people).map(([key, e]) => [key, 'person', e] as [string, 'person', PersonEntry]),
-      ...Object.entries(file.services).map(([key, e]) => [key, 'service', e] as [string, 'service', ServiceEntry]),
+      ...Object.entries(file.services).map(
+        ([key, e]) => [key, 'service', e] as [string, 'service', ServiceEntry],
+      ),
     ];
     for (const [key, kind, entry] of entries) {
       const canonical = canonicalIdentity(key);
@@ -74,14 +76,17 @@ export class Directory {
       }
       const id = canonical.identity;
       if (isSystemActor(id)) {
-        problems.push(`${kind === 'person' ? 'people' : 'services'}.${key}: "${id}" is reserved for Countersign`);
+        problems.push(
+          `${kind === 'person' ? 'people' : 'services'}.${key}: "${id}" is reserved for Countersign`,
+        );
         continue;
       }
       const principal = { ...entry, kind, id, nats_user: entry.nats_user ?? id } as Principal;
       claim(byId, id, principal, 'the identity');
       claim(byNatsUser, principal.nats_user, principal, `NATS user "${principal.nats_user}"`);
       if (principal.kind === 'person') {
-        if (principal.oidc?.subject) claim(byOidcSubject, principal.oidc.subject, principal, 'the OpenID subject');
+        if (principal.oidc?.subject)
+          claim(byOidcSubject, principal.oidc.subject, principal, 'the OpenID subject');
         const email = principal.oidc?.email ?? principal.email;
         if (email) claim(byEmail, email.toLowerCase(), principal, `email ${email}`);
       }

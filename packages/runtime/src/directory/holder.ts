@@ -38,7 +38,11 @@ export async function openDirectory(options: DirectoryOptions): Promise<Director
   const listeners: ((directory: Directory) => void)[] = [];
   const watcher: Watcher = watchRevision({
     what: 'directory file',
-    revisionOf: async () => createHash('sha256').update(await readFile(options.file)).digest('hex').slice(0, 12),
+    revisionOf: async () =>
+      createHash('sha256')
+        .update(await readFile(options.file))
+        .digest('hex')
+        .slice(0, 12),
     initialRevision: directory.revision,
     ...(options.intervalMs ? { intervalMs: options.intervalMs } : {}),
     logger,
@@ -47,7 +51,10 @@ export async function openDirectory(options: DirectoryOptions): Promise<Director
       try {
         next = await load();
       } catch (err) {
-        logger.error({ err, revision: directory.revision }, 'directory reload refused: keeping the directory in force');
+        logger.error(
+          { err, revision: directory.revision },
+          'directory reload refused: keeping the directory in force',
+        );
         return;
       }
       logSummary(logger, next, 'directory reloaded', directory.revision);

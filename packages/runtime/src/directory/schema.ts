@@ -22,7 +22,10 @@ const Person = z.strictObject({
   email: Email.optional(),
   roles: Roles,
   /** Slack member id (`U…`), for mentions and for mapping Slack actions to this person. */
-  slack_user: z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'must be a Slack member id such as U0123ABCD').optional(),
+  slack_user: z
+    .string()
+    .regex(/^[UW][A-Z0-9]{2,}$/, 'must be a Slack member id such as U0123ABCD')
+    .optional(),
   /** The NATS user this person authenticates as; the identity itself when absent. */
   nats_user: z.string().min(1).max(256).optional(),
   oidc: Oidc.optional(),
