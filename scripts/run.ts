@@ -61,6 +61,7 @@ const devToken = process.env.DEV_API_TOKEN ?? devSecret('api-token');
 const common = {
   NATS_URL: infra.natsUrl,
   DATABASE_URL: infra.databaseUrl,
+  DIRECTORY_FILE: process.env.DIRECTORY_FILE ?? join(REPO_ROOT, 'deploy/directory.yaml'),
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
   PUBLIC_URL: publicUrl,
   REVIEW_LINK_SECRET: process.env.REVIEW_LINK_SECRET ?? devSecret('review-link-secret'),

@@ -105,6 +105,11 @@ export const CommonEnv = z.object({
   NATS_USER: z.string().optional(),
   NATS_PASSWORD: z.string().optional(),
   NATS_CREDS: z.string().optional(),
+  /**
+   * The directory of people and requesting systems (YAML or JSON; see docs/directory.md), read
+   * at start and reloaded when it changes. Required: without it nobody could be identified.
+   */
+  DIRECTORY_FILE: z.string().min(1, 'is required: the directory of people and requesting systems'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_PRETTY: env.bool(false),
   SHUTDOWN_TIMEOUT: env.duration('10s', { min: 100 }),
@@ -128,6 +133,7 @@ export type DatabaseEnv = z.infer<typeof DatabaseEnv>;
 /** What the service scaffold needs of every service's settings: NATS, logging, shutdown. */
 export interface RuntimeSettings {
   nats: { url: string; user?: string | undefined; password?: string | undefined };
+  directoryFile: string;
   log: { level: CommonEnv['LOG_LEVEL']; pretty: boolean };
   shutdownTimeoutMs: number;
 }
@@ -144,6 +150,7 @@ export interface DatabaseSettings {
 export function runtimeSettings(parsed: CommonEnv): RuntimeSettings {
   return {
     nats: { url: parsed.NATS_URL, user: parsed.NATS_USER, password: parsed.NATS_PASSWORD },
+    directoryFile: parsed.DIRECTORY_FILE,
     log: { level: parsed.LOG_LEVEL, pretty: parsed.LOG_PRETTY },
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT,
   };

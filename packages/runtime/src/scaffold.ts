@@ -8,6 +8,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import pg from 'pg';
 import type { z } from 'zod';
 import { ConfigError, type DatabaseSettings, loadConfig, type RuntimeSettings } from './config.js';
+import { type DirectoryHolder, openDirectory } from './directory/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { type MigrationSet, migrate } from './migrate.js';
 import { connectNats } from './nats.js';
@@ -26,6 +27,8 @@ export interface ServiceContext<S extends ScaffoldSettings> {
   settings: S;
   logger: Logger;
   nc: NatsConnection;
+  /** The directory (DIRECTORY_FILE), reloaded when the file changes; the scaffold stops it. */
+  directory: DirectoryHolder;
   pool: S extends { database: DatabaseSettings } ? pg.Pool : undefined;
 }
 
@@ -92,7 +95,9 @@ async function startScaffolded<S extends ScaffoldSettings>(
   }
   let pool: pg.Pool | undefined;
   let nc: NatsConnection | undefined;
+  let directory: DirectoryHolder | undefined;
   try {
+    directory = await openDirectory({ file: settings.runtime.directoryFile, logger });
     if (settings.database) {
       pool = new pg.Pool({
         connectionString: settings.database.url.reveal(),
@@ -120,11 +125,13 @@ async function startScaffolded<S extends ScaffoldSettings>(
       settings,
       logger,
       nc,
+      directory,
       pool: pool as ServiceContext<S>['pool'],
     });
     logger.info(started.ready ?? {}, 'ready');
     const connection = nc;
     const openPool = pool;
+    const openDirectoryHolder = directory;
     return {
       stop: memoStop(async () => {
         for (const part of started.stop) {
@@ -133,11 +140,13 @@ async function startScaffolded<S extends ScaffoldSettings>(
         }
         await connection.drain();
         await openPool?.end();
+        await openDirectoryHolder.stop();
       }),
     };
   } catch (err) {
     await nc?.close().catch(() => {});
     await pool?.end().catch(() => {});
+    await directory?.stop().catch(() => {});
     throw err;
   }
 }

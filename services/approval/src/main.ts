@@ -16,9 +16,9 @@ await runService({
   name: ServiceNames.approval,
   env: ApprovalEnv,
   migrations: approvalMigrations,
-  async start({ settings, nc, pool, logger }) {
+  async start({ settings, nc, pool, logger, directory }) {
     await ensureStreams(await jetstreamManager(nc), { replicas: settings.streamReplicas });
-    const service = await startApprovalService({ nc, pool, logger, settings: settings.service });
+    const service = await startApprovalService({ nc, pool, logger, directory, settings: settings.service });
     const http = settings.http
       ? await startHttpServer({
           service,

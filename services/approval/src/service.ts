@@ -1,5 +1,5 @@
 import { ServiceNames } from '@countersign/contracts';
-import { type Logger, memoStop, startService } from '@countersign/runtime';
+import { type DirectoryHolder, type Logger, memoStop, startService } from '@countersign/runtime';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type pg from 'pg';
@@ -27,6 +27,8 @@ export interface ApprovalServiceOptions {
   pool: pg.Pool;
   logger: Logger;
   settings: ApprovalSettings;
+  /** The directory of people and requesting systems (the scaffold opens and reloads it). */
+  directory: DirectoryHolder;
   /** Replaces the NATS policy client (e.g. a differently configured one); never a mock in tests. */
   policy?: PolicyClient;
   /** Metrics to feed; a fresh per-instance registry when absent. */
@@ -57,6 +59,7 @@ export async function startApprovalService(options: ApprovalServiceOptions): Pro
   const deps: LifecycleDeps = {
     pool: options.pool,
     policy: options.policy ?? natsPolicyClient(options.nc, settings.policyTimeoutMs),
+    directory: () => options.directory.current(),
     logger,
     metrics,
   };

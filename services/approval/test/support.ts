@@ -15,8 +15,15 @@ import {
   Streams,
   Subjects,
 } from '@countersign/contracts';
-import { createLogger, ensureStreams, type Logger, migrate } from '@countersign/runtime';
-import { call, spawnService, useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
+import { createLogger, ensureStreams, type Logger, migrate, openDirectory } from '@countersign/runtime';
+import {
+  call,
+  spawnService,
+  TEST_DIRECTORY_FILE,
+  useTestDatabase,
+  useTestNats,
+  waitUntil,
+} from '@countersign/test-fixtures';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
@@ -48,10 +55,12 @@ export async function startHarness(
   // Reconnect forever, as services do: some tests restart the nats-server.
   const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
   await ensureStreams(await jetstreamManager(nc));
+  const directory = await openDirectory({ file: TEST_DIRECTORY_FILE, logger: testLogger });
   const service = await startApprovalService({
     nc,
     pool,
     logger,
+    directory,
     // The defaults are the schema's; only the sweeps and retries are made fast for tests.
     settings: {
       ...ApprovalEnv.parse({
@@ -66,6 +75,7 @@ export async function startHarness(
   });
   afterAll(async () => {
     await service.stop();
+    await directory.stop();
     await nc.drain();
     await pool.end();
   });

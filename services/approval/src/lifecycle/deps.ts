@@ -1,5 +1,5 @@
 /** What every lifecycle function is handed: the database, the policy, a logger and the metrics it feeds. */
-import type { Logger } from '@countersign/runtime';
+import type { Directory, Logger } from '@countersign/runtime';
 import type pg from 'pg';
 import type { ApprovalMetrics } from '../metrics.js';
 import type { PolicyClient } from '../policy.js';
@@ -10,6 +10,8 @@ export type LifecycleMetrics = Pick<ApprovalMetrics, 'decided'>;
 export interface LifecycleDeps {
   pool: pg.Pool;
   policy: PolicyClient;
+  /** The directory in force (it reloads): who an identity is, what it may request. */
+  directory: () => Directory;
   logger: Logger;
   /**
    * Fed by the lifecycle, never by a transport: a decision is counted once, after its
