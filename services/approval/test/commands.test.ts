@@ -252,7 +252,7 @@ describe('cancel and expiry', () => {
       decided_by: 'dave',
       decision_reason: 'not needed',
     });
-    expect((await refusal(call(h.nc, 'cancel', { action_id: pending.action_id }))).code).toBe(
+    expect((await refusal(call(h.nc, 'cancel', { action_id: pending.action_id }, { as: 'dave' }))).code).toBe(
       'already_decided',
     );
     expect((await refusal(decide(pending.action_id, 'frank'))).details).toMatchObject({
@@ -260,10 +260,11 @@ describe('cancel and expiry', () => {
     });
     expect((await decidedEvent(h.nc, pending.action_id)).data.status).toBe('cancelled');
 
-    const bySystem = await call(h.nc, 'cancel', {
-      action_id: (await submit({ context: { amount: 1500 } })).action_id,
-    });
-    expect(bySystem.decided_by).toBe('system');
+    // A cancel names who cancels: the subject's identity, never a default.
+    const anonymous = await refusal(
+      call(h.nc, 'cancel', { action_id: (await submit({ context: { amount: 1500 } })).action_id }),
+    );
+    expect(anonymous.details?.fields).toEqual([expect.objectContaining({ path: 'cancelled_by' })]);
   });
 
   it('expires a pending approval past its deadline, with its decided event; deciding it answers expired', async () => {
