@@ -213,7 +213,7 @@ class Cancel implements fc.AsyncCommand<Model, Real> {
       expireIn(a);
     } else if (a.status === 'pending') {
       a.status = 'cancelled';
-      a.decidedBy = 'dave';
+      a.decidedBy = a.requester;
       expect(typeof reply === 'string' ? reply : reply.status).toBe('cancelled');
     } else {
       expect(reply).toBe(a.status === 'expired' ? 'expired' : 'already_decided');

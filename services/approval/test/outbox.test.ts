@@ -7,7 +7,7 @@ import { APPROVAL_EVENT_VERSION, approvalEventId, Streams, Subjects } from '@cou
 import { waitUntil } from '@countersign/test-fixtures';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
-import { cancel } from '../src/lifecycle/index.js';
+import { expire } from '../src/lifecycle/index.js';
 import { LISTENER_NAME } from '../src/outbox.js';
 import { call, capturingLogger, decidedEvent, eventCounts, request, startHarness } from './support.js';
 
@@ -97,8 +97,13 @@ describe('outbox relay', () => {
     });
 
     await server.crash();
-    // Cancelling needs only the database: the decided events wait in the outbox.
-    for (const id of ids) await cancel(h.service.deps, { action_id: id }, 'grace');
+    // Expiring needs only the database (a cancel or a vote asks the policy over NATS first): move
+    // the deadlines into the past and expire them; their decided events wait in the outbox.
+    await h.pool.query(
+      "update approval.approvals set expires_at = now() - interval '1 second' where action_id = any($1)",
+      [ids],
+    );
+    for (const id of ids) expect(await expire(h.service.deps, id)).toBe(true);
     await waitUntil(() => lines.some((l) => l.includes('outbox relay failed; backing off')), {
       message: 'the relay to fail while NATS is down',
     });
@@ -110,7 +115,10 @@ describe('outbox relay', () => {
 
     await server.restart();
     for (const id of ids)
-      expect((await decidedEvent(h.nc, id)).data).toMatchObject({ status: 'cancelled', decided_by: 'grace' });
+      expect((await decidedEvent(h.nc, id)).data).toMatchObject({
+        status: 'expired',
+        decided_by: 'countersign',
+      });
     await waitUntil(async () => {
       const left = await h.pool.query(
         'select count(*)::int as n from approval.outbox where published_at is null',
