@@ -29,7 +29,7 @@ class System:
     nats_url: str
     http_url: str | None
     process: subprocess.Popen[str]
-    #: For a secured system: role -> {"user", "password"} (requester and approver).
+    #: For a secured system: directory identity -> its NATS {"user", "password"}.
     users: dict[str, dict[str, str]] | None = None
 
     def crash_nats(self) -> None:
@@ -47,7 +47,8 @@ def system() -> Iterator[System]:
 
 @pytest.fixture(scope="session")
 def secured_system() -> Iterator[System]:
-    """The system behind the shipped least-privilege NATS configuration: users and passwords."""
+    """The system with NATS authentication: each directory identity has a user that may publish
+    actor-bound commands only under its own identity and read only its own inbox."""
     yield from _launch("--secured")
 
 
@@ -98,8 +99,18 @@ async def _as_task(coro: Awaitable[T]) -> T:
     return await coro
 
 
-async def connect(system: System) -> countersign.CountersignClient:
-    return await countersign.CountersignClient.connect(system.nats_url, timeout=10)
+async def connect(system: System, identity: str | None = None) -> countersign.CountersignClient:
+    """A client on an open system: as ``identity`` when given, else as each input names."""
+    return await countersign.CountersignClient.connect(system.nats_url, identity=identity, timeout=10)
+
+
+async def connect_as(system: System, identity: str) -> countersign.CountersignClient:
+    """A client of the secured system, authenticated as ``identity``'s NATS user."""
+    assert system.users is not None
+    user = system.users[identity]
+    return await countersign.CountersignClient.connect(
+        system.nats_url, user=user["user"], password=user["password"], identity=identity, timeout=10
+    )
 
 
 async def wait_until(check: Callable[[], Awaitable[Any]], timeout: float = 20, interval: float = 0.05) -> Any:

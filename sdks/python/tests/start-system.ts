@@ -8,9 +8,11 @@
  * A `crash-nats` line on standard input kills nats-server and starts it again on the same port
  * and store (the reconnect test); `{"nats":"restarted"}` is printed once it is back.
  *
- * With `--secured`, nats-server runs the shipped least-privilege configuration
- * (deploy/nats/accounts.conf) with fresh passwords, each service connects as its own user, and
- * the JSON line adds `users`: the requester's and approver's user and password.
+ * Every service reads the test directory (packages/test-fixtures/directory.yaml). With
+ * `--secured`, nats-server requires a password and each directory identity has its own user, who
+ * may publish actor-bound commands only under its own identity (`approval.decide.<identity>`,
+ * `approval.requested.<identity>`) and read replies only in its own inbox (`_INBOX_<identity>`):
+ * the JSON line adds `users`, each identity's user and password.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -24,6 +26,8 @@ import {
   startServiceProcess,
   tool,
 } from '@countersign/devinfra';
+// A path into the runtime's sources: this launcher is not a workspace package.
+import { Directory } from '../../../packages/runtime/src/directory/index.js';
 
 /** Test timings (as test/support.ts): fast retries and sweeps, so expiry tests take seconds. */
 const FAST_APPROVAL_ENV = {
@@ -61,28 +65,57 @@ process.stdin.on('close', () => void shutdown(0));
 process.stdin.resume();
 
 const secured = process.argv.includes('--secured');
-const roles = ['approval', 'policy', 'notifier', 'requester', 'approver', 'ops'] as const;
-type Role = (typeof roles)[number];
-const passwords = Object.fromEntries(roles.map((r) => [r, randomBytes(12).toString('hex')])) as Record<
-  Role,
-  string
->;
-// The configuration names its passwords as environment variables; nats-server inherits these.
-if (secured)
-  for (const r of roles) process.env[`COUNTERSIGN_NATS_${r.toUpperCase()}_PASSWORD`] = passwords[r];
-const as = (role: Role): Record<string, string> =>
-  secured ? { NATS_USER: role, NATS_PASSWORD: passwords[role] } : {};
-const user = (role: Role) => ({ user: role, password: passwords[role] });
+const DIRECTORY_FILE = join(REPO_ROOT, 'packages/test-fixtures/directory.yaml');
+const directory = Directory.parse(readFileSync(DIRECTORY_FILE, 'utf8'));
+const password = () => randomBytes(12).toString('hex');
+/** The services' own users (all subjects allowed: these tests are about the requesters'). */
+const serviceUsers = { approval: password(), policy: password() };
+/** Each directory identity's NATS user and password. */
+const identityUsers = Object.fromEntries(
+  directory.principals().map((p) => [p.id, { user: p.nats_user, password: password() }]),
+);
+const as = (service: keyof typeof serviceUsers): Record<string, string> =>
+  secured ? { NATS_USER: service, NATS_PASSWORD: serviceUsers[service] } : {};
+
+/** The reply-inbox prefix of an identity: one subject token (dots become `~`). */
+const inboxPrefixOf = (identity: string) => `_INBOX_${identity.replaceAll('.', '~')}`;
+
+/**
+ * nats-server users in the shape issue 13 asks for: an identity publishes actor-bound commands
+ * only under its own name, so the subject is the server's proof of who acts.
+ */
+function authorizationConfig(): string {
+  const quoted = (subjects: string[]) => subjects.map((s) => JSON.stringify(s)).join(', ');
+  const users = Object.entries(serviceUsers).map(
+    ([user, pass]) => `{ user: "${user}", password: "${pass}" }`,
+  );
+  for (const [identity, { user, password: pass }] of Object.entries(identityUsers)) {
+    const publish = [
+      ...['requested', 'submit', 'decide', 'cancel', 'report'].map((c) => `approval.${c}.${identity}`),
+      'approval.get',
+      'approval.list',
+      'approval.stats',
+      'policy.evaluate',
+      // the SDK's wait: last-per-subject reads of approval.decided.<id>
+      '$JS.API.INFO',
+      '$JS.API.STREAM.MSG.GET.APPROVAL_EVENTS',
+      '$JS.API.DIRECT.GET.APPROVAL_EVENTS.>',
+    ];
+    const subscribe = ['approval.decided.>', `${inboxPrefixOf(identity)}.>`];
+    users.push(
+      `{ user: "${user}", password: "${pass}", permissions: { publish: { allow: [${quoted(publish)}] }, subscribe: { allow: [${quoted(subscribe)}] } } }`,
+    );
+  }
+  return `authorization {\n  users: [\n    ${users.join('\n    ')}\n  ]\n}\n`;
+}
 
 try {
-  const natsOptions = secured
-    ? { extraConfig: readFileSync(join(REPO_ROOT, 'deploy/nats/accounts.conf'), 'utf8') }
-    : {};
+  const natsOptions = secured ? { extraConfig: authorizationConfig() } : {};
   // Tests crash nothing here: durability off makes start-up and commits faster.
   const [pg, nats] = await Promise.all([startPostgres({ durable: false }), startNatsServer(natsOptions)]);
   stops.push(pg.stop, nats.stop);
   const databaseUrl = await createDatabase(pg.url, 'countersign_python');
-  const env = { NATS_URL: nats.url, DATABASE_URL: databaseUrl, OPA_BIN: tool('opa') };
+  const env = { NATS_URL: nats.url, DATABASE_URL: databaseUrl, OPA_BIN: tool('opa'), DIRECTORY_FILE };
   const start = async (name: 'policy' | 'approval', extra: Record<string, string> = {}) => {
     const service: ServiceProcess = await startServiceProcess(name, { env: { ...env, ...extra } });
     stops.push(service.stop);
@@ -105,7 +138,7 @@ try {
     await nats.restart();
     process.stdout.write(`${JSON.stringify({ nats: 'restarted' })}\n`);
   };
-  const users = secured ? { requester: user('requester'), approver: user('approver') } : null;
+  const users = secured ? identityUsers : null;
   process.stdout.write(`${JSON.stringify({ nats_url: nats.url, http_url: httpUrl ?? null, users })}\n`);
 } catch (err) {
   process.stderr.write(`start-system: ${(err as Error).stack ?? String(err)}\n`);

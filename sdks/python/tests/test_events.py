@@ -92,6 +92,9 @@ def test_requests_are_checked_with_the_contract_bounds() -> None:
         ({"action_id": "has.dot"}, "action_id"),
         ({"action_type": "two words"}, "action_type"),
         ({"requested_by": "eve\n"}, "requested_by"),
+        ({"requested_by": "ev\u200be"}, "requested_by"),
+        ({"requested_by": "\u0435ve"}, "requested_by"),  # Cyrillic e
+        ({"requested_by": "System"}, "requested_by"),
         ({"timeout_seconds": 604_801}, "timeout_seconds"),
         ({"timeout_seconds": "60"}, "timeout_seconds"),
         ({"context": {"amount": -1}}, "amount"),
@@ -102,6 +105,8 @@ def test_requests_are_checked_with_the_contract_bounds() -> None:
         with pytest.raises(InvalidRequestError) as refused:
             approval_request({"action_type": "deploy", "description": "Deploy", "requested_by": "ci", **change})
         assert field in refused.value.details["fields"][0]["path"], change  # type: ignore[index]
+    # An identity is sent in its canonical form, the one the services compare.
+    assert approval_request(action_type="deploy", description="Deploy", requested_by=" \uff23I ").requested_by == "ci"
     deep: dict[str, object] = {}
     for _ in range(40):
         deep = {"x": deep}

@@ -17,7 +17,7 @@ def deploy_request(service: str) -> dict[str, Any]:
     return {
         "action_type": "deploy",
         "description": f"Deploy {service} to staging",
-        "requested_by": "pipeline",
+        "requested_by": "ci-pipeline",
         "context": {"environment": "staging"},
     }
 
@@ -39,7 +39,7 @@ def test_async_function_runs_once_approved_and_reports(system: System) -> None:
 
             assert await deploy("web") == "deployed web"
             assert calls == ["web"]
-            [latest] = (await client.list(requested_by="pipeline", limit=1)).items
+            [latest] = (await client.list(requested_by="ci-pipeline", limit=1)).items
             assert (await wait_until(lambda: reported(client, latest.action_id)))["outcome"] == "executed"
 
     run(body())
@@ -95,7 +95,12 @@ def test_sync_function_called_from_a_running_event_loop(system: System) -> None:
 
             @requires_approval(
                 client,
-                {"action_id": action_id, "action_type": "cleanup", "description": "Clean tmp", "requested_by": "cron"},
+                {
+                    "action_id": action_id,
+                    "action_type": "cleanup",
+                    "description": "Clean tmp",
+                    "requested_by": "test-requester",
+                },
             )
             def cleanup() -> None:
                 raise OSError("disk full")
@@ -136,7 +141,7 @@ def test_helpers_build_requests_the_policy_understands(system: System) -> None:
     async def body() -> None:
         async with await connect(system) as client:
             approval = await countersign.request_deployment_approval(
-                client, service="api", environment="staging", version="v1.2.3", requested_by="pipeline", timeout=30
+                client, service="api", environment="staging", version="v1.2.3", requested_by="ci-pipeline", timeout=30
             )
             assert (approval.status, approval.action_type) == ("approved", "deploy")
             assert approval.context == {"environment": "staging", "resource": "api", "version": "v1.2.3"}

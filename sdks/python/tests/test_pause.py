@@ -10,34 +10,37 @@ from conftest import System, connect, run, unique, wait_until
 from countersign import ApprovalRejectedError, ForbiddenError, list_paused, pause, resume
 
 
-def test_resume_wakes_the_paused_task_and_a_different_owner_is_refused(system: System) -> None:
+def test_only_the_owner_resumes_the_paused_task(system: System) -> None:
     async def body() -> None:
-        async with await connect(system) as client:
+        async with await connect(system, identity="agent-7") as agent, await connect(system, identity="bob") as bob:
             task_id = unique("task")
             paused = asyncio.ensure_future(
-                pause(client, task_id, reason="Waiting for a human to check the plan", owner="agent-7", timeout=30)
+                pause(agent, task_id, reason="Waiting for a human to check the plan", timeout=30)
             )
-            listed = await wait_until(
-                lambda: _find(client, task_id),
-            )
-            assert listed.context["owner"] == "agent-7"
+            listed = await wait_until(lambda: _find(agent, task_id))
+            # The owner is the identity that paused, not a field anyone can read and repeat.
+            assert listed.requested_by == "agent-7"
+            assert "owner" not in listed.context
             with pytest.raises(ForbiddenError):
-                await resume(client, task_id, owner="agent-8", message="go")
-            await resume(client, task_id, owner="agent-7", resumed_by="bob", message="plan looks fine")
+                await resume(bob, task_id, message="go")
+            with pytest.raises(ForbiddenError):
+                await resume(bob, task_id, resumed_by="agent-7", message="go")
+            await resume(agent, task_id, message="plan looks fine")
             result = await paused
             assert result.message == "plan looks fine"
-            assert result.approval.decided_by == "bob"
+            assert result.approval.decided_by == "agent-7"
 
     run(body())
 
 
 def test_a_refused_pause_raises_the_rejection(system: System) -> None:
     async def body() -> None:
+        # A client without an identity names the owner, and resumes as it.
         async with await connect(system) as client:
             task_id = unique("task-no")
-            paused = asyncio.ensure_future(pause(client, task_id, reason="Delete the old bucket?", owner="agent-9"))
+            paused = asyncio.ensure_future(pause(client, task_id, reason="Delete the old bucket?", owner="agent-3"))
             await wait_until(lambda: _find(client, task_id))
-            await resume(client, task_id, owner="agent-9", message="keep it", reject=True)
+            await resume(client, task_id, resumed_by="agent-3", message="keep it", reject=True)
             with pytest.raises(ApprovalRejectedError):
                 await paused
 
@@ -52,26 +55,22 @@ def test_langchain_tools(system: System) -> None:
     from countersign.langchain import countersign_tools
 
     async def body() -> None:
-        async with await connect(system) as client:
+        async with await connect(system, identity="agent-3") as client:
             pause_task, resume_task = countersign_tools(client, wait_timeout=30)
             assert (pause_task.name, resume_task.name) == ("pause_task", "resume_task")
             task_id = unique("agent-task")
             paused = asyncio.ensure_future(
-                pause_task.ainvoke({"task_id": task_id, "reason": "Check the migration plan", "owner": "agent-3"})
+                pause_task.ainvoke({"task_id": task_id, "reason": "Check the migration plan"})
             )
             await wait_until(lambda: _find(client, task_id))
-            said = await resume_task.ainvoke(
-                {"task_id": task_id, "owner": "agent-3", "resumed_by": "bob", "message": "go ahead"}
-            )
+            said = await resume_task.ainvoke({"task_id": task_id, "message": "go ahead"})
             assert said == f"task {task_id} is now approved"
-            assert await paused == "resumed by bob: go ahead"
+            assert await paused == "resumed by agent-3: go ahead"
 
             refused_id = unique("agent-task")
-            paused = asyncio.ensure_future(
-                pause_task.ainvoke({"task_id": refused_id, "reason": "Drop the table?", "owner": "agent-3"})
-            )
+            paused = asyncio.ensure_future(pause_task.ainvoke({"task_id": refused_id, "reason": "Drop the table?"}))
             await wait_until(lambda: _find(client, refused_id))
-            await resume_task.ainvoke({"task_id": refused_id, "owner": "agent-3", "reject": True, "message": "no"})
+            await resume_task.ainvoke({"task_id": refused_id, "reject": True, "message": "no"})
             assert (await paused).startswith("not resumed (rejected)")
 
     run(body())

@@ -26,7 +26,7 @@ def test_auto_approved_request_returns_at_once(system: System) -> None:
     async def body() -> None:
         async with await connect(system) as client:
             approval = await client.request_and_wait(
-                action_type="send_report", description="Weekly report", requested_by="reporter"
+                action_type="send_report", description="Weekly report", requested_by="test-requester"
             )
             assert approval.status == "approved"
             assert approval.decided_by == "policy"
@@ -41,10 +41,11 @@ def test_decision_by_another_identity_over_nats_wakes_the_waiter(system: System)
             receipt = await client.request(payment(unique("after"), 1500))
             waiting = asyncio.ensure_future(client.wait_for_decision(receipt.action_id, timeout=30))
             await pending(client, receipt.action_id)
-            # frank (finance) decides with a raw approval.decide command, as any other tool would.
+            # frank (finance) decides with a raw command under his identity, as any other tool
+            # would: the subject says who acts, the payload need not.
             reply = await client.nc.request(
-                "approval.decide",
-                json.dumps({"action_id": receipt.action_id, "approved": True, "decided_by": "frank"}).encode(),
+                "approval.decide.frank",
+                json.dumps({"action_id": receipt.action_id, "approved": True}).encode(),
                 timeout=10,
             )
             assert json.loads(reply.data)["status"] == "approved"
@@ -176,7 +177,7 @@ def test_reads_an_unversioned_event_and_refuses_an_unknown_version(system: Syste
     async def body() -> None:
         async with await connect(system) as client:
             approved = await client.request_and_wait(
-                action_type="send_report", description="Weekly report", requested_by="reporter"
+                action_type="send_report", description="Weekly report", requested_by="test-requester"
             )
             legacy = unique("legacy")
             waiting = asyncio.ensure_future(client.wait_for_outcome(legacy, timeout=10))
@@ -206,15 +207,15 @@ def test_execution_report_lands_in_the_history(system: System) -> None:
     async def body() -> None:
         async with await connect(system) as client:
             approval = await client.request_and_wait(
-                action_type="send_report", description="Weekly report", requested_by="reporter"
+                action_type="send_report", description="Weekly report", requested_by="test-requester"
             )
             await client.report_execution(
-                approval.action_id, outcome="executed", reported_by="reporter", detail="sent to 12"
+                approval.action_id, outcome="executed", reported_by="test-requester", detail="sent to 12"
             )
             history = await wait_until(lambda: _reported(client, approval.action_id))
             assert history.data["outcome"] == "executed"
             with pytest.raises(ForbiddenError):
-                await client.report_execution(approval.action_id, outcome="executed", reported_by="mallory")
+                await client.report_execution(approval.action_id, outcome="executed", reported_by="eve")
 
     run(body())
 

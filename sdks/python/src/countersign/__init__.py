@@ -25,6 +25,14 @@ from .errors import (
 from .events import APPROVAL_EVENT_VERSION, EventRefusal, check_approval_event, decode_approval_event
 from .gate import requires_approval
 from .helpers import request_billing_approval, request_code_execution_approval, request_deployment_approval
+from .identity import (
+    SYSTEM_ACTORS,
+    IdentityError,
+    canonical_identity,
+    inbox_prefix_of,
+    is_system_actor,
+    wire_identity,
+)
 from .models import (
     Approval,
     ApprovalEvent,
@@ -37,7 +45,7 @@ from .models import (
     Vote,
 )
 from .pause import TASK_PAUSE, ResumeResult, list_paused, pause, resume
-from .subjects import Streams, Subjects
+from .subjects import Endpoints, Streams, Subjects, actor_subject
 
 __version__ = "0.1.0"
 #: The version of the wire contract (@countersign/contracts) this SDK speaks: it works with
@@ -48,6 +56,7 @@ __all__ = [
     "APPROVAL_EVENT_VERSION",
     "CONTRACT_VERSION",
     "ERROR_CODES",
+    "SYSTEM_ACTORS",
     "TASK_PAUSE",
     "AlreadyDecidedError",
     "AlreadyExpiredError",
@@ -63,9 +72,11 @@ __all__ = [
     "ConnectOptions",
     "CountersignClient",
     "CountersignError",
+    "Endpoints",
     "EventRefusal",
     "ForbiddenError",
     "IdempotencyConflictError",
+    "IdentityError",
     "InternalError",
     "InvalidRequestError",
     "ListResponse",
@@ -82,9 +93,13 @@ __all__ = [
     "Vote",
     "WaitTimeoutError",
     "__version__",
+    "actor_subject",
     "approval_request",
+    "canonical_identity",
     "check_approval_event",
     "decode_approval_event",
+    "inbox_prefix_of",
+    "is_system_actor",
     "list_paused",
     "new_action_id",
     "pause",
@@ -94,4 +109,5 @@ __all__ = [
     "requires_approval",
     "resume",
     "typed_error",
+    "wire_identity",
 ]

@@ -20,7 +20,7 @@ from .errors import (
     typed_error,
 )
 from .models import MAX_PAYLOAD_BYTES
-from .subjects import Headers
+from .subjects import Endpoints, Headers, actor_subject
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -44,10 +44,27 @@ def encode(body: dict[str, Any]) -> bytes:
     return data
 
 
-async def call_endpoint(nc: NATS, subject: str, body: dict[str, Any], response: type[M], timeout: float) -> M:
-    """Sends one command and returns the parsed reply. A service error reply becomes the typed
-    :class:`CountersignError` of its code; no responder or no reply in time is ``unavailable``,
-    which callers may retry."""
+async def call_endpoint(
+    nc: NATS,
+    subject: str,
+    body: dict[str, Any],
+    response: type[M],
+    timeout: float,
+    actor: str | None = None,
+) -> M:
+    """Sends one command and returns the parsed reply. A command that acts (submit, decide,
+    cancel, report) goes to ``<subject>.<actor>``; without an actor it is refused here, naming the
+    field. A service error reply becomes the typed :class:`CountersignError` of its code; no
+    responder or no reply in time is ``unavailable``, which callers may retry."""
+    field = Endpoints.ACTOR_FIELDS.get(subject)
+    if field is not None:
+        if actor is None:
+            raise InvalidRequestError(
+                "invalid_request",
+                f"{subject} needs the identity that acts (the client's identity option, or {field})",
+                {"fields": [{"path": field, "message": "required: who acts"}]},
+            )
+        subject = actor_subject(subject, actor)
     data = encode(body)
     try:
         reply = await nc.request(subject, data, timeout=timeout)

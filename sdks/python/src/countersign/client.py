@@ -4,6 +4,7 @@ stream, decisions arrive by push."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import uuid
 from collections.abc import Mapping
@@ -16,7 +17,8 @@ from pydantic import BaseModel, ValidationError
 
 from .call import call_endpoint, encode
 from .connect import ConnectOptions
-from .errors import UnavailableError, outcome_of
+from .errors import ForbiddenError, InvalidRequestError, UnavailableError, outcome_of
+from .identity import IdentityError, inbox_prefix_of, wire_identity
 from .models import (
     Approval,
     ApprovalRequest,
@@ -36,7 +38,8 @@ from .wait import ReconnectWatcher, wait_for_decided
 
 R = TypeVar("R", bound=BaseModel)
 
-#: A request as a mapping or model; ``action_id`` may be left out (the client makes one up).
+#: A request as a mapping or model; ``action_id`` may be left out (the client makes one up), and
+#: ``requested_by`` too when the client has an identity (it is that identity).
 RequestInput = Mapping[str, Any] | ApprovalRequest
 
 
@@ -52,6 +55,18 @@ def _validated(model: type[R], value: Mapping[str, Any]) -> R:
         return model.model_validate(dict(value))
     except ValidationError as err:
         raise invalid_request(err) from None
+
+
+def _client_identity(identity: str) -> str:
+    """The canonical form of a client's identity option, or InvalidRequestError naming it."""
+    try:
+        return wire_identity(identity)
+    except IdentityError as err:
+        raise InvalidRequestError(
+            "invalid_request",
+            f"invalid request: identity: {err}",
+            {"fields": [{"path": "identity", "message": str(err)}]},
+        ) from None
 
 
 def approval_request(request: RequestInput | None = None, **fields: Any) -> ApprovalRequest:
@@ -81,17 +96,27 @@ class CountersignClient:
     Hand it a connection (``CountersignClient(nc)``; it never closes one it was handed), or let
     it open and own one with :meth:`connect`. ``timeout`` is the per-command reply timeout in
     seconds.
+
+    ``identity`` is who this connection's NATS user is in the directory (``billing-job``,
+    ``frank``). Requests and commands are sent under it (``approval.requested.<identity>``,
+    ``approval.decide.<identity>``), where NATS lets only that user publish; a request naming
+    another ``requested_by`` is refused here (``forbidden``, ``actor_mismatch``), as the service
+    would. Without it, each call uses the identity its input names (``requested_by``,
+    ``decided_by``, ...).
     """
 
     def __init__(
         self,
         nc: NATS,
         *,
+        identity: str | None = None,
         timeout: float = 5.0,
         connect_options: ConnectOptions | None = None,
         owns_connection: bool = False,
     ) -> None:
         self.nc = nc
+        #: The canonical identity of the ``identity`` option, if given.
+        self.identity = None if identity is None else _client_identity(identity)
         self.timeout = timeout
         #: How this client's connection was made, when it made it (the sync decorator reuses it).
         self.connect_options = connect_options
@@ -115,12 +140,16 @@ class CountersignClient:
         creds: str | None = None,
         token: str | None = None,
         inbox_prefix: str | None = None,
+        identity: str | None = None,
         timeout: float = 5.0,
         **options: Any,
     ) -> CountersignClient:
         """Opens a connection this client owns (closed by :meth:`close`). Without ``servers``,
         the connection settings come from ``NATS_URL``, ``NATS_USER``, ``NATS_PASSWORD``,
-        ``NATS_CREDS`` and ``NATS_INBOX_PREFIX``; ``options`` go to ``nats.connect``."""
+        ``NATS_CREDS`` and ``NATS_INBOX_PREFIX``; ``options`` go to ``nats.connect``. With an
+        ``identity`` and no inbox prefix, replies come to that identity's own inbox
+        (``_INBOX_<identity>``), the only one the server lets its user read."""
+        canonical = None if identity is None else _client_identity(identity)
         if isinstance(servers, ConnectOptions):
             settings = servers
         elif servers is None and not (user or password or creds or token or inbox_prefix or options):
@@ -135,8 +164,10 @@ class CountersignClient:
                 inbox_prefix=inbox_prefix,
                 options=options,
             )
+        if canonical is not None and settings.inbox_prefix is None:
+            settings = dataclasses.replace(settings, inbox_prefix=inbox_prefix_of(canonical))
         nc = await settings.open()
-        return cls(nc, timeout=timeout, connect_options=settings, owns_connection=True)
+        return cls(nc, identity=canonical, timeout=timeout, connect_options=settings, owns_connection=True)
 
     async def close(self) -> None:
         """Drains and closes the connection if this client opened it."""
@@ -149,18 +180,41 @@ class CountersignClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _call(self, subject: str, body: Mapping[str, Any], response: type[R]) -> R:
-        return await call_endpoint(self.nc, subject, dict(body), response, self.timeout)
+    async def _call(self, subject: str, body: Mapping[str, Any], response: type[R], actor: str | None = None) -> R:
+        return await call_endpoint(self.nc, subject, dict(body), response, self.timeout, actor)
+
+    def _actor(self, named: str | None) -> str | None:
+        """Who acts in a call: the client's identity, else the one the input names (canonical)."""
+        return self.identity if self.identity is not None else named
+
+    def _new_request(self, request: RequestInput | None, fields: dict[str, Any]) -> ApprovalRequest:
+        """The request to send: validated, with an action_id, and requested by this client's identity."""
+        named = fields.get("requested_by") or (
+            request.requested_by if isinstance(request, ApprovalRequest) else (request or {}).get("requested_by")
+        )
+        if named is None and self.identity is not None:
+            fields = {**fields, "requested_by": self.identity}
+        validated = approval_request(request, **fields)
+        if self.identity is not None and validated.requested_by != self.identity:
+            # The service would refuse it (actor_mismatch) after storing the message; say so now.
+            raise ForbiddenError(
+                "forbidden",
+                f"requested_by ({validated.requested_by}) is not this client's identity ({self.identity})",
+                {"reasons": [{"code": "actor_mismatch", "message": "requested_by names someone else"}]},
+            )
+        return validated
 
     async def request(self, request: RequestInput | None = None, /, **fields: Any) -> RequestReceipt:
-        """Publishes the request to the durable intake (``approval.requested``, ``Nats-Msg-Id`` =
-        action_id) and returns once the stream has stored it. Validated locally first, so a bad
-        request fails here with the field named instead of as a rejected approval later."""
-        validated = approval_request(request, **fields)
+        """Publishes the request to the durable intake (``approval.requested.<identity>``,
+        ``Nats-Msg-Id`` = action_id) and returns once the stream has stored it. Validated locally
+        first, so a bad request fails here with the field named instead of as a rejected approval
+        later."""
+        validated = self._new_request(request, fields)
+        subject = Subjects.requested_by(validated.requested_by)
         data = encode(validated.to_wire())
         try:
             ack = await self._js.publish(
-                Subjects.REQUESTED,
+                subject,
                 data,
                 timeout=self.timeout,
                 headers={Headers.MSG_ID: validated.action_id},
@@ -169,7 +223,7 @@ class CountersignClient:
             raise UnavailableError(
                 "unavailable",
                 f"the intake stream did not accept {validated.action_id}: {err!r}",
-                {"subject": Subjects.REQUESTED},
+                {"subject": subject},
             ) from err
         return RequestReceipt(validated.action_id, ack.seq, bool(ack.duplicate))
 
@@ -196,8 +250,8 @@ class CountersignClient:
     async def submit(self, request: RequestInput | None = None, /, **fields: Any) -> Approval:
         """Synchronous submit over ``approval.submit``: returns the record as the service stored it.
         The same action_id with different content raises IdempotencyConflictError."""
-        validated = approval_request(request, **fields)
-        return await self._call(Endpoints.SUBMIT, validated.to_wire(), Approval)
+        validated = self._new_request(request, fields)
+        return await self._call(Endpoints.SUBMIT, validated.to_wire(), Approval, validated.requested_by)
 
     async def get(self, action_id: str) -> ApprovalWithHistory:
         return await self._call(Endpoints.GET, {"action_id": action_id}, ApprovalWithHistory)
@@ -237,24 +291,39 @@ class CountersignClient:
         action_id: str,
         *,
         approved: bool,
-        decided_by: str,
+        decided_by: str | None = None,
         reason: str | None = None,
-        owner: str | None = None,
+        channel: str | None = None,
     ) -> Approval:
-        """A vote (``approval.decide``); the policy decides whether this identity may cast it."""
+        """A vote, or a paused task's resume, as this client's identity (``approval.decide.<identity>``;
+        without an identity, as ``decided_by``); the policy decides whether it may cast it.
+        ``decided_by`` may repeat the identity; naming someone else is refused (``forbidden``,
+        ``actor_mismatch``) unless this identity relays decisions made on ``channel``."""
         body = _validated(
             DecideRequest,
-            {"action_id": action_id, "approved": approved, "decided_by": decided_by, "reason": reason, "owner": owner},
+            {
+                "action_id": action_id,
+                "approved": approved,
+                "decided_by": decided_by,
+                "reason": reason,
+                "channel": channel,
+            },
         )
-        return await self._call(Endpoints.DECIDE, body.model_dump(exclude_none=True), Approval)
+        return await self._call(
+            Endpoints.DECIDE, body.model_dump(exclude_none=True), Approval, self._actor(body.decided_by)
+        )
 
     async def cancel(self, action_id: str, *, cancelled_by: str | None = None, reason: str | None = None) -> Approval:
+        """Cancels a pending approval as this client's identity (else as ``cancelled_by``): by
+        default the requester, an eligible approver or ops may."""
         body = _validated(CancelRequest, {"action_id": action_id, "cancelled_by": cancelled_by, "reason": reason})
-        return await self._call(Endpoints.CANCEL, body.model_dump(exclude_none=True), Approval)
+        return await self._call(
+            Endpoints.CANCEL, body.model_dump(exclude_none=True), Approval, self._actor(body.cancelled_by)
+        )
 
     async def check_policy(self, request: RequestInput | None = None, /, **fields: Any) -> PolicyDecision:
         """What the policy would decide for this request, without creating anything."""
-        validated = approval_request(request, **fields)
+        validated = self._new_request(request, fields)
         return await self._call(Endpoints.EVALUATE, validated.to_wire(), PolicyDecision)
 
     async def report_execution(
@@ -262,13 +331,15 @@ class CountersignClient:
         action_id: str,
         *,
         outcome: Literal["executed", "failed"],
-        reported_by: str,
+        reported_by: str | None = None,
         detail: str | None = None,
     ) -> Approval:
-        """Records how an approved action went (``approval.report``): only for approved
+        """Records how an approved action went (``approval.report.<identity>``): only for approved
         approvals, only by the requester. It lands in the approval's audit history."""
         body = _validated(
             ReportRequest,
             {"action_id": action_id, "outcome": outcome, "reported_by": reported_by, "detail": detail},
         )
-        return await self._call(Endpoints.REPORT, body.model_dump(exclude_none=True), Approval)
+        return await self._call(
+            Endpoints.REPORT, body.model_dump(exclude_none=True), Approval, self._actor(body.reported_by)
+        )

@@ -71,12 +71,14 @@ def _run_with(source: ClientSource, use: Callable[[CountersignClient], Awaitable
             )
         options = source.connect_options
         timeout = source.timeout
+        identity = source.identity
     else:
         options = source
         timeout = 5.0
+        identity = None
 
     async def once() -> T:
-        client = CountersignClient(await options.open(), timeout=timeout, owns_connection=True)
+        client = CountersignClient(await options.open(), identity=identity, timeout=timeout, owns_connection=True)
         try:
             return await use(client)
         finally:

@@ -1,5 +1,6 @@
 """Requests the default policy understands, built from a few arguments
-(``packages/client/src/helpers.ts``): deploys, charges and commands."""
+(``packages/client/src/helpers.ts``): deploys, charges and commands. ``requested_by`` may be
+left out when the client has an identity (it is that identity)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ async def request_deployment_approval(
     *,
     service: str,
     environment: str,
-    requested_by: str,
+    requested_by: str | None = None,
     version: str | None = None,
     action_id: str | None = None,
     description: str | None = None,
@@ -36,7 +37,7 @@ async def request_deployment_approval(
             "action_id": action_id or new_action_id(f"deploy-{service}"),
             "action_type": "deploy",
             "description": description or f"Deploy {service}{f' {version}' if version else ''} to {environment}",
-            "requested_by": requested_by,
+            **({"requested_by": requested_by} if requested_by else {}),
             "context": {
                 **(context or {}),
                 "environment": environment,
@@ -55,7 +56,7 @@ async def request_billing_approval(
     amount: float,
     currency: str,
     customer: str,
-    requested_by: str,
+    requested_by: str | None = None,
     action_id: str | None = None,
     description: str | None = None,
     context: dict[str, Any] | None = None,
@@ -69,7 +70,7 @@ async def request_billing_approval(
             "action_id": action_id or new_action_id("billing"),
             "action_type": "create_billing",
             "description": description or f"Charge {customer} {amount:g} {currency}",
-            "requested_by": requested_by,
+            **({"requested_by": requested_by} if requested_by else {}),
             "context": {**(context or {}), "amount": amount, "currency": currency, "resource": customer},
             **_optional(run_id, timeout_seconds),
         },
@@ -81,7 +82,7 @@ async def request_code_execution_approval(
     client: CountersignClient,
     *,
     command: str,
-    requested_by: str,
+    requested_by: str | None = None,
     environment: str | None = None,
     action_id: str | None = None,
     description: str | None = None,
@@ -96,7 +97,7 @@ async def request_code_execution_approval(
             "action_id": action_id or new_action_id("exec"),
             "action_type": "code_execution",
             "description": description or f"Run: {command[:200]}",
-            "requested_by": requested_by,
+            **({"requested_by": requested_by} if requested_by else {}),
             "context": {
                 **(context or {}),
                 "command": command,

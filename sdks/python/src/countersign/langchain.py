@@ -3,7 +3,8 @@
 
 The tools are async (nats-py is asyncio): call them with ``ainvoke`` or from an async agent.
 Outcomes an agent should read (resumed, refused, expired, the wait ran out) come back as text;
-a command error (wrong owner, unknown task) raises as the typed error.
+a command error (not the task's owner, unknown task) raises as the typed error. The task's owner
+is the client's identity: the tools pause and resume as it.
 """
 
 from __future__ import annotations
@@ -23,26 +24,21 @@ from .pause import pause, resume
 class PauseTaskInput(BaseModel):
     task_id: str = Field(description="Id of the task to pause (letters, digits, '_' or '-'); resume uses it")
     reason: str = Field(description="Why the task waits: what the person who resumes it reads")
-    owner: str = Field(description="Identity that owns the task; only a resume naming it is accepted")
     timeout_seconds: int | None = Field(default=None, description="How long the pause may last before it expires")
 
 
 class ResumeTaskInput(BaseModel):
     task_id: str = Field(description="Id of the paused task")
-    owner: str = Field(description="The paused task's owner")
     message: str | None = Field(default=None, description="Message handed to the paused task")
-    resumed_by: str | None = Field(default=None, description="Who resumes (recorded); the owner by default")
     reject: bool = Field(default=False, description="Refuse the pause instead of resuming it")
 
 
 def pause_task_tool(client: CountersignClient, *, wait_timeout: float | None = None) -> StructuredTool:
     """The ``pause_task`` tool: pauses until a human resumes, and returns what they said."""
 
-    async def pause_task(task_id: str, reason: str, owner: str, timeout_seconds: int | None = None) -> str:
+    async def pause_task(task_id: str, reason: str, timeout_seconds: int | None = None) -> str:
         try:
-            result = await pause(
-                client, task_id, reason=reason, owner=owner, timeout_seconds=timeout_seconds, timeout=wait_timeout
-            )
+            result = await pause(client, task_id, reason=reason, timeout_seconds=timeout_seconds, timeout=wait_timeout)
         except ApprovalOutcomeError as err:
             return f"not resumed ({err.approval.status}): {err}"
         except WaitTimeoutError as err:
@@ -62,12 +58,11 @@ def pause_task_tool(client: CountersignClient, *, wait_timeout: float | None = N
 
 
 def resume_task_tool(client: CountersignClient) -> StructuredTool:
-    """The ``resume_task`` tool: wakes a paused task with a message (or refuses it)."""
+    """The ``resume_task`` tool: wakes a paused task with a message (or refuses it), as the
+    client's identity, which must be the task's owner."""
 
-    async def resume_task(
-        task_id: str, owner: str, message: str | None = None, resumed_by: str | None = None, reject: bool = False
-    ) -> str:
-        approval = await resume(client, task_id, owner=owner, message=message, resumed_by=resumed_by, reject=reject)
+    async def resume_task(task_id: str, message: str | None = None, reject: bool = False) -> str:
+        approval = await resume(client, task_id, message=message, reject=reject)
         return f"task {approval.action_id} is now {approval.status}"
 
     return StructuredTool.from_function(

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import InvalidRequestError
+from .identity import wire_identity
 
 ACTION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
 #: Longest approval window a request or policy may ask for: 7 days.
@@ -33,11 +34,9 @@ def _has_control(value: str) -> bool:
     return any(unicodedata.category(ch) == "Cc" for ch in value)
 
 
-def _identity(value: str) -> str:
-    # Identities end up in logs, email subjects and audit rows: never control characters.
-    if _has_control(value):
-        raise ValueError("must not contain control characters")
-    return value
+def _identity(value: str | None) -> str | None:
+    # The contract's Identity field: canonical (the form the services compare), never a system actor.
+    return None if value is None else wire_identity(value)
 
 
 def json_depth(value: Any, stop_above: float = math.inf) -> int:
@@ -109,7 +108,7 @@ class ApprovalRequest(_Request):
     @field_validator("requested_by")
     @classmethod
     def _requested_by(cls, value: str) -> str:
-        return _identity(value)
+        return wire_identity(value)
 
     @field_validator("context")
     @classmethod
@@ -125,30 +124,47 @@ class ApprovalRequest(_Request):
 
 
 class DecideRequest(_Request):
+    """A vote, or a paused task's resume. The actor is the identity the subject proves
+    (``approval.decide.<identity>``); ``decided_by`` may repeat it, and naming anyone else is
+    refused (``forbidden``, ``actor_mismatch``), except by a relay naming the person whose
+    decision on ``channel`` it carries."""
+
     action_id: str = Field(pattern=ACTION_ID_PATTERN)
     approved: bool
-    decided_by: str = Field(min_length=1, max_length=256)
+    decided_by: str | None = Field(default=None, min_length=1, max_length=256)
     reason: str | None = Field(default=None, max_length=2000)
-    #: Only for resuming a ``task_pause``: the identity that owns the paused task.
-    owner: str | None = Field(default=None, min_length=1, max_length=256)
+    #: A relayed decision: the file-based channel the person decided on.
+    channel: str | None = Field(default=None, min_length=1, max_length=128)
 
-    @field_validator("decided_by", "owner")
+    @field_validator("decided_by")
     @classmethod
-    def _identities(cls, value: str | None) -> str | None:
-        return value if value is None else _identity(value)
+    def _decided_by(cls, value: str | None) -> str | None:
+        return _identity(value)
 
 
 class CancelRequest(_Request):
     action_id: str = Field(pattern=ACTION_ID_PATTERN)
+    #: May repeat the actor (the subject's identity); naming someone else is ``actor_mismatch``.
     cancelled_by: str | None = Field(default=None, min_length=1, max_length=256)
     reason: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("cancelled_by")
+    @classmethod
+    def _cancelled_by(cls, value: str | None) -> str | None:
+        return _identity(value)
 
 
 class ReportRequest(_Request):
     action_id: str = Field(pattern=ACTION_ID_PATTERN)
     outcome: Literal["executed", "failed"]
     detail: str | None = Field(default=None, max_length=4000)
-    reported_by: str = Field(min_length=1, max_length=256)
+    #: May repeat the actor (the subject's identity); naming someone else is ``actor_mismatch``.
+    reported_by: str | None = Field(default=None, min_length=1, max_length=256)
+
+    @field_validator("reported_by")
+    @classmethod
+    def _reported_by(cls, value: str | None) -> str | None:
+        return _identity(value)
 
 
 class ListRequest(_Request):

@@ -1,6 +1,6 @@
 """Pause and resume for agents (``packages/client/src/pause.ts``): a paused task is a
-``task_pause`` approval, which the default policy always sends to a human, with the task's
-owner as the rule for who may resume it."""
+``task_pause`` approval, which the default policy always sends to a human. The task's owner is
+the identity that paused it, and only that identity may resume it (the policy's resume rule)."""
 
 from __future__ import annotations
 
@@ -26,22 +26,25 @@ async def pause(
     task_id: str,
     *,
     reason: str,
-    owner: str,
+    owner: str | None = None,
     timeout_seconds: int | None = None,
     context: dict[str, Any] | None = None,
     timeout: float | None = None,
 ) -> ResumeResult:
-    """Pauses a task until someone resumes it: creates a ``task_pause`` approval and waits.
-    Returns the resume message; raises ApprovalRejectedError when the pause is refused,
-    ApprovalExpiredError when nobody resumed in time (``timeout_seconds``, the approval's
-    window), WaitTimeoutError when this caller's own ``timeout`` (seconds) ran out."""
+    """Pauses a task until its owner resumes it: creates a ``task_pause`` approval and waits.
+    The owner is the identity that pauses, the client's identity (``owner`` names it for a client
+    without one; naming another is refused). Returns the resume message; raises
+    ApprovalRejectedError when the pause is refused, ApprovalExpiredError when nobody resumed in
+    time (``timeout_seconds``, the approval's window), WaitTimeoutError when this caller's own
+    ``timeout`` (seconds) ran out."""
     request: dict[str, Any] = {
         "action_id": task_id,
         "action_type": TASK_PAUSE,
         "description": reason,
-        "requested_by": owner,
-        "context": {**(context or {}), "owner": owner},
+        "context": {**(context or {})},
     }
+    if owner is not None:
+        request["requested_by"] = owner
     if timeout_seconds:
         request["timeout_seconds"] = timeout_seconds
     approval = await client.request_and_wait(request, timeout=timeout)
@@ -52,19 +55,18 @@ async def resume(
     client: CountersignClient,
     task_id: str,
     *,
-    owner: str,
     message: str | None = None,
     resumed_by: str | None = None,
     reject: bool = False,
 ) -> Approval:
-    """Wakes a paused task with a message. ``owner`` must match the pause's owner (else
-    ForbiddenError); ``resumed_by`` is who resumes (recorded), the owner by default;
-    ``reject`` refuses instead, and the paused task gets ApprovalRejectedError."""
+    """Wakes a paused task with a message, as the client's identity (or ``resumed_by`` for a
+    client without one). Only the task's owner, the identity that paused it, may resume it:
+    anyone else is refused (ForbiddenError, reason ``not_owner``) by the policy. ``reject``
+    refuses instead, and the paused task gets ApprovalRejectedError."""
     return await client.decide(
         task_id,
         approved=not reject,
-        decided_by=resumed_by or owner,
-        owner=owner,
+        decided_by=resumed_by,
         reason=message or None,
     )
 

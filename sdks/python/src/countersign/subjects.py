@@ -13,10 +13,17 @@ class Streams:
 
 
 class Subjects:
+    #: The intake without an identity: captured, and refused as ``identity_required``.
     REQUESTED: Final = "approval.requested"
     INVALID: Final = "approval.invalid"
     PENDING_ALL: Final = "approval.pending.>"
     DECIDED_ALL: Final = "approval.decided.>"
+
+    @staticmethod
+    def requested_by(identity: str) -> str:
+        """The intake for one requester. NATS permissions let a user publish only under its own
+        identity, so the subject is the server's proof of who asked."""
+        return f"approval.requested.{identity}"
 
     @staticmethod
     def pending(action_id: str) -> str:
@@ -39,6 +46,23 @@ class Endpoints:
     REPORT: Final = "approval.report"
     EVALUATE: Final = "policy.evaluate"
     POLICY_INFO: Final = "policy.info"
+
+    #: The commands that act, with the payload field that may repeat the actor. They are sent to
+    #: :func:`actor_subject` (``approval.decide.frank``), which NATS lets only that identity's
+    #: user publish to; the service takes the actor from the subject, never from the payload.
+    ACTOR_FIELDS: Final = {
+        SUBMIT: "requested_by",
+        DECIDE: "decided_by",
+        CANCEL: "cancelled_by",
+        REPORT: "reported_by",
+    }
+
+
+def actor_subject(endpoint: str, identity: str) -> str:
+    """Where ``identity`` sends an actor-bound command (``approval.decide.frank``)."""
+    if endpoint not in Endpoints.ACTOR_FIELDS:
+        raise ValueError(f"{endpoint} is not an actor-bound command")
+    return f"{endpoint}.{identity}"
 
 
 class Headers:
