@@ -38,6 +38,20 @@ def is_system_actor(identity: str) -> bool:
     return identity in SYSTEM_ACTORS
 
 
+def _is_surrounding_space(ch: str) -> bool:
+    return ch == "\t" or unicodedata.category(ch) == "Zs"
+
+
+def _trim_spaces(value: str) -> str:
+    """``value`` without the spaces and tabs around it (any space separator, as ``\\p{Zs}``)."""
+    start, end = 0, len(value)
+    while start < end and _is_surrounding_space(value[start]):
+        start += 1
+    while end > start and _is_surrounding_space(value[end - 1]):
+        end -= 1
+    return value[start:end]
+
+
 def _has_invisible(value: str) -> bool:
     return any(unicodedata.category(ch) in _INVISIBLE for ch in value)
 
@@ -73,9 +87,11 @@ def canonical_identity(raw: str) -> str:
     :class:`IdentityError` saying what is wrong. Case folding is upper-then-lower case, which
     folds "ß" to "ss" as Unicode's full case folding does; the result is normalised again because
     folding can un-normalise. System actors are canonical names: see :func:`wire_identity`."""
-    if _has_invisible(raw):
+    # Spaces and tabs around a name are trimmed; anything else invisible, anywhere, is refused.
+    trimmed = _trim_spaces(raw)
+    if _has_invisible(trimmed):
         raise IdentityError(_INVISIBLE_MESSAGE)
-    identity = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", raw).upper().lower()).strip()
+    identity = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", trimmed).upper().lower()).strip()
     if identity == "":
         raise IdentityError("must not be empty")
     if _has_invisible(identity):
