@@ -477,23 +477,41 @@ describe('examples/go (raw NATS, no SDK)', () => {
     await runFile('go', ['build', '-trimpath', '-o', binary, '.'], { cwd: dir, env: goEnv });
   }, 600_000);
 
-  it('checks the policy, requests durably, waits by push and prints the approval', async () => {
+  /** The printed `nats --context <who> req approval.decide.<who> '<json>'`: who decides, and what. */
+  const GO_DECIDE = /^\s+nats --context (\S+) req approval\.decide\.(\S+) '([^']+)'$/;
+  function goDecide(line: string): { actor: string; body: DecideRequest } {
+    const [, context, actor, json] = line.match(GO_DECIDE) ?? [];
+    if (!context || !actor || !json) throw new Error(`not a decide command: ${line}`);
+    expect(context, 'the context is the identity the subject names').toBe(actor);
+    return { actor, body: DecideRequest.parse(JSON.parse(json)) };
+  }
+  async function approveAsPrintedByGo(line: string, override: Partial<DecideRequest> = {}) {
+    const { actor, body } = goDecide(line);
+    await pending(body.action_id);
+    return call(sys.nc, 'decide', { ...body, ...override }, { as: actor });
+  }
+
+  it('checks the policy, requests durably under its identity, waits by push and prints the approval', async () => {
     const actionId = `go-pay-${tag}`;
     const run = runGo(actionId);
-    const command = await run.line(/^\s+nats req approval\.decide /);
+    const command = await run.line(GO_DECIDE);
     expect(run.lines).toContain('policy: needs_approval by [finance]');
-    expect(run.lines.some((l) => l.startsWith(`requested ${actionId} (intake sequence `))).toBe(true);
-    expect(decideBody(command)).toMatchObject({ action_id: actionId, approved: true, decided_by: 'frank' });
-    await approveAsPrinted(command);
+    expect(
+      run.lines.some((l) => l.startsWith(`requested ${actionId} as billing-job (intake sequence `)),
+    ).toBe(true);
+    expect(goDecide(command)).toEqual({ actor: 'frank', body: { action_id: actionId, approved: true } });
+    await approveAsPrintedByGo(command);
     const { code, output } = await run.exited;
     expect(code, output).toBe(0);
     expect(output).toContain('approved by frank: paying invoice 42');
+    const stored = await callEndpoint(sys.nc, 'get', { action_id: actionId });
+    expect([stored.requested_by, stored.decided_by]).toEqual(['billing-job', 'frank']);
   });
 
   it('exits 1 on a rejection, and reads a decision made before it started from the stream', async () => {
     const actionId = `go-rej-${tag}`;
     const first = runGo(actionId);
-    await approveAsPrinted(await first.line(/^\s+nats req approval\.decide /), {
+    await approveAsPrintedByGo(await first.line(GO_DECIDE), {
       approved: false,
       reason: 'duplicate invoice',
     });

@@ -4,8 +4,11 @@
 //
 //  1. policy.evaluate (request/reply): what the policy would decide, and why.
 //  2. Subscribe to approval.decided.<action_id> first, so no decision can slip past.
-//  3. Publish the request to the intake stream with JetStream, Nats-Msg-Id = action_id: once the
-//     stream acknowledges it, the request is durable (a repeat is de-duplicated).
+//  3. Publish the request to the intake stream with JetStream on approval.requested.<identity>,
+//     Nats-Msg-Id = action_id: once the stream acknowledges it, the request is durable (a repeat
+//     is de-duplicated). The subject says who asks: with NATS authentication on, the server lets
+//     a user publish only under its own identity, and the approval service takes the requester
+//     from the subject, never from the payload.
 //  4. Read the last message on approval.decided.<action_id> from the APPROVAL_EVENTS stream (a
 //     decision made before the subscription existed), then wait on the subscription. After a
 //     reconnect, read the stream again: a core subscription misses what was published while
@@ -13,11 +16,14 @@
 //
 // Usage (from examples/go, with the system running: bash scripts/run.sh):
 //
-//	go run . [-action-id ID] [-amount 1500] [-requested-by billing-job] [-timeout 5m]
+//	go run . [-action-id ID] [-amount 1500] [-identity billing-job] [-timeout 5m]
 //
-// NATS_URL (default nats://127.0.0.1:4222), NATS_USER / NATS_PASSWORD and NATS_CREDS (a
-// credentials file) configure the connection. Exit codes: 0 approved, 1 rejected, expired or
-// cancelled, 2 an error or the wait timed out (the approval itself stays pending).
+// -identity (or COUNTERSIGN_IDENTITY) is who asks, as the directory names it. NATS_URL (default
+// nats://127.0.0.1:4222), NATS_USER / NATS_PASSWORD and NATS_CREDS (a credentials file or an
+// nkey seed file) configure the connection; replies come to the identity's own inbox prefix
+// (_INBOX_<identity>, or NATS_INBOX_PREFIX), the only one its user may read. Exit codes: 0
+// approved, 1 rejected, expired or cancelled, 2 an error or the wait timed out (the approval
+// itself stays pending).
 package main
 
 import (
@@ -30,6 +36,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -38,7 +45,8 @@ import (
 
 // Names from the contract (packages/contracts/src/subjects.ts).
 const (
-	subjectRequested   = "approval.requested"
+	subjectRequested   = "approval.requested."
+	subjectDecide      = "approval.decide."
 	subjectEvaluate    = "policy.evaluate"
 	eventsStream       = "APPROVAL_EVENTS"
 	headerErrorCode    = "Nats-Service-Error-Code"
@@ -48,6 +56,8 @@ const (
 	exitFailed         = 2
 	defaultNatsURL     = "nats://127.0.0.1:4222"
 	decidedSubjectRoot = "approval.decided."
+	// The approver the default policy asks for a payment (finance), in the sample directory.
+	approver = "frank"
 )
 
 // ApprovalRequest is docs/contracts/jsonschema/approval.requested.request.json.
@@ -104,14 +114,18 @@ func main() {
 func run() int {
 	actionID := flag.String("action-id", "", "the request's action_id (idempotency key); default: a new one")
 	amount := flag.Float64("amount", 1500, "context.amount of the payment")
-	requestedBy := flag.String("requested-by", "billing-job", "who asks")
+	identity := flag.String("identity", envOr("COUNTERSIGN_IDENTITY", "billing-job"), "who asks: a directory identity")
 	timeout := flag.Duration("timeout", 5*time.Minute, "how long to wait for the decision")
 	flag.Parse()
 	if *actionID == "" {
 		*actionID = "go-payment-" + randomHex(6)
 	}
+	// Subjects carry the canonical identity (docs/directory.md): NFKC, case-folded, trimmed. The
+	// names of a directory are usually plain ASCII, for which that is lower case without the
+	// spaces around; anything else must be given in its canonical form.
+	*identity = strings.ToLower(strings.TrimSpace(*identity))
 
-	nc, err := connect()
+	nc, err := connect(*identity)
 	if err != nil {
 		return fail("connect: %v", err)
 	}
@@ -128,7 +142,7 @@ func run() int {
 		ActionType:  "payment",
 		Description: "Pay invoice 42 to ACME",
 		Context:     map[string]any{"amount": *amount, "currency": "EUR"},
-		RequestedBy: *requestedBy,
+		RequestedBy: *identity, // may repeat the subject's identity; naming another is refused
 	}
 	body, err := json.Marshal(request)
 	if err != nil {
@@ -159,12 +173,13 @@ func run() int {
 	})
 
 	// 3. The durable request: acknowledged by the stream, de-duplicated on Nats-Msg-Id.
-	ack, err := js.Publish(ctx, subjectRequested, body, jetstream.WithMsgID(*actionID))
+	ack, err := js.Publish(ctx, subjectRequested+*identity, body, jetstream.WithMsgID(*actionID))
 	if err != nil {
-		return fail("publish: %v", err)
+		return fail("publish to %s: %v", subjectRequested+*identity, err)
 	}
-	fmt.Printf("requested %s (intake sequence %d)\n", *actionID, ack.Sequence)
-	fmt.Printf("approve it with:\n  nats req approval.decide '{\"action_id\":\"%s\",\"approved\":true,\"decided_by\":\"frank\"}'\n", *actionID)
+	fmt.Printf("requested %s as %s (intake sequence %d)\n", *actionID, *identity, ack.Sequence)
+	// The approver decides under their own identity (their NATS CLI context's credentials).
+	fmt.Printf("approve it with:\n  nats --context %s req %s%s '{\"action_id\":\"%s\",\"approved\":true}'\n", approver, subjectDecide, approver, *actionID)
 
 	// 4. A decision stored already, else the subscription; the stream again after a reconnect.
 	stream, err := js.Stream(ctx, eventsStream)
@@ -200,20 +215,48 @@ func run() int {
 	return report(*approval)
 }
 
-// connect uses NATS_URL and, when set, NATS_CREDS or NATS_USER / NATS_PASSWORD.
-func connect() (*nats.Conn, error) {
-	url := os.Getenv("NATS_URL")
-	if url == "" {
-		url = defaultNatsURL
-	}
-	options := []nats.Option{nats.Name("countersign-go-example"), nats.MaxReconnects(-1)}
+// connect uses NATS_URL and, when set, NATS_CREDS (a credentials file, or a file holding an nkey
+// seed) or NATS_USER / NATS_PASSWORD. Replies come under the identity's own inbox prefix.
+func connect(identity string) (*nats.Conn, error) {
+	url := envOr("NATS_URL", defaultNatsURL)
+	inbox := envOr("NATS_INBOX_PREFIX", inboxPrefixOf(identity))
+	options := []nats.Option{nats.Name("countersign-go-example"), nats.MaxReconnects(-1), nats.CustomInboxPrefix(inbox)}
 	if creds := os.Getenv("NATS_CREDS"); creds != "" {
-		options = append(options, nats.UserCredentials(creds))
+		option, err := credentials(creds)
+		if err != nil {
+			return nil, err
+		}
+		options = append(options, option)
 	}
 	if user := os.Getenv("NATS_USER"); user != "" {
 		options = append(options, nats.UserInfo(user, os.Getenv("NATS_PASSWORD")))
 	}
 	return nats.Connect(url, options...)
+}
+
+// credentials reads NATS_CREDS: a credentials file (a user JWT and its seed), or an nkey seed.
+func credentials(path string) (nats.Option, error) {
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("NATS_CREDS: %w", err)
+	}
+	if strings.Contains(string(text), "BEGIN NATS USER JWT") {
+		return nats.UserCredentials(path), nil
+	}
+	return nats.NkeyOptionFromSeed(path)
+}
+
+// inboxPrefixOf is the reply-inbox prefix of an identity's connections: one subject token, so
+// dots (john.doe) become "~", which an identity never contains.
+func inboxPrefixOf(identity string) string {
+	return "_INBOX_" + strings.ReplaceAll(identity, ".", "~")
+}
+
+func envOr(name, fallback string) string {
+	if value := os.Getenv(name); value != "" {
+		return value
+	}
+	return fallback
 }
 
 // command sends a request/reply command and decodes its reply, or its structured error: a
