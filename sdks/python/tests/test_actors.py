@@ -21,7 +21,9 @@ async def _subjects_seen(client, prefix: str) -> tuple[list[str], object]:  # ty
     async def record(msg) -> None:  # type: ignore[no-untyped-def]
         seen.append(msg.subject)
 
-    return seen, await client.nc.subscribe(prefix, cb=record)
+    sub = await client.nc.subscribe(prefix, cb=record)
+    await client.nc.flush()  # the server has the subscription before anything is sent
+    return seen, sub
 
 
 def test_commands_and_requests_go_out_under_the_canonical_identity(system: System) -> None:

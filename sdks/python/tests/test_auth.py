@@ -68,8 +68,11 @@ def test_one_credential_cannot_act_under_another_identity(secured_system: System
                 await as_carol.request(payment(unique("carol"), 1500) | {"requested_by": "carol"})
         async with await connect_as(secured_system, "eve") as eve:
             # Under her own name, eve (no role, not the requester) may not cancel dave's approval.
-            with pytest.raises(ForbiddenError):
+            with pytest.raises(ForbiddenError) as refused:
                 await eve.cancel(receipt.action_id)
+            assert refused.value.details and [r["code"] for r in refused.value.details["reasons"]] == [
+                "not_allowed_to_cancel"
+            ]
             after = await eve.get(receipt.action_id)
             assert (after.status, after.votes) == ("pending", [])
 

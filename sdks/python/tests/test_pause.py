@@ -21,10 +21,13 @@ def test_only_the_owner_resumes_the_paused_task(system: System) -> None:
             # The owner is the identity that paused, not a field anyone can read and repeat.
             assert listed.requested_by == "agent-7"
             assert "owner" not in listed.context
-            with pytest.raises(ForbiddenError):
+            with pytest.raises(ForbiddenError) as not_owner:
                 await resume(bob, task_id, message="go")
-            with pytest.raises(ForbiddenError):
+            assert _codes(not_owner.value) == ["not_owner"]
+            # Naming the owner in the payload changes nothing: the subject says bob.
+            with pytest.raises(ForbiddenError) as posing:
                 await resume(bob, task_id, resumed_by="agent-7", message="go")
+            assert _codes(posing.value) == ["actor_mismatch"]
             await resume(agent, task_id, message="plan looks fine")
             result = await paused
             assert result.message == "plan looks fine"
@@ -45,6 +48,10 @@ def test_a_refused_pause_raises_the_rejection(system: System) -> None:
                 await paused
 
     run(body())
+
+
+def _codes(error: ForbiddenError) -> list[str]:
+    return [reason["code"] for reason in (error.details or {}).get("reasons", [])]
 
 
 async def _find(client, task_id):  # type: ignore[no-untyped-def]
