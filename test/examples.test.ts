@@ -496,9 +496,7 @@ describe('examples/go (raw NATS, no SDK)', () => {
     const run = runGo(actionId);
     const command = await run.line(GO_DECIDE);
     expect(run.lines).toContain('policy: needs_approval by [finance]');
-    expect(
-      run.lines.some((l) => l.startsWith(`requested ${actionId} as billing-job (intake sequence `)),
-    ).toBe(true);
+    expect(run.lines.some((l) => l.startsWith(`requested ${actionId} (intake sequence `))).toBe(true);
     expect(goDecide(command)).toEqual({ actor: 'frank', body: { action_id: actionId, approved: true } });
     await approveAsPrintedByGo(command);
     const { code, output } = await run.exited;

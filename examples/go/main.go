@@ -20,10 +20,10 @@
 //
 // -identity (or COUNTERSIGN_IDENTITY) is who asks, as the directory names it. NATS_URL (default
 // nats://127.0.0.1:4222), NATS_USER / NATS_PASSWORD and NATS_CREDS (a credentials file or an
-// nkey seed file) configure the connection; replies come to the identity's own inbox prefix
-// (_INBOX_<identity>, or NATS_INBOX_PREFIX), the only one its user may read. Exit codes: 0
-// approved, 1 rejected, expired or cancelled, 2 an error or the wait timed out (the approval
-// itself stays pending).
+// nkey seed file) configure the connection, and NATS_INBOX_PREFIX the reply inbox
+// (_INBOX_<identity> with authentication on: the only one the identity's user may read). Exit
+// codes: 0 approved, 1 rejected, expired or cancelled, 2 an error or the wait timed out (the
+// approval itself stays pending).
 package main
 
 import (
@@ -46,7 +46,6 @@ import (
 // Names from the contract (packages/contracts/src/subjects.ts).
 const (
 	subjectRequested   = "approval.requested."
-	subjectDecide      = "approval.decide."
 	subjectEvaluate    = "policy.evaluate"
 	eventsStream       = "APPROVAL_EVENTS"
 	headerErrorCode    = "Nats-Service-Error-Code"
@@ -56,8 +55,6 @@ const (
 	exitFailed         = 2
 	defaultNatsURL     = "nats://127.0.0.1:4222"
 	decidedSubjectRoot = "approval.decided."
-	// The approver the default policy asks for a payment (finance), in the sample directory.
-	approver = "frank"
 )
 
 // ApprovalRequest is docs/contracts/jsonschema/approval.requested.request.json.
@@ -125,7 +122,7 @@ func run() int {
 	// spaces around; anything else must be given in its canonical form.
 	*identity = strings.ToLower(strings.TrimSpace(*identity))
 
-	nc, err := connect(*identity)
+	nc, err := connect()
 	if err != nil {
 		return fail("connect: %v", err)
 	}
@@ -177,9 +174,8 @@ func run() int {
 	if err != nil {
 		return fail("publish to %s: %v", subjectRequested+*identity, err)
 	}
-	fmt.Printf("requested %s as %s (intake sequence %d)\n", *actionID, *identity, ack.Sequence)
-	// The approver decides under their own identity (their NATS CLI context's credentials).
-	fmt.Printf("approve it with:\n  nats --context %s req %s%s '{\"action_id\":\"%s\",\"approved\":true}'\n", approver, subjectDecide, approver, *actionID)
+	fmt.Printf("requested %s (intake sequence %d)\n", *actionID, ack.Sequence)
+	fmt.Printf("approve it with:\n  nats --context frank req approval.decide.frank '{\"action_id\":\"%s\",\"approved\":true}'\n", *actionID)
 
 	// 4. A decision stored already, else the subscription; the stream again after a reconnect.
 	stream, err := js.Stream(ctx, eventsStream)
@@ -215,12 +211,14 @@ func run() int {
 	return report(*approval)
 }
 
-// connect uses NATS_URL and, when set, NATS_CREDS (a credentials file, or a file holding an nkey
-// seed) or NATS_USER / NATS_PASSWORD. Replies come under the identity's own inbox prefix.
-func connect(identity string) (*nats.Conn, error) {
-	url := envOr("NATS_URL", defaultNatsURL)
-	inbox := envOr("NATS_INBOX_PREFIX", inboxPrefixOf(identity))
-	options := []nats.Option{nats.Name("countersign-go-example"), nats.MaxReconnects(-1), nats.CustomInboxPrefix(inbox)}
+// connect uses NATS_URL and, when set, NATS_CREDS or NATS_USER / NATS_PASSWORD, and
+// NATS_INBOX_PREFIX: the only inbox the server lets this identity's user read replies on.
+func connect() (*nats.Conn, error) {
+	url := os.Getenv("NATS_URL")
+	if url == "" {
+		url = defaultNatsURL
+	}
+	options := []nats.Option{nats.Name("countersign-go-example"), nats.MaxReconnects(-1)}
 	if creds := os.Getenv("NATS_CREDS"); creds != "" {
 		option, err := credentials(creds)
 		if err != nil {
@@ -230,6 +228,9 @@ func connect(identity string) (*nats.Conn, error) {
 	}
 	if user := os.Getenv("NATS_USER"); user != "" {
 		options = append(options, nats.UserInfo(user, os.Getenv("NATS_PASSWORD")))
+	}
+	if prefix := os.Getenv("NATS_INBOX_PREFIX"); prefix != "" {
+		options = append(options, nats.CustomInboxPrefix(prefix))
 	}
 	return nats.Connect(url, options...)
 }
@@ -244,12 +245,6 @@ func credentials(path string) (nats.Option, error) {
 		return nats.UserCredentials(path), nil
 	}
 	return nats.NkeyOptionFromSeed(path)
-}
-
-// inboxPrefixOf is the reply-inbox prefix of an identity's connections: one subject token, so
-// dots (john.doe) become "~", which an identity never contains.
-func inboxPrefixOf(identity string) string {
-	return "_INBOX_" + strings.ReplaceAll(identity, ".", "~")
 }
 
 func envOr(name, fallback string) string {
