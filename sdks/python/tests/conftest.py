@@ -29,8 +29,8 @@ class System:
     nats_url: str
     http_url: str | None
     process: subprocess.Popen[str]
-    #: For a secured system: directory identity -> its NATS {"user", "password"}.
-    users: dict[str, dict[str, str]] | None = None
+    #: Directory identity (and ``ops``) -> its NATS {"user", "password"}.
+    users: dict[str, dict[str, str]]
 
     def crash_nats(self) -> None:
         """Kills nats-server and starts it again on the same port and store; returns once it is up."""
@@ -42,14 +42,10 @@ class System:
 
 @pytest.fixture(scope="session")
 def system() -> Iterator[System]:
+    """The system with NATS authentication on: each directory identity has a user that may
+    publish actor-bound commands only under its own identity and read only its own inbox; the
+    ``ops`` user may do anything."""
     yield from _launch()
-
-
-@pytest.fixture(scope="session")
-def secured_system() -> Iterator[System]:
-    """The system with NATS authentication: each directory identity has a user that may publish
-    actor-bound commands only under its own identity and read only its own inbox."""
-    yield from _launch("--secured")
 
 
 def _launch(*flags: str) -> Iterator[System]:
@@ -63,7 +59,7 @@ def _launch(*flags: str) -> Iterator[System]:
     )
     try:
         started = json.loads(_next_line(proc, timeout=180))
-        yield System(started["nats_url"], started.get("http_url"), proc, started.get("users"))
+        yield System(started["nats_url"], started.get("http_url"), proc, started["users"])
     finally:
         # Closing stdin asks the launcher to stop the services, then the servers.
         if proc.stdin:
@@ -99,15 +95,21 @@ async def _as_task(coro: Awaitable[T]) -> T:
     return await coro
 
 
+def ops_options(system: System) -> countersign.ConnectOptions:
+    """Connection settings of the ``ops`` user, who may publish under any identity."""
+    ops = system.users["ops"]
+    return countersign.ConnectOptions(servers=system.nats_url, user=ops["user"], password=ops["password"])
+
+
 async def connect(system: System, identity: str | None = None) -> countersign.CountersignClient:
-    """A client on an open system: as ``identity`` when given, else as each input names."""
-    return await countersign.CountersignClient.connect(system.nats_url, identity=identity, timeout=10)
-
-
-async def connect_as(system: System, identity: str) -> countersign.CountersignClient:
-    """A client of the secured system, authenticated as ``identity``'s NATS user."""
-    assert system.users is not None
-    user = system.users[identity]
+    """A client acting as ``identity``, authenticated as its NATS user (as ``ops`` for a name
+    with no user: not in the directory, or not an identity, to see the refusal). Without an
+    identity, as ``ops``, each call under the identity its input names."""
+    try:
+        user = system.users.get(countersign.canonical_identity(identity)) if identity is not None else None
+    except countersign.IdentityError:
+        user = None
+    user = user or system.users["ops"]
     return await countersign.CountersignClient.connect(
         system.nats_url, user=user["user"], password=user["password"], identity=identity, timeout=10
     )

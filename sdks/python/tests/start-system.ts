@@ -8,11 +8,13 @@
  * A `crash-nats` line on standard input kills nats-server and starts it again on the same port
  * and store (the reconnect test); `{"nats":"restarted"}` is printed once it is back.
  *
- * Every service reads the test directory (packages/test-fixtures/directory.yaml). With
- * `--secured`, nats-server requires a password and each directory identity has its own user, who
- * may publish actor-bound commands only under its own identity (`approval.decide.<identity>`,
- * `approval.requested.<identity>`) and read replies only in its own inbox (`_INBOX_<identity>`):
- * the JSON line adds `users`, each identity's user and password.
+ * Every service reads the test directory (packages/test-fixtures/directory.yaml), and
+ * nats-server runs with authentication on: each directory identity has its own user, who may
+ * publish actor-bound commands only under its own identity (`approval.decide.<identity>`,
+ * `approval.requested.<identity>`) and read replies only in its own inbox (`_INBOX_<identity>`);
+ * `ops` may do anything (tests acting for several identities, or for one not in the directory);
+ * each service connects as its own user. The JSON line's `users` maps each identity, and `ops`,
+ * to its NATS user and password.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -64,18 +66,19 @@ process.stdin.on('end', () => void shutdown(0));
 process.stdin.on('close', () => void shutdown(0));
 process.stdin.resume();
 
-const secured = process.argv.includes('--secured');
 const DIRECTORY_FILE = join(REPO_ROOT, 'packages/test-fixtures/directory.yaml');
 const directory = Directory.parse(readFileSync(DIRECTORY_FILE, 'utf8'));
 const password = () => randomBytes(12).toString('hex');
-/** The services' own users (all subjects allowed: these tests are about the requesters'). */
-const serviceUsers = { approval: password(), policy: password() };
+/** The services' users and ops: all subjects allowed (these tests are about the requesters'). */
+const serviceUsers = { approval: password(), policy: password(), ops: password() };
 /** Each directory identity's NATS user and password. */
 const identityUsers = Object.fromEntries(
   directory.principals().map((p) => [p.id, { user: p.nats_user, password: password() }]),
 );
-const as = (service: keyof typeof serviceUsers): Record<string, string> =>
-  secured ? { NATS_USER: service, NATS_PASSWORD: serviceUsers[service] } : {};
+const as = (service: 'approval' | 'policy'): Record<string, string> => ({
+  NATS_USER: service,
+  NATS_PASSWORD: serviceUsers[service],
+});
 
 /** The reply-inbox prefix of an identity: one subject token (dots become `~`). */
 const inboxPrefixOf = (identity: string) => `_INBOX_${identity.replaceAll('.', '~')}`;
@@ -110,9 +113,11 @@ function authorizationConfig(): string {
 }
 
 try {
-  const natsOptions = secured ? { extraConfig: authorizationConfig() } : {};
   // Tests crash nothing here: durability off makes start-up and commits faster.
-  const [pg, nats] = await Promise.all([startPostgres({ durable: false }), startNatsServer(natsOptions)]);
+  const [pg, nats] = await Promise.all([
+    startPostgres({ durable: false }),
+    startNatsServer({ extraConfig: authorizationConfig() }),
+  ]);
   stops.push(pg.stop, nats.stop);
   const databaseUrl = await createDatabase(pg.url, 'countersign_python');
   const env = { NATS_URL: nats.url, DATABASE_URL: databaseUrl, OPA_BIN: tool('opa'), DIRECTORY_FILE };
@@ -138,7 +143,7 @@ try {
     await nats.restart();
     process.stdout.write(`${JSON.stringify({ nats: 'restarted' })}\n`);
   };
-  const users = secured ? identityUsers : null;
+  const users = { ...identityUsers, ops: { user: 'ops', password: serviceUsers.ops } };
   process.stdout.write(`${JSON.stringify({ nats_url: nats.url, http_url: httpUrl ?? null, users })}\n`);
 } catch (err) {
   process.stderr.write(`start-system: ${(err as Error).stack ?? String(err)}\n`);

@@ -8,20 +8,19 @@ import asyncio
 
 import nats
 import pytest
-from conftest import System, connect_as, payment, pending, run, unique
+from conftest import System, connect, payment, pending, run, unique
 
 from countersign import ConnectOptions, CountersignClient, ForbiddenError, UnavailableError
 
 
-def test_a_requester_authenticated_by_password_requests_and_waits(secured_system: System) -> None:
-    assert secured_system.users is not None
-    dave = secured_system.users["dave"]
+def test_a_requester_authenticated_by_password_requests_and_waits(system: System) -> None:
+    dave = system.users["dave"]
 
     async def body() -> None:
         # Settings as a deployment would give them, through the environment.
         options = ConnectOptions.from_env(
             {
-                "NATS_URL": secured_system.nats_url,
+                "NATS_URL": system.nats_url,
                 "NATS_USER": dave["user"],
                 "NATS_PASSWORD": dave["password"],
                 "NATS_INBOX_PREFIX": "_INBOX_dave",
@@ -33,7 +32,7 @@ def test_a_requester_authenticated_by_password_requests_and_waits(secured_system
 
             receipt = await client.request(payment(unique("auth"), 1500))
             waiting = asyncio.ensure_future(client.wait_for_decision(receipt.action_id, timeout=30))
-            async with await connect_as(secured_system, "frank") as frank:
+            async with await connect(system, "frank") as frank:
                 await pending(frank, receipt.action_id)
                 await frank.decide(receipt.action_id, approved=True)
             assert (await waiting).decided_by == "frank"
@@ -41,17 +40,16 @@ def test_a_requester_authenticated_by_password_requests_and_waits(secured_system
     run(body())
 
 
-def test_one_credential_cannot_act_under_another_identity(secured_system: System) -> None:
-    assert secured_system.users is not None
-    bob = secured_system.users["bob"]
+def test_one_credential_cannot_act_under_another_identity(system: System) -> None:
+    bob = system.users["bob"]
 
     async def body() -> None:
-        async with await connect_as(secured_system, "dave") as dave:
+        async with await connect(system, "dave") as dave:
             receipt = await dave.request(payment(unique("quorum"), 1500))
             await pending(dave, receipt.action_id)
         # bob's user, told it is frank: the server drops what it publishes under frank's name.
         async with await CountersignClient.connect(
-            secured_system.nats_url,
+            system.nats_url,
             user=bob["user"],
             password=bob["password"],
             inbox_prefix="_INBOX_bob",
@@ -66,7 +64,7 @@ def test_one_credential_cannot_act_under_another_identity(secured_system: System
             as_carol = CountersignClient(posing.nc, identity="carol", timeout=2)
             with pytest.raises(UnavailableError):
                 await as_carol.request(payment(unique("carol"), 1500) | {"requested_by": "carol"})
-        async with await connect_as(secured_system, "eve") as eve:
+        async with await connect(system, "eve") as eve:
             # Under her own name, eve (no role, not the requester) may not cancel dave's approval.
             with pytest.raises(ForbiddenError) as refused:
                 await eve.cancel(receipt.action_id)
@@ -79,9 +77,9 @@ def test_one_credential_cannot_act_under_another_identity(secured_system: System
     run(body())
 
 
-def test_an_unauthenticated_connection_is_refused(secured_system: System) -> None:
+def test_an_unauthenticated_connection_is_refused(system: System) -> None:
     async def body() -> None:
         with pytest.raises(nats.errors.Error, match=r"(?i)authorization"):
-            await nats.connect(secured_system.nats_url, allow_reconnect=False)
+            await nats.connect(system.nats_url, allow_reconnect=False)
 
     run(body())

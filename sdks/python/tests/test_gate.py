@@ -7,10 +7,10 @@ import threading
 from typing import Any
 
 import pytest
-from conftest import System, connect, payment, run, unique, wait_until
+from conftest import System, connect, ops_options, payment, run, unique, wait_until
 
 import countersign
-from countersign import ApprovalRejectedError, ConnectOptions, requires_approval
+from countersign import ApprovalRejectedError, requires_approval
 
 
 def deploy_request(service: str) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def test_async_function_never_runs_when_refused(system: System) -> None:
 
 
 def test_sync_function_with_connect_options(system: System) -> None:
-    options = ConnectOptions(servers=system.nats_url)
+    options = ops_options(system)
     calls: list[str] = []
 
     @requires_approval(options, deploy_request)
@@ -119,7 +119,7 @@ def test_sync_function_with_a_client_whose_loop_runs_in_another_thread(system: S
     thread.start()
     try:
         client = asyncio.run_coroutine_threadsafe(
-            countersign.CountersignClient.connect(system.nats_url, timeout=10), loop
+            countersign.CountersignClient.connect(ops_options(system), timeout=10), loop
         ).result(30)
         calls: list[str] = []
 

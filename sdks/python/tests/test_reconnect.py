@@ -84,8 +84,13 @@ def test_a_decision_made_while_disconnected_is_read_from_the_stream_on_reconnect
     async def body() -> None:
         proxy = CuttableProxy(system.nats_url)
         url = await proxy.start()
+        dave = system.users["dave"]
         waiter = await countersign.CountersignClient.connect(
-            countersign.ConnectOptions(servers=url, options={"reconnect_time_wait": 0.2}), timeout=10
+            countersign.ConnectOptions(
+                servers=url, user=dave["user"], password=dave["password"], options={"reconnect_time_wait": 0.2}
+            ),
+            identity="dave",
+            timeout=10,
         )
         try:
             async with await connect(system) as decider:
