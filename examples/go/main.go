@@ -10,7 +10,8 @@
 //     a user publish only under its own identity, and the approval service takes the requester
 //     from the subject, never from the payload.
 //  4. Read the last message on approval.decided.<action_id> from the APPROVAL_EVENTS stream (a
-//     decision made before the subscription existed), then wait on the subscription. After a
+//     decision made before the subscription existed; the JetStream API's message get, which a
+//     requester's NATS user may call), then wait on the subscription. After a
 //     reconnect, read the stream again: a core subscription misses what was published while
 //     the connection was down.
 //
@@ -48,6 +49,7 @@ const (
 	subjectRequested   = "approval.requested."
 	subjectEvaluate    = "policy.evaluate"
 	eventsStream       = "APPROVAL_EVENTS"
+	msgGetSubject      = "$JS.API.STREAM.MSG.GET."
 	headerErrorCode    = "Nats-Service-Error-Code"
 	eventVersion       = 1
 	exitApproved       = 0
@@ -178,21 +180,18 @@ func run() int {
 	fmt.Printf("approve it with:\n  nats --context frank req approval.decide.frank '{\"action_id\":\"%s\",\"approved\":true}'\n", *actionID)
 
 	// 4. A decision stored already, else the subscription; the stream again after a reconnect.
-	stream, err := js.Stream(ctx, eventsStream)
-	if err != nil {
-		return fail("stream %s: %v", eventsStream, err)
-	}
 	readStored := func() (*Approval, error) {
-		stored, err := stream.GetLastMsgForSubject(ctx, subject)
+		stored, err := lastStored(ctx, nc, subject)
 		if err != nil {
-			// Not decided yet (ErrMsgNotFound), or the stream is briefly unreachable: the
-			// subscription and the next reconnect's read cover both.
-			if !errors.Is(err, jetstream.ErrMsgNotFound) {
-				fmt.Fprintf(os.Stderr, "go-requester: reading %s: %v (waiting on the subscription)\n", subject, err)
-			}
+			// The stream briefly unreachable: the subscription and the next reconnect's read
+			// cover it.
+			fmt.Fprintf(os.Stderr, "go-requester: reading %s: %v (waiting on the subscription)\n", subject, err)
 			return nil, nil
 		}
-		return decodeEvent(stored.Data)
+		if stored == nil { // not decided yet
+			return nil, nil
+		}
+		return decodeEvent(stored)
 	}
 	approval, err := readStored()
 	for approval == nil && err == nil {
@@ -252,6 +251,41 @@ func envOr(name, fallback string) string {
 		return value
 	}
 	return fallback
+}
+
+// lastStored reads the last message on subject from the events stream with the JetStream API's
+// message get (the one stream read a requester's NATS user may make; it may not look up the
+// stream's configuration): its data, or nil when there is none yet.
+func lastStored(ctx context.Context, nc *nats.Conn, subject string) ([]byte, error) {
+	request, err := json.Marshal(map[string]string{"last_by_subj": subject})
+	if err != nil {
+		return nil, err
+	}
+	msg, err := nc.RequestWithContext(ctx, msgGetSubject+eventsStream, request)
+	if err != nil {
+		return nil, err
+	}
+	var reply struct {
+		Message *struct {
+			Data []byte `json:"data"` // base64 in the JSON
+		} `json:"message"`
+		Error *struct {
+			Code        int    `json:"code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(msg.Data, &reply); err != nil {
+		return nil, fmt.Errorf("unreadable reply: %w", err)
+	}
+	switch {
+	case reply.Error != nil && reply.Error.Code == 404:
+		return nil, nil
+	case reply.Error != nil:
+		return nil, fmt.Errorf("%s (%d)", reply.Error.Description, reply.Error.Code)
+	case reply.Message == nil:
+		return nil, errors.New("a reply without a message")
+	}
+	return reply.Message.Data, nil
 }
 
 // command sends a request/reply command and decodes its reply, or its structured error: a
