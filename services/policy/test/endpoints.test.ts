@@ -253,10 +253,19 @@ describe('policy.authorize', () => {
   });
 
   it('canonicalises the actor before looking it up (a variant of frank is frank)', async () => {
-    expect((await authorize('decide', approval(), ' FRANK ')).allowed).toBe(true);
-    const err = await rejection(authorize('decide', approval(), 'fr\u200bank'));
-    expect(err.code).toBe('invalid_request');
-    expect(err.details?.fields).toEqual([expect.objectContaining({ path: 'actor' })]);
+    // Case, surrounding space and NFKC forms (fullwidth letters) are one identity...
+    for (const variant of [' FRANK ', 'Frank', '\uff46\uff52\uff41\uff4e\uff4b']) {
+      expect((await authorize('decide', approval(), variant)).allowed, variant).toBe(true);
+    }
+    // ...so a variant of the requester is still the requester.
+    const own = await authorize('decide', approval({ requested_by: 'frank' }), 'FRANK ');
+    expect(codes(own)).toEqual(['self_approval']);
+    // Invisible and direction-changing characters are refused before the policy sees them.
+    for (const hidden of ['fr\u200bank', '\u202efrank', 'frank\u2066']) {
+      const err = await rejection(authorize('decide', approval(), hidden));
+      expect(err.code).toBe('invalid_request');
+      expect(err.details?.fields).toEqual([expect.objectContaining({ path: 'actor' })]);
+    }
   });
 
   it('decide: refuses self-approval, even for someone holding the role', async () => {
