@@ -129,4 +129,16 @@ describe('PolicyHolder', () => {
     expect(holder.current().directory_revision).toBe('d2');
     expect(holder.current().engine.decide(carolPays).result.outcome).toBe('needs_approval');
   });
+
+  it('keeps the roles in force when the policy cannot take a directory, and reports it', async () => {
+    const { logger, lines } = capturingLogger();
+    const holder = new PolicyHolder(logger, rolesDirectory({ carol: ['admin'] }, 'd1'));
+    await holder.swap('dir', async (directory) => first.withDirectory(directory));
+    // Roles that cannot be written into the module's memory (not JSON).
+    holder.useDirectory({ revision: 'd2', roles: { carol: [10n as unknown as string] } });
+    expect(holder.current().directory_revision).toBe('d1');
+    expect(holder.current().engine.decide(carolPays).result.outcome).toBe('auto_approve');
+    expect(holder.status()).toMatchObject({ failed_reloads: 1, last_error: { source: 'directory' } });
+    expect(lines.at(-1)).toMatchObject({ level: 50, kept_directory_revision: 'd1' });
+  });
 });

@@ -67,11 +67,25 @@ export class PolicyHolder {
     this.#directory = directory;
     const active = this.#active;
     if (active) {
-      this.#active = {
-        ...active,
-        engine: active.engine.withDirectory(directory),
-        directory_revision: directory.revision,
-      };
+      let engine: PolicyEngine;
+      try {
+        engine = active.engine.withDirectory(directory);
+      } catch (err) {
+        // Never thrown into the directory's reloader; counted and shown like a refused bundle.
+        const { kind, message } = describeLoadError(err);
+        this.#failed++;
+        this.#lastError = { at: new Date().toISOString(), source: 'directory', kind, message };
+        this.#logger.error(
+          {
+            directory_revision: directory.revision,
+            kept_directory_revision: active.directory_revision,
+            reason: message,
+          },
+          'policy cannot take the new directory: keeping the roles in force',
+        );
+        return;
+      }
+      this.#active = { ...active, engine, directory_revision: directory.revision };
     }
     this.#logger.info(
       {
