@@ -135,7 +135,7 @@ describe('real traffic', async () => {
   it('requests, replies, events and errors on NATS validate against their schemas', async () => {
     const request = payment(`contracts-${tag}`, 1500);
     expectValid('approval.submit.request', request);
-    const submitted = await raw('approval.submit', request);
+    const submitted = await raw(`approval.submit.${request.requested_by}`, request);
     expectValid('approval.submit.reply', submitted.json);
 
     const evaluate = await raw('policy.evaluate', request);
@@ -148,7 +148,7 @@ describe('real traffic', async () => {
 
     const decide = { action_id: request.action_id, approved: true, decided_by: 'frank' };
     expectValid('approval.decide.request', decide);
-    expectValid('approval.decide.reply', (await raw('approval.decide', decide)).json);
+    expectValid('approval.decide.reply', (await raw('approval.decide.frank', decide)).json);
 
     // The events as stored in the stream, read back by subject.
     const events = await sys.jsm.streams.get(Streams.events);
@@ -163,7 +163,7 @@ describe('real traffic', async () => {
     expect(() => expectValid('approval.pending.event', decided?.json())).toThrow();
 
     // An error reply: the body is error.json, the code is also in the header.
-    const again = await raw('approval.decide', decide);
+    const again = await raw('approval.decide.frank', decide);
     expect(again.headers?.get(NatsHeaderNames.serviceErrorCode)).toBe('409');
     expectValid('error', again.json);
   });

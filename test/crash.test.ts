@@ -52,7 +52,7 @@ describe('crash test', () => {
         const chunk = requests.slice(i, i + 40);
         await Promise.all(
           chunk.map((r, j) =>
-            sys.js.publish(Subjects.requested, JSON.stringify(r.body), { msgID: `crash-${i + j}` }),
+            sys.js.publish(Subjects.requestedBy('dave'), JSON.stringify(r.body), { msgID: `crash-${i + j}` }),
           ),
         );
         await new Promise((resolve) => setTimeout(resolve, 100));

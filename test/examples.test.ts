@@ -19,7 +19,7 @@ import {
   StatsResponse,
 } from '@countersign/contracts';
 import { freePort, REPO_ROOT, tool } from '@countersign/devinfra';
-import { waitUntil } from '@countersign/test-fixtures';
+import { call, waitUntil } from '@countersign/test-fixtures';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startSystem } from './support.js';
 
@@ -122,7 +122,7 @@ async function recorded(actionId: string): Promise<void> {
 async function approveAsPrinted(line: string, override: Partial<DecideRequest> = {}) {
   const body = { ...decideBody(line), ...override };
   await pending(body.action_id);
-  return callEndpoint(sys.nc, 'decide', body, { timeout: 10_000 });
+  return call(sys.nc, 'decide', body);
 }
 
 async function history(actionId: string) {
@@ -251,12 +251,12 @@ describe('examples/payment-job.ts', () => {
       expect((await callEndpoint(sys.nc, 'get', { action_id: id })).status).toBe('pending');
     }
 
-    await callEndpoint(sys.nc, 'decide', {
+    await call(sys.nc, 'decide', {
       action_id: `pay-inv-103-r2-${tag}`,
       approved: true,
       decided_by: 'frank',
     });
-    await callEndpoint(sys.nc, 'decide', {
+    await call(sys.nc, 'decide', {
       action_id: `pay-inv-104-r2-${tag}`,
       approved: false,
       decided_by: 'alice',

@@ -52,7 +52,7 @@ describe('markup in approvals on the dashboard', () => {
       // No spaces or control characters: allowed in an action_type.
       action_type: '<img/src=x/onerror=alert(2)>',
       description: `Pay ${SCRIPT} & "quote"`,
-      requested_by: '<b>dave</b>',
+      requested_by: 'dave',
       run_id: '"><svg/onload=alert(3)>',
       // Production: it waits for ops, so it is on the dashboard's pending list.
       context: { environment: 'production', '<iframe src=x>': `'"><script>alert(4)</script>` },
@@ -82,7 +82,7 @@ describe('markup in approvals on the dashboard', () => {
       panel: await page(`/dashboard/fragments/approvals/${id}`),
     };
     for (const [name, text] of Object.entries(pages)) {
-      for (const raw of ['<script>alert', '<img/src', '<svg', '<iframe', '<b>dave']) {
+      for (const raw of ['<script>alert', '<img/src', '<svg', '<iframe']) {
         expect({ name, found: text.includes(raw) ? raw : null }).toEqual({ name, found: null });
       }
     }
@@ -100,12 +100,12 @@ describe('deeply nested and oversized JSON', () => {
     `{"action_id":"${id}","action_type":"payment","description":"deep","requested_by":"dave","context":{"amount":1,"deep":${deep}}}`;
 
   it('answers a structured error or a rejection, never internal, on NATS, the intake and HTTP', async () => {
-    const answer = await sys.nc.request('approval.submit', deepRequest('hostile-deep-sync'), {
+    const answer = await sys.nc.request('approval.submit.dave', deepRequest('hostile-deep-sync'), {
       timeout: 10_000,
     });
     const text = new TextDecoder().decode(answer.data);
     expect(text).not.toContain('"internal"');
-    for (const subject of ['approval.decide', 'approval.list', 'policy.evaluate', 'policy.authorize']) {
+    for (const subject of ['approval.decide.frank', 'approval.list', 'policy.evaluate', 'policy.authorize']) {
       const reply = await sys.nc.request(subject, deep, { timeout: 10_000 });
       expect(reply.headers?.get('Nats-Service-Error-Code')).toBe('400');
     }
@@ -115,7 +115,7 @@ describe('deeply nested and oversized JSON', () => {
       code: 'invalid_request',
     });
     // The intake records it (accepted or rejected) instead of retrying it forever.
-    await sys.js.publish(Subjects.requested, deepRequest('hostile-deep-intake'), {
+    await sys.js.publish(Subjects.requestedBy('dave'), deepRequest('hostile-deep-intake'), {
       msgID: 'hostile-deep-intake',
     });
     const recorded = await waitUntil(
@@ -131,7 +131,7 @@ describe('deeply nested and oversized JSON', () => {
     let context: unknown = 1;
     for (let i = 0; i <= MAX_CONTEXT_DEPTH; i++) context = { d: context };
     const named = await sys.nc.request(
-      'approval.submit',
+      'approval.submit.dave',
       JSON.stringify(payment('hostile-ctx', 1, { context: context as { d: unknown } })),
       {
         timeout: 5_000,
@@ -144,7 +144,7 @@ describe('deeply nested and oversized JSON', () => {
     const big = JSON.stringify(
       payment('hostile-big', 10, { context: { blob: 'x'.repeat(MAX_PAYLOAD_BYTES) } }),
     );
-    for (const subject of ['approval.submit', 'approval.decide', 'policy.evaluate']) {
+    for (const subject of ['approval.submit.dave', 'approval.decide.frank', 'policy.evaluate']) {
       const reply = await sys.nc.request(subject, big, { timeout: 5_000 });
       expect(reply.headers?.get('Nats-Service-Error-Code')).toBe('413');
     }
@@ -192,7 +192,7 @@ describe('SQL-looking filter values and unknown fields', () => {
 
   it('refuses unknown fields, naming them, on NATS and HTTP', async () => {
     const sneaky = { ...payment('hostile-unknown', 10), roles: ['admin'] };
-    const nats = await sys.nc.request('approval.submit', JSON.stringify(sneaky), { timeout: 5_000 });
+    const nats = await sys.nc.request('approval.submit.dave', JSON.stringify(sneaky), { timeout: 5_000 });
     const error = JSON.parse(new TextDecoder().decode(nats.data)).error;
     expect(error.code).toBe('invalid_request');
     expect(error.details.fields.map((f: { path: string }) => f.path)).toContain('roles');

@@ -46,7 +46,7 @@ describe('policy down', () => {
             ? [2_000_000, { status: 'rejected', decided_by: 'policy' }]
             : [1500, { status: 'pending', decided_by: null }];
       expected.set(id, outcome);
-      await sys.js.publish(Subjects.requested, JSON.stringify(payment(id, amount)), { msgID: id });
+      await sys.js.publish(Subjects.requestedBy('dave'), JSON.stringify(payment(id, amount)), { msgID: id });
     }
     // Every message delivered, refused for lack of a policy, and delivered again.
     await waitUntil(

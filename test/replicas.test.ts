@@ -26,7 +26,7 @@ describe('two replicas', () => {
       i % 5 === 0 ? payment(`rep-${i}`, 1500, { timeout_seconds: 1 }) : payment(`rep-${i}`, 10);
     await Promise.all(
       Array.from({ length: TOTAL }, (_, i) =>
-        sys.js.publish(Subjects.requested, JSON.stringify(body(i)), { msgID: `rep-${i}` }),
+        sys.js.publish(Subjects.requestedBy('dave'), JSON.stringify(body(i)), { msgID: `rep-${i}` }),
       ),
     );
     // Crash one replica halfway, once both have committed a share: a replica whose whole pull was

@@ -259,23 +259,20 @@ describe('requireApproval', () => {
 });
 
 describe('pause and resume', () => {
-  it('wakes the paused task with the message; a different owner is refused', async () => {
+  it('wakes the paused task with the message; only its owner may resume it', async () => {
     const taskId = id('task');
-    const paused = pause(client, taskId, {
-      reason: 'Waiting for a human to check the plan',
-      owner: 'agent-7',
-    });
+    const agent = new CountersignClient(client.nc, { identity: 'agent-7' });
+    const paused = pause(agent, taskId, { reason: 'Waiting for a human to check the plan' });
     const listed = await waitUntil(async () =>
       (await listPaused(client)).find((a) => a.action_id === taskId),
     );
-    expect(listed.context).toMatchObject({ owner: 'agent-7' });
-    expect(await rejection(resume(client, taskId, { owner: 'agent-8', message: 'go' }))).toBeInstanceOf(
-      ForbiddenError,
-    );
-    await resume(client, taskId, { owner: 'agent-7', resumed_by: 'bob', message: 'plan looks fine' });
+    expect(listed.requested_by).toBe('agent-7');
+    const other = new CountersignClient(client.nc, { identity: 'agent-3' });
+    expect(await rejection(resume(other, taskId, { message: 'go' }))).toBeInstanceOf(ForbiddenError);
+    await resume(agent, taskId, { message: 'plan looks fine' });
     const result = await paused;
     expect(result.message).toBe('plan looks fine');
-    expect(result.approval.decided_by).toBe('bob');
+    expect(result.approval.decided_by).toBe('agent-7');
   });
 });
 

@@ -20,7 +20,9 @@ describe('graceful shutdown', () => {
   it('drains on SIGTERM: exit 143, nothing left unacked, the next instance records the rest once', async () => {
     await Promise.all(
       Array.from({ length: TOTAL }, (_, i) =>
-        sys.js.publish(Subjects.requested, JSON.stringify(payment(`stop-${i}`, 10)), { msgID: `stop-${i}` }),
+        sys.js.publish(Subjects.requestedBy('dave'), JSON.stringify(payment(`stop-${i}`, 10)), {
+          msgID: `stop-${i}`,
+        }),
       ),
     );
     await waitUntil(async () => (await rowCount()) >= 50, { message: 'intake under way' });

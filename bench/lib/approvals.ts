@@ -24,11 +24,14 @@ const REQUESTERS = ['ci-bot', 'dave', 'erin', 'bob', 'billing-job'];
  * production deploys, deletes), 3 % are denied (over the payment limit) and 2 % are invalid
  * (a negative amount: recorded as rejected so their waiter learns why).
  */
-export function mixedRequest(actionId: string, i: number): Record<string, unknown> {
+export function mixedRequest(
+  actionId: string,
+  i: number,
+): Record<string, unknown> & { requested_by: string } {
   const bucket = i % 100;
   const base = {
     action_id: actionId,
-    requested_by: REQUESTERS[i % REQUESTERS.length],
+    requested_by: REQUESTERS[i % REQUESTERS.length] as string,
     run_id: `run-${Math.floor(i / 10)}`,
   };
   if (bucket < 40) {
@@ -174,8 +177,9 @@ export class Publisher {
     const id = this.tracker.id(i);
     this.tracker.sent(i, intendedAt);
     this.inflight++;
+    const request = mixedRequest(id, i);
     this.js
-      .publish(Subjects.requested, encoder.encode(JSON.stringify(mixedRequest(id, i))), {
+      .publish(Subjects.requestedBy(request.requested_by), encoder.encode(JSON.stringify(request)), {
         msgID: id,
         timeout: 30_000,
       })

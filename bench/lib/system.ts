@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Streams } from '@countersign/contracts';
 import {
   createDatabase,
@@ -128,12 +129,19 @@ export async function policyBundleFile(cleanup: Cleanup): Promise<string> {
   return path;
 }
 
+/** The requesters of the request mix and the HTTP token's identity. */
+const BENCH_DIRECTORY_FILE = fileURLToPath(new URL('../directory.yaml', import.meta.url));
+
 async function service(
   cleanup: Cleanup,
   name: 'policy' | 'approval' | 'notifier',
   env: Record<string, string>,
 ): Promise<ServiceProcess> {
-  const proc = await startServiceProcess(name, { env, maxLogLines: KEEP_LOG_LINES, timeout: 60_000 });
+  const proc = await startServiceProcess(name, {
+    env: { DIRECTORY_FILE: BENCH_DIRECTORY_FILE, ...env },
+    maxLogLines: KEEP_LOG_LINES,
+    timeout: 60_000,
+  });
   cleanup.add(`${name} service`, () => proc.stop());
   return proc;
 }

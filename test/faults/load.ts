@@ -6,7 +6,6 @@
  * decider), and remembers what the system acknowledged. The invariant checker holds the
  * system to those acknowledgements.
  */
-import { callEndpoint } from '@countersign/client';
 import {
   type ApprovalRequestInput,
   type ApprovalStatus,
@@ -16,9 +15,13 @@ import {
   type ResponseOf,
   Subjects,
 } from '@countersign/contracts';
+import { call as commandAs } from '@countersign/test-fixtures';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Expectation } from './invariants.js';
+
+/** Who asks: a person of the test directory, who may request any action type. */
+const REQUESTER = 'dave';
 
 type Plan = 'auto' | 'deny' | 'invalid' | 'approve' | 'reject' | 'dual' | 'cancel' | 'expire' | 'race';
 const PLANS: readonly Plan[] = [
@@ -104,12 +107,15 @@ export function startLoad(client: { nc: NatsConnection; js: JetStreamClient }, o
   }
 
   const call = <E extends EndpointName>(name: E, request: RequestOf<E>): Promise<ResponseOf<E>> =>
-    callEndpoint(client.nc, name, request, { timeout: 3000 });
+    commandAs(client.nc, name, request, { timeout: 3000 });
 
   async function publish(body: unknown, id: string): Promise<void> {
     await persist(async () => {
       try {
-        await client.js.publish(Subjects.requested, JSON.stringify(body), { msgID: id, timeout: 3000 });
+        await client.js.publish(Subjects.requestedBy(REQUESTER), JSON.stringify(body), {
+          msgID: id,
+          timeout: 3000,
+        });
       } catch (err) {
         throw new CountersignError('unavailable', String(err));
       }
@@ -149,7 +155,7 @@ export function startLoad(client: { nc: NatsConnection; js: JetStreamClient }, o
   const decide = (action_id: string, decided_by: string, approved: boolean) =>
     decision(() => call('decide', { action_id, decided_by, approved, reason: `load: ${decided_by}` }));
   const cancel = (action_id: string) =>
-    decision(() => call('cancel', { action_id, cancelled_by: 'dave', reason: 'load: cancel' }));
+    decision(() => call('cancel', { action_id, cancelled_by: REQUESTER, reason: 'load: cancel' }));
 
   async function run(i: number): Promise<void> {
     const plan = PLANS[i % PLANS.length] as Plan;
@@ -159,7 +165,7 @@ export function startLoad(client: { nc: NatsConnection; js: JetStreamClient }, o
       action_id,
       action_type: 'payment',
       description: `Load ${plan} ${i}`,
-      requested_by: 'dave',
+      requested_by: REQUESTER,
       context: { amount },
       ...(plan === 'expire' ? { timeout_seconds: 2 } : {}),
     };

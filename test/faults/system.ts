@@ -9,7 +9,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { callEndpoint } from '@countersign/client';
 import { Subjects } from '@countersign/contracts';
 import {
   createDatabase,
@@ -20,7 +19,13 @@ import {
   startNatsServer,
   startPostgres,
 } from '@countersign/devinfra';
-import { onFileEnd, type ServiceProcess, spawnService, waitUntil } from '@countersign/test-fixtures';
+import {
+  call as commandAs,
+  onFileEnd,
+  type ServiceProcess,
+  spawnService,
+  waitUntil,
+} from '@countersign/test-fixtures';
 import { type JetStreamClient, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
@@ -252,14 +257,14 @@ export async function waitRecovered(
       const ready = url ? (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) })).status : 0;
       if (ready !== 200) throw new Error(`approval /readyz answered ${ready}`);
       if (!published) {
-        await sys.js.publish(Subjects.requested, JSON.stringify(intake), {
+        await sys.js.publish(Subjects.requestedBy(intake.requested_by), JSON.stringify(intake), {
           msgID: intake.action_id,
           timeout: 2000,
         });
         published = true;
       }
       if (!submitted) {
-        await callEndpoint(sys.nc, 'submit', sync, { timeout: 2000 });
+        await commandAs(sys.nc, 'submit', sync, { timeout: 2000 });
         submitted = true;
       }
       const waiting = [sync, intake].filter(

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  actorSubject,
   type EndpointName,
   Endpoints,
   ErrorBody,
@@ -68,8 +69,16 @@ function checkReply(name: EndpointName, reply: Msg): void {
 }
 
 describe('NATS commands under arbitrary input', () => {
+  // Commands that act go out under an identity allowed to take that action.
+  const actors: Partial<Record<EndpointName, string>> = {
+    submit: 'dave',
+    decide: 'frank',
+    cancel: 'dave',
+    report: 'dave',
+  };
   for (const name of Object.keys(Endpoints) as EndpointName[]) {
-    const { subject } = Endpoints[name];
+    const actor = actors[name];
+    const subject = actor ? actorSubject(name, actor) : Endpoints[name].subject;
     it(`${subject} answers a structured error or a valid result`, async () => {
       // chain: a fresh seed (a new action_id) for every generated request.
       const input = fc.constant(null).chain(() => body(seeds[name]()));
@@ -103,7 +112,7 @@ describe('the intake stream under arbitrary input', () => {
         if (id) addressable.push(id);
         else if (!hasActionId(bytes)) unaddressable++;
         else return; // a generated body that happens to carry a valid action_id: not counted
-        await sys.js.publish(Subjects.requested, bytes, id ? { msgID: id } : {});
+        await sys.js.publish(Subjects.requestedBy('dave'), bytes, id ? { msgID: id } : {});
       }),
       runs(120),
     );

@@ -1,12 +1,14 @@
 /**
  * Model-based test of the approval state machine: random sequences of submissions, decisions by
- * the people of the sample directory, cancels and expiries run against the real services and
+ * the people of the test directory, cancels and expiries run against the real services and
  * against a small reference model of the rules (policy outcomes, who may decide, votes,
  * terminal states, deadlines); after every step both must agree. Seeds are printed on failure;
  * FC_SEED=<seed> replays one.
  */
+import { readFileSync } from 'node:fs';
 import { type Approval, type ApprovalRequestInput, CountersignError, Subjects } from '@countersign/contracts';
-import { waitUntil } from '@countersign/test-fixtures';
+import { Directory } from '@countersign/runtime';
+import { TEST_DIRECTORY_FILE, waitUntil } from '@countersign/test-fixtures';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { call, eventCounts, startSystem } from '../support.js';
@@ -14,16 +16,13 @@ import { runs } from './arbitraries.js';
 
 const sys = await startSystem('model');
 
-/** The sample directory (policies/countersign/data.json); dave holds no role. */
-const ROLES: Record<string, readonly string[]> = {
-  alice: ['finance', 'ops'],
-  bob: ['ops'],
-  carol: ['admin'],
-  erin: ['security'],
-  frank: ['finance'],
-  grace: ['ops', 'security'],
-  dave: [],
-};
+/** The people of the directory the services run with, and their roles (dave holds none). */
+const DIRECTORY = Directory.parse(readFileSync(TEST_DIRECTORY_FILE, 'utf8'));
+const ROLES: Record<string, readonly string[]> = Object.fromEntries(
+  DIRECTORY.principals()
+    .filter((p) => p.kind === 'person')
+    .map((p) => [p.id, p.roles]),
+);
 const PEOPLE = Object.keys(ROLES);
 
 type Kind = 'auto' | 'deny' | 'single' | 'dual' | 'bypass' | 'self' | 'deploy' | 'short';
@@ -207,7 +206,8 @@ class Cancel implements fc.AsyncCommand<Model, Real> {
   async run(model: Model) {
     const a = model.approvals[this.pick % model.approvals.length] as ModelApproval;
     const when = a.status === 'pending' ? due(a) : 'before';
-    const reply = await attempt(() => call(sys.nc, 'cancel', { action_id: a.id, cancelled_by: 'dave' }));
+    // The requester may always cancel its own request (the policy's cancel rule).
+    const reply = await attempt(() => call(sys.nc, 'cancel', { action_id: a.id, cancelled_by: a.requester }));
     if ((when === 'either' && reply === 'expired') || when === 'after') {
       expect(reply).toBe('expired');
       expireIn(a);

@@ -24,6 +24,7 @@ export const MAX_IDENTITY_LENGTH = 128;
  * letters, marks, digits and `_ - @ + .`, starting with a letter or digit, no empty token.
  */
 const CANONICAL_PATTERN = /^[\p{L}\p{N}][\p{L}\p{M}\p{N}_@+-]*(\.[\p{L}\p{M}\p{N}_@+-]+)*$/u;
+const SURROUNDING_SPACE = /^[\p{Zs}\t]+|[\p{Zs}\t]+$/gu;
 // Control, format (zero-width, bidi, BOM), line/paragraph separators, private use, unassigned.
 const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}]/u;
 // Scripts whose letters are confusable with each other; one name may use only one of them.
@@ -43,10 +44,12 @@ export type CanonicalResult = { ok: true; identity: string } | { ok: false; mess
  * folding does; the result is normalised again because folding can un-normalise.
  */
 export function canonicalIdentity(raw: string): CanonicalResult {
-  if (INVISIBLE.test(raw)) {
+  // Spaces and tabs around a name are trimmed; anything else invisible, anywhere, is refused.
+  const trimmed = raw.replace(SURROUNDING_SPACE, '');
+  if (INVISIBLE.test(trimmed)) {
     return { ok: false, message: 'must not contain control, format, bidi or zero-width characters' };
   }
-  const identity = raw.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC').trim();
+  const identity = trimmed.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC').trim();
   if (identity === '') return { ok: false, message: 'must not be empty' };
   if (INVISIBLE.test(identity)) {
     return { ok: false, message: 'must not contain control, format, bidi or zero-width characters' };

@@ -26,7 +26,7 @@ export function streamConfigs(options: StreamOptions = {}): (Partial<StreamConfi
   return [
     {
       name: Streams.requests,
-      subjects: [Subjects.requested],
+      subjects: [...Subjects.requestedAll],
       // Work queue: a request is removed once the approval service has committed and acked it.
       retention: RetentionPolicy.Workqueue,
       storage: StorageType.File,

@@ -16,7 +16,7 @@ describe('ensureStreams', () => {
       await ensureStreams(jsm, { eventsMaxAgeSeconds: 3600 });
       const requests = await jsm.streams.info(Streams.requests);
       const events = await jsm.streams.info(Streams.events);
-      expect(requests.config.subjects).toEqual(['approval.requested']);
+      expect(requests.config.subjects).toEqual(['approval.requested', 'approval.requested.>']);
       expect(requests.config.retention).toBe('workqueue');
       expect(events.config.subjects).toEqual([
         'approval.pending.>',

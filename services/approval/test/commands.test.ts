@@ -149,29 +149,23 @@ describe('decide', () => {
     expect(late.message).toContain('frank');
   });
 
-  it('resumes a paused task by its owner only', async () => {
-    const pause = await submit({
-      action_type: 'task_pause',
-      requested_by: 'agent-7',
-      context: { owner: 'ops-team' },
-    });
+  it('resumes a paused task by its owner only: the identity that paused it', async () => {
+    const pause = await submit({ action_type: 'task_pause', requested_by: 'agent-7' });
     expect(pause.status).toBe('pending');
-    const wrong = await refusal(
-      call(h.nc, 'decide', {
-        action_id: pause.action_id,
-        approved: true,
-        decided_by: 'bob',
-        owner: 'someone-else',
-      }),
-    );
-    expect(wrong.details?.reasons).toEqual([expect.objectContaining({ code: 'owner_mismatch' })]);
+    for (const other of ['bob', 'agent-3']) {
+      const wrong = await refusal(
+        call(h.nc, 'decide', { action_id: pause.action_id, approved: true, decided_by: other }),
+      );
+      expect(wrong.code).toBe('forbidden');
+      expect(wrong.details?.reasons).toEqual([expect.objectContaining({ code: 'not_owner' })]);
+    }
+    // The owner's name in another case or with spaces is the same identity.
     const resumed = await call(h.nc, 'decide', {
       action_id: pause.action_id,
       approved: true,
-      decided_by: 'bob',
-      owner: 'ops-team',
+      decided_by: ' Agent-7 ',
     });
-    expect(resumed).toMatchObject({ status: 'approved', decided_by: 'bob' });
+    expect(resumed).toMatchObject({ status: 'approved', decided_by: 'agent-7' });
   });
 
   it('answers not_found and invalid_request as structured errors', async () => {
@@ -258,7 +252,7 @@ describe('cancel and expiry', () => {
       decided_by: 'dave',
       decision_reason: 'not needed',
     });
-    expect((await refusal(call(h.nc, 'cancel', { action_id: pending.action_id }))).code).toBe(
+    expect((await refusal(call(h.nc, 'cancel', { action_id: pending.action_id }, { as: 'dave' }))).code).toBe(
       'already_decided',
     );
     expect((await refusal(decide(pending.action_id, 'frank'))).details).toMatchObject({
@@ -266,10 +260,11 @@ describe('cancel and expiry', () => {
     });
     expect((await decidedEvent(h.nc, pending.action_id)).data.status).toBe('cancelled');
 
-    const bySystem = await call(h.nc, 'cancel', {
-      action_id: (await submit({ context: { amount: 1500 } })).action_id,
-    });
-    expect(bySystem.decided_by).toBe('system');
+    // A cancel names who cancels: the subject's identity, never a default.
+    const anonymous = await refusal(
+      call(h.nc, 'cancel', { action_id: (await submit({ context: { amount: 1500 } })).action_id }),
+    );
+    expect(anonymous.details?.fields).toEqual([expect.objectContaining({ path: 'cancelled_by' })]);
   });
 
   it('expires a pending approval past its deadline, with its decided event; deciding it answers expired', async () => {

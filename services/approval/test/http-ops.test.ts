@@ -129,7 +129,10 @@ describe('metrics', () => {
     });
     await call(h.nc, 'get', { action_id: 'no-such-approval' }).catch(() => {});
     // An intake message with an action_id but invalid content: recorded as rejected.
-    await h.js.publish(Subjects.requested, JSON.stringify({ action_id: `bad-intake-${Date.now()}` }));
+    await h.js.publish(
+      Subjects.requestedBy('dave'),
+      JSON.stringify({ action_id: `bad-intake-${Date.now()}` }),
+    );
 
     const text = await waitUntil(
       async () => {

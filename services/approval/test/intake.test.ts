@@ -20,9 +20,10 @@ import { call, decidedEvent, eventCounts, refusal, request, startHarness } from 
 const h = await startHarness('intake');
 const jsm = await jetstreamManager(h.nc);
 
+/** Publishes to the intake as dave, the requester of every request here. */
 async function publish(payload: unknown, msgID?: string): Promise<void> {
   const data = typeof payload === 'string' ? payload : JSON.stringify(payload);
-  await h.js.publish(Subjects.requested, data, msgID ? { msgID } : {});
+  await h.js.publish(Subjects.requestedBy('dave'), data, msgID ? { msgID } : {});
 }
 
 async function recorded(actionId: string): Promise<Approval> {

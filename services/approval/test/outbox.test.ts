@@ -31,7 +31,7 @@ const listenerPid = async () =>
 describe('outbox relay', () => {
   it('publishes as soon as a transaction commits, woken by NOTIFY', async () => {
     const id = await pending();
-    await call(h.nc, 'cancel', { action_id: id });
+    await call(h.nc, 'cancel', { action_id: id, cancelled_by: 'dave' });
     await waitUntil(
       () => eventCounts(h.nc, Subjects.decided(id)).then((c) => c[Subjects.decided(id)] === 1),
       {
@@ -43,7 +43,7 @@ describe('outbox relay', () => {
 
   it('writes the versioned envelope, with the event id as Nats-Msg-Id', async () => {
     const id = await pending();
-    await call(h.nc, 'cancel', { action_id: id });
+    await call(h.nc, 'cancel', { action_id: id, cancelled_by: 'dave' });
     await decidedEvent(h.nc, id);
     const jsm = await jetstreamManager(h.nc);
     const stored = await jsm.streams.getMessage(Streams.events, { last_by_subj: Subjects.decided(id) });
@@ -59,7 +59,7 @@ describe('outbox relay', () => {
 
   it('publishes events of a restored database whose outbox ids were used before', async () => {
     const first = await pending();
-    await call(h.nc, 'cancel', { action_id: first });
+    await call(h.nc, 'cancel', { action_id: first, cancelled_by: 'dave' });
     expect((await decidedEvent(h.nc, first)).id).toBe(`${first}.decided`);
     // A fresh database on the same NATS (or a restore from before those rows) hands out outbox
     // ids again: events must not be taken for duplicates of what was published under them.
@@ -70,7 +70,7 @@ describe('outbox relay', () => {
     await h.pool.query('delete from approval.outbox');
     await h.pool.query('alter sequence approval.outbox_id_seq restart with 1');
     const second = await pending();
-    await call(h.nc, 'cancel', { action_id: second });
+    await call(h.nc, 'cancel', { action_id: second, cancelled_by: 'dave' });
     expect((await decidedEvent(h.nc, second)).id).toBe(`${second}.decided`);
   });
 
@@ -82,7 +82,7 @@ describe('outbox relay', () => {
       return pid !== undefined && pid !== before;
     });
     const id = await pending();
-    await call(h.nc, 'cancel', { action_id: id });
+    await call(h.nc, 'cancel', { action_id: id, cancelled_by: 'dave' });
     await decidedEvent(h.nc, id);
     expect(lines.some((l) => l.includes('outbox listener lost its connection'))).toBe(true);
   });
@@ -98,7 +98,7 @@ describe('outbox relay', () => {
 
     await server.crash();
     // Cancelling needs only the database: the decided events wait in the outbox.
-    for (const id of ids) await cancel(h.service.deps, { action_id: id }, 'ops');
+    for (const id of ids) await cancel(h.service.deps, { action_id: id }, 'grace');
     await waitUntil(() => lines.some((l) => l.includes('outbox relay failed; backing off')), {
       message: 'the relay to fail while NATS is down',
     });
@@ -110,7 +110,7 @@ describe('outbox relay', () => {
 
     await server.restart();
     for (const id of ids)
-      expect((await decidedEvent(h.nc, id)).data).toMatchObject({ status: 'cancelled', decided_by: 'ops' });
+      expect((await decidedEvent(h.nc, id)).data).toMatchObject({ status: 'cancelled', decided_by: 'grace' });
     await waitUntil(async () => {
       const left = await h.pool.query(
         'select count(*)::int as n from approval.outbox where published_at is null',
@@ -122,7 +122,7 @@ describe('outbox relay', () => {
 
     // The intake consumer came back with the server too.
     const req = request('after-restart');
-    await h.js.publish(Subjects.requested, JSON.stringify(req));
+    await h.js.publish(Subjects.requestedBy(req.requested_by), JSON.stringify(req));
     expect((await decidedEvent(h.nc, req.action_id)).data.status).toBe('approved');
   });
 });

@@ -14,6 +14,11 @@ export interface OidcClaims {
   email_verified?: boolean | undefined;
 }
 
+/** The file's section an entry of this kind is in, for messages that name it. */
+function sectionOf(kind: Principal['kind']): string {
+  return kind === 'person' ? 'people' : 'services';
+}
+
 /** A directory file that cannot be used; `problems` name each entry's path. */
 export class DirectoryError extends Error {
   constructor(readonly problems: string[]) {
@@ -59,7 +64,7 @@ export class Directory {
     const byEmail = new Map<string, Principal>();
     const claim = <K>(index: Map<K, Principal>, key: K, principal: Principal, what: string) => {
       const holder = index.get(key);
-      if (holder) problems.push(`${principal.kind}s.${principal.id}: ${what} is also ${holder.id}'s`);
+      if (holder) problems.push(`${sectionOf(principal.kind)}.${principal.id}: ${what} is also ${holder.id}'s`);
       else index.set(key, principal);
     };
     const entries: [string, Principal['kind'], PersonEntry | ServiceEntry][] = [
@@ -71,7 +76,7 @@ export class Directory {
     for (const [key, kind, entry] of entries) {
       const canonical = canonicalIdentity(key);
       if (!canonical.ok) {
-        problems.push(`${kind === 'person' ? 'people' : 'services'}.${key}: ${canonical.message}`);
+        problems.push(`${sectionOf(kind)}.${key}: ${canonical.message}`);
         continue;
       }
       const id = canonical.identity;
