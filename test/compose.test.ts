@@ -14,6 +14,7 @@ import { spawnService, useTestNats } from '@countersign/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { MigrationEnv } from '../packages/runtime/src/config.js';
+import { Directory } from '../packages/runtime/src/directory/index.js';
 import { ApprovalEnv } from '../services/approval/src/config.js';
 import { loadChannelsFile } from '../services/notifier/src/channel-config.js';
 import { NotifierEnv } from '../services/notifier/src/config.js';
@@ -216,7 +217,7 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('mounts a channels file the notifier loads, whose roles match the policy directory', () => {
+  it('mounts a channels file the notifier loads, whose roles match the directory', () => {
     const notifier = services.notifier as ComposeService;
     const config = environmentOf('notifier', filled).NOTIFIER_CONFIG;
     expect(notifier.volumes).toContain(`./deploy/channels.compose.yaml:${config}:ro`);
@@ -227,9 +228,7 @@ describe('docker-compose.yml', () => {
     );
     expect(channels.channels.map((c) => c.type)).toContain('email');
 
-    const directory = (
-      JSON.parse(read('policies/countersign/data.json')) as { directory: Record<string, string[]> }
-    ).directory;
+    const directory = Directory.parse(read('deploy/directory.yaml')).roleMap();
     for (const [role, members] of Object.entries(channels.directory.roles)) {
       const holders = Object.entries(directory)
         .filter(([, roles]) => roles.includes(role))

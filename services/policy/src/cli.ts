@@ -15,7 +15,7 @@ import { loadConfig } from '@countersign/runtime';
 import { connect } from '@nats-io/transport-node';
 import { BUNDLE_OBJECT, openPolicyBucket, putBundle } from './bucket.js';
 import { buildBundle, readBundle } from './bundle.js';
-import { PolicyEnv } from './config.js';
+import { PolicyCliEnv } from './config.js';
 import { PolicyEngine } from './engine.js';
 import { describeLoadError } from './errors.js';
 
@@ -44,7 +44,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const { runtime, policy } = loadConfig(PolicyEnv);
+  const { runtime, policy } = loadConfig(PolicyCliEnv);
 
   // Built (or read) and validated, for both commands.
   const prepare = async () => {
