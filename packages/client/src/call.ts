@@ -1,4 +1,5 @@
 import {
+  actorSubject,
   type CountersignError,
   type EndpointName,
   Endpoints,
@@ -16,6 +17,11 @@ export interface CallOptions {
   timeout?: number;
   /** Extra NATS headers to send along (e.g. a trace id). */
   headers?: Record<string, string>;
+  /**
+   * Who acts, for the commands that act (submit, decide, cancel, report): they are sent to
+   * `<subject>.<actor>`, which NATS lets only that identity's user publish to.
+   */
+  actor?: string;
 }
 
 const encoder = new TextEncoder();
@@ -32,15 +38,28 @@ export async function callEndpoint<E extends EndpointName>(
   options: CallOptions = {},
 ): Promise<ResponseOf<E>> {
   const spec = Endpoints[name];
+  let subject = spec.subject;
+  if (spec.actor) {
+    if (options.actor === undefined) {
+      throw typedError(
+        'invalid_request',
+        `${spec.subject} needs the identity that acts (the client's identity option)`,
+        {
+          fields: [{ path: spec.actor, message: 'required: who acts' }],
+        },
+      );
+    }
+    subject = actorSubject(name, options.actor);
+  }
   let reply: Msg;
   try {
-    reply = await nc.request(spec.subject, encoder.encode(JSON.stringify(request)), {
+    reply = await nc.request(subject, encoder.encode(JSON.stringify(request)), {
       timeout: options.timeout ?? 5000,
     });
   } catch (err) {
-    throw unavailableFrom(spec.subject, err);
+    throw unavailableFrom(subject, err);
   }
-  return readReply(spec.subject, reply, spec.response as z.ZodType) as ResponseOf<E>;
+  return readReply(subject, reply, spec.response as z.ZodType) as ResponseOf<E>;
 }
 
 /** The `unavailable` error for a request that got no reply (exported for its unit test). */

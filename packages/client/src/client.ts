@@ -5,14 +5,13 @@ import {
   type ApprovalRequestInput,
   type ApprovalWithHistory,
   type AuditEvent,
-  type CancelRequest,
-  type DecideRequest,
+  canonicalIdentity,
   isCountersignError,
   type ListRequestInput,
   type ListResponse,
   type PolicyDecision,
   parseWith,
-  type ReportRequest,
+  type RequestOf,
   type StatsResponse,
   Subjects,
 } from '@countersign/contracts';
@@ -25,10 +24,23 @@ import { ReconnectWatcher, type WaitOptions, waitForDecided } from './wait.js';
 export interface ClientOptions {
   /** Per-command reply timeout in milliseconds. Default 5000. */
   timeout?: number;
+  /**
+   * The identity this connection's NATS user is in the directory (`billing-job`, `frank`). Requests
+   * and commands are sent under it (`approval.requested.<identity>`, `approval.decide.<identity>`),
+   * where NATS lets only that user publish. When absent, each call uses the identity its input
+   * names (`requested_by`, `decided_by`, …).
+   */
+  identity?: string;
 }
 
-/** A request whose action_id may be left out: the client makes one up. */
-export type NewApprovalRequest = Omit<ApprovalRequestInput, 'action_id'> & { action_id?: string };
+/**
+ * A request whose action_id may be left out (the client makes one up), and requested_by too when
+ * the client has an identity (it is that identity).
+ */
+export type NewApprovalRequest = Omit<ApprovalRequestInput, 'action_id' | 'requested_by'> & {
+  action_id?: string;
+  requested_by?: string;
+};
 
 export interface RequestReceipt {
   action_id: string;
@@ -46,6 +58,19 @@ export function newActionId(prefix = 'act'): string {
       .replace(/^[^A-Za-z0-9]+/, '')
       .slice(0, 80) || 'act';
   return `${clean}-${randomUUID()}`;
+}
+
+type DecideInput = RequestOf<'decide'>;
+type CancelInput = RequestOf<'cancel'>;
+type ReportInput = RequestOf<'report'>;
+
+/** The canonical form of an identity, or the typed InvalidRequestError naming `field`. */
+function canonical(identity: string, field: string): string {
+  const result = canonicalIdentity(identity);
+  if (result.ok) return result.identity;
+  throw typedError('invalid_request', `invalid request: ${field}: ${result.message}`, {
+    fields: [{ path: field, message: result.message }],
+  });
 }
 
 /** Local validation with the contract's schema, failing with the typed InvalidRequestError. */
@@ -67,6 +92,8 @@ export class CountersignClient {
   private jsm: Promise<JetStreamManager> | undefined;
   private readonly reconnects: ReconnectWatcher;
   private readonly callOptions: CallOptions;
+  /** The canonical identity of the `identity` option, if given. */
+  readonly identity: string | undefined;
 
   constructor(
     readonly nc: NatsConnection,
@@ -75,6 +102,31 @@ export class CountersignClient {
     this.js = jetstream(nc);
     this.reconnects = new ReconnectWatcher(nc);
     this.callOptions = { timeout: options.timeout ?? 5000 };
+    this.identity = options.identity === undefined ? undefined : canonical(options.identity, 'identity');
+  }
+
+  /** The request to send: validated, with an action_id, and requested by this client's identity. */
+  private newRequest(input: NewApprovalRequest): ApprovalRequest {
+    const request = validated({
+      ...input,
+      action_id: input.action_id ?? newActionId(input.action_type),
+      requested_by: input.requested_by ?? this.identity ?? '',
+    });
+    if (this.identity !== undefined && request.requested_by !== this.identity) {
+      // The service would refuse it (actor_mismatch) after storing the message; say so now.
+      throw typedError(
+        'forbidden',
+        `requested_by (${request.requested_by}) is not this client's identity (${this.identity})`,
+        { reasons: [{ code: 'actor_mismatch', message: 'requested_by names someone else' }] },
+      );
+    }
+    return request;
+  }
+
+  /** Who acts in a call: the client's identity, else the one the input names (canonical). */
+  private actorFor(named: string | undefined, field: string): CallOptions {
+    const actor = this.identity ?? (named === undefined ? undefined : canonical(named, field));
+    return actor === undefined ? this.callOptions : { ...this.callOptions, actor };
   }
 
   private manager(): Promise<JetStreamManager> {
@@ -83,14 +135,15 @@ export class CountersignClient {
   }
 
   /**
-   * Publishes the request to the durable intake (`approval.requested`, `Nats-Msg-Id` =
-   * action_id) and returns once the stream has stored it. Validated locally first, so a bad
+   * Publishes the request to the durable intake (`approval.requested.<identity>`, `Nats-Msg-Id`
+   * = action_id) and returns once the stream has stored it. Validated locally first, so a bad
    * request fails here with the field named instead of as a rejected approval later.
    */
   async request(input: NewApprovalRequest): Promise<RequestReceipt> {
-    const request = validated({ ...input, action_id: input.action_id ?? newActionId(input.action_type) });
+    const request = this.newRequest(input);
+    const subject = Subjects.requestedBy(request.requested_by);
     try {
-      const ack = await this.js.publish(Subjects.requested, JSON.stringify(request), {
+      const ack = await this.js.publish(subject, JSON.stringify(request), {
         msgID: request.action_id,
         timeout: this.callOptions.timeout,
       });
@@ -99,9 +152,7 @@ export class CountersignClient {
       throw typedError(
         'unavailable',
         `the intake stream did not accept ${request.action_id}: ${String(err)}`,
-        {
-          subject: Subjects.requested,
-        },
+        { subject },
         { cause: err },
       );
     }
@@ -132,7 +183,7 @@ export class CountersignClient {
 
   /** Synchronous submit over `approval.submit`: answers the record as the service stored it. */
   submit(input: ApprovalRequestInput): Promise<Approval> {
-    return callEndpoint(this.nc, 'submit', input, this.callOptions);
+    return callEndpoint(this.nc, 'submit', input, this.actorFor(input.requested_by, 'requested_by'));
   }
 
   get(actionId: string): Promise<ApprovalWithHistory> {
@@ -147,30 +198,31 @@ export class CountersignClient {
     return callEndpoint(this.nc, 'stats', {}, this.callOptions);
   }
 
-  decide(request: DecideRequest): Promise<Approval> {
-    return callEndpoint(this.nc, 'decide', request, this.callOptions);
+  /** A vote (or a task's resume) as the client's identity. */
+  decide(request: DecideInput): Promise<Approval> {
+    return callEndpoint(this.nc, 'decide', request, this.actorFor(request.decided_by, 'decided_by'));
   }
 
-  cancel(request: CancelRequest): Promise<Approval> {
-    return callEndpoint(this.nc, 'cancel', request, this.callOptions);
+  cancel(request: CancelInput): Promise<Approval> {
+    return callEndpoint(this.nc, 'cancel', request, this.actorFor(request.cancelled_by, 'cancelled_by'));
   }
 
   /** What the policy would decide for this request, without creating anything. */
   checkPolicy(input: NewApprovalRequest): Promise<PolicyDecision> {
-    return callEndpoint(
-      this.nc,
-      'evaluate',
-      { ...input, action_id: input.action_id ?? newActionId(input.action_type) },
-      this.callOptions,
-    );
+    return callEndpoint(this.nc, 'evaluate', this.newRequest(input), this.callOptions);
   }
 
   /**
    * Records how an approved action went (`approval.report`): only for approved approvals, only
    * by the requester. It lands in the approval's audit history.
    */
-  reportExecution(actionId: string, report: Omit<ReportRequest, 'action_id'>): Promise<Approval> {
-    return callEndpoint(this.nc, 'report', { action_id: actionId, ...report }, this.callOptions);
+  reportExecution(actionId: string, report: Omit<ReportInput, 'action_id'>): Promise<Approval> {
+    return callEndpoint(
+      this.nc,
+      'report',
+      { action_id: actionId, ...report },
+      this.actorFor(report.reported_by, 'reported_by'),
+    );
   }
 
   /** The audit history of an approval. */

@@ -8,8 +8,11 @@ export const TASK_PAUSE = 'task_pause';
 export interface PauseOptions extends WaitOptions {
   /** Why the task waits; what the resumer reads. */
   reason: string;
-  /** Identity that owns the task; only a resume carrying this owner is accepted. */
-  owner: string;
+  /**
+   * The identity that owns the task: the one that pauses it (the client's identity when absent).
+   * Only that identity may resume it (the policy's resume rule).
+   */
+  owner?: string;
   /** How long the pause may last before it expires, in seconds. */
   timeout_seconds?: number;
   context?: Record<string, unknown>;
@@ -37,8 +40,8 @@ export async function pause(
       action_id: taskId,
       action_type: TASK_PAUSE,
       description: reason,
-      requested_by: owner,
-      context: { ...context, owner },
+      ...(owner === undefined ? {} : { requested_by: owner }),
+      context: { ...context },
       ...(timeout_seconds ? { timeout_seconds } : {}),
     },
     wait,
@@ -47,22 +50,26 @@ export async function pause(
 }
 
 export interface ResumeOptions {
-  /** The owner's identity; must match the pause's owner. */
-  owner: string;
   message?: string;
-  /** Who resumes (recorded); defaults to the owner, e.g. for an external signal. */
+  /** Who resumes: the client's identity when absent. Only the task's owner may (forbidden otherwise). */
   resumed_by?: string;
   /** Resume with a refusal instead: the paused task gets ApprovalRejectedError. */
   reject?: boolean;
 }
 
-/** Wakes a paused task with a message. A resume naming a different owner is refused (forbidden). */
-export function resume(client: CountersignClient, taskId: string, options: ResumeOptions): Promise<Approval> {
+/**
+ * Wakes a paused task with a message. Only the task's owner, the identity that paused it, may
+ * resume it: anyone else is refused (forbidden, not_owner) by the policy.
+ */
+export function resume(
+  client: CountersignClient,
+  taskId: string,
+  options: ResumeOptions = {},
+): Promise<Approval> {
   return client.decide({
     action_id: taskId,
     approved: !options.reject,
-    decided_by: options.resumed_by ?? options.owner,
-    owner: options.owner,
+    ...(options.resumed_by === undefined ? {} : { decided_by: options.resumed_by }),
     ...(options.message ? { reason: options.message } : {}),
   });
 }

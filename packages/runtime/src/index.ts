@@ -71,6 +71,7 @@ export {
 } from './schema-version.js';
 export { Secret } from './secret.js';
 export {
+  actorOfSubject,
   type EndpointHandler,
   type EndpointHandlers,
   type HandlerContext,

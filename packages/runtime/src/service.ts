@@ -1,12 +1,14 @@
 import {
-  type CountersignError,
+  Headers as ContractHeaders,
+  CountersignError,
+  canonicalIdentity,
   decodeRequest,
   type EndpointName,
   Endpoints,
   type ParsedRequestOf,
   type ResponseOf,
 } from '@countersign/contracts';
-import type { NatsConnection } from '@nats-io/nats-core';
+import { headers, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import { type Endpoint, type Service, type ServiceMsg, Svcm } from '@nats-io/services';
 import { coerceError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -17,6 +19,11 @@ const encoder = new TextEncoder();
 export interface HandlerContext {
   msg: ServiceMsg;
   logger: Logger;
+  /**
+   * On an actor-bound command (`approval.decide.<identity>`): the canonical identity the subject
+   * names, which NATS permissions let only that identity's user publish under. Absent otherwise.
+   */
+  actor?: string;
 }
 
 export type EndpointHandler<E extends EndpointName> = (
@@ -76,18 +83,65 @@ export async function startService<E extends EndpointName>(
     const spec = Endpoints[name];
     const handler = handlers[name] as EndpointHandler<E>;
     const log = logger.child({ endpoint: spec.subject });
+    const onError = (error: CountersignError) => options.onError?.(name, error);
     service.addEndpoint(spec.name, {
-      subject: spec.subject,
+      subject: spec.actor ? `${spec.subject}.>` : spec.subject,
       handler: (err, msg) => {
         if (err) {
           log.error({ err }, 'endpoint subscription failed');
           return;
         }
-        void handle(msg, spec.request, handler, log, (error) => options.onError?.(name, error));
+        void handle(msg, spec.request, handler, log, onError, spec.actor ? spec.subject : undefined);
       },
     });
+    if (spec.actor) {
+      // The bare subject names nobody: answer why, instead of leaving the caller with "no responders".
+      nc.subscribe(spec.subject, {
+        ...(options.queue ? { queue: options.queue } : { queue: 'q' }),
+        callback: (err, msg) => {
+          if (err) return;
+          const error = identityRequired(spec.subject);
+          onError(error);
+          try {
+            msg.respond(encoder.encode(JSON.stringify(error.toBody())), {
+              headers: errorHeaders(error),
+            });
+          } catch (respondErr) {
+            log.warn({ err: respondErr }, 'could not send error reply');
+          }
+        },
+      });
+    }
   }
   return service;
+}
+
+/** The services framework's error headers, for a reply sent outside an endpoint. */
+function errorHeaders(error: CountersignError): MsgHdrs {
+  const h = headers();
+  h.set(ContractHeaders.serviceError, headerSafe(error.message));
+  h.set(ContractHeaders.serviceErrorCode, String(error.status));
+  return h;
+}
+
+function identityRequired(subject: string): CountersignError {
+  const message = `send to ${subject}.<your identity>: the subject says who acts, and NATS lets each user publish only under its own`;
+  return new CountersignError('forbidden', message, { reasons: [{ code: 'identity_required', message }] });
+}
+
+/**
+ * The identity an actor-bound subject names (`approval.decide.frank` -> `frank`), canonical. A
+ * subject whose identity part is not a canonical identity is refused: the permissions were
+ * granted for canonical names, so anything else was not published by a person the directory knows.
+ */
+export function actorOfSubject(prefix: string, subject: string): string {
+  const raw = subject.slice(prefix.length + 1);
+  const result = canonicalIdentity(raw);
+  if (!result.ok || result.identity !== raw) {
+    const message = `the identity in the subject is not a canonical identity: ${result.ok ? `use ${result.identity}` : result.message}`;
+    throw new CountersignError('forbidden', message, { reasons: [{ code: 'unknown_identity', message }] });
+  }
+  return result.identity;
 }
 
 async function handle<E extends EndpointName>(
@@ -96,10 +150,13 @@ async function handle<E extends EndpointName>(
   handler: EndpointHandler<E>,
   logger: Logger,
   onError: (error: CountersignError) => void,
+  /** Set on actor-bound commands: the subject prefix before the identity. */
+  actorPrefix: string | undefined,
 ): Promise<void> {
   try {
+    const actor = actorPrefix === undefined ? undefined : actorOfSubject(actorPrefix, msg.subject);
     const request = decodeRequest(schema, msg.data) as ParsedRequestOf<E>;
-    const response = await handler(request, { msg, logger });
+    const response = await handler(request, { msg, logger, ...(actor === undefined ? {} : { actor }) });
     msg.respond(encoder.encode(JSON.stringify(response)));
   } catch (err) {
     const error = coerceError(err);

@@ -2,7 +2,7 @@ import { ConfigError, loadConfig } from '@countersign/runtime';
 import { describe, expect, it } from 'vitest';
 import { ApprovalEnv } from './config.js';
 
-const base = { DATABASE_URL: 'postgres://localhost/x' };
+const base = { DATABASE_URL: 'postgres://localhost/x', DIRECTORY_FILE: 'directory.yaml' };
 const secret = 'r'.repeat(32);
 
 describe('ApprovalEnv HTTP settings', () => {

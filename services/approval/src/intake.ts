@@ -1,7 +1,7 @@
 import {
   ActionId,
   ApprovalRequest,
-  type CountersignError,
+  CountersignError,
   decodeJson,
   type ErrorCode,
   type InvalidMessageEvent,
@@ -11,6 +11,7 @@ import {
   Subjects,
 } from '@countersign/contracts';
 import {
+  actorOfSubject,
   coerceError,
   type DurableConsumer,
   type Logger,
@@ -19,7 +20,14 @@ import {
 } from '@countersign/runtime';
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import { z } from 'zod';
-import { type LifecycleDeps, type SubmitItem, type SubmitOutcome, submitMany } from './lifecycle/index.js';
+import {
+  admissionRefusal,
+  bindActor,
+  type LifecycleDeps,
+  type SubmitItem,
+  type SubmitOutcome,
+  submitMany,
+} from './lifecycle/index.js';
 import { iso } from './records.js';
 
 /** The durable pull consumer every replica shares (work queue: each message to one of them). */
@@ -102,6 +110,52 @@ export function classify(data: Uint8Array): Classified {
     };
   }
   return { kind: 'item', item: { kind: 'request', request: parsed.data } };
+}
+
+/**
+ * Binds a classified intake item to the identity its subject proves
+ * (`approval.requested.<identity>`: NATS lets each user publish only under its own). A request
+ * whose requester cannot be proven, is unknown, names someone else or may not ask for this action
+ * type is recorded as rejected with that reason, under the proven identity (never the claimed
+ * one), so its waiter learns why and no record names someone who did not ask.
+ */
+export function bindIntakeItem(
+  deps: Pick<LifecycleDeps, 'directory'>,
+  subject: string,
+  item: SubmitItem,
+): SubmitItem {
+  let actor: string | undefined;
+  let refusal: CountersignError | undefined;
+  if (subject === Subjects.requested) {
+    const message = `publish to ${Subjects.requestedBy('<your identity>')}: the subject says who asks`;
+    refusal = new CountersignError('forbidden', message, {
+      reasons: [{ code: 'identity_required', message }],
+    });
+  } else {
+    try {
+      actor = actorOfSubject(Subjects.requested, subject);
+    } catch (err) {
+      refusal = err as CountersignError;
+    }
+  }
+  const raw = item.kind === 'request' ? item.request : item.raw;
+  const asProven = (value: unknown): unknown => {
+    const { requested_by: _claimed, ...rest } =
+      value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {};
+    return actor === undefined ? rest : { ...rest, requested_by: actor };
+  };
+  if (item.kind === 'invalid') return { ...item, raw: asProven(item.raw) };
+  if (!refusal && actor !== undefined) {
+    try {
+      bindActor(deps, actor, 'requested_by', item.request.requested_by);
+      refusal = admissionRefusal(deps, item.request);
+    } catch (err) {
+      refusal = err as CountersignError;
+    }
+  }
+  if (refusal)
+    return { kind: 'invalid', action_id: item.request.action_id, raw: asProven(raw), error: refusal };
+  return item;
 }
 
 /** The dead-letter event for a message: its error and its text (capped at the payload limit). */
@@ -196,10 +250,14 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
     for (const [index, msg] of batch.entries()) {
       const c = classify(msg.data);
       // Without an action_id nobody waits for an answer: it can only be dead-lettered.
-      if (c.kind === 'unaddressable') outcomes[index] = dispose(c.error);
-      else addressable.push({ index, item: c.item });
+      if (c.kind === 'unaddressable') {
+        outcomes[index] = dispose(c.error);
+        continue;
+      }
+      const item = bindIntakeItem(options.deps, msg.subject, c.item);
+      addressable.push({ index, item });
       // Addressable but invalid: it is recorded as rejected, so its waiter learns why.
-      if (c.kind === 'item' && c.item.kind === 'invalid') options.onError?.(c.item.error.code, 'rejected');
+      if (item.kind === 'invalid') options.onError?.(item.error.code, 'rejected');
     }
     if (addressable.length > 0) {
       const submitted = await submitMany(

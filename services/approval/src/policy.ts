@@ -1,12 +1,19 @@
 import { callEndpoint } from '@countersign/client';
-import type { Approval, ApprovalRequest, AuthorizeResponse, PolicyDecision } from '@countersign/contracts';
+import type {
+  Approval,
+  ApprovalRequest,
+  AuthorizeAction,
+  AuthorizeResponse,
+  PolicyDecision,
+} from '@countersign/contracts';
 import type { NatsConnection } from '@nats-io/nats-core';
 
 /** The two questions the approval service asks the policy service. */
 export interface PolicyClient {
   /** Throws CountersignError: `unavailable` when no policy answered in time. */
   evaluate(request: ApprovalRequest): Promise<PolicyDecision>;
-  authorize(approval: Approval, decider: string, owner?: string): Promise<AuthorizeResponse>;
+  /** May `actor` take `action` (decide, resume, cancel, report) on `approval`? */
+  authorize(action: AuthorizeAction, approval: Approval, actor: string): Promise<AuthorizeResponse>;
 }
 
 /**
@@ -16,12 +23,7 @@ export interface PolicyClient {
 export function natsPolicyClient(nc: NatsConnection, timeoutMs: number): PolicyClient {
   return {
     evaluate: (request) => callEndpoint(nc, 'evaluate', request, { timeout: timeoutMs }),
-    authorize: (approval, decider, owner) =>
-      callEndpoint(
-        nc,
-        'authorize',
-        { approval, decider, ...(owner === undefined ? {} : { owner }) },
-        { timeout: timeoutMs },
-      ),
+    authorize: (action, approval, actor) =>
+      callEndpoint(nc, 'authorize', { action, approval, actor }, { timeout: timeoutMs }),
   };
 }

@@ -1,6 +1,11 @@
-/** Cancel: withdraws a pending approval (the requester or an operator), with its decided event. */
+/**
+ * Cancel: withdraws a pending approval, with its decided event. Who may (by default the
+ * requester, an eligible approver of it, or an operator) is the policy's `cancel` rule.
+ */
 import { type Approval, CountersignError } from '@countersign/contracts';
-import { Actors } from './actors.js';
+import { findApproval, notFound } from '../queries.js';
+import { toApproval } from '../records.js';
+import { authorize } from './authorize.js';
 import type { LifecycleDeps } from './deps.js';
 import { containsUnstorable, unstorableError } from './storable.js';
 import { applyTransitions, onPending } from './transitions.js';
@@ -8,9 +13,12 @@ import { applyTransitions, onPending } from './transitions.js';
 export async function cancel(
   deps: LifecycleDeps,
   input: { action_id: string; reason?: string | undefined },
-  actor: string = Actors.system,
+  actor: string,
 ): Promise<Approval> {
   if (containsUnstorable(input) || containsUnstorable(actor)) throw unstorableError();
+  const current = await findApproval(deps.pool, input.action_id);
+  if (!current) throw notFound(input.action_id);
+  if (current.status === 'pending') await authorize(deps, 'cancel', toApproval(current), actor);
   const approval = await onPending(deps, input.action_id, async (client, _row, now) => {
     const [done] = await applyTransitions(
       client,

@@ -9,6 +9,7 @@ import type pg from 'pg';
 import { type AuditEntry, appendAudit } from '../audit.js';
 import { findApproval, notFound } from '../queries.js';
 import { type ApprovalRow, iso, toApproval } from '../records.js';
+import { authorize, TASK_PAUSE } from './authorize.js';
 import type { LifecycleDeps } from './deps.js';
 import { expire } from './expiry.js';
 import { containsUnstorable, unstorableError } from './storable.js';
@@ -18,8 +19,8 @@ export interface DecideInput {
   action_id: string;
   approved: boolean;
   reason?: string | undefined;
-  /** Only for resuming a `task_pause`. */
-  owner?: string | undefined;
+  /** Set when a relay (the notifier's markdown folders) carried the decision: recorded with the vote. */
+  relay?: { by: string; channel: string } | undefined;
 }
 
 /** How a caller takes part in the vote's transaction; the domain input above stays plain data. */
@@ -55,14 +56,9 @@ export async function decide(
     throw closedError(now ?? current);
   }
 
-  const verdict = await deps.policy.authorize(toApproval(current), actor, input.owner);
-  if (!verdict.allowed) {
-    throw new CountersignError(
-      'forbidden',
-      verdict.reasons.map((r) => r.message).join('; ') || `${actor} may not decide this approval`,
-      { action_id: input.action_id, reasons: verdict.reasons },
-    );
-  }
+  // A paused task is not approved but resumed, and only by its owner: the policy tells them apart.
+  const action = current.action_type === TASK_PAUSE ? 'resume' : 'decide';
+  await authorize(deps, action, toApproval(current), actor);
 
   const approval = await onPending(deps, input.action_id, async (client, row, now) => {
     await options.inTransaction?.(client);
@@ -104,7 +100,10 @@ async function vote(
     event: 'voted',
     actor,
     reason: input.reason ?? null,
-    data: { approved: input.approved, ...(input.owner ? { owner: input.owner } : {}) },
+    data: {
+      approved: input.approved,
+      ...(input.relay ? { relayed_by: input.relay.by, channel: input.relay.channel } : {}),
+    },
     at: iso(now),
   };
   // Distinct approvers: the primary key allows one vote per voter, so counting rows is enough.

@@ -7,6 +7,7 @@ import {
   ApprovalRequest,
   type CountersignError,
   type PolicyDecision,
+  Reason,
 } from '@countersign/contracts';
 import { canonicalJson, sha256Hex } from '../hash.js';
 import { containsUnstorable } from './storable.js';
@@ -20,7 +21,8 @@ export function invalidHash(raw: unknown): string {
 export function invalidRequestDecision(error: CountersignError): PolicyDecision {
   return {
     outcome: 'deny',
-    reasons: [{ code: 'invalid_request', message: error.message }],
+    // A refusal (an unproven or unknown requester, say) keeps its own reason codes.
+    reasons: refusalReasons(error) ?? [{ code: 'invalid_request', message: error.message }],
     risk: 'low',
     required_approvals: 1,
     approver_roles: [],
@@ -29,6 +31,11 @@ export function invalidRequestDecision(error: CountersignError): PolicyDecision 
     revision: 'none',
     decision_id: 'none',
   };
+}
+
+function refusalReasons(error: CountersignError): Reason[] | undefined {
+  const parsed = Reason.array().min(1).safeParse(error.details?.reasons);
+  return parsed.success ? parsed.data : undefined;
 }
 
 /**

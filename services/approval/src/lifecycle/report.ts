@@ -1,9 +1,13 @@
-/** Report: the requester records how an approved action went (executed or failed), once. */
+/**
+ * Report: the requester records how an approved action went (executed or failed), once. Who may
+ * report (the requester principal) is the policy's `report` rule.
+ */
 import { type Approval, CountersignError } from '@countersign/contracts';
 import { query, withTransaction } from '@countersign/runtime';
 import { appendAudit } from '../audit.js';
 import { findApproval, notFound } from '../queries.js';
 import { iso, toApproval } from '../records.js';
+import { authorize } from './authorize.js';
 import { transactionNow } from './clock.js';
 import type { LifecycleDeps } from './deps.js';
 import { containsUnstorable, unstorableError } from './storable.js';
@@ -20,19 +24,13 @@ export interface ReportInput {
  */
 export async function report(deps: LifecycleDeps, input: ReportInput, actor: string): Promise<Approval> {
   if (containsUnstorable(input) || containsUnstorable(actor)) throw unstorableError();
+  const current = await findApproval(deps.pool, input.action_id);
+  if (!current) throw notFound(input.action_id);
+  // Outside the transaction (a network call); who requested an approval never changes.
+  await authorize(deps, 'report', toApproval(current), actor);
   return withTransaction(deps.pool, async (client) => {
     const row = await findApproval(client, input.action_id, { lock: true });
     if (!row) throw notFound(input.action_id);
-    if (actor !== row.requested_by) {
-      throw new CountersignError(
-        'forbidden',
-        `only the requester (${row.requested_by}) may report the outcome`,
-        {
-          action_id: input.action_id,
-          reasons: [{ code: 'not_requester', message: `${actor} did not request this action` }],
-        },
-      );
-    }
     if (row.status !== 'approved') {
       throw new CountersignError(
         'invalid_request',

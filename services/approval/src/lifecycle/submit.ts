@@ -13,6 +13,7 @@ import { databaseError, query } from '@countersign/runtime';
 import { findApproval, notFound } from '../queries.js';
 import { toApproval } from '../records.js';
 import type { LifecycleDeps } from './deps.js';
+import { admissionRefusal } from './identities.js';
 import { invalidHash } from './invalid.js';
 import { containsUnstorable, unstorableError } from './storable.js';
 import { type Prepared, requestHash, type SubmitItem, type SubmitOutcome } from './submission.js';
@@ -104,8 +105,13 @@ export async function submitMany(
   return outcomes as SubmitOutcome[];
 }
 
-/** Submits one request synchronously: the same path as the intake stream, answered at once. */
+/**
+ * Submits one request synchronously: the same path as the intake stream, answered at once. A
+ * requester the directory does not allow this request is refused before anything is recorded.
+ */
 export async function submit(deps: LifecycleDeps, request: ApprovalRequest): Promise<Approval> {
+  const refused = admissionRefusal(deps, request);
+  if (refused) throw refused;
   const [outcome] = await submitMany(deps, [{ kind: 'request', request }]);
   switch (outcome?.kind) {
     case 'created':
