@@ -76,7 +76,7 @@ describe('deciding in a markdown file', () => {
     const decided = await waitUntil(
       () => {
         const text = read(id);
-        return text?.includes('<!-- countersign:state=approved -->') && text;
+        return text?.includes('<!-- countersign:state=approved ') && text;
       },
       { timeout: 15_000 },
     );

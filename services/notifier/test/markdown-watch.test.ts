@@ -65,7 +65,7 @@ async function pendingPayment(label: string, extra: { amount?: number; timeout_s
     requested_by: 'dave',
     ...(extra.timeout_seconds ? { timeout_seconds: extra.timeout_seconds } : {}),
   });
-  const text = await fileWith(id, '<!-- countersign:state=pending -->');
+  const text = await fileWith(id, '<!-- countersign:state=pending ');
   return { id, text };
 }
 
@@ -108,7 +108,7 @@ describe('markdown watcher: decisions the approval service refuses', () => {
     // Five seconds: time enough to see (and keep) the pending file before it expires.
     const { id, text } = await pendingPayment('md-expired', { timeout_seconds: 5 });
     // The expiry is published and rendered into the file by the channel...
-    await fileWith(id, '<!-- countersign:state=expired -->');
+    await fileWith(id, '<!-- countersign:state=expired ');
     // ...but the person's editor still had the pending copy open, and saves it with a decision.
     saveDecision(id, text, 'approved', 'alice', 'too late');
     const answered = await fileWith(id, 'was refused');
@@ -124,7 +124,7 @@ describe('markdown watcher: decisions the approval service refuses', () => {
   it('refuses a decision on an approval already decided elsewhere, and keeps the first decision', async () => {
     const { id, text } = await pendingPayment('md-twice');
     await call(nc, 'decide', { action_id: id, approved: true, decided_by: 'alice', reason: 'from the CLI' });
-    await fileWith(id, '<!-- countersign:state=approved -->');
+    await fileWith(id, '<!-- countersign:state=approved ');
     // A stale copy saved with the opposite decision.
     saveDecision(id, text, 'rejected', 'frank', 'no');
     const answered = await fileWith(id, 'was refused');
@@ -156,7 +156,7 @@ describe('markdown watcher: partial votes', () => {
     expect(halfway.votes.map((v) => v.voter)).toEqual(['alice']);
 
     saveDecision(id, voted, 'approved', 'frank', 'second look');
-    const decided = await fileWith(id, '<!-- countersign:state=approved -->');
+    const decided = await fileWith(id, '<!-- countersign:state=approved ');
     expect(decided).toMatch(/^Status: approved$/m);
     const approval = await call(nc, 'get', { action_id: id });
     expect(approval.status).toBe('approved');
@@ -186,7 +186,7 @@ describe('markdown watcher: the approval service is unavailable', () => {
     } finally {
       await approvalService.restart();
     }
-    const decided = await fileWith(id, '<!-- countersign:state=approved -->');
+    const decided = await fileWith(id, '<!-- countersign:state=approved ');
     expect(decided).toMatch(/^Approved By: alice$/m);
     const approval = await call(nc, 'get', { action_id: id });
     expect(approval).toMatchObject({
@@ -224,10 +224,10 @@ describe('markdown watcher and channel: a path that cannot be written', () => {
     // While the blocked path is in the folder, the watcher still takes decisions in other files.
     const other = await pendingPayment('md-neighbour');
     saveDecision(other.id, other.text, 'approved', 'alice');
-    await fileWith(other.id, '<!-- countersign:state=approved -->');
+    await fileWith(other.id, '<!-- countersign:state=approved ');
 
     rmSync(pathOf(id), { recursive: true });
-    const written = await fileWith(id, '<!-- countersign:state=pending -->');
+    const written = await fileWith(id, '<!-- countersign:state=pending ');
     expectReopened(written);
     // The file is written before the attempt is recorded: wait for the record.
     const delivered = await waitUntil(async () => {

@@ -87,7 +87,7 @@ export function startMarkdownWatcher(options: WatcherOptions): MarkdownWatcher {
     }
     if (!person.channels.includes(channel)) {
       return {
-        code: 'not_allowed_on_channel',
+        code: 'not_on_channel',
         message: `the directory does not allow ${canonical.identity} to decide in the ${channel} folder`,
       };
     }
@@ -123,12 +123,19 @@ export function startMarkdownWatcher(options: WatcherOptions): MarkdownWatcher {
       if (text === undefined) return;
       const fields = parseEditable(text);
       if (fields.writtenState !== 'pending' || !isEdit(fields)) return;
+      const path = join(folder.path, file);
       const ours = await writtenFile(pool, channel, actionId);
-      if (!ours || !fields.nonce || ours.nonce !== fields.nonce || ours.path !== join(folder.path, file)) {
+      if (!ours || !fields.nonce || ours.nonce !== fields.nonce || ours.path !== path) {
         const refusal = notOurs(channel);
-        await refuse(file, actionId, fields, refusal, () =>
-          writeBack(file, text, refusalNote(fields, refusal)),
-        );
+        const note = refusalNote(fields, refusal);
+        await refuse(file, actionId, fields, refusal, async () => {
+          // A copy saved over this channel's own file: put the real one back, so its approvers
+          // can still decide here. Without it (or the approval), only the block is answered.
+          const current = ours?.path === path ? await currentApproval(actionId) : undefined;
+          if (ours && current)
+            await folder.write(file, renderApprovalFile(current, { nonce: ours.nonce, note }));
+          else await writeBack(file, text, note);
+        });
         return;
       }
       const nonce = ours.nonce;

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -7,7 +7,7 @@ import { createLogger, type DirectoryHolder, migrate, openDirectory } from '@cou
 import { TEST_DIRECTORY_FILE, type TestDatabase } from '@countersign/test-fixtures';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { resolveChannels } from '../../src/channel-config.js';
 import { NotifierEnv } from '../../src/config.js';
 import { type Notifier, startNotifier } from '../../src/service.js';
@@ -61,6 +61,23 @@ export interface TestPerson {
 export function writeDirectory(people: Record<string, TestPerson>): string {
   const file = join(mkdtempSync(join(tmpdir(), 'notifier-directory-')), 'directory.yaml');
   writeFileSync(file, directoryText(people));
+  return file;
+}
+
+/**
+ * The test directory (every person and requesting system the harness knows) with some people's
+ * entries changed, e.g. `{ alice: { channels: ['vault'] } }`, written to a fresh temp folder:
+ * for tests whose services must all read the same directory (DIRECTORY_FILE of each).
+ */
+export function testDirectoryWith(changes: Record<string, TestPerson>): string {
+  const document = parse(readFileSync(TEST_DIRECTORY_FILE, 'utf8')) as {
+    people: Record<string, TestPerson>;
+  };
+  for (const [identity, change] of Object.entries(changes)) {
+    document.people[identity] = { ...document.people[identity], ...change };
+  }
+  const file = join(mkdtempSync(join(tmpdir(), 'notifier-directory-')), 'directory.yaml');
+  writeFileSync(file, stringify(document));
   return file;
 }
 
