@@ -1,6 +1,8 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { callEndpoint } from '@countersign/client';
+import type { EndpointName, RequestOf } from '@countersign/contracts';
 import { call, spawnService, useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
@@ -9,7 +11,7 @@ import { parseEditable } from '../src/markdown/format.js';
 import { actionId } from './helpers/approvals.js';
 import { deliveriesOf } from './helpers/deliveries.js';
 import { markdownFiles } from './helpers/markdown.js';
-import { startTestNotifier, type TestNotifier, testEnv } from './helpers/notifier.js';
+import { startTestNotifier, type TestNotifier, testDirectoryWith, testEnv } from './helpers/notifier.js';
 
 /**
  * The markdown watcher's refusals and retries, end to end: the real policy and approval
@@ -19,12 +21,22 @@ import { startTestNotifier, type TestNotifier, testEnv } from './helpers/notifie
 const nats = await useTestNats();
 const db = await useTestDatabase('notifier_markdown_watch');
 const directory = mkdtempSync(join(tmpdir(), 'approvals-watch-'));
+// Every service reads one directory: the test directory with alice and frank on "vault".
+const directoryFile = testDirectoryWith({ alice: { channels: ['vault'] }, frank: { channels: ['vault'] } });
 
-await spawnService('policy', { env: { NATS_URL: nats.url }, timeout: 120_000 });
+await spawnService('policy', {
+  env: { NATS_URL: nats.url, DIRECTORY_FILE: directoryFile },
+  timeout: 120_000,
+});
 // A short expiry sweep, so an approval with a one-second timeout is expired (and its event
 // published) soon after its deadline.
 const approvalService = await spawnService('approval', {
-  env: { NATS_URL: nats.url, DATABASE_URL: db.url, EXPIRY_INTERVAL_MS: '200' },
+  env: {
+    NATS_URL: nats.url,
+    DATABASE_URL: db.url,
+    DIRECTORY_FILE: directoryFile,
+    EXPIRY_INTERVAL_MS: '200',
+  },
 });
 
 let nc: NatsConnection;
@@ -33,7 +45,10 @@ beforeAll(async () => {
   nc = await connect({ servers: nats.url });
   // Retries spaced out enough that the unwritable-file case can repair the path in between.
   run = await startTestNotifier(
-    testEnv(db, nats.url, { NOTIFIER_RETRY_SCHEDULE: '0,100ms,500ms,1s,2s,5s,10s,20s' }),
+    testEnv(db, nats.url, {
+      DIRECTORY_FILE: directoryFile,
+      NOTIFIER_RETRY_SCHEDULE: '0,100ms,500ms,1s,2s,5s,10s,20s',
+    }),
     { channels: [{ name: 'vault', type: 'markdown', directory }] },
   );
 });
@@ -43,6 +58,10 @@ afterAll(async () => {
 });
 
 const { pathOf, read, saveDecision } = markdownFiles(directory);
+
+/** A command sent as `actor` (on its actor subject), with a timeout for a loaded machine. */
+const commandAs = <E extends EndpointName>(actor: string, name: E, request: RequestOf<E>) =>
+  callEndpoint(nc, name, request, { actor, timeout: 10_000 });
 
 /** The file once it carries `needle`. Generous: the approval service runs as a child process. */
 const fileWith = (id: string, needle: string, timeout = 30_000) =>
@@ -57,7 +76,7 @@ const fileWith = (id: string, needle: string, timeout = 30_000) =>
 /** A pending payment that needs a finance approver (dave requests, alice and frank approve). */
 async function pendingPayment(label: string, extra: { amount?: number; timeout_seconds?: number } = {}) {
   const id = actionId(label);
-  await call(nc, 'submit', {
+  await commandAs('dave', 'submit', {
     action_id: id,
     action_type: 'payment',
     description: `Pay invoice for ${label}`,
@@ -73,6 +92,7 @@ async function pendingPayment(label: string, extra: { amount?: number; timeout_s
 function expectReopened(text: string): void {
   expect(parseEditable(text)).toEqual({
     writtenState: 'pending',
+    nonce: expect.any(String),
     status: 'pending',
     approvedBy: '',
     reason: '',
@@ -123,7 +143,7 @@ describe('markdown watcher: decisions the approval service refuses', () => {
 
   it('refuses a decision on an approval already decided elsewhere, and keeps the first decision', async () => {
     const { id, text } = await pendingPayment('md-twice');
-    await call(nc, 'decide', { action_id: id, approved: true, decided_by: 'alice', reason: 'from the CLI' });
+    await commandAs('alice', 'decide', { action_id: id, approved: true, reason: 'from the CLI' });
     await fileWith(id, '<!-- countersign:state=approved ');
     // A stale copy saved with the opposite decision.
     saveDecision(id, text, 'rejected', 'frank', 'no');
@@ -131,6 +151,7 @@ describe('markdown watcher: decisions the approval service refuses', () => {
     expect(answered).toContain('Decision by frank was refused (already\\_decided)');
     expect(parseEditable(answered)).toEqual({
       writtenState: 'approved',
+      nonce: expect.any(String),
       status: 'approved',
       approvedBy: 'alice',
       reason: 'from the CLI',
@@ -202,7 +223,7 @@ describe('markdown watcher and channel: a path that cannot be written', () => {
     // Works as root too (a read-only mode would not stop root): a directory where the file goes.
     const id = actionId('md-blocked');
     mkdirSync(join(pathOf(id), 'in-the-way'), { recursive: true });
-    await call(nc, 'submit', {
+    await commandAs('dave', 'submit', {
       action_id: id,
       action_type: 'payment',
       description: 'Pay invoice blocked',
