@@ -41,11 +41,7 @@ export const NotifierVariables = CommonEnv.extend({
   WEBHOOK_ALLOW_HTTP: env.bool(false),
   /** Allow webhook URLs that resolve to private, loopback or link-local addresses. */
   WEBHOOK_ALLOW_PRIVATE: env.bool(false),
-  /**
-   * The identity the notifier relays decisions written in markdown folders as: a directory
-   * service with `relays_decisions: true`, and the NATS user allowed to publish
-   * `approval.decide.<identity>`.
-   */
+  /** Identity markdown decisions are relayed as: a directory service with `relays_decisions: true`. */
   NOTIFIER_IDENTITY: z
     .string()
     .default('notifier')
