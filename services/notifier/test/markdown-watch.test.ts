@@ -21,6 +21,8 @@ import { startTestNotifier, type TestNotifier, testDirectoryWith, testEnv } from
 const nats = await useTestNats();
 const db = await useTestDatabase('notifier_markdown_watch');
 const directory = mkdtempSync(join(tmpdir(), 'approvals-watch-'));
+// Another channel's folder, unwatched, with its own files of the same approvals.
+const archiveDirectory = mkdtempSync(join(tmpdir(), 'approvals-archive-'));
 // Every service reads one directory: the test directory with alice and frank on "vault".
 const directoryFile = testDirectoryWith({ alice: { channels: ['vault'] }, frank: { channels: ['vault'] } });
 
@@ -49,7 +51,12 @@ beforeAll(async () => {
       DIRECTORY_FILE: directoryFile,
       NOTIFIER_RETRY_SCHEDULE: '0,100ms,500ms,1s,2s,5s,10s,20s',
     }),
-    { channels: [{ name: 'vault', type: 'markdown', directory }] },
+    {
+      channels: [
+        { name: 'vault', type: 'markdown', directory },
+        { name: 'archive', type: 'markdown', directory: archiveDirectory, watch: false },
+      ],
+    },
   );
 });
 afterAll(async () => {
@@ -58,6 +65,7 @@ afterAll(async () => {
 });
 
 const { pathOf, read, saveDecision } = markdownFiles(directory);
+const archive = markdownFiles(archiveDirectory);
 
 /** A command sent as `actor` (on its actor subject), with a timeout for a loaded machine. */
 const commandAs = <E extends EndpointName>(actor: string, name: E, request: RequestOf<E>) =>
@@ -160,6 +168,32 @@ describe('markdown watcher: decisions the approval service refuses', () => {
     const approval = await call(nc, 'get', { action_id: id });
     expect(approval).toMatchObject({ status: 'approved', decided_by: 'alice' });
     expect(approval.votes.map((v) => [v.voter, v.approved])).toEqual([['alice', true]]);
+  });
+});
+
+describe("markdown watcher: a file copied over the channel's own", () => {
+  it('refuses the copy, puts the real file back, and the real file still takes a decision', async () => {
+    const { id, text } = await pendingPayment('md-copied');
+    // frank may decide on "vault", but this is the archive channel's file of the approval.
+    const copy = await waitUntil(() => archive.read(id));
+    saveDecision(id, copy, 'approved', 'frank', 'from the archive');
+    const restored = await fileWith(id, 'not\\_written\\_for\\_channel');
+    expect(parseEditable(restored)).toMatchObject({
+      writtenState: 'pending',
+      nonce: parseEditable(text).nonce,
+      status: 'pending',
+      approvedBy: '',
+    });
+    const untouched = await call(nc, 'get', { action_id: id });
+    expect(untouched.status).toBe('pending');
+    expect(untouched.votes).toEqual([]);
+
+    saveDecision(id, restored, 'approved', 'frank', 'in the right folder');
+    await fileWith(id, '<!-- countersign:state=approved ');
+    expect(await call(nc, 'get', { action_id: id })).toMatchObject({
+      status: 'approved',
+      decided_by: 'frank',
+    });
   });
 });
 
