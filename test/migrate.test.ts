@@ -139,7 +139,7 @@ describe('services running as the runtime role', () => {
     await client.decide({ action_id, approved: true, decided_by: 'frank' });
     const approval = await client.waitForDecision(action_id, { timeout: 30_000 });
     expect(approval).toMatchObject({ status: 'approved', decided_by: 'frank' });
-    await waitUntil(async () => mail.received.some((m) => m.to.includes('frank@example.com')), {
+    await waitUntil(async () => mail.received.some((m) => m.to.includes('frank@example.test')), {
       message: "frank's email",
       timeout: 30_000,
     });

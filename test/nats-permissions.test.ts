@@ -107,9 +107,11 @@ describe('least-privilege NATS accounts', () => {
     await waitUntil(
       () =>
         mail.received.some(
-          (m) => m.to.includes('frank@example.com') && m.subject.includes(pending.action_id),
+          (m) => m.to.includes('frank@example.test') && m.subject.includes(pending.action_id),
         ) &&
-        mail.received.some((m) => m.to.includes('dave@example.com') && m.subject.includes(pending.action_id)),
+        mail.received.some(
+          (m) => m.to.includes('dave@example.test') && m.subject.includes(pending.action_id),
+        ),
       { message: 'the pending and decided emails' },
     );
     // Ops: the services framework answers (nats micro ls).

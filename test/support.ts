@@ -165,14 +165,15 @@ export function runScript(
   );
 }
 
-/** A notifier channels file in a fresh temp folder: frank (finance) and dave, and one email channel. */
+/**
+ * A notifier channels file in a fresh temp folder: one email channel, to the approvers and the
+ * requester. Who they are (frank and alice for finance, dave) is the test directory's.
+ */
 export function writeMailChannels(label: string): string {
   const file = join(mkdtempSync(join(tmpdir(), `countersign-${label}-`)), 'channels.yaml');
   writeFileSync(
     file,
     stringify({
-      people: { frank: { email: 'frank@example.com' }, dave: { email: 'dave@example.com' } },
-      roles: { finance: ['frank'] },
       channels: [{ name: 'mail', type: 'email', from: 'countersign@example.com', requester: true }],
     }),
   );

@@ -39,16 +39,6 @@ import {
 } from '../../services/notifier/test/helpers/receiver.js';
 import { alive, FAST_APPROVAL_ENV, httpUrlOf } from '../support.js';
 
-/** Who gets mail: the finance approvers and dave, the requester of every load request. */
-const PEOPLE = {
-  people: {
-    alice: { email: 'alice@example.com' },
-    frank: { email: 'frank@example.com' },
-    dave: { email: 'dave@example.com' },
-  },
-  roles: { finance: ['alice', 'frank'] },
-};
-
 /** What a fault scenario drives and checks: one system of services, however it is deployed. */
 export interface FaultTarget {
   label: string;
@@ -113,8 +103,8 @@ export async function startSinks(): Promise<Sinks> {
   const channelsFile = join(mkdtempSync(join(tmpdir(), 'countersign-faults-')), 'channels.yaml');
   writeFileSync(
     channelsFile,
+    // Who gets mail (the approvers, the requester) is the test directory's, as for every service.
     stringify({
-      ...PEOPLE,
       channels: [
         { name: 'mail', type: 'email', from: 'countersign@example.com', requester: true },
         { name: 'hook', type: 'webhook', url: hooks.url, secret_env: 'WEBHOOK_SECRET' },
