@@ -182,6 +182,33 @@ describe('identities the directory does not list', () => {
   });
 });
 
+describe('review links', () => {
+  it('refuse to vote for an approver the directory does not list, and leave the link unspent', async () => {
+    const submitted = await post(h.base, '/api/v1/approvals', h.tokens.dave, submitBody('review'));
+    expect(submitted.status).toBe(200);
+    const { action_id, expires_at } = submitted.json;
+    // grace is in the test directory the notifier uses, not in this server's.
+    const link = h.reviewLink(action_id, 'grace', expires_at);
+    const page = await (await fetch(link)).text();
+    const csrf = /name="csrf" value="([^"]+)"/.exec(page)?.[1] as string;
+    const res = await fetch(`${h.base}/approvals/${action_id}/review`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        token: new URL(link).searchParams.get('token') as string,
+        csrf,
+        decision: 'approve',
+      }).toString(),
+    });
+    expect(res.status).toBe(403);
+    expect(await res.text()).toContain('unknown_identity');
+    const after = await fetch(`${h.base}/api/v1/approvals/${action_id}`, {
+      headers: { authorization: `Bearer ${h.tokens.alice}` },
+    });
+    expect(await after.json()).toMatchObject({ status: 'pending', votes: [] });
+  });
+});
+
 describe('sign-in rate limit', () => {
   it('answers 429 with Retry-After once an address used its attempts, valid token or not; the API is not limited', async () => {
     const token = 'limited-token-0123456789abcdef';
