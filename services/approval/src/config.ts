@@ -90,6 +90,7 @@ export const ApprovalVariables = CommonEnv.extend({
       return url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.has(url.hostname));
     }, 'must be an https URL (http only for a provider on loopback)')
     .optional(),
+  /** The client id registered with the provider (redirect URI: PUBLIC_URL + /auth/oidc/callback). */
   OIDC_CLIENT_ID: z.string().min(1).optional(),
   /** The client secret registered with the provider; never logged. */
   OIDC_CLIENT_SECRET: z
