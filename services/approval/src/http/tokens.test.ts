@@ -42,7 +42,7 @@ describe('parseApiTokens identities', () => {
         entry('Frank', 1),
         entry('FRANK', 2),
         entry('\uff46\uff52\uff41\uff4e\uff4b', 3),
-        entry('frank\t', 4),
+        entry(' frank', 4),
       ].join(','),
     );
     expect(tokens.map((t) => t.identity)).toEqual(['frank', 'frank', 'frank', 'frank']);
