@@ -85,9 +85,26 @@ export function isOidcFingerprint(fingerprint: string): boolean {
   return fingerprint.startsWith(FINGERPRINT_PREFIX);
 }
 
-function subjectFingerprint(issuer: string, sub: string): string {
+/** The session fingerprint of a sign-in: a hash of the issuer and the subject, not either itself. */
+export function subjectFingerprint(issuer: string, sub: string): string {
   const digest = createHash('sha256').update(`${issuer}\0${sub}`).digest('base64url').slice(0, 22);
   return `${FINGERPRINT_PREFIX}${digest}`;
+}
+
+/**
+ * Whether an OpenID session still stands: its identity is a person in the directory in force,
+ * and when the entry names its subject, the session was opened by that subject.
+ */
+export function oidcSessionStands(
+  directory: Directory,
+  issuer: string,
+  identity: string,
+  fingerprint: string,
+): boolean {
+  const person = directory.person(identity);
+  if (!person || !isOidcFingerprint(fingerprint)) return false;
+  const subject = person.oidc?.subject;
+  return subject === undefined || sameSecret(fingerprint, subjectFingerprint(issuer, subject));
 }
 
 /**
@@ -251,12 +268,6 @@ export async function startOidc(options: {
       return { identity: person.id, fingerprint: subjectFingerprint(issuer, claims.sub) };
     },
     clearFlow: () => flowCookie('', 0),
-    stands(directory, identity, fingerprint) {
-      const person = directory.person(identity);
-      if (!person || !isOidcFingerprint(fingerprint)) return false;
-      // An entry that names its subject accepts only sessions of that subject.
-      const subject = person.oidc?.subject;
-      return subject === undefined || sameSecret(fingerprint, subjectFingerprint(issuer, subject));
-    },
+    stands: (directory, identity, fingerprint) => oidcSessionStands(directory, issuer, identity, fingerprint),
   };
 }
