@@ -163,6 +163,7 @@ describe('single sign-on in a browser', () => {
 
   it('refuses a callback whose state is not the one this browser started with', async () => {
     await page.goto(`${sso.base}/dashboard`);
+    await shot('sso-sign-in');
     await Promise.all([
       page.waitForURL(`${sso.provider.issuer}/**`),
       page.getByRole('link', { name: 'Sign in with SSO' }).click(),
