@@ -3,6 +3,13 @@ export { type Infra, type InfraOptions, startInfra } from './infra.js';
 export { type MailSink, type MailSinkOptions, type ReceivedMail, startMailSink } from './mail-sink.js';
 export { type NatsCluster, startNatsCluster } from './nats-cluster.js';
 export { type NatsServerHandle, type NatsServerOptions, startNatsServer } from './nats-server.js';
+export {
+  type OidcAccount,
+  type OidcClientRegistration,
+  type OidcProviderHandle,
+  type OidcProviderOptions,
+  startOidcProvider,
+} from './oidc-provider.js';
 export { freePort, isListening, waitFor } from './ports.js';
 export {
   createDatabase,
