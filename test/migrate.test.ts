@@ -9,7 +9,6 @@ import { randomBytes } from 'node:crypto';
 import { CountersignClient } from '@countersign/client';
 import { startMailSink } from '@countersign/devinfra';
 import { onFileEnd, spawnService, useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
-import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { testEnv } from '../services/notifier/test/helpers/notifier.js';
@@ -128,7 +127,7 @@ describe('services running as the runtime role', () => {
       }),
     });
 
-    const nc = await connect({ servers: nats.url });
+    const nc = await nats.connect();
     onFileEnd(() => nc.drain());
     const client = new CountersignClient(nc, { timeout: 10_000 });
     const { action_id } = await client.request(payment(`migrate-${randomBytes(4).toString('hex')}`, 1500));

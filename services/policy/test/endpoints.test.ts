@@ -18,7 +18,6 @@ import {
 import { tool } from '@countersign/devinfra';
 import { type ServiceProcess, spawnService, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import { type NatsConnection, RequestError } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateRequest } from './support.js';
 
@@ -26,9 +25,10 @@ const execFileAsync = promisify(execFile);
 
 // Top level, not in beforeAll: the fixtures register their own afterAll cleanup, which vitest
 // only honours while the file is being collected.
-const { url } = await useTestNats();
+const nats = await useTestNats();
+const { url } = nats;
 const service: ServiceProcess = await spawnService('policy', { env: { NATS_URL: url } });
-const nc: NatsConnection = await connect({ servers: url });
+const nc: NatsConnection = await nats.connect();
 afterAll(async () => {
   await nc.drain();
 });

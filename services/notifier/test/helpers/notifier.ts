@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createLogger, migrate } from '@countersign/runtime';
-import type { TestDatabase } from '@countersign/test-fixtures';
+import { type TestDatabase, testNatsAt } from '@countersign/test-fixtures';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { resolveChannels } from '../../src/channel-config.js';
@@ -65,7 +65,9 @@ export async function startTestNotifier(
   pool.on('error', () => {});
   // As the scaffold does in the process: the schema is migrated before the notifier starts.
   await migrate(pool, { dir: MIGRATIONS, schema: 'notifier', logger });
-  const nc = await connect({ servers: parsed.NATS_URL });
+  // As the process would: the notifier's own NATS user on a harness-started server.
+  const nc = await (testNatsAt(parsed.NATS_URL)?.connect('notifier') ??
+    connect({ servers: parsed.NATS_URL }));
   const notifier = await startNotifier({ nc, pool, logger, config, channels });
   let stopped = false;
   return {
