@@ -3,8 +3,7 @@
  * processes (so tests can SIGKILL them), plus a client connection and a pool for assertions.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ApprovalRequestInput } from '@countersign/contracts';
@@ -12,7 +11,6 @@ import { Streams, Subjects } from '@countersign/contracts';
 import { REPO_ROOT, SERVICE_USERS, type ServiceUser } from '@countersign/devinfra';
 import {
   call,
-  onFileEnd,
   type ServiceProcess,
   spawnService,
   useTestDatabase,
