@@ -284,6 +284,14 @@ export class NatsAuth {
     return natsAuthConfig(this.directory, this.passwords);
   }
 
+  /** Every directory identity, sorted. */
+  identities(): string[] {
+    return this.directory
+      .principals()
+      .map((p) => p.id)
+      .sort();
+  }
+
   /** How `who` (a service user, `ops`, or a directory identity) connects. */
   login(who: string): NatsLogin {
     if ((SERVICE_USERS as readonly string[]).includes(who)) {
