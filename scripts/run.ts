@@ -157,7 +157,7 @@ const natsCli = contexts
 Try it (each command runs as the person or system its context names; NATS CLI: ${tool('nats')}):
   nats --context countersign-ops micro ls
   nats --context dave req policy.evaluate '{"action_id":"p1","action_type":"payment","description":"Pay invoice 42","requested_by":"dave","context":{"amount":1500}}'
-  nats --context dave req approval.submit.dave '{"action_id":"pay-42","action_type":"payment","description":"Pay invoice 42","context":{"amount":1500}}'
+  nats --context dave req approval.submit.dave '{"action_id":"pay-42","action_type":"payment","description":"Pay invoice 42","requested_by":"dave","context":{"amount":1500}}'
   nats --context frank req approval.list '{"status":"pending"}'
   nats --context frank req approval.decide.frank '{"action_id":"pay-42","approved":true,"reason":"invoice checked"}'
   nats --context frank sub 'approval.decided.>'
