@@ -100,6 +100,8 @@ const APPROVAL: NatsPermissions = {
 /** The policy service: serves policy.*, reads and follows its bundle bucket. */
 const POLICY: NatsPermissions = {
   publish: [
+    // its container's health check (docker-compose.yml) asks it, under its own user
+    'policy.info',
     '$JS.API.INFO',
     // the object store bucket of policy bundles (countersign-policy): create, read, follow
     '$JS.API.STREAM.INFO.OBJ_countersign-policy',
