@@ -8,7 +8,14 @@
 import { randomBytes } from 'node:crypto';
 import { CountersignClient } from '@countersign/client';
 import { startMailSink } from '@countersign/devinfra';
-import { onFileEnd, spawnService, useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
+import {
+  onFileEnd,
+  spawnService,
+  TEST_DIRECTORY_FILE,
+  useTestDatabase,
+  useTestNats,
+  waitUntil,
+} from '@countersign/test-fixtures';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { testEnv } from '../services/notifier/test/helpers/notifier.js';
@@ -151,7 +158,8 @@ describe('a service that does not migrate at start', () => {
   it('refuses a database older than it needs: run pnpm migrate', async () => {
     const empty = await useTestDatabase('migrate_older');
     const run = await runScript('services/approval/src/main.ts', {
-      NATS_URL: nats.url,
+      ...nats.env('approval'),
+      DIRECTORY_FILE: TEST_DIRECTORY_FILE,
       DATABASE_URL: empty.url,
       MIGRATE_ON_START: 'false',
     });
@@ -178,7 +186,8 @@ describe('a service that does not migrate at start', () => {
     const url = new URL(db.url);
     url.username = ungranted;
     const run = await runScript('services/approval/src/main.ts', {
-      NATS_URL: nats.url,
+      ...nats.env('approval'),
+      DIRECTORY_FILE: TEST_DIRECTORY_FILE,
       DATABASE_URL: url.toString(),
       MIGRATE_ON_START: 'false',
     });
