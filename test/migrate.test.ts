@@ -160,6 +160,8 @@ describe('a service that does not migrate at start', () => {
     const run = await runScript('services/approval/src/main.ts', {
       ...nats.env('approval'),
       DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+      // Only the refusal: not the info line of the directory loading before it.
+      LOG_LEVEL: 'warn',
       DATABASE_URL: empty.url,
       MIGRATE_ON_START: 'false',
     });
@@ -188,6 +190,8 @@ describe('a service that does not migrate at start', () => {
     const run = await runScript('services/approval/src/main.ts', {
       ...nats.env('approval'),
       DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+      // Only the refusal: not the info line of the directory loading before it.
+      LOG_LEVEL: 'warn',
       DATABASE_URL: url.toString(),
       MIGRATE_ON_START: 'false',
     });
@@ -204,7 +208,12 @@ describe('a service that does not migrate at start', () => {
     const future = '999999_from_a_newer_version.sql';
     await admin.query("insert into approval.migrations (name, checksum) values ($1, 'x')", [future]);
     const env = { NATS_URL: nats.url, DATABASE_URL: runtimeUrl, MIGRATE_ON_START: 'false' };
-    const run = await runScript('services/approval/src/main.ts', env);
+    const run = await runScript('services/approval/src/main.ts', {
+      ...env,
+      ...nats.env('approval'),
+      DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+      LOG_LEVEL: 'warn',
+    });
     expect(run.code).toBe(1);
     expect(run.lines).toHaveLength(1);
     const line = JSON.parse(run.lines[0] as string);
@@ -219,6 +228,8 @@ describe('a service that does not migrate at start', () => {
     // The same with migrating at start: a newer version's files are not this one's to judge.
     const migrating = await runScript('services/approval/src/main.ts', {
       ...env,
+      ...nats.env('approval'),
+      DIRECTORY_FILE: TEST_DIRECTORY_FILE,
       DATABASE_URL: db.url,
       MIGRATE_ON_START: 'true',
     });

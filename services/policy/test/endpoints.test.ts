@@ -29,6 +29,11 @@ const nats = await useTestNats();
 const { url } = nats;
 const service: ServiceProcess = await spawnService('policy', { env: { NATS_URL: url } });
 const nc: NatsConnection = await nats.connect();
+/** The NATS CLI's flags to log in as ops (none on a server without authentication). */
+const opsLogin = () => {
+  const ops = nats.login('ops');
+  return ops ? ['--user', ops.user, '--password', ops.password] : [];
+};
 afterAll(async () => {
   await nc.drain();
 });
@@ -347,7 +352,7 @@ describe('policy.info and the decision log', () => {
 
 describe('the NATS CLI', () => {
   const nats = (...args: string[]) =>
-    execFileAsync(tool('nats'), ['--server', url, ...args], { timeout: 10_000 });
+    execFileAsync(tool('nats'), ['--server', url, ...opsLogin(), ...args], { timeout: 10_000 });
 
   it('answers the issue example: nats req policy.evaluate', async () => {
     const body =
