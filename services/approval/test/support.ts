@@ -67,6 +67,7 @@ export async function startHarness(
     settings: {
       ...ApprovalEnv.parse({
         DATABASE_URL: db.url,
+        DIRECTORY_FILE: TEST_DIRECTORY_FILE,
         EXPIRY_INTERVAL: '200ms',
         OUTBOX_POLL_INTERVAL: '200ms',
         INTAKE_RETRY_BASE: '50ms',
