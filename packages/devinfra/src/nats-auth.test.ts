@@ -60,13 +60,15 @@ describe('natsAuthConfig', () => {
   it('writes literal passwords quoted, and refuses a missing one', () => {
     const auth = NatsAuth.of(sample, { frank: 'pa"ss' });
     expect(auth.passwords.frank).toBe('pa"ss');
-    expect(auth.config()).toContain('{ user: "frank", password: "pa\\"ss", permissions:');
+    expect(auth.config()).toContain('{ user: "frank", password: "pa\\"ss", permissions: {  # frank');
     expect(() => natsAuthConfig(sample, { frank: 'x' })).toThrow(/no password for NATS user/);
   });
 
   it('reads each password from its own environment variable for compose', () => {
     const text = natsAuthConfig(sample, 'environment');
-    expect(text).toContain('{ user: "billing-job", password: $COUNTERSIGN_NATS_BILLING_JOB_PASSWORD,');
+    expect(text).toContain(
+      '{ user: "billing-job", password: $COUNTERSIGN_NATS_BILLING_JOB_PASSWORD, permissions:',
+    );
     expect(text).toContain('{ user: "ops", password: $COUNTERSIGN_NATS_OPS_PASSWORD }');
     expect(passwordVariable('john.doe')).toBe('COUNTERSIGN_NATS_JOHN_DOE_PASSWORD');
     // Two users whose variables would collide are refused rather than sharing a password.

@@ -209,7 +209,7 @@ export function passwordVariable(user: string): string {
 export function natsAuthConfig(directory: NatsDirectory, secrets: NatsSecrets): string {
   const users = natsUsers(directory);
   const variables = new Map<string, string>();
-  const lines = users.map(({ user, identity, permissions }) => {
+  const entries = users.map(({ user, identity, permissions }) => {
     let password: string;
     if (secrets === 'environment') {
       const variable = passwordVariable(user);
@@ -222,16 +222,20 @@ export function natsAuthConfig(directory: NatsDirectory, secrets: NatsSecrets): 
       if (!literal) throw new NatsAuthError(`no password for NATS user "${user}"`);
       password = quote(literal);
     }
-    const who = identity ? `  # ${identity}` : '';
-    const perms = permissions ? `, permissions: ${renderPermissions(permissions)}` : '';
-    return `      { user: ${quote(user)}, password: ${password}${perms} }${who}`;
+    const head = `      { user: ${quote(user)}, password: ${password}`;
+    if (!permissions) return `${head} }`;
+    return [
+      `${head}, permissions: {${identity ? `  # ${identity}` : ''}`,
+      ...renderPermissions(permissions).map((line) => `        ${line}`),
+      '      } }',
+    ].join('\n');
   });
   return [
     'accounts {',
     '  COUNTERSIGN {',
     '    jetstream: enabled',
     '    users: [',
-    ...lines,
+    ...entries,
     '    ]',
     '  }',
     '}',
@@ -239,11 +243,18 @@ export function natsAuthConfig(directory: NatsDirectory, secrets: NatsSecrets): 
   ].join('\n');
 }
 
-function renderPermissions(p: NatsPermissions): string {
-  const list = (subjects: string[]) => `[${subjects.map(quote).join(', ')}]`;
-  const parts = [`publish: { allow: ${list(p.publish)} }`, `subscribe: { allow: ${list(p.subscribe)} }`];
-  if (p.allowResponses) parts.push('allow_responses: true');
-  return `{ ${parts.join(', ')} }`;
+/** The permissions block's lines, one subject per line so a review reads them. */
+function renderPermissions(p: NatsPermissions): string[] {
+  const list = (what: string, subjects: string[]) => [
+    `${what}: { allow: [`,
+    ...subjects.map((subject, i) => `  ${quote(subject)}${i < subjects.length - 1 ? ',' : ''}`),
+    '] }',
+  ];
+  return [
+    ...list('publish', p.publish),
+    ...list('subscribe', p.subscribe),
+    ...(p.allowResponses ? ['allow_responses: true'] : []),
+  ];
 }
 
 /** A double-quoted string of the nats-server configuration format (JSON's escapes). */
