@@ -164,7 +164,7 @@ func run() int {
 		return fail("publish: %v", err)
 	}
 	fmt.Printf("requested %s (intake sequence %d)\n", *actionID, ack.Sequence)
-	fmt.Printf("approve it with:\n  nats req approval.decide '{\"action_id\":\"%s\",\"approved\":true,\"decided_by\":\"frank\"}'\n", *actionID)
+	fmt.Printf("approve it with:\n  nats --context frank req approval.decide.frank '{\"action_id\":\"%s\",\"approved\":true}'\n", *actionID)
 
 	// 4. A decision stored already, else the subscription; the stream again after a reconnect.
 	stream, err := js.Stream(ctx, eventsStream)
@@ -200,7 +200,8 @@ func run() int {
 	return report(*approval)
 }
 
-// connect uses NATS_URL and, when set, NATS_CREDS or NATS_USER / NATS_PASSWORD.
+// connect uses NATS_URL and, when set, NATS_CREDS or NATS_USER / NATS_PASSWORD, and
+// NATS_INBOX_PREFIX: the only inbox the server lets this identity's user read replies on.
 func connect() (*nats.Conn, error) {
 	url := os.Getenv("NATS_URL")
 	if url == "" {
@@ -212,6 +213,9 @@ func connect() (*nats.Conn, error) {
 	}
 	if user := os.Getenv("NATS_USER"); user != "" {
 		options = append(options, nats.UserInfo(user, os.Getenv("NATS_PASSWORD")))
+	}
+	if prefix := os.Getenv("NATS_INBOX_PREFIX"); prefix != "" {
+		options = append(options, nats.CustomInboxPrefix(prefix))
 	}
 	return nats.Connect(url, options...)
 }

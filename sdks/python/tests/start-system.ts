@@ -8,15 +8,18 @@
  * A `crash-nats` line on standard input kills nats-server and starts it again on the same port
  * and store (the reconnect test); `{"nats":"restarted"}` is printed once it is back.
  *
- * With `--secured`, nats-server runs the shipped least-privilege configuration
- * (deploy/nats/accounts.conf) with fresh passwords, each service connects as its own user, and
- * the JSON line adds `users`: the requester's and approver's user and password.
+ * With `--secured`, nats-server runs with authentication on: the accounts generated from the
+ * test directory (devinfra nats-auth.ts) with fresh passwords, each service connects as its own
+ * user, and the JSON line adds `users`: the requester's (test-requester) and the approver's
+ * (frank) user, password and inbox prefix. Without it, nats-server runs without authentication
+ * and the services with NATS_AUTH=off.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   createDatabase,
+  NatsAuth,
   REPO_ROOT,
   type ServiceProcess,
   startNatsServer,
@@ -24,6 +27,7 @@ import {
   startServiceProcess,
   tool,
 } from '@countersign/devinfra';
+import { Directory } from '../../../packages/runtime/src/directory/index.js';
 
 /** Test timings (as test/support.ts): fast retries and sweeps, so expiry tests take seconds. */
 const FAST_APPROVAL_ENV = {
@@ -60,29 +64,32 @@ process.stdin.on('end', () => void shutdown(0));
 process.stdin.on('close', () => void shutdown(0));
 process.stdin.resume();
 
+/** The test directory (packages/test-fixtures), the one the TypeScript harness uses. */
+const TEST_DIRECTORY_FILE = join(REPO_ROOT, 'packages/test-fixtures/directory.yaml');
 const secured = process.argv.includes('--secured');
-const roles = ['approval', 'policy', 'notifier', 'requester', 'approver', 'ops'] as const;
-type Role = (typeof roles)[number];
-const passwords = Object.fromEntries(roles.map((r) => [r, randomBytes(12).toString('hex')])) as Record<
-  Role,
-  string
->;
-// The configuration names its passwords as environment variables; nats-server inherits these.
-if (secured)
-  for (const r of roles) process.env[`COUNTERSIGN_NATS_${r.toUpperCase()}_PASSWORD`] = passwords[r];
-const as = (role: Role): Record<string, string> =>
-  secured ? { NATS_USER: role, NATS_PASSWORD: passwords[role] } : {};
-const user = (role: Role) => ({ user: role, password: passwords[role] });
+const auth = secured ? NatsAuth.of(Directory.parse(readFileSync(TEST_DIRECTORY_FILE, 'utf8'))) : undefined;
+const as = (who: string): Record<string, string> => {
+  if (!auth) return { NATS_AUTH: 'off' };
+  const login = auth.login(who);
+  return { NATS_USER: login.user, NATS_PASSWORD: login.password };
+};
+const user = (who: string) => {
+  const login = auth?.login(who);
+  return { user: login?.user, password: login?.password, inbox_prefix: login?.inboxPrefix };
+};
 
 try {
-  const natsOptions = secured
-    ? { extraConfig: readFileSync(join(REPO_ROOT, 'deploy/nats/accounts.conf'), 'utf8') }
-    : {};
+  const natsOptions = auth ? { extraConfig: auth.config() } : {};
   // Tests crash nothing here: durability off makes start-up and commits faster.
   const [pg, nats] = await Promise.all([startPostgres({ durable: false }), startNatsServer(natsOptions)]);
   stops.push(pg.stop, nats.stop);
   const databaseUrl = await createDatabase(pg.url, 'countersign_python');
-  const env = { NATS_URL: nats.url, DATABASE_URL: databaseUrl, OPA_BIN: tool('opa') };
+  const env = {
+    NATS_URL: nats.url,
+    DATABASE_URL: databaseUrl,
+    OPA_BIN: tool('opa'),
+    DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+  };
   const start = async (name: 'policy' | 'approval', extra: Record<string, string> = {}) => {
     const service: ServiceProcess = await startServiceProcess(name, { env: { ...env, ...extra } });
     stops.push(service.stop);
@@ -105,7 +112,7 @@ try {
     await nats.restart();
     process.stdout.write(`${JSON.stringify({ nats: 'restarted' })}\n`);
   };
-  const users = secured ? { requester: user('requester'), approver: user('approver') } : null;
+  const users = secured ? { requester: user('test-requester'), approver: user('frank') } : null;
   process.stdout.write(`${JSON.stringify({ nats_url: nats.url, http_url: httpUrl ?? null, users })}\n`);
 } catch (err) {
   process.stderr.write(`start-system: ${(err as Error).stack ?? String(err)}\n`);

@@ -1,5 +1,5 @@
-"""The SDK as a least-privilege requester: user and password on the shipped NATS configuration
-(deploy/nats/accounts.conf), with the requester's own inbox prefix."""
+"""The SDK as a least-privilege requester: user and password on the NATS accounts generated from
+the test directory, with the requester's own inbox prefix."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_a_requester_user_requests_and_waits(secured_system: System) -> None:
                 "NATS_URL": secured_system.nats_url,
                 "NATS_USER": requester["user"],
                 "NATS_PASSWORD": requester["password"],
-                "NATS_INBOX_PREFIX": "_INBOX_requester",
+                "NATS_INBOX_PREFIX": requester["inbox_prefix"],
             }
         )
         async with await CountersignClient.connect(options, timeout=10) as client:
@@ -37,7 +37,7 @@ def test_a_requester_user_requests_and_waits(secured_system: System) -> None:
                 secured_system.nats_url,
                 user=approver["user"],
                 password=approver["password"],
-                inbox_prefix="_INBOX_approver",
+                inbox_prefix=approver["inbox_prefix"],
                 timeout=10,
             ) as people:
                 await pending(people, receipt.action_id)

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decidedEvent, makeApproval, pendingEvent } from './helpers/approvals.js';
 import { deliveriesOf } from './helpers/deliveries.js';
@@ -29,7 +28,7 @@ const emailChannel = { name: 'approvers', type: 'email', from: 'countersign@exam
 let nc: NatsConnection;
 let events: EventPublisher;
 beforeAll(async () => {
-  nc = await connect({ servers: nats.url });
+  nc = await nats.connect();
   events = await EventPublisher.create(nc);
 });
 afterAll(async () => {

@@ -2,7 +2,6 @@ import { writeFileSync } from 'node:fs';
 import { verifyReviewToken } from '@countersign/runtime';
 import { useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decidedEvent, makeApproval, pendingEvent } from './helpers/approvals.js';
 import { deliveriesOf } from './helpers/deliveries.js';
@@ -30,7 +29,7 @@ const emailChannel = { name: 'approvers', type: 'email', from: 'countersign@exam
 let nc: NatsConnection;
 let events: EventPublisher;
 beforeAll(async () => {
-  nc = await connect({ servers: nats.url });
+  nc = await nats.connect();
   events = await EventPublisher.create(nc);
 });
 afterAll(async () => {

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { callEndpoint } from '@countersign/client';
 import { spawnService, useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEditable } from '../src/markdown/format.js';
 import { actionId } from './helpers/approvals.js';
@@ -35,7 +34,7 @@ await spawnService('approval', {
 let nc: NatsConnection;
 let run: TestNotifier;
 beforeAll(async () => {
-  nc = await connect({ servers: nats.url });
+  nc = await nats.connect();
   run = await startTestNotifier(testEnv(db, nats.url, { DIRECTORY_FILE: directoryFile }), {
     channels: [{ name: 'vault', type: 'markdown', directory }],
   });

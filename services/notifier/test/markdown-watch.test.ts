@@ -5,7 +5,6 @@ import { callEndpoint } from '@countersign/client';
 import type { EndpointName, RequestOf } from '@countersign/contracts';
 import { call, spawnService, useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEditable } from '../src/markdown/format.js';
 import { actionId } from './helpers/approvals.js';
@@ -44,7 +43,7 @@ const approvalService = await spawnService('approval', {
 let nc: NatsConnection;
 let run: TestNotifier;
 beforeAll(async () => {
-  nc = await connect({ servers: nats.url });
+  nc = await nats.connect();
   // Retries spaced out enough that the unwritable-file case can repair the path in between.
   run = await startTestNotifier(
     testEnv(db, nats.url, {

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { encodeApprovalEvent } from '@countersign/contracts';
 import { useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEditable, renderApprovalFile } from '../src/markdown/format.js';
 import { actionId, decidedEvent, makeApproval, pendingEvent } from './helpers/approvals.js';
@@ -24,7 +23,7 @@ let nc: NatsConnection;
 let events: EventPublisher;
 let run: TestNotifier;
 beforeAll(async () => {
-  nc = await connect({ servers: nats.url });
+  nc = await nats.connect();
   events = await EventPublisher.create(nc);
   // No approval service here: deciding through files is in markdown-decide.test.ts.
   run = await startTestNotifier(testEnv(db, nats.url), {

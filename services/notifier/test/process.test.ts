@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { encodeApprovalEvent } from '@countersign/contracts';
 import { spawnService, useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -23,7 +22,7 @@ let nc: NatsConnection;
 let events: EventPublisher;
 let pool: pg.Pool;
 beforeAll(async () => {
-  nc = await connect({ servers: nats.url });
+  nc = await nats.connect();
   events = await EventPublisher.create(nc);
   pool = new pg.Pool({ connectionString: db.url, max: 2 });
 });

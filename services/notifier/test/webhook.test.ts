@@ -2,7 +2,6 @@ import { Subjects, WebhookBody } from '@countersign/contracts';
 import { verifyReviewToken } from '@countersign/runtime';
 import { useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli.js';
@@ -27,7 +26,7 @@ let nc: NatsConnection;
 let events: EventPublisher;
 const cleanups: (() => Promise<void>)[] = [];
 beforeAll(async () => {
-  nc = await connect({ servers: nats.url });
+  nc = await nats.connect();
   events = await EventPublisher.create(nc);
 });
 // Each test runs its own notifier: stop it before the next starts (they share the durable consumer).

@@ -19,7 +19,6 @@ import {
 import { tool } from '@countersign/devinfra';
 import { type ServiceProcess, spawnService, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import { type NatsConnection, RequestError } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateRequest } from './support.js';
 
@@ -27,9 +26,15 @@ const execFileAsync = promisify(execFile);
 
 // Top level, not in beforeAll: the fixtures register their own afterAll cleanup, which vitest
 // only honours while the file is being collected.
-const { url } = await useTestNats();
+const nats = await useTestNats();
+const { url } = nats;
 const service: ServiceProcess = await spawnService('policy', { env: { NATS_URL: url } });
-const nc: NatsConnection = await connect({ servers: url });
+const nc: NatsConnection = await nats.connect();
+/** The NATS CLI's flags to log in as ops (none on a server without authentication). */
+const opsLogin = () => {
+  const ops = nats.login('ops');
+  return ops ? ['--user', ops.user, '--password', ops.password] : [];
+};
 afterAll(async () => {
   await nc.drain();
 });
@@ -423,7 +428,7 @@ describe('policy.info and the decision log', () => {
 
 describe('the NATS CLI', () => {
   const nats = (...args: string[]) =>
-    execFileAsync(tool('nats'), ['--server', url, ...args], { timeout: 10_000 });
+    execFileAsync(tool('nats'), ['--server', url, ...opsLogin(), ...args], { timeout: 10_000 });
 
   it('answers the issue example: nats req policy.evaluate', async () => {
     const body =

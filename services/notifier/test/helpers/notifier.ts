@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createLogger, type DirectoryHolder, migrate, openDirectory } from '@countersign/runtime';
-import { TEST_DIRECTORY_FILE, type TestDatabase } from '@countersign/test-fixtures';
+import { TEST_DIRECTORY_FILE, type TestDatabase, testNatsAt } from '@countersign/test-fixtures';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { parse, stringify } from 'yaml';
@@ -115,7 +115,9 @@ export async function startTestNotifier(
   // As the scaffold does in the process: the schema is migrated before the notifier starts.
   await migrate(pool, { dir: MIGRATIONS, schema: 'notifier', logger });
   const directory = await openDirectory({ file: parsed.DIRECTORY_FILE, logger, intervalMs: 100 });
-  const nc = await connect({ servers: parsed.NATS_URL });
+  // As the process would: the notifier's own NATS user on a harness-started server.
+  const nc = await (testNatsAt(parsed.NATS_URL)?.connect('notifier') ??
+    connect({ servers: parsed.NATS_URL }));
   const notifier = await startNotifier({ nc, pool, logger, config, channels, directory });
   let stopped = false;
   return {
