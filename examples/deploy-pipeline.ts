@@ -89,7 +89,7 @@ const release: Release = {
   runId: args['run-id'],
 };
 const request = approvalRequest(release);
-const nc = await connectOrExit('example-deploy-pipeline');
+const nc = await connectOrExit('example-deploy-pipeline', REQUESTER);
 const client = new CountersignClient(nc, { timeout: 10_000 });
 let exitCode = 0;
 

@@ -54,7 +54,7 @@ const REQUESTER = 'payment-job';
 
 type Outcome = 'paid' | 'refused' | 'pending';
 
-const nc = await connectOrExit('example-payment-job');
+const nc = await connectOrExit('example-payment-job', REQUESTER);
 const client = new CountersignClient(nc, { timeout: 10_000 });
 
 function requestFor(payment: Payment) {

@@ -1,8 +1,10 @@
 // examples/quickstart.ts: ask, wait by push, act only when approved.
 import { ApprovalRejectedError, CountersignClient } from '@countersign/client';
-import { connect } from '@nats-io/transport-node';
+import { connectOrExit } from './common.js';
 
-const nc = await connect({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222' });
+// As billing-job, proven by its NATS credentials: NATS_CREDS or NATS_USER/NATS_PASSWORD, else
+// the NATS CLI context the run command wrote for it.
+const nc = await connectOrExit('quickstart', 'billing-job');
 const client = new CountersignClient(nc);
 const request = {
   action_type: 'payment',
@@ -18,7 +20,7 @@ console.log(`policy: ${decision.outcome} by ${decision.approver_roles.join(', ')
 // Durable request (the intake stream has it once this returns), then wait for the decision.
 const { action_id } = await client.request(request);
 console.log(`approve it with:
-  nats req approval.decide '{"action_id":"${action_id}","approved":true,"decided_by":"frank"}'`);
+  nats --context frank req approval.decide.frank '{"action_id":"${action_id}","approved":true}'`);
 try {
   const approval = await client.waitForDecision(action_id, { timeout: 5 * 60_000 });
   console.log(`approved by ${approval.decided_by}: paying invoice 42`);

@@ -60,7 +60,8 @@ function firstBreak(actionId: string, history: History): { seq: number; problem:
   return undefined;
 }
 
-const nc = await connectOrExit('example-verify-audit');
+// Auditing is the operators' task: their context, unless the environment names another user.
+const nc = await connectOrExit('example-verify-audit', 'countersign-ops');
 const client = new CountersignClient(nc, { timeout: 10_000 });
 
 async function* actionIds(): AsyncGenerator<string> {

@@ -46,10 +46,12 @@ const SECTIONS: Section[] = [
     source: 'packages/runtime/src/config.ts',
     meaning: {
       NATS_URL: 'NATS servers, comma-separated (`nats://host:4222,nats://host2:4222`)',
-      NATS_USER: 'NATS user name, when the server requires one',
+      NATS_USER: "the service's NATS user (`approval`, `policy`, `notifier`), with `NATS_PASSWORD`",
       NATS_PASSWORD: 'password of `NATS_USER`',
       NATS_CREDS:
-        'accepted but not used yet: no service passes a credentials file to its connection (see docs/security.md)',
+        'instead of a user and password: a `.creds` file (user JWT and seed) or a file with a user nkey seed',
+      NATS_AUTH:
+        '`on`: the service refuses to start without NATS credentials; `off`: a dev server without authentication (every service warns at start that NATS identities are not proven)',
       LOG_LEVEL: '`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`',
       LOG_PRETTY: 'human-readable logs instead of JSON lines (development only)',
       SHUTDOWN_TIMEOUT: 'how long a graceful stop (SIGTERM) may take before the process exits anyway',

@@ -3,6 +3,12 @@
  * approval and notifier services; prints where everything is; stops it all on Ctrl-C.
  *
  * DATABASE_URL, NATS_URL and SMTP_URL point it at real infrastructure instead.
+ *
+ * NATS runs with authentication on: a user per service and per directory entry, passwords
+ * generated once and kept in the dev data directory (mode 0600), and a NATS CLI context per
+ * identity (`nats --context frank …`). NATS_AUTH=off runs it without authentication (dev only;
+ * every service warns). With NATS_URL, the services use NATS_CREDS or NATS_USER/NATS_PASSWORD
+ * from this environment.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -10,6 +16,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
   isListening,
+  NatsAuth,
   REPO_ROOT,
   type ServiceName,
   type ServiceProcess,
@@ -18,6 +25,8 @@ import {
   startServiceProcess,
   tool,
 } from '@countersign/devinfra';
+import { Directory } from '../packages/runtime/src/directory/index.js';
+import { writeNatsContexts } from './dev/nats-contexts.js';
 
 // The bootstrap's rule (it exports COUNTERSIGN_CACHE): COUNTERSIGN_CACHE, else XDG_CACHE_HOME, else ~/.cache.
 const cacheRoot =
@@ -41,9 +50,25 @@ function devSecret(name: string): string {
 const pgData =
   process.env.COUNTERSIGN_DEV_PGDATA ??
   (process.getuid?.() === 0 ? '/var/lib/countersign/dev/pgdata' : join(devDir, 'pgdata'));
+const directoryFile = process.env.DIRECTORY_FILE ?? join(REPO_ROOT, 'deploy/directory.yaml');
+const authOff = process.env.NATS_AUTH === 'off';
+const ownNats = !process.env.NATS_URL;
+/** The users of the directory, with the passwords of earlier runs (new entries get new ones). */
+function devNatsAuth(): NatsAuth {
+  const file = join(devDir, 'nats-passwords.json');
+  const kept = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>) : {};
+  const auth = NatsAuth.of(Directory.parse(readFileSync(directoryFile, 'utf8')), kept);
+  writeFileSync(file, `${JSON.stringify(auth.passwords, null, 2)}\n`, { mode: 0o600 });
+  return auth;
+}
+const natsAuth = ownNats && !authOff ? devNatsAuth() : undefined;
 const infra = await startInfra({
   postgres: { dataDir: pgData, port: Number(process.env.PG_PORT ?? 5433) },
-  nats: { port: natsPort, storeDir: join(devDir, 'jetstream') },
+  nats: {
+    port: natsPort,
+    storeDir: join(devDir, 'jetstream'),
+    ...(natsAuth ? { extraConfig: natsAuth.config() } : {}),
+  },
 });
 const mailSink = process.env.SMTP_URL
   ? undefined
@@ -60,22 +85,31 @@ const publicUrl = process.env.PUBLIC_URL ?? `http://127.0.0.1:${httpPort}`;
 const devToken = process.env.DEV_API_TOKEN ?? devSecret('api-token');
 const common = {
   NATS_URL: infra.natsUrl,
+  ...(authOff ? { NATS_AUTH: 'off' } : {}),
   DATABASE_URL: infra.databaseUrl,
-  DIRECTORY_FILE: process.env.DIRECTORY_FILE ?? join(REPO_ROOT, 'deploy/directory.yaml'),
+  DIRECTORY_FILE: directoryFile,
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
   PUBLIC_URL: publicUrl,
   REVIEW_LINK_SECRET: process.env.REVIEW_LINK_SECRET ?? devSecret('review-link-secret'),
 };
+/** Each service's own NATS user on the server this run started. */
+const login = (name: ServiceName) => {
+  if (!natsAuth) return {};
+  const { NATS_URL: _url, ...credentials } = natsAuth.env(name, infra.natsUrl);
+  return credentials;
+};
 const envFor: Record<ServiceName, Record<string, string>> = {
-  policy: { ...common, POLICY_WATCH: 'true', OPA_BIN: tool('opa') },
+  policy: { ...common, ...login('policy'), POLICY_WATCH: 'true', OPA_BIN: tool('opa') },
   approval: {
     ...common,
+    ...login('approval'),
     HTTP_PORT: String(httpPort),
     // Dev identities for the HTTP API and dashboard: one token per sample approver.
     API_TOKENS: process.env.API_TOKENS ?? `${devToken}:alice`,
   },
   notifier: {
     ...common,
+    ...login('notifier'),
     SMTP_URL: process.env.SMTP_URL ?? (mailSink as { url: string }).url,
     NOTIFIER_CONFIG: process.env.NOTIFIER_CONFIG ?? join(REPO_ROOT, 'scripts/dev/channels.yaml'),
     // The dev sink and the dev HTTP server are on loopback over plain HTTP.
@@ -110,23 +144,53 @@ try {
   process.exit(1);
 }
 
+const contexts = natsAuth ? writeNatsContexts(natsAuth, infra.natsUrl) : undefined;
+const natsLine = natsAuth
+  ? `${infra.natsUrl}   (authentication on: a user per service and directory entry, passwords in ${join(devDir, 'nats-passwords.json')})`
+  : ownNats
+    ? `${infra.natsUrl}   (NATS_AUTH=off: anyone reaching it can act as anyone, dev only)`
+    : `${infra.natsUrl}   (NATS_URL: the services use this environment's NATS credentials)`;
+const natsCli = contexts
+  ? `NATS CLI contexts, one per identity (${contexts.dir}):
+  ${contexts.written.join(', ')}${contexts.skipped.length > 0 ? `\n  left alone (not written by Countersign): ${contexts.skipped.join(', ')}` : ''}
+
+Try it (each command runs as the person or system its context names; NATS CLI: ${tool('nats')}):
+  nats --context countersign-ops micro ls
+  nats --context dave req policy.evaluate '{"action_id":"p1","action_type":"payment","description":"Pay invoice 42","requested_by":"dave","context":{"amount":1500}}'
+  nats --context dave req approval.submit.dave '{"action_id":"pay-42","action_type":"payment","description":"Pay invoice 42","requested_by":"dave","context":{"amount":1500}}'
+  nats --context frank req approval.list '{"status":"pending"}'
+  nats --context frank req approval.decide.frank '{"action_id":"pay-42","approved":true,"reason":"invoice checked"}'
+  nats --context frank sub 'approval.decided.>'
+  (bob cannot vote as frank: nats --context bob req approval.decide.frank … is refused by the server)
+
+The examples connect as their requesting system (billing-job, ci-pipeline, payment-job) with
+the context of that name; NATS_USER/NATS_PASSWORD or NATS_CREDS override it, for example:
+  ${Object.entries(natsAuth?.env('billing-job', infra.natsUrl) ?? {})
+    .filter(([k]) => k !== 'NATS_URL')
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')} node --import tsx examples/quickstart.ts`
+  : `Try it (NATS CLI: ${tool('nats')}):
+  nats req policy.evaluate '{"action_id":"p1","action_type":"payment","description":"Pay invoice 42","requested_by":"dave","context":{"amount":1500}}'
+  nats req approval.list '{"status":"pending"}'`;
+
+if (authOff) {
+  console.warn(
+    'warning: NATS_AUTH=off: nats-server runs without authentication; identities on NATS are not proven (dev only)',
+  );
+}
 console.log(`
 Countersign is running (${running.map((s) => s.name).join(', ') || 'infrastructure only'}).
 
-  NATS        ${infra.natsUrl}
+  NATS        ${natsLine}
   PostgreSQL  ${infra.databaseUrl}
   HTTP        ${publicUrl}   (dashboard: ${publicUrl}/ , API token for alice: ${devToken})
   SMTP        ${process.env.SMTP_URL ? 'SMTP_URL' : `${mailSink?.url} (dev sink: mail is printed here)`}
   Policy      edit policies/countersign/*.rego or data.json: it reloads within seconds
+  Directory   ${directoryFile} (services reload it; NATS users change on the next run)
 
   Tools       export PATH="${dirname(tool('nats'))}:$PATH"   (nats, opa, nats-server, pnpm)
 
-Try it (NATS CLI: ${tool('nats')}):
-  nats req policy.evaluate '{"action_id":"p1","action_type":"payment","description":"Pay invoice 42","requested_by":"dave","context":{"amount":1500}}'
-  nats req approval.submit '{"action_id":"pay-42","action_type":"payment","description":"Pay invoice 42","requested_by":"dave","context":{"amount":1500}}'
-  nats req approval.list '{"status":"pending"}'
-  nats req approval.decide '{"action_id":"pay-42","approved":true,"decided_by":"frank","reason":"invoice checked"}'
-  nats sub 'approval.decided.>'
+${natsCli}
 
 Ctrl-C stops everything.
 `);

@@ -9,11 +9,13 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { REPO_ROOT } from '@countersign/devinfra';
+import { passwordVariable, REPO_ROOT } from '@countersign/devinfra';
 import { spawnService, useTestNats } from '@countersign/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { MigrationEnv } from '../packages/runtime/src/config.js';
+import { Directory } from '../packages/runtime/src/directory/index.js';
+import { composeNatsConfig, composePasswordVariables } from '../scripts/nats-config.js';
 import { ApprovalEnv } from '../services/approval/src/config.js';
 import { loadChannelsFile } from '../services/notifier/src/channel-config.js';
 import { NotifierEnv } from '../services/notifier/src/config.js';
@@ -51,12 +53,16 @@ const envExample = new Map(
     .map((m) => [m[1] as string, m[2] as string]),
 );
 
+/** The password variables deploy/nats/countersign.conf reads, one per NATS user. */
+const NATS_PASSWORDS = composePasswordVariables(read('deploy/directory.yaml'));
+
 /** What a person fills in for the secrets .env.example leaves empty. */
 const FILLED_SECRETS: Record<string, string> = {
   POSTGRES_PASSWORD: 'a1b2c3d4e5f6a1b2c3d4e5f6',
   POSTGRES_APP_PASSWORD: 'f6e5d4c3b2a1f6e5d4c3b2a1',
   REVIEW_LINK_SECRET: 'k'.repeat(44),
   API_TOKENS: `${'t'.repeat(40)}:alice,${'u'.repeat(40)}:frank`,
+  ...Object.fromEntries(NATS_PASSWORDS.map((name, i) => [name, `natspass${i}`.padEnd(24, 'x')])),
 };
 
 const VARIABLE = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}/g;
@@ -216,26 +222,44 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('mounts a channels file the notifier loads, whose roles match the policy directory', () => {
+  it('runs nats-server with the accounts scripts/nats-config.ts generates from the directory', () => {
+    expect(read('deploy/nats/countersign.conf')).toBe(composeNatsConfig(read('deploy/directory.yaml')));
+    const nats = services.nats as ComposeService;
+    const command = nats.command ?? [];
+    const config = command[command.indexOf('-c') + 1];
+    expect(nats.volumes).toContain(`./deploy/nats/countersign.conf:${config}:ro`);
+    // nats-server reads every password from its environment, and refuses to start without one.
+    const env = environmentOf('nats', filled);
+    expect(Object.keys(env).sort()).toEqual([...NATS_PASSWORDS].sort());
+    for (const name of NATS_PASSWORDS) expect(env[name], name).toBe(filled.get(name));
+    // Each service connects as its own user, with the password nats-server has for it.
+    for (const name of APP_SERVICES) {
+      const service = environmentOf(name, filled);
+      expect(service.NATS_USER, name).toBe(name);
+      expect(service.NATS_PASSWORD, name).toBe(env[passwordVariable(name)]);
+      expect(service.NATS_AUTH ?? 'on', name).toBe('on');
+    }
+  });
+
+  it('mounts a channels file the notifier loads (people and roles are in the directory file)', () => {
     const notifier = services.notifier as ComposeService;
     const config = environmentOf('notifier', filled).NOTIFIER_CONFIG;
     expect(notifier.volumes).toContain(`./deploy/channels.compose.yaml:${config}:ro`);
+    // Loading refuses a channels file that still lists people or roles.
     const channels = loadChannelsFile(
       join(REPO_ROOT, 'deploy/channels.compose.yaml'),
       {},
       { allowHttp: false },
     );
     expect(channels.channels.map((c) => c.type)).toContain('email');
+  });
 
-    const directory = (
-      JSON.parse(read('policies/countersign/data.json')) as { directory: Record<string, string[]> }
-    ).directory;
-    for (const [role, members] of Object.entries(channels.directory.roles)) {
-      const holders = Object.entries(directory)
-        .filter(([, roles]) => roles.includes(role))
-        .map(([person]) => person);
-      expect([...members].sort(), role).toEqual(holders.sort());
+  it('mounts the directory file where every service reads DIRECTORY_FILE', () => {
+    for (const name of ['policy', 'approval', 'notifier']) {
+      const file = environmentOf(name, filled).DIRECTORY_FILE;
+      expect(services[name]?.volumes, name).toContain(`./deploy/directory.yaml:${file}:ro`);
     }
+    expect(Directory.parse(read('deploy/directory.yaml')).membersOf(['finance'])).toEqual(['alice', 'frank']);
   });
 });
 
@@ -249,7 +273,7 @@ describe('the policy health check', () => {
     const check = () =>
       run('sh', ['-c', test[1] as string], {
         cwd: REPO_ROOT,
-        env: { ...process.env, NATS_URL: nats.url },
+        env: { ...process.env, ...nats.env('policy') },
       }).then(
         () => 0,
         (err: { code?: number }) => err.code ?? -1,

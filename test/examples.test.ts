@@ -86,19 +86,30 @@ function runProcess(label: string, command: string, args: string[], options: Spa
   return { lines, line, exited };
 }
 
+/** The identity each example connects as (its requesting system; auditing is ops'). */
+const EXAMPLE_IDENTITY: Record<string, string> = {
+  quickstart: 'billing-job',
+  'deploy-pipeline': 'ci-pipeline',
+  'payment-job': 'payment-job',
+  'verify-audit': 'ops',
+};
+
 /** Runs `node --import tsx examples/<name>.ts` from the repository root, as the docs say. */
 function runExample(name: string, args: string[] = [], env: Record<string, string> = {}): Run {
   return runProcess(name, process.execPath, ['--import', 'tsx', `examples/${name}.ts`, ...args], {
     cwd: REPO_ROOT,
-    env: { ...process.env, NATS_URL: sys.nats.url, ...env },
+    env: { ...process.env, ...sys.nats.env(EXAMPLE_IDENTITY[name] ?? 'ops'), ...env },
   });
 }
 
-/** The JSON body of a printed `nats req approval.decide '<json>'` line. */
+/**
+ * The vote a printed `nats --context <who> req approval.decide.<who> '<json>'` line casts: its
+ * body, with the decider its subject names.
+ */
 function decideBody(line: string): DecideRequest {
-  const json = line.match(/nats req approval\.decide '([^']+)'/)?.[1];
-  if (!json) throw new Error(`not a decide command: ${line}`);
-  return DecideRequest.parse(JSON.parse(json));
+  const match = line.match(/nats --context (\S+) req approval\.decide\.(\S+) '([^']+)'/);
+  if (!match || match[1] !== match[2]) throw new Error(`not a decide command: ${line}`);
+  return DecideRequest.parse({ ...JSON.parse(match[3] as string), decided_by: match[2] });
 }
 
 /** Waits until the approval exists and is pending: a human cannot decide it earlier either. */
@@ -132,7 +143,7 @@ async function history(actionId: string) {
 describe('examples/quickstart.ts (the README snippet)', () => {
   it('checks the policy, requests, and pays once the printed command approves', async () => {
     const run = runExample('quickstart');
-    const command = await run.line(/^\s+nats req approval\.decide /);
+    const command = await run.line(/^\s+nats --context \S+ req approval\.decide\./);
     expect(run.lines).toContain('policy: needs_approval by finance');
     expect(decideBody(command)).toMatchObject({ approved: true, decided_by: 'frank' });
     await approveAsPrinted(command);
@@ -161,7 +172,7 @@ describe('examples/deploy-pipeline.ts', () => {
 
   it('waits for ops before deploying to production; the printed command approves it', async () => {
     const run = runExample('deploy-pipeline', ['--run-id', `pr1-${tag}`]);
-    const command = await run.line(/^\s+nats req approval\.decide /);
+    const command = await run.line(/^\s+nats --context \S+ req approval\.decide\./);
     expect(decideBody(command)).toMatchObject({
       action_id: `deploy-web-production-pr1-${tag}`,
       approved: true,
@@ -181,7 +192,7 @@ describe('examples/deploy-pipeline.ts', () => {
 
   it('never deploys when ops rejects, and exits non-zero', async () => {
     const run = runExample('deploy-pipeline', ['--run-id', `pr2-${tag}`]);
-    await approveAsPrinted(await run.line(/^\s+nats req approval\.decide /), {
+    await approveAsPrinted(await run.line(/^\s+nats --context \S+ req approval\.decide\./), {
       approved: false,
       reason: 'change freeze',
     });
@@ -221,9 +232,9 @@ describe('examples/payment-job.ts', () => {
   it('pays what is approved: auto-approved, one finance approver, two, and a policy denial', async () => {
     const run = runExample('payment-job', ['--run', `r1-${tag}`]);
     const approvals = [
-      run.line(new RegExp(`approval\\.decide .*pay-inv-103-r1-${tag}.*"frank"`)),
-      run.line(new RegExp(`approval\\.decide .*pay-inv-104-r1-${tag}.*"frank"`)),
-      run.line(new RegExp(`approval\\.decide .*pay-inv-104-r1-${tag}.*"alice"`)),
+      run.line(new RegExp(`approval\\.decide\\.frank .*pay-inv-103-r1-${tag}`)),
+      run.line(new RegExp(`approval\\.decide\\.frank .*pay-inv-104-r1-${tag}`)),
+      run.line(new RegExp(`approval\\.decide\\.alice .*pay-inv-104-r1-${tag}`)),
     ];
     for (const line of await Promise.all(approvals)) await approveAsPrinted(line);
     const { code, output } = await run.exited;
@@ -377,16 +388,22 @@ describe('examples/admin-session.md', () => {
   });
 
   it('runs in order with the NATS CLI and answers as documented', async () => {
+    // As the operators' user (full access), which the session's commands need.
+    const ops = sys.nats.login('ops');
+    const opsServer = [
+      '--server',
+      sys.nats.url,
+      ...(ops ? ['--user', ops.user, '--password', ops.password] : []),
+    ];
     // Fresh action_ids, so a shared nats-server's de-duplication window never sees them twice.
     const fresh = (text: string) => text.replace(/\b(refund-1234|deploy-api-88)\b/g, `$1-${tag}`);
     const nats = (args: string[]) =>
-      runFile(tool('nats'), ['--server', sys.nats.url, ...args.map(fresh)], { timeout: 15_000 });
+      runFile(tool('nats'), [...opsServer, ...args.map(fresh)], { timeout: 15_000 });
 
     const sub = lines.find((l) => l.args[0] === 'sub');
     expect(sub?.args).toEqual(['sub', 'approval.decided.>']);
     const watcher = runProcess('nats sub', tool('nats'), [
-      '--server',
-      sys.nats.url,
+      ...opsServer,
       ...(sub?.args ?? []),
       '--count',
       '2',
@@ -395,7 +412,8 @@ describe('examples/admin-session.md', () => {
 
     const replies: { line: string; body: unknown; stdout: string }[] = [];
     for (const { line, args, code } of lines) {
-      if (args[0] === 'sub') continue;
+      // The context the session selects is the ops login the test passes itself (opsServer).
+      if (args[0] === 'sub' || args[0] === 'context') continue;
       const payload = args[2] ? fresh(args[2]) : '';
       if (args[1] === 'approval.decide') {
         // The intake is asynchronous: wait until a request published a moment ago is recorded.
@@ -468,7 +486,7 @@ describe('examples/go (raw NATS, no SDK)', () => {
 
   const runGo = (actionId: string) =>
     runProcess('go-requester', binary, ['-action-id', actionId, '-timeout', '2m'], {
-      env: { ...process.env, NATS_URL: sys.nats.url },
+      env: { ...process.env, ...sys.nats.env('billing-job') },
     });
 
   it('is gofmt-formatted and builds with go build', async () => {
@@ -477,31 +495,18 @@ describe('examples/go (raw NATS, no SDK)', () => {
     await runFile('go', ['build', '-trimpath', '-o', binary, '.'], { cwd: dir, env: goEnv });
   }, 600_000);
 
-  /** The printed `nats --context <who> req approval.decide.<who> '<json>'`: who decides, and what. */
-  const GO_DECIDE = /^\s+nats --context (\S+) req approval\.decide\.(\S+) '([^']+)'$/;
-  function goDecide(line: string): { actor: string; body: DecideRequest } {
-    const [, context, actor, json] = line.match(GO_DECIDE) ?? [];
-    if (!context || !actor || !json) throw new Error(`not a decide command: ${line}`);
-    expect(context, 'the context is the identity the subject names').toBe(actor);
-    return { actor, body: DecideRequest.parse(JSON.parse(json)) };
-  }
-  async function approveAsPrintedByGo(line: string, override: Partial<DecideRequest> = {}) {
-    const { actor, body } = goDecide(line);
-    await pending(body.action_id);
-    return call(sys.nc, 'decide', { ...body, ...override }, { as: actor });
-  }
-
-  it('checks the policy, requests durably under its identity, waits by push and prints the approval', async () => {
+  it('checks the policy, requests durably, waits by push and prints the approval', async () => {
     const actionId = `go-pay-${tag}`;
     const run = runGo(actionId);
-    const command = await run.line(GO_DECIDE);
+    const command = await run.line(/^\s+nats --context \S+ req approval\.decide\./);
     expect(run.lines).toContain('policy: needs_approval by [finance]');
     expect(run.lines.some((l) => l.startsWith(`requested ${actionId} (intake sequence `))).toBe(true);
-    expect(goDecide(command)).toEqual({ actor: 'frank', body: { action_id: actionId, approved: true } });
-    await approveAsPrintedByGo(command);
+    expect(decideBody(command)).toMatchObject({ action_id: actionId, approved: true, decided_by: 'frank' });
+    await approveAsPrinted(command);
     const { code, output } = await run.exited;
     expect(code, output).toBe(0);
     expect(output).toContain('approved by frank: paying invoice 42');
+    // Requested under its identity's subject, decided under frank's: the record names both.
     const stored = await callEndpoint(sys.nc, 'get', { action_id: actionId });
     expect([stored.requested_by, stored.decided_by]).toEqual(['billing-job', 'frank']);
   });
@@ -509,7 +514,7 @@ describe('examples/go (raw NATS, no SDK)', () => {
   it('exits 1 on a rejection, and reads a decision made before it started from the stream', async () => {
     const actionId = `go-rej-${tag}`;
     const first = runGo(actionId);
-    await approveAsPrintedByGo(await first.line(GO_DECIDE), {
+    await approveAsPrinted(await first.line(/^\s+nats --context \S+ req approval\.decide\./), {
       approved: false,
       reason: 'duplicate invoice',
     });

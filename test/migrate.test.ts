@@ -8,8 +8,14 @@
 import { randomBytes } from 'node:crypto';
 import { CountersignClient } from '@countersign/client';
 import { startMailSink } from '@countersign/devinfra';
-import { onFileEnd, spawnService, useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
-import { connect } from '@nats-io/transport-node';
+import {
+  onFileEnd,
+  spawnService,
+  TEST_DIRECTORY_FILE,
+  useTestDatabase,
+  useTestNats,
+  waitUntil,
+} from '@countersign/test-fixtures';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { testEnv } from '../services/notifier/test/helpers/notifier.js';
@@ -128,7 +134,7 @@ describe('services running as the runtime role', () => {
       }),
     });
 
-    const nc = await connect({ servers: nats.url });
+    const nc = await nats.connect();
     onFileEnd(() => nc.drain());
     const client = new CountersignClient(nc, { timeout: 10_000 });
     const { action_id } = await client.request(payment(`migrate-${randomBytes(4).toString('hex')}`, 1500));
@@ -139,7 +145,7 @@ describe('services running as the runtime role', () => {
     await client.decide({ action_id, approved: true, decided_by: 'frank' });
     const approval = await client.waitForDecision(action_id, { timeout: 30_000 });
     expect(approval).toMatchObject({ status: 'approved', decided_by: 'frank' });
-    await waitUntil(async () => mail.received.some((m) => m.to.includes('frank@example.com')), {
+    await waitUntil(async () => mail.received.some((m) => m.to.includes('frank@example.test')), {
       message: "frank's email",
       timeout: 30_000,
     });
@@ -152,7 +158,10 @@ describe('a service that does not migrate at start', () => {
   it('refuses a database older than it needs: run pnpm migrate', async () => {
     const empty = await useTestDatabase('migrate_older');
     const run = await runScript('services/approval/src/main.ts', {
-      NATS_URL: nats.url,
+      ...nats.env('approval'),
+      DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+      // Only the refusal: not the info line of the directory loading before it.
+      LOG_LEVEL: 'warn',
       DATABASE_URL: empty.url,
       MIGRATE_ON_START: 'false',
     });
@@ -179,7 +188,10 @@ describe('a service that does not migrate at start', () => {
     const url = new URL(db.url);
     url.username = ungranted;
     const run = await runScript('services/approval/src/main.ts', {
-      NATS_URL: nats.url,
+      ...nats.env('approval'),
+      DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+      // Only the refusal: not the info line of the directory loading before it.
+      LOG_LEVEL: 'warn',
       DATABASE_URL: url.toString(),
       MIGRATE_ON_START: 'false',
     });
@@ -196,7 +208,12 @@ describe('a service that does not migrate at start', () => {
     const future = '999999_from_a_newer_version.sql';
     await admin.query("insert into approval.migrations (name, checksum) values ($1, 'x')", [future]);
     const env = { NATS_URL: nats.url, DATABASE_URL: runtimeUrl, MIGRATE_ON_START: 'false' };
-    const run = await runScript('services/approval/src/main.ts', env);
+    const run = await runScript('services/approval/src/main.ts', {
+      ...env,
+      ...nats.env('approval'),
+      DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+      LOG_LEVEL: 'warn',
+    });
     expect(run.code).toBe(1);
     expect(run.lines).toHaveLength(1);
     const line = JSON.parse(run.lines[0] as string);
@@ -211,6 +228,8 @@ describe('a service that does not migrate at start', () => {
     // The same with migrating at start: a newer version's files are not this one's to judge.
     const migrating = await runScript('services/approval/src/main.ts', {
       ...env,
+      ...nats.env('approval'),
+      DIRECTORY_FILE: TEST_DIRECTORY_FILE,
       DATABASE_URL: db.url,
       MIGRATE_ON_START: 'true',
     });

@@ -1,5 +1,5 @@
 import { CountersignClient } from '@countersign/client';
-import { Streams, Subjects } from '@countersign/contracts';
+import { actorSubject, inboxPrefixOf, Streams, Subjects } from '@countersign/contracts';
 import { startMailSink } from '@countersign/devinfra';
 import { onFileEnd, spawnService, useTestDatabase, waitUntil } from '@countersign/test-fixtures';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -7,16 +7,11 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { testEnv } from '../services/notifier/test/helpers/notifier.js';
-import {
-  FAST_APPROVAL_ENV,
-  httpUrlOf,
-  type NatsRole,
-  payment,
-  startSecuredNats,
-  writeMailChannels,
-} from './support.js';
+import { FAST_APPROVAL_ENV, httpUrlOf, payment, startSecuredNats, writeMailChannels } from './support.js';
 
-const { nats, passwords, as } = await startSecuredNats();
+// The accounts generated from the test directory (devinfra nats-auth.ts): each service under
+// its own user, billing-job requesting and frank approving under theirs, ops for everything.
+const { nats, as } = await startSecuredNats();
 const db = await useTestDatabase('nats_permissions');
 const mail = await startMailSink();
 onFileEnd(mail.stop);
@@ -43,22 +38,21 @@ await spawnService('notifier', {
   }),
 });
 
-/** A client connection as `role`; people and systems each read replies on their own inbox prefix. */
-async function client(role: NatsRole): Promise<NatsConnection> {
-  const nc = await connect({
-    servers: nats.url,
-    user: role,
-    pass: passwords[role],
-    ...(role === 'ops' ? {} : { inboxPrefix: `_INBOX_${role}` }),
-  });
+/** A client connection as `who`; people and systems each read replies on their own inbox prefix. */
+async function client(who: string): Promise<NatsConnection> {
+  const nc = await nats.connect(who);
   onFileEnd(() => nc.close());
   return nc;
 }
-const requester = await client('requester');
-const approver = await client('approver');
+const requester = await client('billing-job');
+const approver = await client('frank');
 const ops = await client('ops');
 const asRequester = new CountersignClient(requester, { timeout: 5_000 });
 const asApprover = new CountersignClient(approver, { timeout: 5_000 });
+
+/** A payment billing-job asks for (under its own identity, as its credential proves). */
+const byBillingJob = (actionId: string, amount: number) =>
+  payment(actionId, amount, { requested_by: 'billing-job' });
 
 /** The error a request fails with, as text. */
 const failure = (promise: Promise<unknown>) =>
@@ -88,11 +82,11 @@ describe('least-privilege NATS accounts', () => {
 
   it('lets every service do its work under its own user', async () => {
     // Requester: the synchronous command and the durable intake, then the SDK's wait.
-    const pending = await asRequester.submit(payment('perm-pay', 1500));
+    const pending = await asRequester.submit(byBillingJob('perm-pay', 1500));
     expect(pending.status).toBe('pending');
     const ack = await jetstream(requester).publish(
-      Subjects.requested,
-      JSON.stringify(payment('perm-intake', 10)),
+      Subjects.requestedBy('billing-job'),
+      JSON.stringify(byBillingJob('perm-intake', 10)),
       {
         msgID: 'perm-intake',
       },
@@ -107,9 +101,11 @@ describe('least-privilege NATS accounts', () => {
     await waitUntil(
       () =>
         mail.received.some(
-          (m) => m.to.includes('frank@example.com') && m.subject.includes(pending.action_id),
+          (m) => m.to.includes('frank@example.test') && m.subject.includes(pending.action_id),
         ) &&
-        mail.received.some((m) => m.to.includes('dave@example.com') && m.subject.includes(pending.action_id)),
+        mail.received.some(
+          (m) => m.to.includes('dave@example.test') && m.subject.includes(pending.action_id),
+        ),
       { message: 'the pending and decided emails' },
     );
     // Ops: the services framework answers (nats micro ls).
@@ -140,7 +136,7 @@ describe('least-privilege NATS accounts', () => {
     };
     const live = await stream();
     await live.read(': connected');
-    const first = await asRequester.submit(payment('perm-sse-1', 1500));
+    const first = await asRequester.submit(byBillingJob('perm-sse-1', 1500));
     const seen = await live.read(`"action_id":"${first.action_id}"`);
     live.close();
     const lastId = /id: (\d+)\nevent: approval.pending\ndata: [^\n]*"action_id":"perm-sse-1"/.exec(seen)?.[1];
@@ -152,9 +148,15 @@ describe('least-privilege NATS accounts', () => {
     again.close();
   });
 
-  it('refuses a requester every command that decides or reads other approvals', async () => {
-    const pending = await asRequester.submit(payment('perm-forbidden', 1500));
-    for (const subject of ['approval.decide', 'approval.cancel', 'approval.list', 'approval.stats']) {
+  it('refuses a requester every command under another identity, and the bare commands', async () => {
+    const pending = await asRequester.submit(byBillingJob('perm-forbidden', 1500));
+    for (const subject of [
+      'approval.decide',
+      'approval.cancel',
+      actorSubject('decide', 'frank'),
+      actorSubject('cancel', 'dave'),
+      actorSubject('submit', 'dave'),
+    ]) {
       const body = { action_id: pending.action_id, approved: true, decided_by: 'frank' };
       expect(await failure(requester.request(subject, JSON.stringify(body), { timeout: 2_000 }))).toMatch(
         /Permissions Violation for Publish/,
@@ -172,7 +174,7 @@ describe('least-privilege NATS accounts', () => {
     expect(await refusedSubscription(requester, '_INBOX.>')).toMatch(
       /Permissions Violation for Subscription/,
     );
-    expect(await refusedSubscription(requester, '_INBOX_approver.>')).toMatch(
+    expect(await refusedSubscription(requester, `${inboxPrefixOf('frank')}.>`)).toMatch(
       /Permissions Violation for Subscription/,
     );
     // A forged decision event never reaches the stream.
@@ -183,17 +185,14 @@ describe('least-privilege NATS accounts', () => {
     expect(info.state.subjects ?? {}).toEqual({});
   });
 
-  it('lets an approver decide, list and read, but not submit', async () => {
+  it('lets an approver list and read, but never request as the requesting system', async () => {
     expect((await asApprover.list({ limit: 5 })).items.length).toBeGreaterThan(0);
-    expect(await failure(asApprover.submit(payment('perm-approver', 10)))).toMatch(
-      /Permissions Violation for Publish/,
-    );
-    expect(
-      await failure(
-        approver.request(Subjects.requested, JSON.stringify(payment('perm-approver', 10)), {
-          timeout: 2_000,
-        }),
-      ),
-    ).toMatch(/Permissions Violation for Publish/);
+    for (const subject of [actorSubject('submit', 'billing-job'), Subjects.requestedBy('billing-job')]) {
+      expect(
+        await failure(
+          approver.request(subject, JSON.stringify(byBillingJob('perm-approver', 10)), { timeout: 2_000 }),
+        ),
+      ).toMatch(/Permissions Violation for Publish/);
+    }
   });
 });

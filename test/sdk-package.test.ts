@@ -49,7 +49,11 @@ const notAStatus: Approval['status'] = 'maybe';
 const notARequest: Parameters<CountersignClient['request']>[0] = { description: 'x', requested_by: 'y' };
 void [notACode, notAStatus, notARequest];
 
-const nc = await connect({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222' });
+const nc = await connect({
+  servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
+  ...(process.env.NATS_USER ? { user: process.env.NATS_USER, pass: process.env.NATS_PASSWORD ?? '' } : {}),
+  ...(process.env.NATS_INBOX_PREFIX ? { inboxPrefix: process.env.NATS_INBOX_PREFIX } : {}),
+});
 const client = new CountersignClient(nc, { timeout: 10_000 });
 
 // A refused command is caught by its code, not by its class.
@@ -227,7 +231,7 @@ describe('a project outside the workspace', () => {
     const actionId = `sdk-package-${Date.now().toString(36)}`;
     const child = spawn(process.execPath, [join(appDir, 'dist/main.js'), actionId], {
       cwd: appDir,
-      env: { ...process.env, NATS_URL: system.nats.url },
+      env: { ...process.env, ...system.nats.env('billing-job') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -21,13 +21,12 @@ import {
 } from '@countersign/client';
 import { CountersignError, Subjects } from '@countersign/contracts';
 import { waitUntil } from '@countersign/test-fixtures';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { payment, startSystem } from './support.js';
 
 const system = await startSystem('sdk');
 // The SDK is handed a connection; a requester's would reconnect forever like this one.
-const nc = await connect({ servers: system.nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+const nc = await system.nats.connect('ops', { maxReconnectAttempts: -1, reconnectTimeWait: 200 });
 afterAll(() => nc.drain());
 const client = new CountersignClient(nc, { timeout: 10_000 });
 

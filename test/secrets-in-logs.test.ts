@@ -90,8 +90,6 @@ const channels = join(mkdtempSync(join(tmpdir(), 'countersign-secrets-')), 'chan
 writeFileSync(
   channels,
   stringify({
-    people: { frank: { email: 'frank@example.com' }, dave: { email: 'dave@example.com' } },
-    roles: { finance: ['frank'] },
     channels: [
       { name: 'mail', type: 'email', from: 'countersign@example.com', requester: true },
       { name: 'hook', type: 'webhook', url: hook.url, secret_env: 'HOOK_SECRET' },
@@ -137,7 +135,7 @@ describe('secrets in logs', () => {
     const submitted = await api(secrets.daveToken, 'POST', '/api/v1/approvals', payment('secret-flow', 1500));
     expect(submitted.status).toBe(200);
     // The approver's email carries a review link signed with the secret; opening it works.
-    const email = await waitUntil(() => mail.received.find((m) => m.to.includes('frank@example.com')), {
+    const email = await waitUntil(() => mail.received.find((m) => m.to.includes('frank@example.test')), {
       message: "frank's email",
     });
     const link = email.text.match(/https?:\/\/\S+\/review\?token=\S+/)?.[0] as string;
@@ -157,7 +155,7 @@ describe('secrets in logs', () => {
     expect(decided.status).toBe(200);
     // The decided email reached the requester; the webhook was refused once, then delivered.
     await waitUntil(
-      () => mail.received.some((m) => m.to.includes('dave@example.com')) && hook.requests.length >= 3,
+      () => mail.received.some((m) => m.to.includes('dave@example.test')) && hook.requests.length >= 3,
       { message: 'the decided email and the webhook retries' },
     );
 

@@ -3,16 +3,14 @@
  * processes (so tests can SIGKILL them), plus a client connection and a pool for assertions.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ApprovalRequestInput } from '@countersign/contracts';
 import { Streams, Subjects } from '@countersign/contracts';
-import { REPO_ROOT, startNatsServer } from '@countersign/devinfra';
+import { REPO_ROOT, SERVICE_USERS, type ServiceUser } from '@countersign/devinfra';
 import {
   call,
-  onFileEnd,
   type ServiceProcess,
   spawnService,
   useTestDatabase,
@@ -20,7 +18,6 @@ import {
 } from '@countersign/test-fixtures';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll } from 'vitest';
 import { stringify } from 'yaml';
@@ -41,7 +38,7 @@ export async function startSystem(label: string, approvalEnv: Record<string, str
     spawnService('policy', { env }),
     spawnService('approval', { env: { ...env, ...FAST_APPROVAL_ENV, ...approvalEnv } }),
   ]);
-  const nc = await connect({ servers: nats.url });
+  const nc = await nats.connect();
   const pool = new pg.Pool({ connectionString: db.url, max: 4 });
   pool.on('error', () => {});
   afterAll(async () => {
@@ -91,29 +88,21 @@ export function httpUrlOf(approval: ServiceProcess): string | undefined {
   return ready ? (JSON.parse(ready).http_url as string | undefined) : undefined;
 }
 
-/** The users of deploy/nats/accounts.conf. */
-export const NATS_ROLES = ['approval', 'policy', 'notifier', 'requester', 'approver', 'ops'] as const;
-export type NatsRole = (typeof NATS_ROLES)[number];
+/** Countersign's own NATS users (the services and ops); the directory's people and systems have theirs too. */
+export const NATS_ROLES = SERVICE_USERS;
+export type NatsRole = ServiceUser;
 
 /**
- * A private nats-server running the shipped least-privilege configuration
- * (deploy/nats/accounts.conf) with a fresh password per user; `as(role)` is the environment a
- * service needs to connect as that user.
+ * A nats-server of the file's own with authentication on (the users generated from the test
+ * directory, fresh passwords), whatever NATS_URL says; `as(who)` is the environment a process
+ * needs to connect as that service user or directory identity.
  */
 export async function startSecuredNats() {
-  const passwords = Object.fromEntries(NATS_ROLES.map((r) => [r, randomBytes(12).toString('hex')])) as Record<
-    NatsRole,
-    string
-  >;
-  // The configuration names its passwords as environment variables; nats-server inherits these.
-  for (const role of NATS_ROLES)
-    process.env[`COUNTERSIGN_NATS_${role.toUpperCase()}_PASSWORD`] = passwords[role];
-  const nats = await startNatsServer({
-    extraConfig: readFileSync(join(REPO_ROOT, 'deploy/nats/accounts.conf'), 'utf8'),
-  });
-  onFileEnd(nats.stop);
-  const as = (role: NatsRole) => ({ NATS_URL: nats.url, NATS_USER: role, NATS_PASSWORD: passwords[role] });
-  return { nats, passwords, as };
+  const nats = await useTestNats({ own: true });
+  const passwords = Object.fromEntries(
+    SERVICE_USERS.map((user) => [user, nats.login(user)?.password ?? '']),
+  ) as Record<NatsRole, string>;
+  return { nats, passwords, as: (who: string) => nats.env(who) };
 }
 
 /** True while a process with this pid exists. */
@@ -165,14 +154,15 @@ export function runScript(
   );
 }
 
-/** A notifier channels file in a fresh temp folder: frank (finance) and dave, and one email channel. */
+/**
+ * A notifier channels file in a fresh temp folder: one email channel, to the approvers and the
+ * requester. Who they are (frank and alice for finance, dave) is the test directory's.
+ */
 export function writeMailChannels(label: string): string {
   const file = join(mkdtempSync(join(tmpdir(), `countersign-${label}-`)), 'channels.yaml');
   writeFileSync(
     file,
     stringify({
-      people: { frank: { email: 'frank@example.com' }, dave: { email: 'dave@example.com' } },
-      roles: { finance: ['frank'] },
       channels: [{ name: 'mail', type: 'email', from: 'countersign@example.com', requester: true }],
     }),
   );

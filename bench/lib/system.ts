@@ -5,7 +5,7 @@
  * with the caller's Cleanup before it can fail.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +14,10 @@ import { Streams } from '@countersign/contracts';
 import {
   createDatabase,
   freePort,
+  NatsAuth,
   type NatsServerHandle,
   type PostgresHandle,
+  REPO_ROOT,
   type ServiceProcess,
   startNatsServer,
   startPostgres,
@@ -26,6 +28,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
+import { Directory } from '../../packages/runtime/src/directory/index.js';
 import { INTAKE_CONSUMER } from '../../services/approval/src/intake.js';
 import { buildBundle, DEFAULT_POLICY_DIR } from '../../services/policy/src/index.js';
 import type { Cleanup } from './cleanup.js';
@@ -49,6 +52,20 @@ export interface InfraHandles {
   monitorUrl: string;
 }
 
+/** The directory the benchmarked services read: the sample one. */
+/** The requesters of the request mix and the HTTP token's identity (bench/directory.yaml). */
+const BENCH_DIRECTORY = join(REPO_ROOT, 'bench/directory.yaml');
+let natsAuth: NatsAuth | undefined;
+
+/**
+ * The NATS users of every nats-server this benchmark starts (authentication on, as deployed):
+ * each service connects as its own user, the load generator as ops.
+ */
+export function benchNatsAuth(): NatsAuth {
+  natsAuth ??= NatsAuth.of(Directory.parse(readFileSync(BENCH_DIRECTORY, 'utf8')));
+  return natsAuth;
+}
+
 /**
  * PostgreSQL with fsync and synchronous commit on (devinfra's default) and pg_stat_statements
  * loaded, so a benchmark can count statements per approval; and nats-server with monitoring.
@@ -64,7 +81,7 @@ export async function startBenchInfra(cleanup: Cleanup): Promise<InfraHandles> {
         'pg_stat_statements.track_planning': 'on',
       },
     }),
-    startNatsServer({ monitorPort }),
+    startNatsServer({ monitorPort, extraConfig: benchNatsAuth().config() }),
   ]);
   cleanup.add('postgres', () => postgres.stop());
   cleanup.add('nats-server', () => nats.stop());
@@ -105,7 +122,14 @@ export async function connectBench(
 ): Promise<NatsConnection> {
   // No async stack traces: they cost an Error (with its stack) per request, and the load
   // generator shares the CPU with the system it measures.
-  const nc = await connect({ servers: natsUrl, name, noAsyncTraces: true });
+  const ops = benchNatsAuth().login('ops');
+  const nc = await connect({
+    servers: natsUrl,
+    name,
+    noAsyncTraces: true,
+    user: ops.user,
+    pass: ops.password,
+  });
   cleanup.add(`nats connection ${name}`, () => nc.drain());
   return nc;
 }
@@ -129,16 +153,14 @@ export async function policyBundleFile(cleanup: Cleanup): Promise<string> {
   return path;
 }
 
-/** The requesters of the request mix and the HTTP token's identity. */
-const BENCH_DIRECTORY_FILE = fileURLToPath(new URL('../directory.yaml', import.meta.url));
-
 async function service(
   cleanup: Cleanup,
   name: 'policy' | 'approval' | 'notifier',
   env: Record<string, string>,
 ): Promise<ServiceProcess> {
+  const { NATS_URL: _url, ...credentials } = benchNatsAuth().env(name, '');
   const proc = await startServiceProcess(name, {
-    env: { DIRECTORY_FILE: BENCH_DIRECTORY_FILE, ...env },
+    env: { DIRECTORY_FILE: BENCH_DIRECTORY, ...credentials, ...env },
     maxLogLines: KEEP_LOG_LINES,
     timeout: 60_000,
   });

@@ -20,7 +20,7 @@ import type { BenchContext } from '../lib/context.js';
 import { type ClosedLoopResult, closedLoop } from '../lib/load.js';
 import { fmt, fmtMs, type ScenarioResult } from '../lib/report.js';
 import { median, summarize } from '../lib/stats.js';
-import { connectBench, startPolicy } from '../lib/system.js';
+import { benchNatsAuth, connectBench, startPolicy } from '../lib/system.js';
 
 /** A typical request: a payment that needs finance approval. */
 const request = {
@@ -128,7 +128,7 @@ export async function policyScenario(ctx: BenchContext): Promise<ScenarioResult>
     }
     ctx.log(`in-process: ${fmt(median(inProcess.perSecond))} evaluations/s`);
 
-    const nats = await startNatsServer();
+    const nats = await startNatsServer({ extraConfig: benchNatsAuth().config() });
     cleanup.add('nats-server', () => nats.stop());
     const nc = await connectBench(nats.url, cleanup);
     await startPolicy(cleanup, nats.url);

@@ -1,19 +1,27 @@
-# Who may decide an approval.
+# Who may act on an approval: decide it, resume a paused task, cancel it, report its execution.
 #
-# Input: {"approval": <Approval record>, "decider": string, "owner"?: string}.
+# Input: {"action": "decide"|"resume"|"cancel"|"report", "approval": <Approval record>,
+# "actor": string}. The actor is the identity the caller's credential proves (the approval
+# service binds it; nothing in the input is believed about roles or ownership).
 # Entrypoint: countersign/authorize/result -> {"allowed": bool, "reasons": [{code, message}]}.
-# allowed is true exactly when reasons is empty. Roles come only from the directory in
-# data: roles stated anywhere in the input are ignored.
+# allowed is true exactly when reasons is empty, so every check below is a refusal and anything
+# missing or malformed refuses (fail closed). Roles come only from data.directory.
 package countersign.authorize
 
 import data.countersign.lib
+
+actions := {"decide", "resume", "cancel", "report"}
 
 approval := input.approval if is_object(input.approval)
 
 else := {}
 
-# "" when missing or not a string; invalid_decider then fails the check.
-decider := input.decider if is_string(input.decider)
+# "" when missing or not a string: identity_required then refuses.
+actor := input.actor if is_string(input.actor)
+
+else := ""
+
+action := input.action if is_string(input.action)
 
 else := ""
 
@@ -21,75 +29,144 @@ action_type := lib.normalize_action_type(approval.action_type)
 
 is_pause if action_type == "task_pause"
 
-decider_roles := lib.roles_of(decider)
+actor_roles := lib.roles_of(actor)
 
-# --- failing checks ----------------------------------------------------------------------
+has_actor if trim_space(actor) != ""
 
-denial contains {"code": "invalid_decider", "message": "decider must be a non-empty identity"} if {
-	not valid_decider
+# The requester is the identity the approval service bound at intake; a paused task's owner is
+# its requester.
+is_requester if {
+	has_actor
+	actor == approval.requested_by
 }
 
-valid_decider if trim_space(decider) != ""
+# The approval's approver roles as a set; undefined when the record carries no array.
+approver_roles := {r | some r in approval.policy.approver_roles} if {
+	is_array(object.get(approval, ["policy", "approver_roles"], null))
+}
+
+# --- any action ----------------------------------------------------------------------------
+
+denial contains {"code": "invalid_action", "message": msg} if {
+	not action in actions
+	msg := concat("", [
+		"action ", label(object.get(input, "action", null)),
+		" is not one of ", concat(", ", sort(actions)),
+	])
+}
+
+denial contains {"code": "identity_required", "message": "actor must be a non-empty identity"} if {
+	not has_actor
+}
+
+denial contains {"code": "unknown_identity", "message": msg} if {
+	has_actor
+	not lib.known(actor)
+	msg := concat("", [label(actor), " is not in the directory"])
+}
+
+# --- decide ----------------------------------------------------------------------------------
+
+denial contains {"code": "use_resume", "message": msg} if {
+	action == "decide"
+	is_pause
+	msg := "a paused task is not decided: its owner resumes it (action resume)"
+}
 
 denial contains {"code": "self_approval", "message": msg} if {
+	action == "decide"
 	not is_pause
-	valid_decider
-	decider == approval.requested_by
-	msg := concat("", [decider, " requested this action and cannot decide it"])
+	is_requester
+	msg := concat("", [actor, " requested this action and cannot decide it"])
 }
 
 # Fail closed: a record whose policy carries no approver_roles array requires a role nobody
 # can prove, rather than none.
 denial contains {"code": "missing_role", "message": msg} if {
+	action == "decide"
 	not is_pause
-
-	# object.get, not a ref: `not is_array(ref)` does not hold when the ref is undefined.
-	not is_array(object.get(approval, ["policy", "approver_roles"], null))
+	not approver_roles
 	msg := "approval has no policy.approver_roles: cannot check the decider's role"
 }
 
 denial contains {"code": "missing_role", "message": msg} if {
+	action == "decide"
 	not is_pause
-	is_array(approval.policy.approver_roles)
-	required := {r | some r in approval.policy.approver_roles}
-	count(required) > 0
-	count(decider_roles & required) == 0
+	count(approver_roles) > 0
+	count(actor_roles & approver_roles) == 0
 	msg := concat("", [
-		label(decider), " holds none of the approver roles ",
-		concat(", ", sort([lib.text(r) | some r in required])),
+		label(actor), " holds none of the approver roles ",
+		concat(", ", sort([lib.text(r) | some r in approver_roles])),
 	])
 }
 
+# A resume is the owner's vote on its pause: one each, like a decision.
 denial contains {"code": "already_voted", "message": msg} if {
-	valid_decider
+	action in {"decide", "resume"}
+	has_actor
 	some vote in approval.votes
-	vote.voter == decider
-	msg := concat("", [decider, " has already voted on this approval"])
+	vote.voter == actor
+	msg := concat("", [actor, " has already voted on this approval"])
 }
 
-# task_pause: ownership replaces the self-approval and role rules.
-denial contains {"code": "owner_mismatch", "message": msg} if {
-	is_pause
-	not owner_matches
+# --- resume ----------------------------------------------------------------------------------
+
+denial contains {"code": "not_paused_task", "message": msg} if {
+	action == "resume"
+	not is_pause
 	msg := concat("", [
-		"owner ", label(object.get(input, "owner", null)),
-		" does not match the paused task's owner ",
-		label(object.get(approval, ["context", "owner"], null)),
+		"only a task_pause is resumed; this approval is ",
+		label(object.get(approval, "action_type", null)), " (action decide)",
+	])
+}
+
+denial contains {"code": "not_owner", "message": msg} if {
+	action == "resume"
+	is_pause
+	not is_requester
+	msg := concat("", [
+		label(actor), " does not own this paused task: only its owner ",
+		label(object.get(approval, "requested_by", null)), " resumes it",
+	])
+}
+
+# --- cancel ----------------------------------------------------------------------------------
+
+# The requester withdraws its own request; an eligible approver (one holding a role the
+# approval asks for) or an operator may drop it. An approval asking for no role has no eligible
+# approvers here: "anyone may decide" must not become "anyone may cancel".
+may_cancel if is_requester
+
+may_cancel if count(actor_roles & approver_roles) > 0
+
+may_cancel if count(actor_roles & {r | some r in lib.operator_roles}) > 0
+
+denial contains {"code": "not_allowed_to_cancel", "message": msg} if {
+	action == "cancel"
+	not may_cancel
+	msg := concat("", [
+		label(actor), " is neither the requester, an eligible approver nor an operator (",
+		concat(", ", sort([lib.text(r) | some r in lib.operator_roles])), ")",
+	])
+}
+
+# --- report ----------------------------------------------------------------------------------
+
+denial contains {"code": "not_requester", "message": msg} if {
+	action == "report"
+	not is_requester
+	msg := concat("", [
+		label(actor), " did not request this action: only ",
+		label(object.get(approval, "requested_by", null)), " reports its execution",
 	])
 }
 
 # Quoted string for messages; "(none)" for a non-string value. Callers pass object.get
 # results, never a possibly undefined ref: an undefined message would silently drop the
-# reason and allow the decision (fail open).
+# reason and allow the action (fail open).
 label(x) := concat("", ["\"", x, "\""]) if is_string(x)
 
 else := "(none)"
-
-owner_matches if {
-	is_string(input.owner)
-	input.owner != ""
-	input.owner == approval.context.owner
-}
 
 # --- result ------------------------------------------------------------------------------
 

@@ -2,39 +2,119 @@ package countersign.authorize_test
 
 import data.countersign.authorize
 
-# A pending payment that dave requested and that needs a finance approver.
+# The sample directory (deploy/directory.yaml), as the policy service supplies it. dave, eve and
+# billing-job are known without roles; mallory is unknown.
+directory := {
+	"alice": ["finance", "ops"],
+	"bob": ["ops"],
+	"carol": ["admin"],
+	"dave": [],
+	"erin": ["security"],
+	"eve": [],
+	"frank": ["finance"],
+	"grace": ["ops", "security"],
+	"billing-job": [],
+	"agent-7": [],
+}
+
+# A pending payment that billing-job requested and that needs a finance approver.
 payment := {
 	"action_id": "pay-1",
 	"action_type": "payment",
 	"context": {"amount": 5000},
-	"requested_by": "dave",
+	"requested_by": "billing-job",
 	"status": "pending",
 	"policy": {"outcome": "needs_approval", "approver_roles": ["finance"], "required_approvals": 1},
 	"votes": [],
 }
 
+# A paused task owned by agent-7, which requested it.
 pause := {
 	"action_id": "pause-1",
 	"action_type": "task_pause",
-	"context": {"owner": "worker-7"},
-	"requested_by": "worker-7",
+	"context": {},
+	"requested_by": "agent-7",
 	"status": "pending",
 	"policy": {"outcome": "needs_approval", "approver_roles": [], "required_approvals": 1},
 	"votes": [],
 }
 
-check(approval, decider) := r if {
-	r := authorize.result with input as {"approval": approval, "decider": decider}
+ask(action, approval, actor) := r if {
+	r := authorize.result with input as {"action": action, "approval": approval, "actor": actor}
+		with data.directory as directory
 }
+
+check(approval, actor) := ask("decide", approval, actor)
 
 codes(r) := [x.code | some x in r.reasons]
 
-test_allowed_with_role if {
-	check(payment, "frank") == {"allowed": true, "reasons": []}
+allowed := {"allowed": true, "reasons": []}
+
+# --- any action ------------------------------------------------------------------------------
+
+test_unknown_identity_refused_for_every_action if {
+	every action in ["decide", "resume", "cancel", "report"] {
+		r := ask(action, payment, "mallory")
+		not r.allowed
+		"unknown_identity" in codes(r)
+	}
+	r := ask("report", object.union(payment, {"requested_by": "mallory"}), "mallory")
+	r.reasons == [{"code": "unknown_identity", "message": "\"mallory\" is not in the directory"}]
+}
+
+test_no_directory_knows_nobody if {
+	r := authorize.result with input as {"action": "decide", "approval": payment, "actor": "frank"}
+		with data.directory as {}
+	codes(r) == ["missing_role", "unknown_identity"]
+}
+
+test_identity_required if {
+	every actor in ["", "  ", 42, null] {
+		r := ask("cancel", payment, actor)
+		not r.allowed
+		"identity_required" in codes(r)
+	}
+	r := authorize.result with input as {"action": "report", "approval": payment}
+		with data.directory as directory
+	codes(r) == ["identity_required", "not_requester"]
+}
+
+test_invalid_action if {
+	every action in ["", "approve", "DECIDE", 7, null] {
+		r := ask(action, payment, "frank")
+		codes(r) == ["invalid_action"]
+	}
+	r := authorize.result with input as {"approval": payment, "actor": "frank"}
+		with data.directory as directory
+	r.reasons == [{"code": "invalid_action", "message": "action (none) is not one of cancel, decide, report, resume"}]
+}
+
+test_missing_approval_fails_closed if {
+	every action in ["decide", "resume", "cancel", "report"] {
+		r := authorize.result with input as {"action": action, "actor": "frank"}
+			with data.directory as directory
+		not r.allowed
+	}
+}
+
+test_roles_in_the_input_are_not_trusted if {
+	approval := object.union(payment, {"context": {"amount": 5000, "roles": {"bob": ["finance"]}}})
+	r := authorize.result with input as {
+		"action": "decide", "approval": approval, "actor": "bob",
+		"actor_roles": ["finance"], "roles": ["finance"], "directory": {"bob": ["finance"]},
+	}
+		with data.directory as directory
+	codes(r) == ["missing_role"]
+}
+
+# --- decide ----------------------------------------------------------------------------------
+
+test_decide_allowed_with_role if {
+	check(payment, "frank") == allowed
 	check(payment, "alice").allowed
 }
 
-test_self_approval if {
+test_decide_self_approval if {
 	approval := object.union(payment, {"requested_by": "frank"})
 	check(approval, "frank") == {
 		"allowed": false,
@@ -42,29 +122,32 @@ test_self_approval if {
 	}
 }
 
-test_missing_role if {
+test_decide_missing_role if {
 	check(payment, "bob") == {
 		"allowed": false,
 		"reasons": [{"code": "missing_role", "message": "\"bob\" holds none of the approver roles finance"}],
 	}
 	codes(check(payment, "carol")) == ["missing_role"]
-	codes(check(payment, "mallory")) == ["missing_role"]
+	codes(check(payment, "mallory")) == ["missing_role", "unknown_identity"]
 }
 
-test_any_of_the_roles_suffices if {
+test_decide_any_of_the_roles_suffices if {
 	approval := object.union(payment, {"policy": {"approver_roles": ["finance", "security"]}})
 	check(approval, "erin").allowed
 	check(approval, "frank").allowed
 	codes(check(approval, "bob")) == ["missing_role"]
 }
 
-test_roles_in_the_input_are_not_trusted if {
-	approval := object.union(payment, {"context": {"amount": 5000, "roles": {"bob": ["finance"]}}})
-	r := authorize.result with input as {"approval": approval, "decider": "bob", "decider_roles": ["finance"], "roles": ["finance"]}
-	codes(r) == ["missing_role"]
+test_decide_roles_follow_the_directory if {
+	r := authorize.result with input as {"action": "decide", "approval": payment, "actor": "bob"}
+		with data.directory as object.union(directory, {"bob": ["ops", "finance"]})
+	r == allowed
+	s := authorize.result with input as {"action": "decide", "approval": payment, "actor": "frank"}
+		with data.directory as object.union(directory, {"frank": []})
+	codes(s) == ["missing_role"]
 }
 
-test_already_voted if {
+test_decide_already_voted if {
 	approval := object.union(payment, {"votes": [{"voter": "frank", "approved": true, "reason": "ok", "at": "2025-01-01T00:00:00Z"}]})
 	check(approval, "frank") == {
 		"allowed": false,
@@ -73,7 +156,7 @@ test_already_voted if {
 	check(approval, "alice").allowed
 }
 
-test_all_failures_reported_sorted if {
+test_decide_all_failures_reported_sorted if {
 	approval := object.union(payment, {
 		"requested_by": "bob",
 		"votes": [{"voter": "bob", "approved": true, "reason": "", "at": "2025-01-01T00:00:00Z"}],
@@ -81,14 +164,15 @@ test_all_failures_reported_sorted if {
 	codes(check(approval, "bob")) == ["already_voted", "missing_role", "self_approval"]
 }
 
-test_no_role_required if {
+test_decide_no_role_required_still_needs_a_known_identity if {
 	approval := object.union(payment, {"policy": {"approver_roles": []}})
 	check(approval, "bob").allowed
-	check(approval, "mallory").allowed
-	codes(check(approval, "dave")) == ["self_approval"]
+	check(approval, "dave").allowed
+	codes(check(approval, "mallory")) == ["unknown_identity"]
+	codes(check(approval, "billing-job")) == ["self_approval"]
 }
 
-test_missing_policy_fails_closed if {
+test_decide_missing_policy_fails_closed if {
 	r := check(object.remove(payment, ["policy"]), "frank")
 	r.reasons == [{
 		"code": "missing_role",
@@ -97,81 +181,125 @@ test_missing_policy_fails_closed if {
 	not r.allowed
 }
 
-test_approver_roles_not_an_array_fails_closed if {
+test_decide_approver_roles_not_an_array_fails_closed if {
 	approval := object.union(payment, {"policy": {"approver_roles": {"x": "finance"}}})
 	codes(check(approval, "frank")) == ["missing_role"]
 }
 
-test_non_string_roles_still_checked if {
+test_decide_non_string_roles_still_checked if {
 	approval := object.union(payment, {"policy": {"approver_roles": [7]}})
 	r := check(approval, "frank")
 	r.reasons == [{"code": "missing_role", "message": "\"frank\" holds none of the approver roles 7"}]
 }
 
-test_invalid_decider if {
-	every decider in ["", "  ", 42, null] {
-		r := check(payment, decider)
-		not r.allowed
-		"invalid_decider" in codes(r)
-	}
-	r := authorize.result with input as {"approval": payment}
-	codes(r) == ["invalid_decider", "missing_role"]
+test_decide_a_pause_is_resumed_not_decided if {
+	r := check(pause, "agent-7")
+	r.reasons == [{"code": "use_resume", "message": "a paused task is not decided: its owner resumes it (action resume)"}]
+	codes(check(object.union(pause, {"action_type": "Task_Pause"}), "frank")) == ["use_resume"]
 }
 
-test_missing_approval_fails_closed if {
-	r := authorize.result with input as {"decider": "frank"}
-	codes(r) == ["missing_role"]
+# --- resume ----------------------------------------------------------------------------------
+
+test_resume_by_the_owner if {
+	ask("resume", pause, "agent-7") == allowed
+	ask("resume", object.union(pause, {"action_type": "TASK_PAUSE"}), "agent-7") == allowed
 }
 
-# --- task_pause ----------------------------------------------------------------------------
-
-pause_check(approval, decider, owner) := r if {
-	r := authorize.result with input as {"approval": approval, "decider": decider, "owner": owner}
-}
-
-test_task_pause_owner_match if {
-	# The requester resuming its own pause is fine, and no role is needed.
-	pause_check(pause, "worker-7", "worker-7") == {"allowed": true, "reasons": []}
-	pause_check(pause, "mallory", "worker-7").allowed
-}
-
-test_task_pause_owner_mismatch if {
-	pause_check(pause, "worker-8", "worker-8") == {
+test_resume_by_anyone_else_refused if {
+	ask("resume", pause, "bob") == {
 		"allowed": false,
 		"reasons": [{
-			"code": "owner_mismatch",
-			"message": "owner \"worker-8\" does not match the paused task's owner \"worker-7\"",
+			"code": "not_owner",
+			"message": "\"bob\" does not own this paused task: only its owner \"agent-7\" resumes it",
 		}],
 	}
+
+	# Roles do not help, and the context's old owner field is not believed.
+	with_roles := object.union(pause, {"policy": {"approver_roles": ["ops"]}, "context": {"owner": "bob"}})
+	codes(ask("resume", with_roles, "bob")) == ["not_owner"]
+	codes(ask("resume", pause, "carol")) == ["not_owner"]
 }
 
-test_task_pause_missing_owner if {
-	r := check(pause, "worker-7")
+test_resume_only_a_pause if {
+	r := ask("resume", payment, "billing-job")
 	r.reasons == [{
-		"code": "owner_mismatch",
-		"message": "owner (none) does not match the paused task's owner \"worker-7\"",
+		"code": "not_paused_task",
+		"message": "only a task_pause is resumed; this approval is \"payment\" (action decide)",
 	}]
 }
 
-test_task_pause_without_context_owner if {
-	# object.union merges nested objects, so drop context before replacing it.
-	approval := object.union(object.remove(pause, ["context"]), {"context": {"note": "no owner"}})
-	codes(pause_check(approval, "worker-7", "worker-7")) == ["owner_mismatch"]
-	codes(pause_check(object.union(pause, {"context": {"owner": ""}}), "w", "")) == ["owner_mismatch"]
-	codes(pause_check(object.remove(pause, ["context"]), "w", "worker-7")) == ["owner_mismatch"]
+test_resume_once if {
+	approval := object.union(pause, {"votes": [{"voter": "agent-7", "approved": true, "reason": "", "at": "2025-01-01T00:00:00Z"}]})
+	codes(ask("resume", approval, "agent-7")) == ["already_voted"]
 }
 
-test_task_pause_ignores_approver_roles if {
-	approval := object.union(pause, {"policy": {"approver_roles": ["finance"]}})
-	pause_check(approval, "bob", "worker-7").allowed
+test_resume_without_requester_fails_closed if {
+	r := ask("resume", object.remove(pause, ["requested_by"]), "agent-7")
+	r.reasons == [{
+		"code": "not_owner",
+		"message": "\"agent-7\" does not own this paused task: only its owner (none) resumes it",
+	}]
 }
 
-test_task_pause_already_voted if {
-	approval := object.union(pause, {"votes": [{"voter": "worker-7", "approved": true, "reason": "", "at": "2025-01-01T00:00:00Z"}]})
-	codes(pause_check(approval, "worker-7", "worker-7")) == ["already_voted"]
+# --- cancel ----------------------------------------------------------------------------------
+
+test_cancel_by_the_requester if {
+	ask("cancel", payment, "billing-job") == allowed
+	ask("cancel", pause, "agent-7") == allowed
 }
 
-test_task_pause_action_type_case_insensitive if {
-	approval := object.union(pause, {"action_type": "Task_Pause"})
-	pause_check(approval, "worker-7", "worker-7").allowed
+test_cancel_by_an_eligible_approver if {
+	ask("cancel", payment, "frank") == allowed
+	ask("cancel", payment, "alice") == allowed
+}
+
+test_cancel_by_an_operator if {
+	ask("cancel", payment, "bob") == allowed
+	ask("cancel", pause, "grace") == allowed
+}
+
+test_cancel_operator_roles_come_from_data if {
+	r := authorize.result with input as {"action": "cancel", "approval": payment, "actor": "bob"}
+		with data.directory as directory
+		with data.countersign.operator_roles as ["sre"]
+	codes(r) == ["not_allowed_to_cancel"]
+}
+
+test_cancel_by_anyone_else_refused if {
+	ask("cancel", payment, "dave") == {
+		"allowed": false,
+		"reasons": [{
+			"code": "not_allowed_to_cancel",
+			"message": "\"dave\" is neither the requester, an eligible approver nor an operator (ops)",
+		}],
+	}
+	codes(ask("cancel", payment, "carol")) == ["not_allowed_to_cancel"]
+	codes(ask("cancel", payment, "erin")) == ["not_allowed_to_cancel"]
+	codes(ask("cancel", payment, "mallory")) == ["not_allowed_to_cancel", "unknown_identity"]
+}
+
+test_cancel_no_role_means_no_eligible_approver if {
+	# "Anyone may decide" must not become "anyone may cancel".
+	codes(ask("cancel", pause, "frank")) == ["not_allowed_to_cancel"]
+	open := object.union(payment, {"policy": {"approver_roles": []}})
+	codes(ask("cancel", open, "dave")) == ["not_allowed_to_cancel"]
+	codes(ask("cancel", object.remove(payment, ["policy"]), "dave")) == ["not_allowed_to_cancel"]
+}
+
+# --- report ----------------------------------------------------------------------------------
+
+test_report_by_the_requester if {
+	ask("report", payment, "billing-job") == allowed
+}
+
+test_report_by_anyone_else_refused if {
+	ask("report", payment, "frank") == {
+		"allowed": false,
+		"reasons": [{
+			"code": "not_requester",
+			"message": "\"frank\" did not request this action: only \"billing-job\" reports its execution",
+		}],
+	}
+	codes(ask("report", payment, "bob")) == ["not_requester"]
+	codes(ask("report", payment, "carol")) == ["not_requester"]
 }

@@ -2,15 +2,15 @@
 # (in Rego a number compared with a string is not an error).
 package countersign.data_test
 
-test_directory_is_the_sample_directory if {
-	data.countersign.directory == {
-		"alice": ["finance", "ops"],
-		"bob": ["ops"],
-		"carol": ["admin"],
-		"erin": ["security"],
-		"frank": ["finance"],
-		"grace": ["ops", "security"],
-	}
+# Who holds which role is the directory file's (DIRECTORY_FILE), put at data.directory by the
+# policy service. A list of people here would be a second, stale directory.
+test_no_directory_in_policy_data if {
+	not data.countersign.directory
+	not data.directory
+}
+
+test_operator_roles if {
+	data.countersign.operator_roles == ["ops"]
 }
 
 test_thresholds_are_numbers if {
@@ -76,7 +76,10 @@ test_role_and_channel_lists_are_string_arrays if {
 			[v | some v in data.countersign.approver_roles_by_reason],
 			[v | some v in data.countersign.approver_roles_by_action_type],
 		),
-		array.concat([v | some v in data.countersign.notify_by_reason], [data.countersign.bypass_roles]),
+		array.concat(
+			[v | some v in data.countersign.notify_by_reason],
+			[data.countersign.bypass_roles, data.countersign.operator_roles],
+		),
 	)
 	every l in lists {
 		is_array(l)

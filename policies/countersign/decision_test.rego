@@ -13,8 +13,19 @@ base := {
 
 req(overrides) := object.union(base, overrides)
 
+# The roles the policy service supplies from the directory file (the sample people).
+directory := {
+	"alice": ["finance", "ops"],
+	"bob": ["ops"],
+	"carol": ["admin"],
+	"dave": [],
+	"erin": ["security"],
+	"frank": ["finance"],
+	"grace": ["ops", "security"],
+}
+
 decide(overrides) := d if {
-	d := decision.result with input as req(overrides)
+	d := decision.result with input as req(overrides) with data.directory as directory
 }
 
 codes(d) := [r.code | some r in d.reasons]
@@ -333,6 +344,20 @@ test_roles_in_the_request_are_not_trusted if {
 		"roles": ["admin"],
 		"context": {"amount": 5000, "roles": ["admin"], "requested_by_roles": ["admin"]},
 	})
+	d.outcome == "needs_approval"
+}
+
+test_bypass_roles_come_from_the_directory if {
+	d := decision.result with input as req({"action_type": "payment", "requested_by": "dave", "context": {"amount": 5000}})
+		with data.directory as object.union(directory, {"dave": ["admin"]})
+	d.outcome == "auto_approve"
+	e := decision.result with input as req({"action_type": "payment", "requested_by": "carol", "context": {"amount": 5000}})
+		with data.directory as object.union(directory, {"carol": []})
+	e.outcome == "needs_approval"
+}
+
+test_no_directory_no_bypass if {
+	d := decision.result with input as req({"action_type": "payment", "requested_by": "carol", "context": {"amount": 5000}})
 	d.outcome == "needs_approval"
 }
 

@@ -1,7 +1,9 @@
 # Helpers shared by the decision and authorize entrypoints.
 #
-# Everything ops tune (thresholds, action lists, roles, timeouts, the directory) lives in
-# data.json next to this file, mounted at data.countersign. The rules only read it.
+# Everything ops tune (thresholds, action lists, roles, timeouts) lives in data.json next to
+# this file, mounted at data.countersign. Who holds which role is not policy data: the policy
+# service puts the directory (DIRECTORY_FILE, identity -> roles) at data.directory, and
+# replaces it when that file changes. The rules only read both.
 #
 # WASM note: the policy is compiled to WASM and run by @open-policy-agent/opa-wasm, so only
 # builtins that OPA implements natively in WASM are used here (no time.*, crypto.*, units.*,
@@ -26,9 +28,13 @@ timeouts := data.countersign.timeouts
 
 bypass_roles := data.countersign.bypass_roles
 
+# Roles whose holders may cancel any approval (on-call operators).
+operator_roles := data.countersign.operator_roles
+
 notify_by_reason := data.countersign.notify_by_reason
 
-directory := data.countersign.directory
+# Not under data.countersign: the service supplies it, and a bundle carrying its own is refused.
+directory := data.directory
 
 # Lower-cased action type, "" when missing or not a string, so list lookups never error.
 normalize_action_type(t) := lower(t) if is_string(t)
@@ -38,6 +44,9 @@ else := ""
 # Roles of an identity, only ever from the directory in data. Unknown identities and
 # non-string identities have no roles.
 roles_of(identity) := {role | some role in directory[identity]}
+
+# Whether the directory names this identity (with or without roles).
+known(identity) if is_array(directory[identity])
 
 # Any value as message text: strings as they are, anything else as JSON. Messages must never
 # be undefined (a builtin type error would drop the reason they belong to). json.marshal is

@@ -99,7 +99,10 @@ describe('scale-out: two replicas of each service on a three-node cluster', () =
       .map((n) => n.url)
       .join(',');
     for (const n of sys.notifier) await n.stop();
-    const notifier = await spawnService('notifier', { env: { ...sys.notifierEnv, NATS_URL: others } });
+    const notifier = await spawnService('notifier', {
+      env: { ...sys.notifierEnv, NATS_URL: others },
+      nats: sys.nats,
+    });
     await leaderNode.crash();
     await sys.reelected(leaderName);
     const fresh = payment('cluster-after-leader-loss', 10);

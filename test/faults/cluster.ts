@@ -5,32 +5,35 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Streams } from '@countersign/contracts';
-import { type NatsServerHandle, startNatsCluster } from '@countersign/devinfra';
+import { NatsAuth, type NatsServerHandle, startNatsCluster } from '@countersign/devinfra';
 import {
+  authenticated,
+  directoryOf,
   onFileEnd,
+  register,
   type ServiceProcess,
   spawnService,
+  TEST_DIRECTORY_FILE,
   useTestDatabase,
   waitUntil,
 } from '@countersign/test-fixtures';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { httpUrlOf } from '../support.js';
 import { approvalEnv, type FaultTarget, notifierEnv, processState, startSinks } from './system.js';
 
 export async function startClusterSystem(label: string) {
-  const cluster = await startNatsCluster(3);
+  // Authentication on, as deployed: the users of the test directory on every node.
+  const auth = NatsAuth.of(await directoryOf(TEST_DIRECTORY_FILE));
+  const cluster = await startNatsCluster(3, 'countersign', auth.config());
   onFileEnd(cluster.stop);
+  // Registered by URL: every service spawned on cluster.url connects as its own user.
+  const nats = register(authenticated(cluster.url, auth));
   const db = await useTestDatabase(label);
   const sinks = await startSinks();
 
   // The test's own connection knows every node; JetStream is usable once a meta leader is elected.
-  const nc = await connect({
-    servers: cluster.url.split(','),
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 200,
-  });
+  const nc = await nats.connect('ops', { maxReconnectAttempts: -1, reconnectTimeWait: 200 });
   // No API check at creation: the meta leader may not be elected yet; the wait below is that check.
   const jsm = await jetstreamManager(nc, { checkAPI: false });
   await waitUntil(() => jsm.getAccountInfo(), { timeout: 30_000, message: 'the JetStream meta leader' });
@@ -98,6 +101,7 @@ export async function startClusterSystem(label: string) {
     approval,
     notifier,
     notifierEnv: notifierSettings,
+    nats,
     intakeLeader,
     reelected,
   };

@@ -14,21 +14,24 @@ import {
   createDatabase,
   type FaultProxy,
   type MailSink,
+  NatsAuth,
   startFaultProxy,
   startMailSink,
   startNatsServer,
   startPostgres,
 } from '@countersign/devinfra';
 import {
+  authenticated,
   call as commandAs,
+  directoryOf,
   onFileEnd,
   type ServiceProcess,
   spawnService,
+  TEST_DIRECTORY_FILE,
   waitUntil,
 } from '@countersign/test-fixtures';
 import { type JetStreamClient, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { stringify } from 'yaml';
 import { testEnv } from '../../services/notifier/test/helpers/notifier.js';
@@ -38,16 +41,6 @@ import {
   startReceiver,
 } from '../../services/notifier/test/helpers/receiver.js';
 import { alive, FAST_APPROVAL_ENV, httpUrlOf } from '../support.js';
-
-/** Who gets mail: the finance approvers and dave, the requester of every load request. */
-const PEOPLE = {
-  people: {
-    alice: { email: 'alice@example.com' },
-    frank: { email: 'frank@example.com' },
-    dave: { email: 'dave@example.com' },
-  },
-  roles: { finance: ['alice', 'frank'] },
-};
 
 /** What a fault scenario drives and checks: one system of services, however it is deployed. */
 export interface FaultTarget {
@@ -113,8 +106,8 @@ export async function startSinks(): Promise<Sinks> {
   const channelsFile = join(mkdtempSync(join(tmpdir(), 'countersign-faults-')), 'channels.yaml');
   writeFileSync(
     channelsFile,
+    // Who gets mail (the approvers, the requester) is the test directory's, as for every service.
     stringify({
-      ...PEOPLE,
       channels: [
         { name: 'mail', type: 'email', from: 'countersign@example.com', requester: true },
         { name: 'hook', type: 'webhook', url: hooks.url, secret_env: 'WEBHOOK_SECRET' },
@@ -162,7 +155,9 @@ export async function startFaultSystem(label: string) {
   // Durable: the crash scenarios rely on what PostgreSQL acknowledged surviving a SIGKILL.
   const pgServer = await startPostgres({ durable: true });
   onFileEnd(pgServer.stop);
-  const nats = await startNatsServer();
+  // Authentication on, as deployed: the users of the test directory, each service its own.
+  const auth = NatsAuth.of(await directoryOf(TEST_DIRECTORY_FILE));
+  const nats = await startNatsServer({ extraConfig: auth.config() });
   onFileEnd(nats.stop);
   const dbName = `faults_${label.replace(/[^a-z0-9]+/g, '_')}_${randomBytes(3).toString('hex')}`;
   const dbUrl = await createDatabase(pgServer.url, dbName);
@@ -179,16 +174,22 @@ export async function startFaultSystem(label: string) {
   proxiedDb.host = pgProxy.address;
   const env = { NATS_URL: `nats://${natsProxy.address}`, DATABASE_URL: proxiedDb.toString() };
   const reviewSecret = randomBytes(32).toString('hex');
-  const policy = await spawnService('policy', { env });
+  // The services reach nats-server through the proxy, with their own credentials.
+  const proxied = authenticated(env.NATS_URL, auth);
+  const policy = await spawnService('policy', { env, nats: proxied });
   const [approval, notifier] = await Promise.all([
-    spawnService('approval', { env: { ...env, ...approvalEnv(reviewSecret) } }),
+    spawnService('approval', { env: { ...env, ...approvalEnv(reviewSecret) }, nats: proxied }),
     spawnService('notifier', {
       env: notifierEnv({ url: env.DATABASE_URL, name: dbName }, env.NATS_URL, sinks, reviewSecret),
+      nats: proxied,
     }),
   ]);
 
   // The test's own view, never through a proxy: it must see the truth while services cannot.
-  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+  const nc = await authenticated(nats.url, auth, nats).connect('ops', {
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 200,
+  });
   const pool = new pg.Pool({ connectionString: dbUrl, max: 4 });
   pool.on('error', () => {});
   onFileEnd(async () => {

@@ -31,6 +31,7 @@ export {
   SYSTEM_ACTORS,
   type SystemActor,
 } from './identity.js';
+export { inboxPrefixOf } from './inbox.js';
 export { decodeJson, decodeRequest, fieldIssues, invalidRequest, parseWith } from './parse.js';
 export {
   ACTION_ID_PATTERN,

@@ -83,6 +83,8 @@ export type PolicyResult = z.infer<typeof PolicyResult>;
 export const PolicyDecision = PolicyResult.extend({
   revision: z.string().min(1),
   decision_id: z.string().min(1),
+  /** The directory file revision whose roles the policy read (bypass roles). */
+  directory_revision: z.string().min(1).optional(),
 });
 export type PolicyDecision = z.infer<typeof PolicyDecision>;
 
@@ -217,12 +219,20 @@ export const AuthorizeRequest = z.strictObject({
 });
 export type AuthorizeRequest = z.infer<typeof AuthorizeRequest>;
 
-export const AuthorizeResponse = z.object({ allowed: z.boolean(), reasons: z.array(Reason) });
+export const AuthorizeResponse = z.object({
+  allowed: z.boolean(),
+  reasons: z.array(Reason),
+  /** The policy bundle revision that answered, and the directory revision whose roles it read. */
+  revision: z.string().min(1).optional(),
+  directory_revision: z.string().min(1).optional(),
+});
 export type AuthorizeResponse = z.infer<typeof AuthorizeResponse>;
 
 export const PolicyInfoRequest = z.strictObject({});
 export const PolicyInfo = z.object({
   revision: z.string(),
+  /** The directory file revision whose roles the policy serves with. */
+  directory_revision: z.string().optional(),
   loaded_at: Timestamp,
   entrypoints: z.array(z.string()),
   source: z.string(),

@@ -1,8 +1,31 @@
 export { type FaultProxy, type FaultProxyOptions, startFaultProxy } from './fault-proxy.js';
 export { type Infra, type InfraOptions, startInfra } from './infra.js';
 export { type MailSink, type MailSinkOptions, type ReceivedMail, startMailSink } from './mail-sink.js';
+export {
+  NatsAuth,
+  NatsAuthError,
+  type NatsDirectory,
+  type NatsLogin,
+  type NatsPermissions,
+  type NatsPrincipal,
+  type NatsSecrets,
+  type NatsUser,
+  natsAuthConfig,
+  natsUsers,
+  passwordVariable,
+  principalPermissions,
+  SERVICE_USERS,
+  type ServiceUser,
+} from './nats-auth.js';
 export { type NatsCluster, startNatsCluster } from './nats-cluster.js';
 export { type NatsServerHandle, type NatsServerOptions, startNatsServer } from './nats-server.js';
+export {
+  type OidcAccount,
+  type OidcClientRegistration,
+  type OidcProviderHandle,
+  type OidcProviderOptions,
+  startOidcProvider,
+} from './oidc-provider.js';
 export { freePort, isListening, waitFor } from './ports.js';
 export {
   createDatabase,

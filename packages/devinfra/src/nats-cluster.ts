@@ -14,7 +14,12 @@ export interface NatsCluster {
  * its own. JetStream elects its meta leader shortly after the nodes are up; wait for it (an
  * account info request that succeeds) before creating streams.
  */
-export async function startNatsCluster(size = 3, name = 'countersign'): Promise<NatsCluster> {
+export async function startNatsCluster(
+  size = 3,
+  name = 'countersign',
+  /** Appended to every node's configuration (the accounts of natsAuthConfig). */
+  extraConfig = '',
+): Promise<NatsCluster> {
   // Distinct: the kernel may hand the same free port to two lookups in a row.
   const ports = new Set<number>();
   while (ports.size < size * 2) ports.add(await freePort());
@@ -26,7 +31,7 @@ export async function startNatsCluster(size = 3, name = 'countersign'): Promise<
       startNatsServer({
         port,
         name: `n${i + 1}`,
-        extraConfig: `cluster { name: "${name}", listen: "127.0.0.1:${routePorts[i]}", routes: [${routes}] }`,
+        extraConfig: `cluster { name: "${name}", listen: "127.0.0.1:${routePorts[i]}", routes: [${routes}] }\n${extraConfig}`,
       }),
     ),
   );

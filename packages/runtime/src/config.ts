@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DURATION_FORMAT, formatDuration, parseDuration } from './duration.js';
+import type { NatsCredentialSettings } from './nats-credentials.js';
 import { Secret } from './secret.js';
 
 /** One refused variable: its name and what is wrong with it, never its value (it may be a secret). */
@@ -104,7 +105,14 @@ export const CommonEnv = z.object({
   NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
   NATS_USER: z.string().optional(),
   NATS_PASSWORD: z.string().optional(),
+  /** A `.creds` file (user JWT and nkey seed) or a file holding a bare user nkey seed. */
   NATS_CREDS: z.string().optional(),
+  /**
+   * `on` (default): the service refuses to start without NATS credentials. `off`: for a dev
+   * nats-server without authentication; every service then warns at start that NATS
+   * identities are not proven.
+   */
+  NATS_AUTH: z.enum(['on', 'off']).default('on'),
   /**
    * The directory of people and requesting systems (YAML or JSON; see docs/directory.md), read
    * at start and reloaded when it changes. Required: without it nobody could be identified.
@@ -132,7 +140,7 @@ export type DatabaseEnv = z.infer<typeof DatabaseEnv>;
 
 /** What the service scaffold needs of every service's settings: NATS, logging, shutdown. */
 export interface RuntimeSettings {
-  nats: { url: string; user?: string | undefined; password?: string | undefined };
+  nats: { url: string } & NatsCredentialSettings;
   directoryFile: string;
   log: { level: CommonEnv['LOG_LEVEL']; pretty: boolean };
   shutdownTimeoutMs: number;
@@ -149,7 +157,13 @@ export interface DatabaseSettings {
 /** The runtime's part of a service's settings, for the service schema's transform. */
 export function runtimeSettings(parsed: CommonEnv): RuntimeSettings {
   return {
-    nats: { url: parsed.NATS_URL, user: parsed.NATS_USER, password: parsed.NATS_PASSWORD },
+    nats: {
+      url: parsed.NATS_URL,
+      user: parsed.NATS_USER,
+      password: parsed.NATS_PASSWORD,
+      credsFile: parsed.NATS_CREDS,
+      auth: parsed.NATS_AUTH,
+    },
     directoryFile: parsed.DIRECTORY_FILE,
     log: { level: parsed.LOG_LEVEL, pretty: parsed.LOG_PRETTY },
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT,

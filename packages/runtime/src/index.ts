@@ -46,6 +46,7 @@ export {
 } from './migrate.js';
 export { type MigrateCommandOptions, migrateAll, runMigrateCommand } from './migrate-command.js';
 export { connectNats, type NatsOptions } from './nats.js';
+export { type NatsAuthOptions, type NatsCredentialSettings, natsAuthOptions } from './nats-credentials.js';
 export {
   mintReviewToken,
   type ReviewClaims,

@@ -2,12 +2,13 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import type { Logger } from './logger.js';
 import { redactUrl } from './logger.js';
+import type { NatsAuthOptions } from './nats-credentials.js';
 
 export interface NatsOptions {
   url: string;
   name: string;
-  user?: string | undefined;
-  pass?: string | undefined;
+  /** The authenticator from `natsAuthOptions` (none on a server without authentication). */
+  auth?: NatsAuthOptions;
   logger: Logger;
 }
 
@@ -20,7 +21,7 @@ export async function connectNats(options: NatsOptions): Promise<NatsConnection>
   const nc = await connect({
     servers,
     name: options.name,
-    ...(options.user ? { user: options.user, pass: options.pass ?? '' } : {}),
+    ...options.auth,
     maxReconnectAttempts: -1,
     waitOnFirstConnect: true,
     reconnectTimeWait: 500,

@@ -12,6 +12,7 @@ import { type DirectoryHolder, openDirectory } from './directory/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { type MigrationSet, migrate } from './migrate.js';
 import { connectNats } from './nats.js';
+import { type NatsAuthOptions, natsAuthOptions } from './nats-credentials.js';
 import { checkSchemaVersion } from './schema-version.js';
 import { memoStop, runMain, type Stoppable } from './shutdown.js';
 
@@ -76,18 +77,36 @@ export async function runService<S extends ScaffoldSettings>(
     createLogger({ service: definition.name }).fatal({ issues: err.issues }, 'invalid configuration');
     process.exit(1);
   }
+  // Credentials are part of the configuration: without them (authentication on) or with an
+  // unreadable file, the service stops here like on any bad variable, before it connects.
+  const auth = natsAuthOptions(settings.runtime.nats);
+  if (!auth.ok) {
+    createLogger({ service: definition.name }).fatal({ issues: auth.issues }, 'invalid configuration');
+    process.exit(1);
+  }
   const { runtime } = settings;
   const logger = createLogger({
     service: definition.name,
     level: runtime.log.level,
     pretty: runtime.log.pretty,
   });
-  await runMain(logger, () => startScaffolded(definition, settings, logger), runtime.shutdownTimeoutMs);
+  if (runtime.nats.auth === 'off') {
+    logger.warn(
+      { NATS_AUTH: 'off' },
+      'NATS authentication is off: identities on NATS are not proven, anyone reaching the server can act as anyone (dev only)',
+    );
+  }
+  await runMain(
+    logger,
+    () => startScaffolded(definition, settings, auth.options, logger),
+    runtime.shutdownTimeoutMs,
+  );
 }
 
 async function startScaffolded<S extends ScaffoldSettings>(
   definition: ServiceDefinition<S>,
   settings: S,
+  auth: NatsAuthOptions,
   logger: Logger,
 ): Promise<Stoppable> {
   if (definition.migrations && !settings.database) {
@@ -117,8 +136,7 @@ async function startScaffolded<S extends ScaffoldSettings>(
     nc = await connectNats({
       url: nats.url,
       name: definition.connectionName ?? definition.name,
-      user: nats.user,
-      pass: nats.password,
+      auth,
       logger,
     });
     const started = await definition.start({

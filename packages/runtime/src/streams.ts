@@ -26,6 +26,7 @@ export function streamConfigs(options: StreamOptions = {}): (Partial<StreamConfi
   return [
     {
       name: Streams.requests,
+      // The bare intake subject (refused as identity_required) and every requester's own.
       subjects: [...Subjects.requestedAll],
       // Work queue: a request is removed once the approval service has committed and acked it.
       retention: RetentionPolicy.Workqueue,

@@ -8,7 +8,6 @@ import {
   jetstreamManager,
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BatchConsumerOptions, type MessageOutcome, startBatchConsumer } from '../src/batch-consumer.js';
 import { ensureDurableConsumer } from '../src/durable-consumer.js';
@@ -23,7 +22,7 @@ let jsm: JetStreamManager;
 let streams = 0;
 
 beforeAll(async () => {
-  nc = await connect({ servers: nats.url });
+  nc = await nats.connect();
   js = jetstream(nc);
   jsm = await jetstreamManager(nc);
 });

@@ -9,8 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
-import { connect } from '@nats-io/transport-node';
+import { TEST_DIRECTORY_FILE, useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -31,7 +30,7 @@ function migrations(sql: string): string {
 function run(env: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', DIRECTORY_FILE: TEST_DIRECTORY_FILE, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stdout: string[] = [];
@@ -63,11 +62,11 @@ describe('runService', () => {
   });
 
   it('migrates, connects, logs ready; SIGTERM stops the parts in order, then NATS and the pool; exit 143', async () => {
-    const nc = await connect({ servers: nats.url });
+    const nc = await nats.connect();
     afterAll(() => nc.close());
     const stopping = nc.subscribe('fixture.stopping', { max: 1 });
     const proc = run({
-      NATS_URL: nats.url,
+      ...nats.env('ops'),
       DATABASE_URL: db.url,
       DB_POOL_SIZE: '2',
       FIXTURE_GREETING: 'hi there',
@@ -101,7 +100,7 @@ describe('runService', () => {
 
   it('logs a failed start (here, an applied migration that was edited) and exits 1, never ready', async () => {
     const proc = run({
-      NATS_URL: nats.url,
+      ...nats.env('ops'),
       DATABASE_URL: db.url,
       FIXTURE_MIGRATIONS: migrations('create table fixture.items (id int);'),
     });

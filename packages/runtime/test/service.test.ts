@@ -4,12 +4,11 @@
  */
 import { CountersignError, Headers } from '@countersign/contracts';
 import { useTestNats } from '@countersign/test-fixtures';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger, startService } from '../src/index.js';
 
 const nats = await useTestNats();
-const nc = await connect({ servers: nats.url });
+const nc = await nats.connect();
 afterAll(() => nc.close());
 const logger = createLogger({ service: 'test', level: 'silent' });
 

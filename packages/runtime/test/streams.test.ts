@@ -1,15 +1,14 @@
 import { Streams } from '@countersign/contracts';
 import { useTestNats } from '@countersign/test-fixtures';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
-import { ensureStreams } from '../src/streams.js';
+import { ensureStreams, streamConfigs } from '../src/streams.js';
 
 const nats = await useTestNats();
 
 describe('ensureStreams', () => {
   it('creates both streams, and is idempotent when replicas race', async () => {
-    const nc = await connect({ servers: nats.url });
+    const nc = await nats.connect();
     try {
       const jsm = await jetstreamManager(nc);
       await Promise.all([ensureStreams(jsm), ensureStreams(jsm), ensureStreams(jsm)]);
@@ -24,6 +23,25 @@ describe('ensureStreams', () => {
         'approval.invalid',
       ]);
       expect(events.config.max_age).toBe(3600 * 1e9);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it('widens an intake stream created before identity-scoped subjects, keeping what it holds', async () => {
+    const own = await useTestNats({ own: true });
+    const nc = await own.connect();
+    try {
+      const jsm = await jetstreamManager(nc);
+      const [requests] = streamConfigs();
+      await jsm.streams.add({ ...requests, name: Streams.requests, subjects: ['approval.requested'] });
+      await jetstream(nc).publish('approval.requested', '{}', { msgID: 'before-the-update' });
+      await ensureStreams(jsm);
+      const info = await jsm.streams.info(Streams.requests);
+      expect(info.config.subjects).toEqual(['approval.requested', 'approval.requested.>']);
+      expect(info.state.messages).toBe(1);
+      const ack = await jetstream(nc).publish('approval.requested.dave', '{}', { msgID: 'after' });
+      expect(ack.stream).toBe(Streams.requests);
     } finally {
       await nc.close();
     }

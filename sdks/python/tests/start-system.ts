@@ -9,7 +9,8 @@
  * and store (the reconnect test); `{"nats":"restarted"}` is printed once it is back.
  *
  * Every service reads the test directory (packages/test-fixtures/directory.yaml), and
- * nats-server runs with authentication on: each directory identity has its own user, who may
+ * nats-server runs with authentication on, the accounts generated from that directory (devinfra
+ * nats-auth.ts) with fresh passwords: each directory identity has its own user, who may
  * publish actor-bound commands only under its own identity (`approval.decide.<identity>`,
  * `approval.requested.<identity>`) and read replies only in its own inbox (`_INBOX_<identity>`);
  * `ops` may do anything (tests acting for several identities, or for one not in the directory);
@@ -21,6 +22,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   createDatabase,
+  NatsAuth,
   REPO_ROOT,
   type ServiceProcess,
   startNatsServer,
@@ -68,55 +70,21 @@ process.stdin.resume();
 
 const DIRECTORY_FILE = join(REPO_ROOT, 'packages/test-fixtures/directory.yaml');
 const directory = Directory.parse(readFileSync(DIRECTORY_FILE, 'utf8'));
-const password = () => randomBytes(12).toString('hex');
-/** The services' users and ops: all subjects allowed (these tests are about the requesters'). */
-const serviceUsers = { approval: password(), policy: password(), ops: password() };
-/** Each directory identity's NATS user and password. */
-const identityUsers = Object.fromEntries(
-  directory.principals().map((p) => [p.id, { user: p.nats_user, password: password() }]),
-);
-const as = (service: 'approval' | 'policy'): Record<string, string> => ({
-  NATS_USER: service,
-  NATS_PASSWORD: serviceUsers[service],
-});
-
-/** The reply-inbox prefix of an identity: one subject token (dots become `~`). */
-const inboxPrefixOf = (identity: string) => `_INBOX_${identity.replaceAll('.', '~')}`;
-
-/**
- * nats-server users in the shape issue 13 asks for: an identity publishes actor-bound commands
- * only under its own name, so the subject is the server's proof of who acts.
- */
-function authorizationConfig(): string {
-  const quoted = (subjects: string[]) => subjects.map((s) => JSON.stringify(s)).join(', ');
-  const users = Object.entries(serviceUsers).map(
-    ([user, pass]) => `{ user: "${user}", password: "${pass}" }`,
-  );
-  for (const [identity, { user, password: pass }] of Object.entries(identityUsers)) {
-    const publish = [
-      ...['requested', 'submit', 'decide', 'cancel', 'report'].map((c) => `approval.${c}.${identity}`),
-      'approval.get',
-      'approval.list',
-      'approval.stats',
-      'policy.evaluate',
-      // the SDK's wait: last-per-subject reads of approval.decided.<id>
-      '$JS.API.INFO',
-      '$JS.API.STREAM.MSG.GET.APPROVAL_EVENTS',
-      '$JS.API.DIRECT.GET.APPROVAL_EVENTS.>',
-    ];
-    const subscribe = ['approval.decided.>', `${inboxPrefixOf(identity)}.>`];
-    users.push(
-      `{ user: "${user}", password: "${pass}", permissions: { publish: { allow: [${quoted(publish)}] }, subscribe: { allow: [${quoted(subscribe)}] } } }`,
-    );
-  }
-  return `authorization {\n  users: [\n    ${users.join('\n    ')}\n  ]\n}\n`;
-}
+const auth = NatsAuth.of(directory);
+const as = (service: 'approval' | 'policy'): Record<string, string> => {
+  const login = auth.login(service);
+  return { NATS_USER: login.user, NATS_PASSWORD: login.password };
+};
+const loginOf = (who: string) => {
+  const { user, password } = auth.login(who);
+  return { user, password };
+};
 
 try {
   // Tests crash nothing here: durability off makes start-up and commits faster.
   const [pg, nats] = await Promise.all([
     startPostgres({ durable: false }),
-    startNatsServer({ extraConfig: authorizationConfig() }),
+    startNatsServer({ extraConfig: auth.config() }),
   ]);
   stops.push(pg.stop, nats.stop);
   const databaseUrl = await createDatabase(pg.url, 'countersign_python');
@@ -143,7 +111,7 @@ try {
     await nats.restart();
     process.stdout.write(`${JSON.stringify({ nats: 'restarted' })}\n`);
   };
-  const users = { ...identityUsers, ops: { user: 'ops', password: serviceUsers.ops } };
+  const users = Object.fromEntries(['ops', ...auth.identities()].map((who) => [who, loginOf(who)]));
   process.stdout.write(`${JSON.stringify({ nats_url: nats.url, http_url: httpUrl ?? null, users })}\n`);
 } catch (err) {
   process.stderr.write(`start-system: ${(err as Error).stack ?? String(err)}\n`);

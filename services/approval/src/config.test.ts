@@ -98,3 +98,54 @@ describe('ApprovalEnv settings', () => {
     expect((error as Error).message).not.toContain('soon-ish');
   });
 });
+
+describe('ApprovalEnv single sign-on and sign-in limits', () => {
+  const http = {
+    ...base,
+    HTTP_PORT: '0',
+    REVIEW_LINK_SECRET: secret,
+    PUBLIC_URL: 'https://approvals.example',
+  };
+  const oidc = {
+    OIDC_ISSUER: 'https://login.example',
+    OIDC_CLIENT_ID: 'countersign',
+    OIDC_CLIENT_SECRET: 'client-secret-value',
+  };
+
+  it('is off by default; 10 sign-ins per minute', () => {
+    const config = loadConfig(ApprovalEnv, http);
+    expect(config.http?.oidc).toBeUndefined();
+    expect(config.http?.signInPerMinute).toBe(10);
+  });
+
+  it('reads the issuer, client and scopes; the client secret never prints', () => {
+    const config = loadConfig(ApprovalEnv, { ...http, ...oidc, SIGNIN_RATE_LIMIT: '3' });
+    expect(config.http?.oidc).toMatchObject({
+      issuer: 'https://login.example',
+      clientId: 'countersign',
+      scopes: 'openid email profile',
+    });
+    expect(config.http?.oidc?.clientSecret.reveal()).toBe('client-secret-value');
+    expect(JSON.stringify(config)).not.toContain('client-secret-value');
+    expect(config.http?.signInPerMinute).toBe(3);
+  });
+
+  it('needs all three OIDC variables and PUBLIC_URL together, an https issuer and the openid scope', () => {
+    expect(() => loadConfig(ApprovalEnv, { ...http, OIDC_ISSUER: oidc.OIDC_ISSUER })).toThrow(
+      /OIDC_CLIENT_ID: required with OIDC_ISSUER/,
+    );
+    const { PUBLIC_URL: _, ...noPublicUrl } = http;
+    expect(() => loadConfig(ApprovalEnv, { ...noPublicUrl, ...oidc })).toThrow(
+      /PUBLIC_URL: required with OIDC_ISSUER/,
+    );
+    expect(() => loadConfig(ApprovalEnv, { ...http, ...oidc, OIDC_ISSUER: 'http://login.example' })).toThrow(
+      /OIDC_ISSUER: must be an https URL/,
+    );
+    expect(
+      loadConfig(ApprovalEnv, { ...http, ...oidc, OIDC_ISSUER: 'http://127.0.0.1:9000' }).http?.oidc?.issuer,
+    ).toBe('http://127.0.0.1:9000');
+    expect(() => loadConfig(ApprovalEnv, { ...http, ...oidc, OIDC_SCOPES: 'email profile' })).toThrow(
+      /OIDC_SCOPES: must include openid/,
+    );
+  });
+});

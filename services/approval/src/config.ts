@@ -1,8 +1,10 @@
 import { MAX_PAYLOAD_BYTES } from '@countersign/contracts';
-import { CommonEnv, DatabaseEnv, databaseSettings, env, runtimeSettings } from '@countersign/runtime';
+import { CommonEnv, DatabaseEnv, databaseSettings, env, runtimeSettings, Secret } from '@countersign/runtime';
 import { z } from 'zod';
 import type { HttpSettings } from './http/app.js';
 import { parseApiTokens } from './http/tokens.js';
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /** Secrets that sign links and sessions: long enough that guessing them is hopeless. */
 const SigningSecret = z.string().min(32, 'must be at least 32 characters');
@@ -76,7 +78,47 @@ export const ApprovalVariables = CommonEnv.extend({
   HTTP_READY_TIMEOUT: env.duration('2s', { min: 50 }),
   /** On shutdown, /readyz answers 503 this long before the server closes (load balancers notice). */
   HTTP_DRAIN: env.duration('0s', { max: 60_000 }),
+  /** Sign-in attempts (token sign-ins, single sign-on starts and callbacks) per minute and client address. */
+  SIGNIN_RATE_LIMIT: env.int(10, 1, 10_000),
+
+  // ---- Dashboard single sign-on with OpenID Connect (all three, and PUBLIC_URL, or none) ----
+  /** The provider's issuer URL (https; http only on loopback, for development). */
+  OIDC_ISSUER: z
+    .url()
+    .refine((text) => {
+      const url = new URL(text);
+      return url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.has(url.hostname));
+    }, 'must be an https URL (http only for a provider on loopback)')
+    .optional(),
+  /** The client id registered with the provider (redirect URI: PUBLIC_URL + /auth/oidc/callback). */
+  OIDC_CLIENT_ID: z.string().min(1).optional(),
+  /** The client secret registered with the provider; never logged. */
+  OIDC_CLIENT_SECRET: z
+    .string()
+    .min(1)
+    .transform((v) => new Secret(v))
+    .optional(),
+  /** Scopes asked for; `openid` is required, `email` lets the directory match a verified email. */
+  OIDC_SCOPES: env
+    .string('openid email profile')
+    .refine((s) => s.split(/\s+/).includes('openid'), 'must include openid'),
 }).superRefine((config, ctx) => {
+  const oidc = ['OIDC_ISSUER', 'OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET'] as const;
+  const set = oidc.filter((k) => config[k] !== undefined);
+  if (set.length > 0) {
+    for (const k of oidc) {
+      if (config[k] === undefined)
+        ctx.addIssue({ code: 'custom', path: [k], message: `required with ${set.join(', ')}` });
+    }
+    if (config.PUBLIC_URL === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['PUBLIC_URL'],
+        message:
+          'required with OIDC_ISSUER (the redirect URI <PUBLIC_URL>/auth/oidc/callback is built from it)',
+      });
+    }
+  }
   if (config.HTTP_PORT !== undefined && config.REVIEW_LINK_SECRET === undefined) {
     ctx.addIssue({
       code: 'custom',
@@ -132,5 +174,15 @@ function httpSettings(v: z.output<typeof ApprovalVariables>): HttpSettings | und
     readyTimeoutMs: v.HTTP_READY_TIMEOUT,
     drainMs: v.HTTP_DRAIN,
     expiryBatchSize: v.EXPIRY_BATCH_SIZE,
+    signInPerMinute: v.SIGNIN_RATE_LIMIT,
+    oidc:
+      v.OIDC_ISSUER && v.OIDC_CLIENT_ID && v.OIDC_CLIENT_SECRET
+        ? {
+            issuer: v.OIDC_ISSUER,
+            clientId: v.OIDC_CLIENT_ID,
+            clientSecret: v.OIDC_CLIENT_SECRET,
+            scopes: v.OIDC_SCOPES,
+          }
+        : undefined,
   };
 }

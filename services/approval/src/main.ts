@@ -38,7 +38,12 @@ await runService({
         pool_size: settings.database.poolSize,
         batch_size: settings.service.intakeBatchSize,
         ...(http
-          ? { http_url: http.url, public_url: http.publicUrl, api_tokens: settings.apiTokens.length }
+          ? {
+              http_url: http.url,
+              public_url: http.publicUrl,
+              api_tokens: settings.apiTokens.length,
+              ...(settings.http?.oidc ? { oidc_issuer: settings.http.oidc.issuer } : {}),
+            }
           : {}),
       },
     };

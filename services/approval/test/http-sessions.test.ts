@@ -7,7 +7,6 @@
 import { connect as connectTcp, type Socket } from 'node:net';
 import { Subjects } from '@countersign/contracts';
 import { waitUntil } from '@countersign/test-fixtures';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type HttpServer, startHttpServer } from '../src/http/server.js';
 import { parseApiTokens } from '../src/http/tokens.js';
@@ -288,7 +287,7 @@ describe('event stream limits', () => {
   });
 
   it('drops a client that stops reading, and keeps streaming to the others', async () => {
-    const publisher = await connect({ servers: h.nats.url });
+    const publisher = await h.nats.connect();
     afterAll(() => publisher.close());
     await waitUntil(async () => (await metricValue('countersign_sse_clients')) === 0, {
       message: 'no streams left open by earlier tests',

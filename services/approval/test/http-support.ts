@@ -5,7 +5,7 @@
  * reverse order of registration).
  */
 import { randomBytes } from 'node:crypto';
-import { mintReviewToken, reviewUrl } from '@countersign/runtime';
+import { type Directory, mintReviewToken, reviewUrl } from '@countersign/runtime';
 import { TEST_DIRECTORY_FILE } from '@countersign/test-fixtures';
 import { afterAll } from 'vitest';
 import { ApprovalEnv } from '../src/config.js';
@@ -35,7 +35,12 @@ function httpDefaults(databaseUrl: string, secret: string): HttpSettings {
 
 export async function startHttpHarness(
   label: string,
-  options: { config?: Partial<ApprovalSettings>; http?: Partial<HttpSettings> } = {},
+  options: {
+    config?: Partial<ApprovalSettings>;
+    http?: Partial<HttpSettings>;
+    /** The directory the HTTP server checks identities against; the service's by default. */
+    directory?: () => Directory;
+  } = {},
 ) {
   const h = await startHarness(label, options.config);
   const secret = randomBytes(32).toString('base64url');
@@ -44,8 +49,11 @@ export async function startHttpHarness(
   ) as Record<Identity, string>;
   // The defaults are the schema's; a test's own port, secret and quicker heartbeats on top.
   const httpSettings: HttpSettings = { ...httpDefaults(h.db.url, secret), ...options.http };
+  const service = options.directory
+    ? { metrics: h.service.metrics, deps: { ...h.service.deps, directory: options.directory } }
+    : h.service;
   const http: HttpServer = await startHttpServer({
-    service: h.service,
+    service,
     nc: h.nc,
     logger: testLogger,
     tokens: parseApiTokens(IDENTITIES.map((id) => `${tokens[id]}:${id}`).join(',')),

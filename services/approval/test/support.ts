@@ -26,7 +26,6 @@ import {
 } from '@countersign/test-fixtures';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, expect } from 'vitest';
 import { ApprovalEnv } from '../src/config.js';
@@ -52,12 +51,15 @@ export async function startHarness(
   const pool = new pg.Pool({ connectionString: db.url, max: 10 });
   pool.on('error', () => {});
   await migrate(pool, { dir: MIGRATIONS, schema: 'approval', logger: testLogger });
-  // Reconnect forever, as services do: some tests restart the nats-server.
-  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
-  await ensureStreams(await jetstreamManager(nc));
+  // Reconnect forever, as services do: some tests restart the nats-server. The service runs
+  // as its own least-privilege user; the tests' client connection is ops (any subject, any actor).
+  const reconnecting = { maxReconnectAttempts: -1, reconnectTimeWait: 200 };
+  const serviceNc = await nats.connect('approval', reconnecting);
+  const nc = await nats.connect('ops', reconnecting);
+  await ensureStreams(await jetstreamManager(serviceNc));
   const directory = await openDirectory({ file: TEST_DIRECTORY_FILE, logger: testLogger });
   const service = await startApprovalService({
-    nc,
+    nc: serviceNc,
     pool,
     logger,
     directory,
@@ -77,6 +79,7 @@ export async function startHarness(
   afterAll(async () => {
     await service.stop();
     await directory.stop();
+    await serviceNc.drain();
     await nc.drain();
     await pool.end();
   });

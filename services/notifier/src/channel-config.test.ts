@@ -51,18 +51,51 @@ describe('channels file', () => {
     expect(JSON.stringify(ok.channels)).not.toContain('token');
   });
 
-  it('refuses http URLs unless allowed, duplicate names, unknown people and unknown keys', () => {
+  it('refuses http URLs unless allowed, duplicate names and unknown keys', () => {
     const hook = { name: 'h', type: 'webhook', url: 'http://example.com/hook', secret_env: 'S' };
     expect(refusal({ channels: [hook] }, { S: secret })).toContain('must be https');
     expect(() => resolveChannels({ channels: [hook] }, { S: secret }, { allowHttp: true })).not.toThrow();
     expect(refusal({ channels: [hook, hook] }, { S: secret }, true)).toContain('duplicate channel name');
-    expect(
-      refusal({ roles: { finance: ['zoe'] }, channels: [{ name: 'm', type: 'email', from: 'a@b.example' }] }),
-    ).toContain('"zoe" is not listed under people');
     expect(refusal({ channels: [{ ...hook, secret: 'inline' }] })).toContain('secret');
     expect(refusal({ channels: [{ name: 'h', type: 'webhook', secret_env: 'S' }] }, { S: secret })).toContain(
       'give exactly one of url, url_env',
     );
+  });
+
+  it('refuses people and roles, with one message saying they moved to the directory', () => {
+    const email = { name: 'm', type: 'email', from: 'a@b.example' };
+    const both = refusal({
+      people: { zoe: { email: 'zoe@b.example' } },
+      roles: { finance: ['zoe'] },
+      channels: [email],
+    });
+    expect(both).toBe(
+      'invalid channels file: people and roles moved to the directory (DIRECTORY_FILE); remove them from the channels file and give people their email, slack_user, roles and channels there',
+    );
+    expect(refusal({ roles: {}, channels: [email] })).toContain(
+      'roles moved to the directory (DIRECTORY_FILE)',
+    );
+    expect(refusal({ people: {}, channels: [email] })).toContain('people moved to the directory');
+  });
+
+  it('Slack review buttons are off unless configured', () => {
+    const slack = { name: 'ops', type: 'slack', url_env: 'SLACK_URL' };
+    const env = { SLACK_URL: 'https://hooks.slack.com/services/T/B/x' };
+    const [byDefault] = resolveChannels({ channels: [slack] }, env, { allowHttp: false }).channels;
+    expect(byDefault).toMatchObject({ type: 'slack', review_buttons: false });
+    const [on] = resolveChannels({ channels: [{ ...slack, review_buttons: true }] }, env, {
+      allowHttp: false,
+    }).channels;
+    expect(on).toMatchObject({ review_buttons: true });
+  });
+
+  it('refuses two markdown channels on one folder: a file belongs to one channel', () => {
+    const folder = (name: string, directory: string) => ({ name, type: 'markdown', directory });
+    const message = refusal({ channels: [folder('a', '/srv/approvals'), folder('b', '/srv/approvals/')] });
+    expect(message).toContain('channel b: directory /srv/approvals/ is also channel a');
+    expect(() =>
+      resolveChannels({ channels: [folder('a', '/srv/a'), folder('b', '/srv/b')] }, {}, { allowHttp: false }),
+    ).not.toThrow();
   });
 
   it('decodes Standard Webhooks secrets of 24 to 64 bytes', () => {

@@ -9,7 +9,6 @@ const ChannelName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "." or "-"');
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
-const Identity = z.string().min(1).max(256);
 
 /** Which events a channel receives; every list is optional and an absent list matches everything. */
 const Filter = z.strictObject({
@@ -38,7 +37,7 @@ const EmailChannelConfig = z.strictObject({
   to: z.array(z.email()).default([]),
   /** Pending approvals go to each person holding one of `policy.approver_roles`, with their own link. */
   approvers: z.boolean().default(true),
-  /** Decided approvals go to the requester, when `people` knows their address. */
+  /** Decided approvals go to the requester, when the directory has their address. */
   requester: z.boolean().default(false),
 });
 
@@ -57,14 +56,22 @@ const SlackChannelConfig = z.strictObject({
   type: z.literal('slack'),
   /** Environment variable holding the incoming-webhook URL (the URL is the credential). */
   url_env: EnvName,
-  /** A Review button per approver. Anyone in the Slack channel can open any button. */
-  review_buttons: z.boolean().default(true),
+  /**
+   * A Review button per approver. Off by default: a button is a personal review link, and
+   * anyone in the Slack channel can open any button, so turn it on only where every member of
+   * the Slack channel is an approver.
+   */
+  review_buttons: z.boolean().default(false),
 });
 
 const MarkdownChannelConfig = z.strictObject({
   ...common,
   type: z.literal('markdown'),
-  /** Directory that receives `approval_<action_id>.md` files; relative to the channels file. */
+  /**
+   * Directory that receives `approval_<action_id>.md` files; relative to the channels file. One
+   * channel per directory: a decision in a file counts only for the channel that wrote it, and
+   * only for people whose directory entry lists the channel's name in `channels`.
+   */
   directory: z.string().min(1),
   /** Watch the files for decisions written into them. One replica should watch a directory. */
   watch: z.boolean().default(true),
@@ -77,12 +84,11 @@ const ChannelConfig = z.discriminatedUnion('type', [
   MarkdownChannelConfig,
 ]);
 
+/** Keys that moved to the directory (DIRECTORY_FILE): a file still holding them is refused. */
+const MOVED_TO_DIRECTORY = ['people', 'roles'] as const;
+
 export const ChannelsFile = z
   .strictObject({
-    /** Identity → contact details. Identities are the ones the policy's directory uses. */
-    people: z.record(Identity, z.strictObject({ email: z.email().optional() })).default({}),
-    /** Role → identities to notify. Who may decide is still the policy's call, not this map's. */
-    roles: z.record(z.string().min(1), z.array(Identity)).default({}),
     channels: z.array(ChannelConfig).min(1),
   })
   .superRefine((file, ctx) => {
@@ -104,17 +110,6 @@ export const ChannelsFile = z
         });
       }
     });
-    for (const [role, members] of Object.entries(file.roles)) {
-      members.forEach((identity, index) => {
-        if (!Object.hasOwn(file.people, identity)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['roles', role, index],
-            message: `"${identity}" is not listed under people`,
-          });
-        }
-      });
-    }
   });
 export type ChannelsFile = z.infer<typeof ChannelsFile>;
 
@@ -134,13 +129,7 @@ export type SlackSettings = Omit<SlackChannelConfig, 'url_env'> & { url: Secret<
 export type MarkdownSettings = MarkdownChannelConfig;
 export type ChannelSettings = EmailSettings | WebhookSettings | SlackSettings | MarkdownSettings;
 
-export interface Directory {
-  people: ChannelsFile['people'];
-  roles: ChannelsFile['roles'];
-}
-
 export interface ChannelsConfig {
-  directory: Directory;
   channels: ChannelSettings[];
   /** Every secret value the channels hold, for scrubbing error text. */
   secrets: string[];
@@ -181,6 +170,18 @@ export function resolveChannels(
   options: ResolveOptions,
   source = 'channels file',
 ): ChannelsConfig {
+  const moved = MOVED_TO_DIRECTORY.filter(
+    (key) => typeof raw === 'object' && raw !== null && Object.hasOwn(raw, key),
+  );
+  if (moved.length > 0) {
+    // Who people are and which roles they hold is the directory's alone: a second list here
+    // could only drift from it. Refused rather than ignored, so nobody is left thinking it counts.
+    throw new ChannelsConfigError(
+      `invalid ${source}: ${moved.join(' and ')} moved to the directory (DIRECTORY_FILE); remove ${
+        moved.length > 1 ? 'them' : 'it'
+      } from the channels file and give people their email, slack_user, roles and channels there`,
+    );
+  }
   const parsed = ChannelsFile.safeParse(raw);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
@@ -209,6 +210,7 @@ export function resolveChannels(
     return new Secret(url ?? '');
   };
 
+  const markdownOwners = new Map<string, string>();
   const channels = parsed.data.channels.map((channel): ChannelSettings => {
     switch (channel.type) {
       case 'webhook': {
@@ -231,14 +233,23 @@ export function resolveChannels(
         const { url_env, ...rest } = channel;
         return { ...rest, url: checkUrl(channel.name, readEnv(channel.name, url_env), url_env) };
       }
-      case 'markdown':
-        return { ...channel, directory: resolve(options.baseDir ?? '.', channel.directory) };
+      case 'markdown': {
+        const directory = resolve(options.baseDir ?? '.', channel.directory);
+        const sharing = markdownOwners.get(directory);
+        if (sharing) {
+          problems.push(
+            `  channel ${channel.name}: directory ${channel.directory} is also channel ${sharing}'s (one markdown channel per directory)`,
+          );
+        }
+        markdownOwners.set(directory, channel.name);
+        return { ...channel, directory };
+      }
       default:
         return channel;
     }
   });
   if (problems.length > 0) throw new ChannelsConfigError(`invalid ${source}:\n${problems.join('\n')}`);
-  return { directory: { people: parsed.data.people, roles: parsed.data.roles }, channels, secrets };
+  return { channels, secrets };
 }
 
 /** Standard Webhooks secrets are `whsec_` + base64 of 24 to 64 random bytes. */

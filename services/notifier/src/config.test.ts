@@ -9,6 +9,7 @@ const loadNotifierConfig = (env: NodeJS.ProcessEnv) => loadConfig(NotifierEnv, e
 const base = {
   DATABASE_URL: 'postgres://notifier:db-pass-123@db/notifier',
   NOTIFIER_CONFIG: '/etc/countersign/channels.yaml',
+  DIRECTORY_FILE: '/etc/countersign/directory.yaml',
 };
 
 describe('notifier config', () => {
@@ -18,6 +19,7 @@ describe('notifier config', () => {
     expect(config.retry.schedule.slice(0, 3)).toEqual([0, 5000, 300_000]);
     expect(config.leaseMs).toBe(60_000);
     expect(config.env.WEBHOOK_ALLOW_HTTP).toBe(false);
+    expect(config.env.NOTIFIER_IDENTITY).toBe('notifier');
     expect(config.env.WEBHOOK_ALLOW_PRIVATE).toBe(false);
   });
 
@@ -35,6 +37,16 @@ describe('notifier config', () => {
     } catch (err) {
       expect((err as Error).message).not.toContain('too-short-secret');
     }
+  });
+
+  it('takes NOTIFIER_IDENTITY only as a canonical identity', () => {
+    expect(loadNotifierConfig({ ...base, NOTIFIER_IDENTITY: 'relay-2' }).env.NOTIFIER_IDENTITY).toBe(
+      'relay-2',
+    );
+    expect(() => loadNotifierConfig({ ...base, NOTIFIER_IDENTITY: 'Notifier' })).toThrow(/"notifier"/);
+    expect(() => loadNotifierConfig({ ...base, NOTIFIER_IDENTITY: 'noti\u200bfier' })).toThrow(
+      /NOTIFIER_IDENTITY/,
+    );
   });
 
   it('refuses a lease shorter than an attempt can take', () => {

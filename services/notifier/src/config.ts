@@ -1,3 +1,4 @@
+import { canonicalIdentity } from '@countersign/contracts';
 import {
   CommonEnv,
   DatabaseEnv,
@@ -40,6 +41,19 @@ export const NotifierVariables = CommonEnv.extend({
   WEBHOOK_ALLOW_HTTP: env.bool(false),
   /** Allow webhook URLs that resolve to private, loopback or link-local addresses. */
   WEBHOOK_ALLOW_PRIVATE: env.bool(false),
+  /** Identity markdown decisions are relayed as: a directory service with `relays_decisions: true`. */
+  NOTIFIER_IDENTITY: z
+    .string()
+    .default('notifier')
+    .transform((value, ctx) => {
+      const result = canonicalIdentity(value);
+      if (result.ok && result.identity === value) return value;
+      ctx.addIssue({
+        code: 'custom',
+        message: result.ok ? `must be written canonically: "${result.identity}"` : result.message,
+      });
+      return z.NEVER;
+    }),
   /** Durable JetStream consumer name. */
   NOTIFIER_CONSUMER: env.string('notifier'),
   /** Delivery attempts in flight in this replica. */

@@ -1,6 +1,7 @@
 /**
  * The notifier process. The runtime's scaffold reads the configuration, migrates the schema,
- * connects and logs `{"msg":"ready"}`; this loads the channels file and starts the notifier.
+ * opens the directory (DIRECTORY_FILE), connects and logs `{"msg":"ready"}`; this loads the
+ * channels file and starts the notifier.
  * SIGTERM stops the intake and lets the attempts in flight finish, drains NATS, closes the pool.
  */
 import { runService } from '@countersign/runtime';
@@ -14,11 +15,11 @@ await runService({
   connectionName: 'countersign-notifier',
   env: NotifierEnv,
   migrations: notifierMigrations,
-  async start({ settings, nc, pool, logger }) {
+  async start({ settings, nc, pool, logger, directory }) {
     const channels = loadChannelsFile(settings.env.NOTIFIER_CONFIG, process.env, {
       allowHttp: settings.env.WEBHOOK_ALLOW_HTTP,
     });
-    const notifier = await startNotifier({ nc, pool, logger, config: settings, channels });
+    const notifier = await startNotifier({ nc, pool, logger, config: settings, channels, directory });
     return { stop: [notifier] };
   },
 });

@@ -1,7 +1,9 @@
+import { Directory } from '@countersign/runtime';
 import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { decidedEvent, makeApproval, pendingEvent } from '../test/helpers/approvals.js';
+import { approversOf, emailOf } from './approvers.js';
 import type { ChannelSettings } from './channel-config.js';
-import { approversOf } from './directory.js';
 import { channelMatches } from './routing.js';
 
 const markdown = (extra: Partial<ChannelSettings> = {}): ChannelSettings =>
@@ -45,16 +47,25 @@ describe('routing', () => {
     ).toBe(true);
   });
 
-  it('asks everyone holding an approver role once, never the requester', () => {
-    const directory = {
-      people: { alice: { email: 'a@x.example' }, bob: {}, dave: { email: 'd@x.example' } },
-      roles: { finance: ['alice', 'dave'], ops: ['alice', 'bob'] },
-    };
+  it('asks every person of the directory holding an approver role once, never the requester', () => {
+    const directory = Directory.parse(
+      stringify({
+        people: {
+          alice: { email: 'a@x.example', roles: ['finance', 'ops'], slack_user: 'U0ALICE' },
+          bob: { roles: ['ops'] },
+          dave: { email: 'd@x.example', roles: ['finance'] },
+        },
+        // A requesting system holding a role is not a person to ask.
+        services: { 'ops-bot': { roles: ['ops'] } },
+      }),
+    );
     const both = makeApproval({ requested_by: 'dave', policy: { approver_roles: ['finance', 'ops'] } });
     expect(approversOf(both, directory)).toEqual([
-      { identity: 'alice', email: 'a@x.example' },
-      { identity: 'bob', email: undefined },
+      { identity: 'alice', email: 'a@x.example', slackUser: 'U0ALICE' },
+      { identity: 'bob', email: undefined, slackUser: undefined },
     ]);
     expect(approversOf(makeApproval({ policy: { approver_roles: [] } }), directory)).toEqual([]);
+    expect(emailOf('dave', directory)).toBe('d@x.example');
+    expect(emailOf('ops-bot', directory)).toBeUndefined();
   });
 });

@@ -1,6 +1,7 @@
 import { type Logger, memoStop } from '@countersign/runtime';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type pg from 'pg';
+import type { DirectorySource } from './approvers.js';
 import type { ChannelsConfig } from './channel-config.js';
 import { buildChannels } from './channels/index.js';
 import { createSmtpSender } from './channels/smtp.js';
@@ -17,6 +18,8 @@ export interface NotifierDeps {
   logger: Logger;
   config: NotifierConfig;
   channels: ChannelsConfig;
+  /** The directory of people (the scaffold's holder: reloaded without a restart). */
+  directory: DirectorySource;
 }
 
 export interface Notifier {
@@ -48,7 +51,9 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
     env.PUBLIC_URL && env.REVIEW_LINK_SECRET
       ? createReviewLinks(env.PUBLIC_URL, env.REVIEW_LINK_SECRET)
       : undefined;
-  const { channels, markdownDirectories } = buildChannels(deps.channels, {
+  const { channels, markdownFolders } = buildChannels(deps.channels, {
+    directory: deps.directory,
+    pool,
     smtp: env.SMTP_URL ? createSmtpSender(env.SMTP_URL, env.SMTP_TIMEOUT) : undefined,
     reviewLinks,
     http: {
@@ -57,7 +62,16 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
       allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
     },
   });
-  for (const { directory } of markdownDirectories.values()) await directory.ensure();
+  for (const { folder } of markdownFolders) await folder.ensure();
+  const watched = markdownFolders.filter(({ settings }) => settings.watch);
+  const relayer = deps.directory.current().get(env.NOTIFIER_IDENTITY);
+  if (watched.length > 0 && !(relayer?.kind === 'service' && relayer.relays_decisions)) {
+    // Every decision in a folder would be refused by the approval service: say why up front.
+    logger.warn(
+      { notifier_identity: env.NOTIFIER_IDENTITY },
+      'the directory has no service with relays_decisions for NOTIFIER_IDENTITY: markdown decisions will be refused',
+    );
+  }
 
   const worker = startDeliveryWorker({
     pool,
@@ -85,12 +99,15 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
       firstDelayMs: config.retry.schedule[0] ?? 0,
       onRecorded: worker.kick,
     });
-    for (const { directory, watch } of markdownDirectories.values()) {
-      if (!watch) continue;
+    for (const { settings, folder } of watched) {
       watchers.push(
         startMarkdownWatcher({
           nc,
-          directory,
+          pool,
+          channel: settings.name,
+          folder,
+          directory: deps.directory,
+          notifierIdentity: env.NOTIFIER_IDENTITY,
           logger: logger.child({ component: 'markdown-watcher' }),
           pollIntervalMs: env.MARKDOWN_POLL_INTERVAL,
         }),

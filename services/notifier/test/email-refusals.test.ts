@@ -3,11 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decidedEvent, makeApproval, pendingEvent } from './helpers/approvals.js';
 import { deliveriesOf } from './helpers/deliveries.js';
-import { startTestNotifier, testEnv } from './helpers/notifier.js';
+import { startTestNotifier, testEnv, writeDirectory } from './helpers/notifier.js';
 import { EventPublisher } from './helpers/publisher.js';
 import { mailAbout, startSmtpSink } from './helpers/smtp-sink.js';
 
@@ -19,20 +18,17 @@ import { mailAbout, startSmtpSink } from './helpers/smtp-sink.js';
 const nats = await useTestNats();
 const db = await useTestDatabase('notifier_email_refusals');
 
-const directory = {
-  people: {
-    alice: { email: 'alice@example.com' },
-    frank: { email: 'frank@example.com' },
-    dave: { email: 'dave@example.com' },
-  },
-  roles: { finance: ['alice', 'frank', 'dave'] },
-};
+const directoryFile = writeDirectory({
+  alice: { email: 'alice@example.com', roles: ['finance'] },
+  frank: { email: 'frank@example.com', roles: ['finance'] },
+  dave: { email: 'dave@example.com', roles: ['finance'] },
+});
 const emailChannel = { name: 'approvers', type: 'email', from: 'countersign@example.com', requester: true };
 
 let nc: NatsConnection;
 let events: EventPublisher;
 beforeAll(async () => {
-  nc = await connect({ servers: nats.url });
+  nc = await nats.connect();
   events = await EventPublisher.create(nc);
 });
 afterAll(async () => {
@@ -55,8 +51,8 @@ describe('SMTP refusals', () => {
   it('with STARTTLS required, sends neither the message nor the credentials to a server that offers no TLS', async () => {
     const sink = await startSmtpSink();
     const run = await startTestNotifier(
-      testEnv(db, nats.url, { SMTP_URL: `${sink.url}?starttls=required` }),
-      { ...directory, channels: [emailChannel] },
+      testEnv(db, nats.url, { DIRECTORY_FILE: directoryFile, SMTP_URL: `${sink.url}?starttls=required` }),
+      { channels: [emailChannel] },
     );
     try {
       const approval = makeApproval();
@@ -85,10 +81,12 @@ describe('SMTP refusals', () => {
     const sink = await startSmtpSink();
     const wrong = new URL(sink.url);
     wrong.password = 'not-the-sink-password';
-    const run = await startTestNotifier(testEnv(db, nats.url, { SMTP_URL: wrong.toString() }), {
-      ...directory,
-      channels: [emailChannel],
-    });
+    const run = await startTestNotifier(
+      testEnv(db, nats.url, { DIRECTORY_FILE: directoryFile, SMTP_URL: wrong.toString() }),
+      {
+        channels: [emailChannel],
+      },
+    );
     try {
       const approval = makeApproval();
       await events.publish(pendingEvent(approval));
@@ -115,10 +113,12 @@ describe('a pending event that arrives after its approval expired', () => {
   it('notifies nobody about it (the review links would be dead), but still reports its outcome', async () => {
     const sink = await startSmtpSink();
     const folder = mkdtempSync(join(tmpdir(), 'approvals-expired-'));
-    const run = await startTestNotifier(testEnv(db, nats.url, { SMTP_URL: sink.url }), {
-      ...directory,
-      channels: [emailChannel, { name: 'vault', type: 'markdown', directory: folder, watch: false }],
-    });
+    const run = await startTestNotifier(
+      testEnv(db, nats.url, { DIRECTORY_FILE: directoryFile, SMTP_URL: sink.url }),
+      {
+        channels: [emailChannel, { name: 'vault', type: 'markdown', directory: folder, watch: false }],
+      },
+    );
     try {
       const hourAgo = Date.now() - 3600_000;
       const expired = makeApproval({

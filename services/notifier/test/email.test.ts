@@ -1,32 +1,35 @@
+import { writeFileSync } from 'node:fs';
 import { verifyReviewToken } from '@countersign/runtime';
 import { useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decidedEvent, makeApproval, pendingEvent } from './helpers/approvals.js';
 import { deliveriesOf } from './helpers/deliveries.js';
-import { REVIEW_SECRET, startTestNotifier, testEnv } from './helpers/notifier.js';
+import {
+  directoryText,
+  REVIEW_SECRET,
+  startTestNotifier,
+  testEnv,
+  writeDirectory,
+} from './helpers/notifier.js';
 import { EventPublisher } from './helpers/publisher.js';
 import { mailAbout, startSmtpSink } from './helpers/smtp-sink.js';
 
 const nats = await useTestNats();
 const db = await useTestDatabase('notifier_email');
 
-const directory = {
-  people: {
-    alice: { email: 'alice@example.com' },
-    frank: { email: 'frank@example.com' },
-    bob: { email: 'bob@example.com' },
-    dave: { email: 'dave@example.com' },
-  },
-  roles: { finance: ['alice', 'frank', 'dave'], ops: ['alice', 'bob'] },
-};
+const directoryFile = writeDirectory({
+  alice: { email: 'alice@example.com', roles: ['finance', 'ops'] },
+  frank: { email: 'frank@example.com', roles: ['finance'] },
+  bob: { email: 'bob@example.com', roles: ['ops'] },
+  dave: { email: 'dave@example.com', roles: ['finance'] },
+});
 const emailChannel = { name: 'approvers', type: 'email', from: 'countersign@example.com', requester: true };
 
 let nc: NatsConnection;
 let events: EventPublisher;
 beforeAll(async () => {
-  nc = await connect({ servers: nats.url });
+  nc = await nats.connect();
   events = await EventPublisher.create(nc);
 });
 afterAll(async () => {
@@ -36,10 +39,12 @@ afterAll(async () => {
 describe('email channel', () => {
   it('emails each finance approver a personal, working review link, with text and escaped HTML', async () => {
     const sink = await startSmtpSink();
-    const run = await startTestNotifier(testEnv(db, nats.url, { SMTP_URL: sink.url }), {
-      ...directory,
-      channels: [emailChannel],
-    });
+    const run = await startTestNotifier(
+      testEnv(db, nats.url, { DIRECTORY_FILE: directoryFile, SMTP_URL: sink.url }),
+      {
+        channels: [emailChannel],
+      },
+    );
     try {
       const approval = makeApproval({
         description: 'Pay <script>alert("x")</script> & settle invoice',
@@ -112,6 +117,49 @@ describe('email channel', () => {
     }
   });
 
+  it('asks whom the directory names now: a reload changes who is asked, without a restart', async () => {
+    const file = writeDirectory({
+      alice: { email: 'alice@example.com', roles: ['finance'] },
+      dave: { email: 'dave@example.com' },
+    });
+    const sink = await startSmtpSink();
+    const run = await startTestNotifier(testEnv(db, nats.url, { DIRECTORY_FILE: file, SMTP_URL: sink.url }), {
+      channels: [emailChannel],
+    });
+    try {
+      const recipientsOf = (approval: { action_id: string }, count: number) =>
+        waitUntil(
+          () => {
+            const found = sink.accepted().filter(mailAbout(approval.action_id));
+            return found.length === count && found.flatMap((m) => m.to).sort();
+          },
+          { message: `${count} emails about ${approval.action_id}` },
+        );
+      const before = makeApproval();
+      await events.publish(pendingEvent(before));
+      expect(await recipientsOf(before, 1)).toEqual(['alice@example.com']);
+
+      // Ops move the finance role from alice to zoe (a new person) and add frank.
+      writeFileSync(
+        file,
+        directoryText({
+          alice: { email: 'alice@example.com', roles: ['ops'] },
+          zoe: { email: 'zoe@example.com', roles: ['finance'] },
+          frank: { email: 'frank@example.com', roles: ['finance'] },
+          dave: { email: 'dave@example.com' },
+        }),
+      );
+      await waitUntil(() => run.directory.current().person('zoe'), { message: 'the directory to reload' });
+      const after = makeApproval();
+      await events.publish(pendingEvent(after));
+      expect(await recipientsOf(after, 2)).toEqual(['frank@example.com', 'zoe@example.com']);
+      expect(run.logs().some((l) => l.includes('"msg":"directory reloaded"'))).toBe(true);
+    } finally {
+      await run.stop();
+      await sink.close();
+    }
+  });
+
   it('retries an SMTP 451 until delivered, and treats a 550 as permanent', async () => {
     const sink = await startSmtpSink({
       answer: (recipient, attempt) => {
@@ -120,10 +168,12 @@ describe('email channel', () => {
         return { kind: 'accept' };
       },
     });
-    const run = await startTestNotifier(testEnv(db, nats.url, { SMTP_URL: sink.url }), {
-      ...directory,
-      channels: [emailChannel],
-    });
+    const run = await startTestNotifier(
+      testEnv(db, nats.url, { DIRECTORY_FILE: directoryFile, SMTP_URL: sink.url }),
+      {
+        channels: [emailChannel],
+      },
+    );
     try {
       const approval = makeApproval();
       await events.publish(pendingEvent(approval));
@@ -162,8 +212,12 @@ describe('email channel', () => {
       answer: () => ({ kind: 'reject', code: 451, message: 'Try again later' }),
     });
     const run = await startTestNotifier(
-      testEnv(db, nats.url, { SMTP_URL: sink.url, NOTIFIER_RETRY_SCHEDULE: '0,30s' }),
-      { ...directory, channels: [{ ...emailChannel, requester: false }] },
+      testEnv(db, nats.url, {
+        DIRECTORY_FILE: directoryFile,
+        SMTP_URL: sink.url,
+        NOTIFIER_RETRY_SCHEDULE: '0,30s',
+      }),
+      { channels: [{ ...emailChannel, requester: false }] },
     );
     try {
       const approval = makeApproval();

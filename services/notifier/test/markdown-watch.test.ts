@@ -1,15 +1,16 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { callEndpoint } from '@countersign/client';
+import type { EndpointName, RequestOf } from '@countersign/contracts';
 import { call, spawnService, useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEditable } from '../src/markdown/format.js';
 import { actionId } from './helpers/approvals.js';
 import { deliveriesOf } from './helpers/deliveries.js';
 import { markdownFiles } from './helpers/markdown.js';
-import { startTestNotifier, type TestNotifier, testEnv } from './helpers/notifier.js';
+import { startTestNotifier, type TestNotifier, testDirectoryWith, testEnv } from './helpers/notifier.js';
 
 /**
  * The markdown watcher's refusals and retries, end to end: the real policy and approval
@@ -19,22 +20,42 @@ import { startTestNotifier, type TestNotifier, testEnv } from './helpers/notifie
 const nats = await useTestNats();
 const db = await useTestDatabase('notifier_markdown_watch');
 const directory = mkdtempSync(join(tmpdir(), 'approvals-watch-'));
+// Another channel's folder, unwatched, with its own files of the same approvals.
+const archiveDirectory = mkdtempSync(join(tmpdir(), 'approvals-archive-'));
+// Every service reads one directory: the test directory with alice and frank on "vault".
+const directoryFile = testDirectoryWith({ alice: { channels: ['vault'] }, frank: { channels: ['vault'] } });
 
-await spawnService('policy', { env: { NATS_URL: nats.url }, timeout: 120_000 });
+await spawnService('policy', {
+  env: { NATS_URL: nats.url, DIRECTORY_FILE: directoryFile },
+  timeout: 120_000,
+});
 // A short expiry sweep, so an approval with a one-second timeout is expired (and its event
 // published) soon after its deadline.
 const approvalService = await spawnService('approval', {
-  env: { NATS_URL: nats.url, DATABASE_URL: db.url, EXPIRY_INTERVAL_MS: '200' },
+  env: {
+    NATS_URL: nats.url,
+    DATABASE_URL: db.url,
+    DIRECTORY_FILE: directoryFile,
+    EXPIRY_INTERVAL_MS: '200',
+  },
 });
 
 let nc: NatsConnection;
 let run: TestNotifier;
 beforeAll(async () => {
-  nc = await connect({ servers: nats.url });
+  nc = await nats.connect();
   // Retries spaced out enough that the unwritable-file case can repair the path in between.
   run = await startTestNotifier(
-    testEnv(db, nats.url, { NOTIFIER_RETRY_SCHEDULE: '0,100ms,500ms,1s,2s,5s,10s,20s' }),
-    { channels: [{ name: 'vault', type: 'markdown', directory }] },
+    testEnv(db, nats.url, {
+      DIRECTORY_FILE: directoryFile,
+      NOTIFIER_RETRY_SCHEDULE: '0,100ms,500ms,1s,2s,5s,10s,20s',
+    }),
+    {
+      channels: [
+        { name: 'vault', type: 'markdown', directory },
+        { name: 'archive', type: 'markdown', directory: archiveDirectory, watch: false },
+      ],
+    },
   );
 });
 afterAll(async () => {
@@ -43,6 +64,11 @@ afterAll(async () => {
 });
 
 const { pathOf, read, saveDecision } = markdownFiles(directory);
+const archive = markdownFiles(archiveDirectory);
+
+/** A command sent as `actor` (on its actor subject), with a timeout for a loaded machine. */
+const commandAs = <E extends EndpointName>(actor: string, name: E, request: RequestOf<E>) =>
+  callEndpoint(nc, name, request, { actor, timeout: 10_000 });
 
 /** The file once it carries `needle`. Generous: the approval service runs as a child process. */
 const fileWith = (id: string, needle: string, timeout = 30_000) =>
@@ -57,7 +83,7 @@ const fileWith = (id: string, needle: string, timeout = 30_000) =>
 /** A pending payment that needs a finance approver (dave requests, alice and frank approve). */
 async function pendingPayment(label: string, extra: { amount?: number; timeout_seconds?: number } = {}) {
   const id = actionId(label);
-  await call(nc, 'submit', {
+  await commandAs('dave', 'submit', {
     action_id: id,
     action_type: 'payment',
     description: `Pay invoice for ${label}`,
@@ -65,7 +91,7 @@ async function pendingPayment(label: string, extra: { amount?: number; timeout_s
     requested_by: 'dave',
     ...(extra.timeout_seconds ? { timeout_seconds: extra.timeout_seconds } : {}),
   });
-  const text = await fileWith(id, '<!-- countersign:state=pending -->');
+  const text = await fileWith(id, '<!-- countersign:state=pending ');
   return { id, text };
 }
 
@@ -73,6 +99,7 @@ async function pendingPayment(label: string, extra: { amount?: number; timeout_s
 function expectReopened(text: string): void {
   expect(parseEditable(text)).toEqual({
     writtenState: 'pending',
+    nonce: expect.any(String),
     status: 'pending',
     approvedBy: '',
     reason: '',
@@ -108,7 +135,7 @@ describe('markdown watcher: decisions the approval service refuses', () => {
     // Five seconds: time enough to see (and keep) the pending file before it expires.
     const { id, text } = await pendingPayment('md-expired', { timeout_seconds: 5 });
     // The expiry is published and rendered into the file by the channel...
-    await fileWith(id, '<!-- countersign:state=expired -->');
+    await fileWith(id, '<!-- countersign:state=expired ');
     // ...but the person's editor still had the pending copy open, and saves it with a decision.
     saveDecision(id, text, 'approved', 'alice', 'too late');
     const answered = await fileWith(id, 'was refused');
@@ -123,14 +150,15 @@ describe('markdown watcher: decisions the approval service refuses', () => {
 
   it('refuses a decision on an approval already decided elsewhere, and keeps the first decision', async () => {
     const { id, text } = await pendingPayment('md-twice');
-    await call(nc, 'decide', { action_id: id, approved: true, decided_by: 'alice', reason: 'from the CLI' });
-    await fileWith(id, '<!-- countersign:state=approved -->');
+    await commandAs('alice', 'decide', { action_id: id, approved: true, reason: 'from the CLI' });
+    await fileWith(id, '<!-- countersign:state=approved ');
     // A stale copy saved with the opposite decision.
     saveDecision(id, text, 'rejected', 'frank', 'no');
     const answered = await fileWith(id, 'was refused');
     expect(answered).toContain('Decision by frank was refused (already\\_decided)');
     expect(parseEditable(answered)).toEqual({
       writtenState: 'approved',
+      nonce: expect.any(String),
       status: 'approved',
       approvedBy: 'alice',
       reason: 'from the CLI',
@@ -139,6 +167,32 @@ describe('markdown watcher: decisions the approval service refuses', () => {
     const approval = await call(nc, 'get', { action_id: id });
     expect(approval).toMatchObject({ status: 'approved', decided_by: 'alice' });
     expect(approval.votes.map((v) => [v.voter, v.approved])).toEqual([['alice', true]]);
+  });
+});
+
+describe("markdown watcher: a file copied over the channel's own", () => {
+  it('refuses the copy, puts the real file back, and the real file still takes a decision', async () => {
+    const { id, text } = await pendingPayment('md-copied');
+    // frank may decide on "vault", but this is the archive channel's file of the approval.
+    const copy = await waitUntil(() => archive.read(id));
+    saveDecision(id, copy, 'approved', 'frank', 'from the archive');
+    const restored = await fileWith(id, 'not\\_written\\_for\\_channel');
+    expect(parseEditable(restored)).toMatchObject({
+      writtenState: 'pending',
+      nonce: parseEditable(text).nonce,
+      status: 'pending',
+      approvedBy: '',
+    });
+    const untouched = await call(nc, 'get', { action_id: id });
+    expect(untouched.status).toBe('pending');
+    expect(untouched.votes).toEqual([]);
+
+    saveDecision(id, restored, 'approved', 'frank', 'in the right folder');
+    await fileWith(id, '<!-- countersign:state=approved ');
+    expect(await call(nc, 'get', { action_id: id })).toMatchObject({
+      status: 'approved',
+      decided_by: 'frank',
+    });
   });
 });
 
@@ -156,7 +210,7 @@ describe('markdown watcher: partial votes', () => {
     expect(halfway.votes.map((v) => v.voter)).toEqual(['alice']);
 
     saveDecision(id, voted, 'approved', 'frank', 'second look');
-    const decided = await fileWith(id, '<!-- countersign:state=approved -->');
+    const decided = await fileWith(id, '<!-- countersign:state=approved ');
     expect(decided).toMatch(/^Status: approved$/m);
     const approval = await call(nc, 'get', { action_id: id });
     expect(approval.status).toBe('approved');
@@ -186,7 +240,7 @@ describe('markdown watcher: the approval service is unavailable', () => {
     } finally {
       await approvalService.restart();
     }
-    const decided = await fileWith(id, '<!-- countersign:state=approved -->');
+    const decided = await fileWith(id, '<!-- countersign:state=approved ');
     expect(decided).toMatch(/^Approved By: alice$/m);
     const approval = await call(nc, 'get', { action_id: id });
     expect(approval).toMatchObject({
@@ -202,7 +256,7 @@ describe('markdown watcher and channel: a path that cannot be written', () => {
     // Works as root too (a read-only mode would not stop root): a directory where the file goes.
     const id = actionId('md-blocked');
     mkdirSync(join(pathOf(id), 'in-the-way'), { recursive: true });
-    await call(nc, 'submit', {
+    await commandAs('dave', 'submit', {
       action_id: id,
       action_type: 'payment',
       description: 'Pay invoice blocked',
@@ -224,10 +278,10 @@ describe('markdown watcher and channel: a path that cannot be written', () => {
     // While the blocked path is in the folder, the watcher still takes decisions in other files.
     const other = await pendingPayment('md-neighbour');
     saveDecision(other.id, other.text, 'approved', 'alice');
-    await fileWith(other.id, '<!-- countersign:state=approved -->');
+    await fileWith(other.id, '<!-- countersign:state=approved ');
 
     rmSync(pathOf(id), { recursive: true });
-    const written = await fileWith(id, '<!-- countersign:state=pending -->');
+    const written = await fileWith(id, '<!-- countersign:state=pending ');
     expectReopened(written);
     // The file is written before the attempt is recorded: wait for the record.
     const delivered = await waitUntil(async () => {

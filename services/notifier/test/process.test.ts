@@ -4,13 +4,12 @@ import { join } from 'node:path';
 import { encodeApprovalEvent } from '@countersign/contracts';
 import { spawnService, useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { makeApproval, pendingEvent } from './helpers/approvals.js';
 import { deliveriesOf } from './helpers/deliveries.js';
-import { REVIEW_SECRET, testEnv, WEBHOOK_SECRET } from './helpers/notifier.js';
+import { REVIEW_SECRET, testEnv, WEBHOOK_SECRET, writeDirectory } from './helpers/notifier.js';
 import { EventPublisher } from './helpers/publisher.js';
 import { startReceiver } from './helpers/receiver.js';
 import { startSmtpSink } from './helpers/smtp-sink.js';
@@ -23,7 +22,7 @@ let nc: NatsConnection;
 let events: EventPublisher;
 let pool: pg.Pool;
 beforeAll(async () => {
-  nc = await connect({ servers: nats.url });
+  nc = await nats.connect();
   events = await EventPublisher.create(nc);
   pool = new pg.Pool({ connectionString: db.url, max: 2 });
 });
@@ -39,10 +38,10 @@ function channelsFile(document: unknown): string {
   return path;
 }
 
-const people = {
-  people: { alice: { email: 'alice@example.com' }, frank: { email: 'frank@example.com' } },
-  roles: { finance: ['alice', 'frank'] },
-};
+const directoryFile = writeDirectory({
+  alice: { email: 'alice@example.com', roles: ['finance'] },
+  frank: { email: 'frank@example.com', roles: ['finance'] },
+});
 
 describe('notifier process', () => {
   it('killed mid-delivery and restarted, sends no email twice', async () => {
@@ -55,9 +54,9 @@ describe('notifier process', () => {
     const notifier = await spawnService('notifier', {
       autoStop: false, // stopped in finally; a test body cannot register afterAll
       env: testEnv(db, nats.url, {
+        DIRECTORY_FILE: directoryFile,
         SMTP_URL: sink.url,
         NOTIFIER_CONFIG: channelsFile({
-          ...people,
           channels: [{ name: 'crash-mail', type: 'email', from: 'countersign@example.com' }],
         }),
         SMTP_TIMEOUT: '3s',
@@ -133,13 +132,13 @@ describe('notifier process', () => {
     const notifier = await spawnService('notifier', {
       autoStop: false,
       env: testEnv(db, nats.url, {
+        DIRECTORY_FILE: directoryFile,
         SMTP_URL: badSmtpUrl,
         SLACK_URL: slackUrl,
         DATABASE_URL: databaseUrl,
         LOG_LEVEL: 'trace',
         NOTIFIER_CONSUMER: 'notifier-logs',
         NOTIFIER_CONFIG: channelsFile({
-          ...people,
           channels: [
             { name: 'logs-mail', type: 'email', from: 'countersign@example.com' },
             { name: 'logs-slack', type: 'slack', url_env: 'SLACK_URL' },

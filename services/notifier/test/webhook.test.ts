@@ -2,7 +2,6 @@ import { Subjects, WebhookBody } from '@countersign/contracts';
 import { verifyReviewToken } from '@countersign/runtime';
 import { useTestDatabase, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli.js';
@@ -14,6 +13,7 @@ import {
   type TestNotifier,
   testEnv,
   WEBHOOK_SECRET,
+  writeDirectory,
 } from './helpers/notifier.js';
 import { EventPublisher } from './helpers/publisher.js';
 import { type ReceivedRequest, type Receiver, type Reply, startReceiver } from './helpers/receiver.js';
@@ -26,7 +26,7 @@ let nc: NatsConnection;
 let events: EventPublisher;
 const cleanups: (() => Promise<void>)[] = [];
 beforeAll(async () => {
-  nc = await connect({ servers: nats.url });
+  nc = await nats.connect();
   events = await EventPublisher.create(nc);
 });
 // Each test runs its own notifier: stop it before the next starts (they share the durable consumer).
@@ -299,15 +299,39 @@ describe('webhook channel', () => {
 });
 
 describe('slack channel', () => {
-  it('posts a Block Kit message with a Review button per approver', async () => {
+  const slackDirectory = writeDirectory({
+    alice: { roles: ['finance'], slack_user: 'U0ALICE1' },
+    frank: { roles: ['finance'] },
+    dave: { roles: ['finance'], slack_user: 'U0DAVE01' },
+  });
+  const slackRun = async (channel: Record<string, unknown> = {}) => {
     const receiver = await startReceiver(() => ({ status: 200, body: 'ok' }));
     cleanups.push(receiver.close);
-    const run = await startTestNotifier(testEnv(db, nats.url, { SLACK_URL: receiver.url }), {
-      people: { alice: {}, frank: {}, dave: {} },
-      roles: { finance: ['alice', 'frank', 'dave'] },
-      channels: [{ name: 'finance', type: 'slack', url_env: 'SLACK_URL', route: 'notify' }],
-    });
+    const run = await startTestNotifier(
+      testEnv(db, nats.url, { SLACK_URL: receiver.url, DIRECTORY_FILE: slackDirectory }),
+      { channels: [{ name: 'finance', type: 'slack', url_env: 'SLACK_URL', route: 'notify', ...channel }] },
+    );
     cleanups.push(run.stop);
+    return { receiver, run };
+  };
+  type SlackMessage = { text: string; blocks: Record<string, unknown>[] };
+
+  it('names the approvers from the directory and sends no review buttons unless configured', async () => {
+    const { receiver, run } = await slackRun();
+    const approval = makeApproval();
+    await events.publish(pendingEvent(approval));
+    await settled(run, approval.action_id);
+    const message = JSON.parse((receiver.requests[0] as ReceivedRequest).body) as SlackMessage;
+    // A button is a personal review link anyone in the Slack channel could open: none by default.
+    expect(message.blocks.find((b) => b.type === 'actions')).toBeUndefined();
+    expect(JSON.stringify(message)).not.toContain('token=');
+    // Mentions come from the directory's slack_user; dave requested, so he is not asked.
+    expect(JSON.stringify(message.blocks)).toContain('*Asked to approve*\\n<@U0ALICE1>, frank');
+    expect(JSON.stringify(message.blocks)).not.toContain('U0DAVE01');
+  });
+
+  it('posts a Block Kit message with a Review button per approver when review_buttons is on', async () => {
+    const { receiver, run } = await slackRun({ review_buttons: true });
     const approval = makeApproval({ description: 'Pay <!channel> & friends' });
     const ignored = makeApproval({ policy: { notify: ['security'] } });
     await events.publish(pendingEvent(ignored));
@@ -316,7 +340,7 @@ describe('slack channel', () => {
     expect(receiver.requests).toHaveLength(1);
     const request = receiver.requests[0] as ReceivedRequest;
     expect(request.headers['webhook-signature']).toBeUndefined();
-    const message = JSON.parse(request.body) as { text: string; blocks: Record<string, unknown>[] };
+    const message = JSON.parse(request.body) as SlackMessage;
     expect(message.text).toContain(approval.action_id);
     expect(JSON.stringify(message.blocks)).toContain('Pay &lt;!channel&gt; &amp; friends');
     const actions = message.blocks.find((b) => b.type === 'actions') as {
@@ -345,12 +369,11 @@ describe('isolation', () => {
     const run = await startTestNotifier(
       testEnv(db, nats.url, {
         SMTP_URL: sink.url,
+        DIRECTORY_FILE: writeDirectory({ alice: { email: 'alice@example.com', roles: ['finance'] } }),
         WEBHOOK_TIMEOUT: '120s',
         NOTIFIER_CHANNEL_CONCURRENCY: '2',
       }),
       {
-        people: { alice: { email: 'alice@example.com' } },
-        roles: { finance: ['alice'] },
         channels: [
           { name: 'stuck', type: 'webhook', url: hanging.url, secret_env: 'WEBHOOK_SECRET' },
           { name: 'fine', type: 'webhook', url: healthy.url, secret_env: 'WEBHOOK_SECRET' },

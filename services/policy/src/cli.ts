@@ -6,16 +6,17 @@
  *
  * Every bundle is checked exactly as a replica checks it (entrypoints, builtins, golden cases)
  * before it is written or published, so a broken policy never reaches the bucket from here.
- * Environment: NATS_URL (NATS_USER, NATS_PASSWORD), OPA_BIN, POLICY_DIR, POLICY_BUCKET.
+ * Environment: NATS_URL (NATS_CREDS or NATS_USER and NATS_PASSWORD: an operator user such as ops,
+ * or NATS_AUTH=off), OPA_BIN, POLICY_DIR, POLICY_BUCKET.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '@countersign/runtime';
+import { loadConfig, natsAuthOptions } from '@countersign/runtime';
 import { connect } from '@nats-io/transport-node';
 import { BUNDLE_OBJECT, openPolicyBucket, putBundle } from './bucket.js';
 import { buildBundle, readBundle } from './bundle.js';
-import { PolicyEnv } from './config.js';
+import { PolicyCliEnv } from './config.js';
 import { PolicyEngine } from './engine.js';
 import { describeLoadError } from './errors.js';
 
@@ -44,7 +45,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const { runtime, policy } = loadConfig(PolicyEnv);
+  const { runtime, policy } = loadConfig(PolicyCliEnv);
 
   // Built (or read) and validated, for both commands.
   const prepare = async () => {
@@ -72,10 +73,12 @@ async function main(argv: string[]): Promise<void> {
     const bucket = values.bucket ?? policy.bucket;
     if (!bucket) throw new UsageError('no bucket: pass --bucket or set POLICY_BUCKET');
     const { bytes, revision } = await prepare();
+    const auth = natsAuthOptions(runtime.nats);
+    if (!auth.ok) throw new UsageError(auth.issues.map((i) => `${i.variable}: ${i.message}`).join('\n'));
     const nc = await connect({
       servers: runtime.nats.url.split(',').map((s) => s.trim()),
       name: 'countersign-policy-cli',
-      ...(runtime.nats.user ? { user: runtime.nats.user, pass: runtime.nats.password ?? '' } : {}),
+      ...auth.options,
     });
     try {
       const store = await openPolicyBucket(nc, bucket);

@@ -25,16 +25,32 @@ export const PolicyVariables = CommonEnv.extend({
   OPA_BIN: env.string('opa'),
 });
 
+type Variables = z.output<typeof PolicyVariables>;
+
+const policySettings = (v: Variables) => ({
+  dir: v.POLICY_DIR,
+  bundlePath: v.POLICY_BUNDLE,
+  watch: v.POLICY_WATCH,
+  watchIntervalMs: v.POLICY_WATCH_INTERVAL,
+  bucket: v.POLICY_BUCKET,
+  opaBin: v.OPA_BIN,
+});
+
 /** The policy service's settings, parsed from its environment. */
 export const PolicyEnv = PolicyVariables.transform((v) => ({
   runtime: runtimeSettings(v),
-  policy: {
-    dir: v.POLICY_DIR,
-    bundlePath: v.POLICY_BUNDLE,
-    watch: v.POLICY_WATCH,
-    watchIntervalMs: v.POLICY_WATCH_INTERVAL,
-    bucket: v.POLICY_BUCKET,
-    opaBin: v.OPA_BIN,
-  },
+  policy: policySettings(v),
 }));
 export type PolicyConfig = z.output<typeof PolicyEnv>;
+
+/**
+ * `pnpm policy`'s settings: the same variables, except that it judges bundles and serves nobody,
+ * so it reads no directory and DIRECTORY_FILE is not required (its bundles are checked with
+ * their golden directory, as every replica checks them).
+ */
+export const PolicyCliEnv = PolicyVariables.extend({ DIRECTORY_FILE: z.string().optional() }).transform(
+  (v) => ({
+    runtime: runtimeSettings({ ...v, DIRECTORY_FILE: v.DIRECTORY_FILE ?? '' }),
+    policy: policySettings({ ...v, DIRECTORY_FILE: v.DIRECTORY_FILE ?? '' }),
+  }),
+);

@@ -1,8 +1,16 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { CountersignError } from '@countersign/contracts';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildBytes, copyOfPolicies, loadEngine, policyDir } from '../test/support.js';
+import {
+  buildBytes,
+  copyOfPolicies,
+  loadEngine,
+  policyDir,
+  rolesDirectory,
+  TEST_DIRECTORY,
+} from '../test/support.js';
 import { ENTRYPOINTS, readBundle } from './bundle.js';
 import { type DecisionInput, PolicyEngine, SDK_BUILTINS } from './engine.js';
 import { PolicyLoadError } from './errors.js';
@@ -36,10 +44,36 @@ function failure(fn: () => unknown): CountersignError {
 const GOOD =
   '{"outcome": "needs_approval", "reasons": [], "risk": "low", "required_approvals": 1, "approver_roles": [], "timeout_seconds": 60, "notify": []}';
 
+function pendingPayment(engine: PolicyEngine, requested_by = 'billing-job') {
+  return {
+    action_id: 'p1',
+    action_type: 'payment',
+    description: 'x',
+    context: { amount: 1500 },
+    requested_by,
+    run_id: null,
+    status: 'pending' as const,
+    created_at: now,
+    expires_at: now,
+    decided_at: null,
+    decided_by: null,
+    decision_reason: null,
+    policy: {
+      ...engine.decide(decisionInput({ amount: 1500 })).result,
+      revision: engine.revision,
+      decision_id: 'd1',
+    },
+    votes: [],
+    required_approvals: 1,
+  };
+}
+
+const codes = (r: { reasons: { code: string }[] }) => r.reasons.map((x) => x.code);
+
 describe('the shipped policy', () => {
   let engine: PolicyEngine;
   beforeAll(async () => {
-    engine = await loadEngine(copyOfPolicies());
+    engine = await loadEngine(copyOfPolicies(), { directory: TEST_DIRECTORY });
   });
 
   it('exposes both entrypoints and decides the documented example', () => {
@@ -68,33 +102,80 @@ describe('the shipped policy', () => {
     }
   });
 
-  it('authorizes through the authorize entrypoint', () => {
-    const approval = {
-      action_id: 'p1',
-      action_type: 'payment',
-      description: 'x',
-      context: { amount: 1500 },
-      requested_by: 'dave',
-      run_id: null,
-      status: 'pending' as const,
-      created_at: now,
-      expires_at: now,
-      decided_at: null,
-      decided_by: null,
-      decision_reason: null,
-      policy: {
-        ...engine.decide(decisionInput({ amount: 1500 })).result,
-        revision: engine.revision,
-        decision_id: 'd1',
-      },
-      votes: [],
-      required_approvals: 1,
-    };
-    expect(engine.authorize({ approval, decider: 'frank' }).result).toEqual({ allowed: true, reasons: [] });
-    expect(engine.authorize({ approval, decider: 'dave' }).result.reasons.map((r) => r.code)).toEqual([
+  it("authorizes through the authorize entrypoint, by action, with the directory's roles", () => {
+    const approval = pendingPayment(engine);
+    expect(engine.directoryRevision).toBe(TEST_DIRECTORY.revision);
+    expect(engine.authorize({ action: 'decide', approval, actor: 'frank' }).result).toEqual({
+      allowed: true,
+      reasons: [],
+    });
+    expect(codes(engine.authorize({ action: 'decide', approval, actor: 'billing-job' }).result)).toEqual([
       'missing_role',
       'self_approval',
     ]);
+    expect(codes(engine.authorize({ action: 'cancel', approval, actor: 'dave' }).result)).toEqual([
+      'not_allowed_to_cancel',
+    ]);
+    expect(engine.authorize({ action: 'cancel', approval, actor: 'bob' }).result.allowed).toBe(true);
+    expect(engine.authorize({ action: 'report', approval, actor: 'billing-job' }).result.allowed).toBe(true);
+    expect(codes(engine.authorize({ action: 'report', approval, actor: 'frank' }).result)).toEqual([
+      'not_requester',
+    ]);
+    expect(codes(engine.authorize({ action: 'decide', approval, actor: 'mallory' }).result)).toEqual([
+      'missing_role',
+      'unknown_identity',
+    ]);
+  });
+
+  it('reads bypass roles from the directory', () => {
+    const input = { ...decisionInput({ amount: 1500 }), requested_by: 'carol' };
+    expect(engine.decide(input).result.outcome).toBe('auto_approve');
+    const demoted = engine.withDirectory(rolesDirectory({ ...TEST_DIRECTORY.roles, carol: [] }));
+    expect(demoted.decide(input).result.outcome).toBe('needs_approval');
+  });
+});
+
+describe('the directory', () => {
+  let engine: PolicyEngine;
+  beforeAll(async () => {
+    engine = await loadEngine(copyOfPolicies(), { directory: rolesDirectory({ frank: ['finance'] }, 'r1') });
+  });
+
+  it('withDirectory serves new roles and leaves the engine it came from as it was', () => {
+    const approval = pendingPayment(engine);
+    const promoted = engine.withDirectory(rolesDirectory({ frank: ['finance'], bob: ['finance'] }, 'r2'));
+    expect(promoted.directoryRevision).toBe('r2');
+    expect(promoted.revision).toBe(engine.revision);
+    expect(promoted.authorize({ action: 'decide', approval, actor: 'bob' }).result.allowed).toBe(true);
+    expect(codes(engine.authorize({ action: 'decide', approval, actor: 'bob' }).result)).toEqual([
+      'missing_role',
+      'unknown_identity',
+    ]);
+    const demoted = promoted.withDirectory(rolesDirectory({ frank: [] }, 'r3'));
+    expect(codes(demoted.authorize({ action: 'decide', approval, actor: 'frank' }).result)).toEqual([
+      'missing_role',
+    ]);
+  });
+
+  it('a policy loaded without a directory knows nobody (fails closed)', async () => {
+    const bare = await loadEngine(copyOfPolicies());
+    expect(bare.directoryRevision).toBe('none');
+    const approval = pendingPayment(bare);
+    for (const actor of ['frank', 'billing-job', 'bob']) {
+      for (const action of ['decide', 'cancel', 'report'] as const) {
+        const r = bare.authorize({ action, approval, actor }).result;
+        expect(r.allowed).toBe(false);
+        expect(codes(r)).toContain('unknown_identity');
+      }
+    }
+    const input = { ...decisionInput({ amount: 1500 }), requested_by: 'carol' };
+    expect(bare.decide(input).result.outcome).toBe('needs_approval');
+  });
+
+  it('the golden directory is used for the golden cases only, never to serve', () => {
+    const approval = pendingPayment(engine);
+    const r = engine.authorize({ action: 'decide', approval, actor: 'golden-approver' }).result;
+    expect(codes(r)).toContain('unknown_identity');
   });
 });
 
@@ -142,7 +223,7 @@ describe('loading refuses', () => {
     expect(err.message).toContain('payment of 1,000,000,000');
   });
 
-  it('a bundle that carries no golden cases, or none for one entrypoint', async () => {
+  it('a bundle that carries no golden cases, none for one entrypoint, or no refused cancel', async () => {
     const bundle = readBundle(await buildBytes(copyOfPolicies()));
     const none = await refusal(PolicyEngine.load({ ...bundle, goldenCases: undefined }));
     expect(none.kind).toBe('golden_cases_missing');
@@ -150,7 +231,49 @@ describe('loading refuses', () => {
     const decideOnly = (bundle.goldenCases ?? []).filter((c) => 'decide' in c);
     const half = await refusal(PolicyEngine.load({ ...bundle, goldenCases: decideOnly }));
     expect(half.kind).toBe('golden_cases_missing');
-    expect(half.message).toContain('authorize entrypoint');
+    expect(half.message).toContain('authorize entrypoint to refuse decide, resume, cancel, report');
+    const noRefusedCancel = (bundle.goldenCases ?? []).filter(
+      (c) => !('authorize' in c && c.authorize.action === 'cancel' && !c.expect.allowed),
+    );
+    const open = await refusal(PolicyEngine.load({ ...bundle, goldenCases: noRefusedCancel }));
+    expect(open.kind).toBe('golden_cases_missing');
+    expect(open.message).toMatch(/to refuse cancel$|to refuse cancel:/);
+  });
+
+  it.each([
+    ['directory', { directory: { mallory: ['finance'] } }],
+    ['countersign.directory', { countersign: { directory: { mallory: ['finance'] } } }],
+  ])("a bundle whose data carries %s (roles are the directory file's)", async (field, extra) => {
+    const bundle = readBundle(await buildBytes(copyOfPolicies()));
+    const data = {
+      ...bundle.data,
+      ...extra,
+      countersign: {
+        ...(bundle.data.countersign as object),
+        ...(extra as { countersign?: object }).countersign,
+      },
+    };
+    const err = await refusal(PolicyEngine.load({ ...bundle, data }));
+    expect(err.kind).toBe('invalid_bundle');
+    expect(err.field).toBe(field);
+    expect(err.message).toContain('DIRECTORY_FILE');
+  });
+
+  it('a golden directory that is not identity -> roles', async () => {
+    const bundle = readBundle(await buildBytes(copyOfPolicies()));
+    const countersign = { ...(bundle.data.countersign as object), golden_directory: { frank: 'finance' } };
+    const err = await refusal(PolicyEngine.load({ ...bundle, data: { ...bundle.data, countersign } }));
+    expect(err.kind).toBe('invalid_golden_cases');
+    expect(err.field).toBe('golden_directory.frank');
+  });
+
+  it('a policy whose answers ignore the golden directory (roles not read from data.directory)', async () => {
+    const dir = copyOfPolicies();
+    const lib = join(dir, 'countersign/lib.rego');
+    writeFileSync(lib, readFileSync(lib, 'utf8').replace('directory := data.directory', 'directory := {}'));
+    const err = await refusal(loadEngine(dir));
+    expect(err.kind).toBe('golden_case_failed');
+    expect(err.message).toContain('unknown_identity');
   });
 
   it("another policy's own golden cases, when its answers differ from them", async () => {
@@ -161,11 +284,11 @@ describe('loading refuses', () => {
       JSON.stringify({
         golden_cases: [
           { name: 'everything needs a human', decide: { action_type: 'x' }, expect: { outcome: expected } },
-          {
-            name: 'nobody decides',
-            authorize: { decider: 'a', approver_roles: [] },
+          ...['decide', 'resume', 'cancel', 'report'].map((action) => ({
+            name: `nobody may ${action}`,
+            authorize: { action, actor: 'a' },
             expect: { allowed: false },
-          },
+          })),
         ],
       });
     const files = (expected: string) => ({
@@ -212,7 +335,7 @@ describe('evaluation fails closed', () => {
       'countersign/authorize.rego': [
         'package countersign.authorize',
         '',
-        'result := {"allowed": true} if input.decider == "malformed"',
+        'result := {"allowed": true} if input.actor == "malformed"',
         '',
       ].join('\n'),
     });
@@ -239,7 +362,9 @@ describe('evaluation fails closed', () => {
     const err = failure(() => engine.decide(decisionInput({ mode: 'malformed' })));
     expect(err.code).toBe('internal');
     expect(err.message).toMatch(/does not match the contract \(outcome, reasons/);
-    const auth = failure(() => engine.authorize({ approval: {} as never, decider: 'malformed' }));
+    const auth = failure(() =>
+      engine.authorize({ action: 'decide', approval: {} as never, actor: 'malformed' }),
+    );
     expect(auth.message).toMatch(/authorize\/result failed closed: .*\(reasons\)/);
   });
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import {
   type ApprovalRequest,
   type AuthorizeRequest,
@@ -6,11 +7,12 @@ import {
   CountersignError,
   PolicyResult,
 } from '@countersign/contracts';
-import { type LoadedPolicy, loadPolicy } from '@open-policy-agent/opa-wasm';
+import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import type { z } from 'zod';
 import { ENTRYPOINT_LIST, ENTRYPOINTS, type PolicyBundle } from './bundle.js';
 import { describeLoadError, PolicyLoadError } from './errors.js';
-import { type GoldenCase, goldenCoverageGap, runGoldenCase } from './golden.js';
+import { type GoldenCase, goldenCoverageGap, readGoldenDirectory, runGoldenCase } from './golden.js';
+import { DIRECTORY_DATA_KEY, EMPTY_DIRECTORY, type PolicyDirectory } from './roles.js';
 
 /**
  * Builtins that @open-policy-agent/opa-wasm 1.10 implements in JavaScript. OPA compiles most
@@ -26,6 +28,17 @@ export const SDK_BUILTINS: ReadonlySet<string> = new Set([
   'yaml.marshal',
   'yaml.unmarshal',
 ]);
+
+// The package's ESM entry re-exports only loadPolicy; the synchronous loader (which a directory
+// change needs, to swap engines between two requests) is on its CommonJS entry, the same module.
+const { loadPolicySync } = createRequire(import.meta.url)(
+  '@open-policy-agent/opa-wasm',
+) as typeof import('@open-policy-agent/opa-wasm');
+
+// Node's WebAssembly global; this project's TypeScript libs declare only its types.
+const { compile: compileWasm } = (
+  globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WebAssembly.Module> } }
+).WebAssembly;
 
 /** The decision entrypoint's input: the request plus `now`, since WASM has no clock. */
 export type DecisionInput = ApprovalRequest & { now: string };
@@ -44,30 +57,54 @@ export interface LoadOptions {
    * a deliberately broken policy; the service and `pnpm policy` never pass this.
    */
   goldenCases?: readonly GoldenCase[];
+  /**
+   * The roles the policy serves with, at `data.directory`. Default: nobody
+   * ({@link EMPTY_DIRECTORY}), so a policy loaded without one refuses every actor. The golden
+   * cases never see it: they run with the bundle's `golden_directory`.
+   */
+  directory?: PolicyDirectory;
 }
 
 const encoder = new TextEncoder();
 
 /**
- * One loaded policy: a WASM instance with its data, checked before anyone can use it.
- * Evaluation fails closed: an undefined result, an error inside the module or a result that
- * does not match the contract is an error, never a decision.
+ * One loaded policy: a WASM instance with its data and a directory, checked before anyone can
+ * use it. Immutable: a new directory gives a new engine ({@link withDirectory}). Evaluation
+ * fails closed: an undefined result, an error inside the module or a result that does not
+ * match the contract is an error, never a decision.
  */
 export class PolicyEngine {
+  /** The bundle's revision. */
   readonly revision: string;
+  /** The revision of the directory whose roles this engine sees. */
+  readonly directoryRevision: string;
   readonly entrypoints: readonly string[];
   readonly #policy: LoadedPolicy;
+  readonly #module: WebAssembly.Module;
+  readonly #data: Record<string, unknown>;
 
-  private constructor(policy: LoadedPolicy, revision: string) {
-    this.#policy = policy;
+  private constructor(
+    module: WebAssembly.Module,
+    data: Record<string, unknown>,
+    revision: string,
+    directory: PolicyDirectory,
+  ) {
+    this.#module = module;
+    this.#data = data;
+    // Instantiating a compiled module is cheap and synchronous: a directory change swaps
+    // engines between two requests, never during one.
+    this.#policy = loadPolicySync(module);
+    this.#policy.setData({ ...data, [DIRECTORY_DATA_KEY]: directory.roles });
     this.revision = revision;
-    this.entrypoints = Object.keys(policy.entrypoints as Record<string, number>).sort();
+    this.directoryRevision = directory.revision;
+    this.entrypoints = Object.keys(this.#policy.entrypoints as Record<string, number>).sort();
   }
 
   /**
    * Instantiates a bundle and refuses it (PolicyLoadError) unless it carries golden cases for
-   * both entrypoints, the module exports both entrypoints, needs no builtin the SDK lacks, and
-   * answers every golden case as expected.
+   * both entrypoints (and a refusal for every authorize action), leaves the directory to the
+   * service, the module exports both entrypoints, needs no builtin the SDK lacks, and answers
+   * every golden case as expected with its golden directory. Then it serves with `directory`.
    */
   static async load(bundle: PolicyBundle, options: LoadOptions = {}): Promise<PolicyEngine> {
     const goldenCases = options.goldenCases ?? bundle.goldenCases ?? [];
@@ -79,10 +116,15 @@ export class PolicyEngine {
         `${gap}: add them beside the policy (countersign/golden.json)`,
       );
     }
-    let policy: LoadedPolicy;
+    refuseBundledDirectory(bundle.data);
+    const goldenDirectory = readGoldenDirectory(bundle.data);
+    let module: WebAssembly.Module;
+    let probe: LoadedPolicy;
     try {
       // Copy: the module must not alias a buffer that is reused (Node pools small Buffers).
-      policy = await loadPolicy(bundle.wasm.slice());
+      // Compiled once; every engine of this bundle (one per directory) instantiates it.
+      module = await compileWasm(bundle.wasm.slice());
+      probe = loadPolicySync(module);
     } catch (err) {
       throw new PolicyLoadError(
         'invalid_wasm',
@@ -92,7 +134,7 @@ export class PolicyEngine {
         },
       );
     }
-    const exported = Object.keys(policy.entrypoints as Record<string, number>);
+    const exported = Object.keys(probe.entrypoints as Record<string, number>);
     const missing = ENTRYPOINT_LIST.filter((e) => !exported.includes(e));
     if (missing.length > 0) {
       throw new PolicyLoadError(
@@ -100,16 +142,17 @@ export class PolicyEngine {
         `bundle lacks entrypoint ${missing.join(', ')} (has: ${exported.join(', ') || 'none'})`,
       );
     }
-    // Before setData: the dump is allocated on the heap that setData resets.
-    const unsupported = requiredBuiltins(policy).filter((b) => !SDK_BUILTINS.has(b));
+    // On the probe, which never gets data: the dump is allocated on the heap setData resets.
+    const unsupported = requiredBuiltins(probe).filter((b) => !SDK_BUILTINS.has(b));
     if (unsupported.length > 0) {
       throw new PolicyLoadError(
         'unsupported_builtin',
         `policy needs builtins the WASM SDK cannot provide: ${unsupported.join(', ')}`,
       );
     }
+    let golden: PolicyEngine;
     try {
-      policy.setData(bundle.data);
+      golden = new PolicyEngine(module, bundle.data, bundle.revision, goldenDirectory);
     } catch (err) {
       throw new PolicyLoadError(
         'invalid_bundle',
@@ -119,19 +162,26 @@ export class PolicyEngine {
         },
       );
     }
-    const engine = new PolicyEngine(policy, bundle.revision);
-    for (const golden of goldenCases) {
+    for (const goldenCase of goldenCases) {
       let failure: string | undefined;
       try {
-        failure = runGoldenCase(engine, golden);
+        failure = runGoldenCase(golden, goldenCase);
       } catch (err) {
         failure = describeLoadError(err).message;
       }
       if (failure !== undefined) {
-        throw new PolicyLoadError('golden_case_failed', `golden case "${golden.name}" failed: ${failure}`);
+        throw new PolicyLoadError(
+          'golden_case_failed',
+          `golden case "${goldenCase.name}" failed: ${failure}`,
+        );
       }
     }
-    return engine;
+    return golden.withDirectory(options.directory ?? EMPTY_DIRECTORY);
+  }
+
+  /** The same policy serving with another directory (after DIRECTORY_FILE changed). */
+  withDirectory(directory: PolicyDirectory): PolicyEngine {
+    return new PolicyEngine(this.#module, this.#data, this.revision, directory);
   }
 
   decide(input: DecisionInput): Evaluation<PolicyResult> {
@@ -192,6 +242,24 @@ function evaluationError(entrypoint: string, why: string, cause?: unknown): Coun
 interface OpaExports {
   builtins(): number;
   opa_json_dump(addr: number): number;
+}
+
+/**
+ * Roles are the directory file's: a bundle bringing its own would be silently overridden (at
+ * `data.directory`) or silently ignored (at `data.countersign.directory`, where they lived
+ * before), and an operator editing it would believe roles changed. Refused with the fix.
+ */
+function refuseBundledDirectory(data: Record<string, unknown>): void {
+  const countersign = data.countersign;
+  const stale = typeof countersign === 'object' && countersign !== null && DIRECTORY_DATA_KEY in countersign;
+  if (DIRECTORY_DATA_KEY in data || stale) {
+    const at = stale ? `countersign.${DIRECTORY_DATA_KEY}` : DIRECTORY_DATA_KEY;
+    throw new PolicyLoadError(
+      'invalid_bundle',
+      `the bundle's data carries ${at}: roles come from the directory file (DIRECTORY_FILE); remove it from the policy data`,
+      { field: at },
+    );
+  }
 }
 
 /** The host builtins the module imports, read from its own `builtins()` export. */

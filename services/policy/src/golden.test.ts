@@ -8,6 +8,7 @@ import {
   goldenCoverageGap,
   parseGoldenCases,
   readGoldenCases,
+  readGoldenDirectory,
   runGoldenCase,
 } from './golden.js';
 
@@ -24,9 +25,15 @@ function refusal(fn: () => unknown): PolicyLoadError {
 const decideCase = { name: 'd', decide: { action_type: 'payment' }, expect: { outcome: 'deny' } };
 const authorizeCase = {
   name: 'a',
-  authorize: { decider: 'x', approver_roles: [] },
+  authorize: { action: 'decide', actor: 'x', approver_roles: [] },
   expect: { allowed: false },
 };
+/** A refusing case for each authorize action: the least a bundle must carry. */
+const refusals = ['decide', 'resume', 'cancel', 'report'].map((action) => ({
+  name: action,
+  authorize: { action, actor: 'x' },
+  expect: { allowed: false },
+}));
 
 /** Answers fixed results and records what it was asked. */
 function target(outcome: 'auto_approve' | 'needs_approval' | 'deny', allowed: boolean, codes: string[] = []) {
@@ -55,11 +62,17 @@ function target(outcome: 'auto_approve' | 'needs_approval' | 'deny', allowed: bo
 }
 
 describe('the shipped golden cases', () => {
-  it('are valid and ask both entrypoints', () => {
+  it('are valid, ask both entrypoints, refuse every action, and carry their own directory', () => {
     const file = JSON.parse(readFileSync(join(DEFAULT_POLICY_DIR, 'countersign/golden.json'), 'utf8'));
     const cases = readGoldenCases({ countersign: file });
     expect(cases?.length).toBeGreaterThanOrEqual(2);
     expect(goldenCoverageGap(cases)).toBeUndefined();
+    const directory = readGoldenDirectory({ countersign: file });
+    expect(Object.keys(directory.roles).length).toBeGreaterThan(0);
+    // Every identity a case expects to be allowed is in it: the cases prove roles are read.
+    for (const c of cases ?? []) {
+      if ('authorize' in c && c.expect.allowed) expect(directory.roles).toHaveProperty([c.authorize.actor]);
+    }
   });
 });
 
@@ -76,7 +89,18 @@ describe('parseGoldenCases refuses, naming the field', () => {
     [[{ ...decideCase, expect: {} }], 'golden_cases.0.expect', 'expects nothing'],
     [[{ ...decideCase, decide: { action_type: 'x', amount: 1 } }], 'golden_cases.0.decide', ''],
     [[{ ...authorizeCase, expect: { allowed: 'no' } }], 'golden_cases.0.expect.allowed', ''],
-    [[{ ...authorizeCase, authorize: { decider: 'x' } }], 'golden_cases.0.authorize.approver_roles', ''],
+    [[{ ...authorizeCase, authorize: { actor: 'x' } }], 'golden_cases.0.authorize.action', ''],
+    [
+      [{ ...authorizeCase, authorize: { action: 'approve', actor: 'x' } }],
+      'golden_cases.0.authorize.action',
+      '',
+    ],
+    [[{ ...authorizeCase, authorize: { action: 'decide' } }], 'golden_cases.0.authorize.actor', ''],
+    [
+      [{ ...authorizeCase, authorize: { action: 'decide', actor: 'x', decider: 'x' } }],
+      'golden_cases.0.authorize',
+      '',
+    ],
   ])('%j', (value, field, message) => {
     const err = refusal(() => parseGoldenCases(value));
     expect(err.kind).toBe('invalid_golden_cases');
@@ -94,14 +118,39 @@ describe('parseGoldenCases refuses, naming the field', () => {
   });
 });
 
+describe('readGoldenDirectory', () => {
+  it('reads identity -> roles, nobody when absent, and refuses anything else naming the field', () => {
+    expect(readGoldenDirectory({})).toEqual({ revision: 'golden_directory', roles: {} });
+    expect(readGoldenDirectory({ countersign: { golden_directory: { a: ['ops'], b: [] } } }).roles).toEqual({
+      a: ['ops'],
+      b: [],
+    });
+    for (const [value, field] of [
+      [['a'], 'golden_directory'],
+      [{ a: 'ops' }, 'golden_directory.a'],
+      [{ a: [''] }, 'golden_directory.a.0'],
+    ] as const) {
+      const err = refusal(() => readGoldenDirectory({ countersign: { golden_directory: value } }));
+      expect(err.kind).toBe('invalid_golden_cases');
+      expect(err.field).toBe(field);
+    }
+  });
+});
+
 describe('goldenCoverageGap', () => {
-  it('wants at least one case for each entrypoint', () => {
+  it('wants a case for each entrypoint and a refusal for every authorize action', () => {
     const [d, a] = parseGoldenCases([decideCase, authorizeCase]);
+    const refused = parseGoldenCases(refusals);
     expect(goldenCoverageGap(undefined)).toMatch(/carries no golden cases/);
     expect(goldenCoverageGap([])).toMatch(/carries no golden cases/);
-    expect(goldenCoverageGap([d!])).toMatch(/authorize entrypoint/);
+    expect(goldenCoverageGap([d!])).toMatch(/to refuse decide, resume, cancel, report/);
     expect(goldenCoverageGap([a!])).toMatch(/decision entrypoint/);
-    expect(goldenCoverageGap([d!, a!])).toBeUndefined();
+    expect(goldenCoverageGap([d!, a!])).toMatch(/to refuse resume, cancel, report$/);
+    expect(goldenCoverageGap([d!, ...refused])).toBeUndefined();
+    // A case that allows proves nothing against a policy that allows everything.
+    const allowedCancel = parseGoldenCases([{ ...refusals[2], expect: { allowed: true } }]);
+    const withoutCancel = refused.filter((c) => 'authorize' in c && c.authorize.action !== 'cancel');
+    expect(goldenCoverageGap([d!, ...withoutCancel, ...allowedCancel])).toMatch(/to refuse cancel$/);
   });
 });
 
@@ -126,7 +175,7 @@ describe('runGoldenCase', () => {
       { name: 'd', decide: { action_type: 'payment', context: { amount: 9 } }, expect: { outcome: 'deny' } },
       {
         name: 'a',
-        authorize: { decider: 'eve', approver_roles: ['ops'], owner: 'o' },
+        authorize: { action: 'cancel', actor: 'eve', approver_roles: ['ops'], voted: ['frank'] },
         expect: { allowed: true },
       },
     ]);
@@ -139,10 +188,14 @@ describe('runGoldenCase', () => {
       requested_by: 'countersign-golden-requester',
       now: expect.any(String),
     });
-    expect(asked[1]).toMatchObject({
-      decider: 'eve',
-      owner: 'o',
-      approval: { requested_by: 'countersign-golden-requester', policy: { approver_roles: ['ops'] } },
+    expect(asked[1]).toEqual({
+      action: 'cancel',
+      actor: 'eve',
+      approval: expect.objectContaining({
+        requested_by: 'countersign-golden-requester',
+        policy: expect.objectContaining({ approver_roles: ['ops'] }),
+        votes: [{ voter: 'frank', approved: true, reason: null, at: expect.any(String) }],
+      }),
     });
   });
 
@@ -150,7 +203,7 @@ describe('runGoldenCase', () => {
     const [a] = parseGoldenCases([
       {
         name: 'a',
-        authorize: { decider: 'x', approver_roles: [] },
+        authorize: { action: 'decide', actor: 'x', approver_roles: [] },
         expect: { allowed: false, reasons_include: ['self_approval'] },
       },
     ]);

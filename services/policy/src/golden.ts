@@ -1,6 +1,7 @@
 import {
   type Approval,
   type ApprovalRequest,
+  AuthorizeAction,
   type AuthorizeRequest,
   type AuthorizeResponse,
   PolicyOutcome,
@@ -8,6 +9,7 @@ import {
 } from '@countersign/contracts';
 import { z } from 'zod';
 import { PolicyLoadError } from './errors.js';
+import type { PolicyDirectory } from './roles.js';
 
 /**
  * Golden cases: known inputs whose answers any acceptable policy must give. They are policy
@@ -17,12 +19,23 @@ import { PolicyLoadError } from './errors.js';
  * current policy, so a bundle that compiles but decides nonsense (missing data, a rule that
  * approves everything) is refused. This module knows nothing of the engine: it validates the
  * cases and runs them against anything with the two entrypoints ({@link GoldenTarget}).
+ *
+ * Roles are not policy data (the service supplies the directory file's), so the cases carry
+ * their own directory, `golden_directory` in the same file: the cases run against it and only
+ * against it, and then give the same answers whoever the real directory lists.
  */
 
 /** Where in the data document a bundle carries its golden cases. */
 export const GOLDEN_CASES_PATH = ['countersign', 'golden_cases'] as const;
 
-/** The requester of every golden input unless a case names one; no directory should name it. */
+/**
+ * Where it carries the directory its cases run with (identity -> roles). Not `directory`: that
+ * name under `countersign` is where roles used to live, and a rule still reading it must not
+ * find the fixture.
+ */
+export const GOLDEN_DIRECTORY_PATH = ['countersign', 'golden_directory'] as const;
+
+/** The requester of every golden input unless a case names one. */
 export const GOLDEN_REQUESTER = 'countersign-golden-requester';
 
 const Name = z.string().min(1);
@@ -54,17 +67,19 @@ export const GoldenDecideCase = z.strictObject({
 });
 export type GoldenDecideCase = z.infer<typeof GoldenDecideCase>;
 
-/** A case for `countersign/authorize/result`: who decides a pending approval, and the answer. */
+/** A case for `countersign/authorize/result`: who acts on a pending approval, and the answer. */
 export const GoldenAuthorizeCase = z.strictObject({
   name: Name,
   authorize: z.strictObject({
-    decider: z.string(),
-    /** The approval's `policy.approver_roles`. */
-    approver_roles: z.array(z.string()),
+    action: AuthorizeAction,
+    actor: z.string(),
+    /** The approval's `policy.approver_roles`. Default none. */
+    approver_roles: z.array(z.string()).optional(),
     action_type: z.string().min(1).optional(),
     context: Context.optional(),
     requested_by: z.string().min(1).optional(),
-    owner: z.string().min(1).optional(),
+    /** Identities that already voted on the approval. */
+    voted: z.array(z.string().min(1)).optional(),
   }),
   expect: z.strictObject({
     allowed: z.boolean(),
@@ -112,23 +127,54 @@ export function parseGoldenCases(value: unknown): GoldenCase[] {
 
 /** The golden cases a bundle's data document carries, or undefined when it carries none. */
 export function readGoldenCases(data: Record<string, unknown>): GoldenCase[] | undefined {
+  const value = valueAt(data, GOLDEN_CASES_PATH);
+  return value === undefined ? undefined : parseGoldenCases(value);
+}
+
+const GoldenRoles = z.record(z.string().min(1), z.array(z.string().min(1)));
+
+/**
+ * The directory the golden cases run with (`golden_directory`: identity -> roles); nobody when
+ * the bundle carries none. A malformed one is refused with the field that is wrong.
+ */
+export function readGoldenDirectory(data: Record<string, unknown>): PolicyDirectory {
+  const field = GOLDEN_DIRECTORY_PATH.at(-1) as string;
+  const value = valueAt(data, GOLDEN_DIRECTORY_PATH);
+  if (value === undefined) return { revision: field, roles: {} };
+  const parsed = GoldenRoles.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = [field, ...(issue?.path ?? []).map(String)].join('.');
+    throw invalid(path, 'must map identities to lists of role names');
+  }
+  return { revision: field, roles: parsed.data };
+}
+
+function valueAt(data: Record<string, unknown>, path: readonly string[]): unknown {
   let node: unknown = data;
-  for (const key of GOLDEN_CASES_PATH) {
+  for (const key of path) {
     if (typeof node !== 'object' || node === null || !(key in node)) return undefined;
     node = (node as Record<string, unknown>)[key];
   }
-  return parseGoldenCases(node);
+  return node;
 }
 
 /**
  * Why a bundle's own cases are not enough to accept it, or undefined. Both entrypoints must be
- * exercised: a bundle whose cases only ask the decision entrypoint could authorize anyone.
+ * exercised, and every authorize action must have a case that expects a refusal: a bundle whose
+ * cases never see a refused cancel could let anyone cancel.
  */
 export function goldenCoverageGap(cases: readonly GoldenCase[] | undefined): string | undefined {
   const where = `data.${GOLDEN_CASES_PATH.join('.')}`;
   if (!cases || cases.length === 0) return `the bundle carries no golden cases (${where})`;
   if (!cases.some((c) => 'decide' in c)) return `no golden case in ${where} asks the decision entrypoint`;
-  if (!cases.some((c) => 'authorize' in c)) return `no golden case in ${where} asks the authorize entrypoint`;
+  const refused = new Set(
+    cases.flatMap((c) => ('authorize' in c && !c.expect.allowed ? [c.authorize.action] : [])),
+  );
+  const unrefused = AuthorizeAction.options.filter((a) => !refused.has(a));
+  if (unrefused.length > 0) {
+    return `no golden case in ${where} expects the authorize entrypoint to refuse ${unrefused.join(', ')}`;
+  }
   return undefined;
 }
 
@@ -152,9 +198,9 @@ export function runGoldenCase(target: GoldenTarget, golden: GoldenCase): string 
     return missingCodes(reasons_include, result.reasons);
   }
   const { result } = target.authorize({
+    action: golden.authorize.action,
     approval: pendingApproval(golden.authorize, now),
-    decider: golden.authorize.decider,
-    ...(golden.authorize.owner === undefined ? {} : { owner: golden.authorize.owner }),
+    actor: golden.authorize.actor,
   });
   if (result.allowed !== golden.expect.allowed) {
     return `${result.allowed ? 'allowed' : 'refused'} (expected ${golden.expect.allowed ? 'allowed' : 'refused'}), reasons ${codes(result.reasons)}`;
@@ -171,6 +217,7 @@ function missingCodes(wanted: string[] | undefined, reasons: { code: string }[])
 }
 
 function pendingApproval(input: GoldenAuthorizeCase['authorize'], now: string): Approval {
+  const pause = input.action_type?.toLowerCase() === 'task_pause';
   return {
     action_id: 'golden',
     action_type: input.action_type ?? 'payment',
@@ -186,16 +233,16 @@ function pendingApproval(input: GoldenAuthorizeCase['authorize'], now: string): 
     decision_reason: null,
     policy: {
       outcome: 'needs_approval',
-      reasons: [{ code: 'amount_threshold', message: 'golden' }],
+      reasons: [{ code: pause ? 'paused_task' : 'amount_threshold', message: 'golden' }],
       risk: 'high',
       required_approvals: 1,
-      approver_roles: input.approver_roles,
+      approver_roles: input.approver_roles ?? [],
       timeout_seconds: 3600,
       notify: [],
       revision: 'golden',
       decision_id: 'golden',
     },
-    votes: [],
+    votes: (input.voted ?? []).map((voter) => ({ voter, approved: true, reason: null, at: now })),
     required_approvals: 1,
   };
 }

@@ -18,7 +18,7 @@ export function policyHandlers(holder: PolicyHolder, logger: Logger): EndpointHa
   return {
     async evaluate(request) {
       const start = performance.now();
-      const { engine, revision } = holder.current();
+      const { engine, revision, directory_revision } = holder.current();
       const now = new Date().toISOString();
       const decision_id = randomUUID();
       let evaluation: ReturnType<typeof engine.decide>;
@@ -26,7 +26,15 @@ export function policyHandlers(holder: PolicyHolder, logger: Logger): EndpointHa
         evaluation = engine.decide({ ...request, now });
       } catch (err) {
         decisions.error(
-          { decision_id, revision, action_id: request.action_id, now, outcome: 'error', err },
+          {
+            decision_id,
+            revision,
+            directory_revision,
+            action_id: request.action_id,
+            now,
+            outcome: 'error',
+            err,
+          },
           'policy decision failed',
         );
         throw err;
@@ -36,6 +44,7 @@ export function policyHandlers(holder: PolicyHolder, logger: Logger): EndpointHa
         {
           decision_id,
           revision,
+          directory_revision,
           input_digest,
           now,
           action_id: request.action_id,
@@ -49,19 +58,20 @@ export function policyHandlers(holder: PolicyHolder, logger: Logger): EndpointHa
         },
         'policy decision',
       );
-      return { ...result, revision, decision_id };
+      return { ...result, revision, decision_id, directory_revision };
     },
 
     async authorize(request) {
       const start = performance.now();
-      const { engine, revision } = holder.current();
+      const { engine, revision, directory_revision } = holder.current();
+      const { action, actor } = request;
       const action_id = request.approval.action_id;
       let evaluation: ReturnType<typeof engine.authorize>;
       try {
         evaluation = engine.authorize(request);
       } catch (err) {
         decisions.error(
-          { revision, action_id, decider: request.decider, allowed: 'error', err },
+          { revision, directory_revision, action_id, action, actor, allowed: 'error', err },
           'policy authorization failed',
         );
         throw err;
@@ -70,16 +80,19 @@ export function policyHandlers(holder: PolicyHolder, logger: Logger): EndpointHa
       decisions.info(
         {
           revision,
+          directory_revision,
           input_digest,
           action_id,
-          decider: request.decider,
+          action,
+          actor,
           allowed: result.allowed,
           reasons: reasonCodes(result.reasons),
           duration_ms: elapsedMs(start),
         },
         'policy authorization',
       );
-      return result;
+      // Only the verdict from the policy; the revisions are the service's to state.
+      return { allowed: result.allowed, reasons: result.reasons, revision, directory_revision };
     },
 
     async policyInfo() {

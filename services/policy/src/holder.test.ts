@@ -1,6 +1,12 @@
 import { CountersignError } from '@countersign/contracts';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildBytes, capturingLogger, copyOfPolicies, setThreshold } from '../test/support.js';
+import {
+  buildBytes,
+  capturingLogger,
+  copyOfPolicies,
+  rolesDirectory,
+  setThreshold,
+} from '../test/support.js';
 import { readBundle } from './bundle.js';
 import { PolicyEngine } from './engine.js';
 import { PolicyLoadError } from './errors.js';
@@ -75,5 +81,64 @@ describe('PolicyHolder', () => {
     expect(order).toEqual(['a start', 'a end', 'b start']);
     expect(holder.current()).toMatchObject({ engine: second, source: 'b', revision: second.revision });
     expect(holder.status().reloads).toBe(1);
+  });
+
+  const carolPays = {
+    action_id: 'p1',
+    action_type: 'payment',
+    description: 'x',
+    context: { amount: 1500 },
+    requested_by: 'carol',
+    now: '2026-11-21T10:00:00.000Z',
+  };
+
+  it('serves new roles at once when the directory changes, and says which directory', async () => {
+    const { logger, lines } = capturingLogger();
+    const holder = new PolicyHolder(logger, rolesDirectory({ carol: ['admin'] }, 'd1'));
+    await holder.swap('dir', async (directory) => first.withDirectory(directory));
+    expect(holder.info()).toMatchObject({ revision: first.revision, directory_revision: 'd1' });
+    expect(holder.current().engine.decide(carolPays).result.outcome).toBe('auto_approve');
+
+    holder.useDirectory(rolesDirectory({ carol: [] }, 'd2'));
+    expect(holder.info()).toMatchObject({ revision: first.revision, directory_revision: 'd2' });
+    expect(holder.status().directory_revision).toBe('d2');
+    expect(holder.current().engine.decide(carolPays).result.outcome).toBe('needs_approval');
+    expect(lines.at(-1)).toMatchObject({
+      msg: 'policy roles reloaded from the directory',
+      directory_revision: 'd2',
+      previous_directory_revision: 'd1',
+    });
+    // A later bundle serves with the directory in force, not the one it was built beside.
+    await holder.swap('bucket', async (directory) => second.withDirectory(directory));
+    expect(holder.current()).toMatchObject({ revision: second.revision, directory_revision: 'd2' });
+  });
+
+  it('a directory change while a candidate loads is applied to the candidate', async () => {
+    const holder = new PolicyHolder(capturingLogger().logger, rolesDirectory({ carol: ['admin'] }, 'd1'));
+    let release: () => void = () => {};
+    const slow = new Promise<void>((r) => {
+      release = r;
+    });
+    const swapping = holder.swap('dir', async (directory) => {
+      await slow;
+      return first.withDirectory(directory);
+    });
+    holder.useDirectory(rolesDirectory({ carol: [] }, 'd2'));
+    release();
+    await swapping;
+    expect(holder.current().directory_revision).toBe('d2');
+    expect(holder.current().engine.decide(carolPays).result.outcome).toBe('needs_approval');
+  });
+
+  it('keeps the roles in force when the policy cannot take a directory, and reports it', async () => {
+    const { logger, lines } = capturingLogger();
+    const holder = new PolicyHolder(logger, rolesDirectory({ carol: ['admin'] }, 'd1'));
+    await holder.swap('dir', async (directory) => first.withDirectory(directory));
+    // Roles that cannot be written into the module's memory (not JSON).
+    holder.useDirectory({ revision: 'd2', roles: { carol: [10n as unknown as string] } });
+    expect(holder.current().directory_revision).toBe('d1');
+    expect(holder.current().engine.decide(carolPays).result.outcome).toBe('auto_approve');
+    expect(holder.status()).toMatchObject({ failed_reloads: 1, last_error: { source: 'directory' } });
+    expect(lines.at(-1)).toMatchObject({ level: 50, kept_directory_revision: 'd1' });
   });
 });

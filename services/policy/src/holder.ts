@@ -2,11 +2,15 @@ import { CountersignError, type PolicyInfo } from '@countersign/contracts';
 import type { Logger } from '@countersign/runtime';
 import type { PolicyEngine } from './engine.js';
 import { describeLoadError } from './errors.js';
+import { EMPTY_DIRECTORY, type PolicyDirectory } from './roles.js';
 
 /** The policy in use: swapped as one reference, so a request sees either the old or the new. */
 export interface ActivePolicy {
   engine: PolicyEngine;
+  /** The bundle's revision. */
   revision: string;
+  /** The revision of the directory file whose roles the engine sees. */
+  directory_revision: string;
   loaded_at: string;
   /** Where it came from, e.g. `directory policies` or `object-store countersign-policy/bundle.tar.gz`. */
   source: string;
@@ -15,6 +19,7 @@ export interface ActivePolicy {
 /** Reload history for operators (`nats micro stats policy` shows it per replica). */
 export interface ReloadStatus {
   revision: string | null;
+  directory_revision: string;
   loaded_at: string | null;
   source: string | null;
   reloads: number;
@@ -30,17 +35,66 @@ export type SwapResult =
  * Holds the current policy. `swap` loads a candidate and replaces the current one only after
  * the candidate passed every check; on failure the last good policy keeps serving and the
  * failure is logged and counted. Swaps run one at a time, in the order they were asked for.
+ * The directory is held apart from the bundle: `useDirectory` gives the current policy new
+ * roles at once, and every later swap serves with the latest directory, whatever its source.
  */
 export class PolicyHolder {
   #active: ActivePolicy | undefined;
+  #directory: PolicyDirectory;
   #queue: Promise<unknown> = Promise.resolve();
   #reloads = 0;
   #failed = 0;
   #lastError: ReloadStatus['last_error'] = null;
   readonly #logger: Logger;
 
-  constructor(logger: Logger) {
+  constructor(logger: Logger, directory: PolicyDirectory = EMPTY_DIRECTORY) {
     this.#logger = logger;
+    this.#directory = directory;
+  }
+
+  /** The directory every policy serves with from now on (start and each load). */
+  get directory(): PolicyDirectory {
+    return this.#directory;
+  }
+
+  /**
+   * Serves with new roles: the current policy is re-instantiated with them synchronously, so a
+   * request sees either the old roles or the new, and a swap still loading picks them up when
+   * it completes (it reads the directory only then).
+   */
+  useDirectory(directory: PolicyDirectory): void {
+    const previous = this.#directory.revision;
+    this.#directory = directory;
+    const active = this.#active;
+    if (active) {
+      let engine: PolicyEngine;
+      try {
+        engine = active.engine.withDirectory(directory);
+      } catch (err) {
+        // Never thrown into the directory's reloader; counted and shown like a refused bundle.
+        const { kind, message } = describeLoadError(err);
+        this.#failed++;
+        this.#lastError = { at: new Date().toISOString(), source: 'directory', kind, message };
+        this.#logger.error(
+          {
+            directory_revision: directory.revision,
+            kept_directory_revision: active.directory_revision,
+            reason: message,
+          },
+          'policy cannot take the new directory: keeping the roles in force',
+        );
+        return;
+      }
+      this.#active = { ...active, engine, directory_revision: directory.revision };
+    }
+    this.#logger.info(
+      {
+        directory_revision: directory.revision,
+        previous_directory_revision: previous,
+        revision: active?.revision,
+      },
+      'policy roles reloaded from the directory',
+    );
   }
 
   /** The policy to evaluate with; `unavailable` before the first successful load. */
@@ -57,6 +111,7 @@ export class PolicyHolder {
     const active = this.current();
     return {
       revision: active.revision,
+      directory_revision: active.directory_revision,
       loaded_at: active.loaded_at,
       entrypoints: [...active.engine.entrypoints],
       source: active.source,
@@ -66,6 +121,7 @@ export class PolicyHolder {
   status(): ReloadStatus {
     return {
       revision: this.#active?.revision ?? null,
+      directory_revision: this.#active?.directory_revision ?? this.#directory.revision,
       loaded_at: this.#active?.loaded_at ?? null,
       source: this.#active?.source ?? null,
       reloads: this.#reloads,
@@ -74,18 +130,29 @@ export class PolicyHolder {
     };
   }
 
-  /** Loads a candidate with `load` and makes it current if it loads; never throws. */
-  swap(source: string, load: () => Promise<PolicyEngine>): Promise<SwapResult> {
+  /**
+   * Loads a candidate with `load` and makes it current if it loads; never throws. `load` is
+   * handed the directory in force when it starts; the holder re-applies a newer one if the
+   * directory changed while it loaded.
+   */
+  swap(source: string, load: (directory: PolicyDirectory) => Promise<PolicyEngine>): Promise<SwapResult> {
     const run = this.#queue.then(() => this.#swapNow(source, load));
     this.#queue = run.catch(() => {});
     return run;
   }
 
-  async #swapNow(source: string, load: () => Promise<PolicyEngine>): Promise<SwapResult> {
+  async #swapNow(
+    source: string,
+    load: (directory: PolicyDirectory) => Promise<PolicyEngine>,
+  ): Promise<SwapResult> {
     const previous = this.#active?.revision ?? null;
     let engine: PolicyEngine;
     try {
-      engine = await load();
+      engine = await load(this.#directory);
+      // The directory changed while the candidate loaded: serve with the newer one.
+      if (engine.directoryRevision !== this.#directory.revision) {
+        engine = engine.withDirectory(this.#directory);
+      }
     } catch (err) {
       const { kind, message } = describeLoadError(err);
       this.#failed++;
@@ -96,9 +163,23 @@ export class PolicyHolder {
       );
       return { swapped: false, kind, message, revision: previous };
     }
-    this.#active = { engine, revision: engine.revision, loaded_at: new Date().toISOString(), source };
+    this.#active = {
+      engine,
+      revision: engine.revision,
+      directory_revision: engine.directoryRevision,
+      loaded_at: new Date().toISOString(),
+      source,
+    };
     if (previous !== null) this.#reloads++;
-    this.#logger.info({ source, revision: engine.revision, previous_revision: previous }, 'policy loaded');
+    this.#logger.info(
+      {
+        source,
+        revision: engine.revision,
+        previous_revision: previous,
+        directory_revision: engine.directoryRevision,
+      },
+      'policy loaded',
+    );
     return { swapped: true, revision: engine.revision };
   }
 }

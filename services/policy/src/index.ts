@@ -22,6 +22,7 @@ export {
 export { describeLoadError, PolicyLoadError, type PolicyLoadErrorKind } from './errors.js';
 export {
   GOLDEN_CASES_PATH,
+  GOLDEN_DIRECTORY_PATH,
   GOLDEN_REQUESTER,
   GoldenAuthorizeCase,
   type GoldenCase,
@@ -30,10 +31,12 @@ export {
   goldenCoverageGap,
   parseGoldenCases,
   readGoldenCases,
+  readGoldenDirectory,
   runGoldenCase,
 } from './golden.js';
 export { type PolicyEndpoint, policyHandlers } from './handlers.js';
 export { type ActivePolicy, PolicyHolder, type ReloadStatus, type SwapResult } from './holder.js';
+export { DIRECTORY_DATA_KEY, EMPTY_DIRECTORY, type PolicyDirectory, policyDirectory } from './roles.js';
 export { type PolicyService, type PolicyServiceOptions, startPolicyService } from './service.js';
 export { readTar, readTarGz } from './tar.js';
 export { type Watcher, watchPolicyDir } from './watch-dir.js';

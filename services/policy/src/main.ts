@@ -11,11 +11,16 @@ import { startPolicyService } from './service.js';
 await runService({
   name: ServiceNames.policy,
   env: PolicyEnv,
-  async start({ settings, nc, logger }) {
-    const policy = await startPolicyService(nc, settings.policy, logger);
+  async start({ settings, nc, logger, directory }) {
+    const policy = await startPolicyService(nc, { ...settings.policy, directory }, logger);
+    const status = policy.holder.status();
     return {
       stop: [policy],
-      ready: { revision: policy.holder.revision, source: policy.holder.status().source },
+      ready: {
+        revision: policy.holder.revision,
+        directory_revision: status.directory_revision,
+        source: status.source,
+      },
     };
   },
 });

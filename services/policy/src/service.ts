@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { ServiceNames } from '@countersign/contracts';
-import { type Logger, memoStop, startService } from '@countersign/runtime';
+import { type DirectoryHolder, type Logger, memoStop, startService } from '@countersign/runtime';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Service } from '@nats-io/services';
 import pkg from '../package.json' with { type: 'json' };
@@ -10,6 +10,7 @@ import { PolicyEngine } from './engine.js';
 import { describeLoadError, PolicyLoadError } from './errors.js';
 import { policyHandlers } from './handlers.js';
 import { PolicyHolder } from './holder.js';
+import { type PolicyDirectory, policyDirectory } from './roles.js';
 import { type Watcher, watchPolicyDir } from './watch-dir.js';
 
 export interface PolicyServiceOptions {
@@ -31,6 +32,12 @@ export interface PolicyServiceOptions {
   opaBin: string;
   /** Services-framework queue group; the framework default `q` when absent. */
   queue?: string;
+  /**
+   * The directory (DIRECTORY_FILE) whose roles the policy reads at `data.directory`; each
+   * reload applies at once, whatever the policy's source. Absent: nobody is known, every
+   * authorize refuses (`unknown_identity`) and nobody bypasses.
+   */
+  directory?: DirectoryHolder;
 }
 
 export interface PolicyService {
@@ -40,7 +47,8 @@ export interface PolicyService {
   stop(): Promise<void>;
 }
 
-const loadBytes = (bytes: Uint8Array) => PolicyEngine.load(readBundle(bytes));
+const loadBytes = (bytes: Uint8Array, directory: PolicyDirectory) =>
+  PolicyEngine.load(readBundle(bytes), { directory });
 
 /**
  * Starts the `policy` service on `nc`: loads the first policy (the bucket's bundle when there is
@@ -53,7 +61,16 @@ export async function startPolicyService(
   options: PolicyServiceOptions,
   logger: Logger,
 ): Promise<PolicyService> {
-  const holder = new PolicyHolder(logger);
+  const holder = new PolicyHolder(
+    logger,
+    options.directory ? policyDirectory(options.directory.current()) : undefined,
+  );
+  let stopped = false;
+  // Registered first: a directory edit during start-up is not lost. DirectoryHolder keeps its
+  // listeners until it stops (with the process), so after our stop the listener does nothing.
+  options.directory?.onChange((directory) => {
+    if (!stopped) holder.useDirectory(policyDirectory(directory));
+  });
   const bucket = options.bucket || undefined;
   const bucketSource = bucket ? `object-store ${bucket}/${BUNDLE_OBJECT}` : '';
   const dirSource = `directory ${options.dir}`;
@@ -78,7 +95,7 @@ export async function startPolicyService(
           'watching sources: the bundle already in the bucket is not loaded',
         );
       } else {
-        await holder.swap(bucketSource, () => loadBytes(found.bytes));
+        await holder.swap(bucketSource, (directory) => loadBytes(found.bytes, directory));
       }
     }
   }
@@ -86,9 +103,11 @@ export async function startPolicyService(
   if (holder.revision === null) {
     if (options.bundlePath) {
       const path = options.bundlePath;
-      await holder.swap(`bundle ${path}`, async () => loadBytes(await readFile(path)));
+      await holder.swap(`bundle ${path}`, async (directory) => loadBytes(await readFile(path), directory));
     } else {
-      await holder.swap(dirSource, async () => loadBytes((await buildBundle(options)).bytes));
+      await holder.swap(dirSource, async (directory) =>
+        loadBytes((await buildBundle(options)).bytes, directory),
+      );
     }
   }
   if (holder.revision === null) {
@@ -122,7 +141,7 @@ export async function startPolicyService(
         logger,
         onBundle: async (bytes, info) => {
           logger.info({ bucket, nuid: info.nuid, size: info.size }, 'new policy bundle in the bucket');
-          await holder.swap(bucketSource, () => loadBytes(bytes));
+          await holder.swap(bucketSource, (directory) => loadBytes(bytes, directory));
         },
       }),
     );
@@ -136,8 +155,8 @@ export async function startPolicyService(
         ...(options.watchIntervalMs ? { intervalMs: options.watchIntervalMs } : {}),
         logger,
         onChange: async (revision) => {
-          await holder.swap(dirSource, async () =>
-            loadBytes((await buildBundle({ ...options, revision })).bytes),
+          await holder.swap(dirSource, async (directory) =>
+            loadBytes((await buildBundle({ ...options, revision })).bytes, directory),
           );
         },
       }),
@@ -148,6 +167,7 @@ export async function startPolicyService(
     holder,
     service,
     stop: memoStop(async () => {
+      stopped = true;
       await service.stop();
       await Promise.all(watchers.map((w) => w.stop()));
     }),

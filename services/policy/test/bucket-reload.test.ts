@@ -9,11 +9,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { callEndpoint } from '@countersign/client';
 import { REPO_ROOT, tool } from '@countersign/devinfra';
-import { useTestNats, waitUntil } from '@countersign/test-fixtures';
+import { TEST_DIRECTORY_FILE, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { ObjectStore } from '@nats-io/obj';
 import { Svcm } from '@nats-io/services';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLE_OBJECT, openPolicyBucket, putBundle } from '../src/bucket.js';
 import { ENTRYPOINTS, readBundle } from '../src/bundle.js';
@@ -36,15 +35,16 @@ const execFileAsync = promisify(execFile);
 // Top level, not in beforeAll: useTestNats registers its own afterAll cleanup, which vitest
 // only honours while the file is being collected.
 // Its own server even with NATS_URL set: the restart test below restarts it.
-const { url, server } = await useTestNats({ own: true });
-const client: NatsConnection = await connect({ servers: url });
+const nats = await useTestNats({ own: true });
+const { url, server } = nats;
+const client: NatsConnection = await nats.connect();
 const store: ObjectStore = await openPolicyBucket(client, DEFAULT_POLICY_BUCKET);
 const connections: NatsConnection[] = [];
 const replicas: PolicyService[] = [];
 
 /** One replica as a deployment runs it: its own connection, the default bucket. */
 async function startReplica(dir: string) {
-  const nc = await connect({ servers: url });
+  const nc = await nats.connect('policy');
   connections.push(nc);
   const { logger, lines } = capturingLogger();
   const replica = await startPolicyService(
@@ -160,9 +160,11 @@ describe('the policy bucket', () => {
     const next = await bundleWithThreshold(2500);
     const file = join(tempDir('obj-put'), 'bundle.tar.gz');
     writeFileSync(file, next.bytes);
+    const ops = nats.login('ops');
     await execFileAsync(tool('nats'), [
       '--server',
       url,
+      ...(ops ? ['--user', ops.user, '--password', ops.password] : []),
       'obj',
       'put',
       DEFAULT_POLICY_BUCKET,
@@ -190,7 +192,7 @@ describe('the policy bucket', () => {
 
 describe('a replica watching its sources (dev)', () => {
   it('starts from its directory, not the bundle left in the bucket, and still takes new puts', async () => {
-    const nc = await connect({ servers: url });
+    const nc = await nats.connect('policy');
     connections.push(nc);
     const dir = copyOfPolicies();
     const dev = await startPolicyService(
@@ -252,7 +254,7 @@ describe('pnpm policy publish (src/cli.ts)', () => {
       [join(REPO_ROOT, 'node_modules/tsx/dist/cli.mjs'), 'services/policy/src/cli.ts', ...args],
       {
         cwd: REPO_ROOT,
-        env: { ...process.env, NATS_URL: url, OPA_BIN: opaBin() },
+        env: { ...process.env, ...nats.env('ops'), DIRECTORY_FILE: TEST_DIRECTORY_FILE, OPA_BIN: opaBin() },
         timeout: 60_000,
       },
     ).then(

@@ -9,6 +9,7 @@ import { callEndpoint } from '@countersign/client';
 import {
   type Approval,
   type ApprovalRequestInput,
+  AuthorizeAction,
   CountersignError,
   ErrorBody,
   Headers,
@@ -18,7 +19,6 @@ import {
 import { tool } from '@countersign/devinfra';
 import { type ServiceProcess, spawnService, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import { type NatsConnection, RequestError } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateRequest } from './support.js';
 
@@ -26,9 +26,15 @@ const execFileAsync = promisify(execFile);
 
 // Top level, not in beforeAll: the fixtures register their own afterAll cleanup, which vitest
 // only honours while the file is being collected.
-const { url } = await useTestNats();
+const nats = await useTestNats();
+const { url } = nats;
 const service: ServiceProcess = await spawnService('policy', { env: { NATS_URL: url } });
-const nc: NatsConnection = await connect({ servers: url });
+const nc: NatsConnection = await nats.connect();
+/** The NATS CLI's flags to log in as ops (none on a server without authentication). */
+const opsLogin = () => {
+  const ops = nats.login('ops');
+  return ops ? ['--user', ops.user, '--password', ops.password] : [];
+};
 afterAll(async () => {
   await nc.drain();
 });
@@ -167,7 +173,7 @@ describe('policy.evaluate: environment, bulk, delete, sensitive actions', () => 
 
 describe('policy.evaluate: task_pause and bypass', () => {
   it('task_pause needs its owner, no approver role', async () => {
-    const d = await evaluate({ action_type: 'task_pause', context: { owner: 'dave' } });
+    const d = await evaluate({ action_type: 'task_pause', requested_by: 'agent-7' });
     expect(d).toMatchObject({ outcome: 'needs_approval', approver_roles: [] });
     expect(codes(d)).toEqual(['paused_task']);
   });
@@ -195,10 +201,15 @@ describe('policy.evaluate: task_pause and bypass', () => {
 
 describe('policy.authorize', () => {
   let decision: PolicyDecision;
+  let pauseDecision: PolicyDecision;
   beforeAll(async () => {
-    decision = await evaluate({ context: { amount: 1500 } });
+    decision = await evaluate({ requested_by: 'billing-job', context: { amount: 1500 } });
+    pauseDecision = await evaluate({ requested_by: 'agent-7', action_type: 'task_pause' });
   });
 
+  // Identities and roles are the test directory's (packages/test-fixtures/directory.yaml):
+  // frank and alice hold finance, bob and grace ops, carol admin; dave and eve no role;
+  // billing-job and agent-7 are requesting systems; mallory is nobody.
   function approval(overrides: Partial<Approval> = {}): Approval {
     const now = new Date().toISOString();
     return {
@@ -206,7 +217,7 @@ describe('policy.authorize', () => {
       action_type: 'payment',
       description: 'x',
       context: { amount: 1500 },
-      requested_by: 'dave',
+      requested_by: 'billing-job',
       run_id: null,
       status: 'pending',
       created_at: now,
@@ -220,41 +231,109 @@ describe('policy.authorize', () => {
       ...overrides,
     };
   }
-  const authorize = (a: Approval, decider: string, owner?: string) =>
-    callEndpoint(nc, 'authorize', { approval: a, decider, ...(owner ? { owner } : {}) });
+  const paused = () =>
+    approval({ action_type: 'task_pause', context: {}, requested_by: 'agent-7', policy: pauseDecision });
+  const authorize = (action: AuthorizeAction, a: Approval, actor: string) =>
+    callEndpoint(nc, 'authorize', { action, approval: a, actor });
 
-  it('allows a decider holding an approver role', async () => {
-    expect(await authorize(approval(), 'frank')).toEqual({ allowed: true, reasons: [] });
-    expect((await authorize(approval(), 'alice')).allowed).toBe(true);
+  it('answers the verdict with the bundle and directory revisions it used', async () => {
+    const r = await authorize('decide', approval(), 'frank');
+    const info = await callEndpoint(nc, 'policyInfo', {});
+    expect(r).toEqual({
+      allowed: true,
+      reasons: [],
+      revision: decision.revision,
+      directory_revision: info.directory_revision,
+    });
+    expect(info.directory_revision).toMatch(/^[0-9a-f]{12}$/);
+    expect((await authorize('decide', approval(), 'alice')).allowed).toBe(true);
   });
 
-  it('refuses self-approval, even for someone holding the role', async () => {
-    const r = await authorize(approval({ requested_by: 'frank' }), 'frank');
+  it('refuses an identity the directory does not know, for every action', async () => {
+    for (const action of AuthorizeAction.options) {
+      const r = await authorize(action, approval({ requested_by: 'mallory' }), 'mallory');
+      expect(r.allowed).toBe(false);
+      expect(codes(r)).toContain('unknown_identity');
+    }
+  });
+
+  it('canonicalises the actor before looking it up (a variant of frank is frank)', async () => {
+    // Case, surrounding space and NFKC forms (fullwidth letters) are one identity...
+    for (const variant of [' FRANK ', 'Frank', '\uff46\uff52\uff41\uff4e\uff4b']) {
+      expect((await authorize('decide', approval(), variant)).allowed, variant).toBe(true);
+    }
+    // ...so a variant of the requester is still the requester.
+    const own = await authorize('decide', approval({ requested_by: 'frank' }), 'FRANK ');
+    expect(codes(own)).toEqual(['self_approval']);
+    // Invisible and direction-changing characters are refused before the policy sees them.
+    for (const hidden of ['fr\u200bank', '\u202efrank', 'frank\u2066']) {
+      const err = await rejection(authorize('decide', approval(), hidden));
+      expect(err.code).toBe('invalid_request');
+      expect(err.details?.fields).toEqual([expect.objectContaining({ path: 'actor' })]);
+    }
+  });
+
+  it('decide: refuses self-approval, even for someone holding the role', async () => {
+    const r = await authorize('decide', approval({ requested_by: 'frank' }), 'frank');
     expect(r.allowed).toBe(false);
     expect(codes(r)).toEqual(['self_approval']);
   });
 
-  it('refuses a decider without the role (roles come from the directory only)', async () => {
-    const r = await authorize(approval(), 'bob');
+  it('decide: refuses a decider without the role (roles come from the directory only)', async () => {
+    const r = await authorize('decide', approval(), 'bob');
     expect(r).toMatchObject({ allowed: false, reasons: [{ code: 'missing_role' }] });
-    expect(codes(await authorize(approval(), 'mallory'))).toEqual(['missing_role']);
+    expect(codes(await authorize('decide', approval(), 'carol'))).toEqual(['missing_role']);
   });
 
-  it('refuses a second vote by the same decider', async () => {
+  it('decide: refuses a second vote by the same decider', async () => {
     const voted = approval({
       votes: [{ voter: 'frank', approved: true, reason: null, at: new Date().toISOString() }],
     });
-    expect(codes(await authorize(voted, 'frank'))).toEqual(['already_voted']);
-    expect((await authorize(voted, 'alice')).allowed).toBe(true);
+    expect(codes(await authorize('decide', voted, 'frank'))).toEqual(['already_voted']);
+    expect((await authorize('decide', voted, 'alice')).allowed).toBe(true);
   });
 
-  it('a task_pause is resumed by its owner only', async () => {
-    const pause = await evaluate({ action_type: 'task_pause', context: { owner: 'dave' } });
-    const paused = approval({ action_type: 'task_pause', context: { owner: 'dave' }, policy: pause });
-    expect((await authorize(paused, 'dave', 'dave')).allowed).toBe(true);
-    const wrong = await authorize(paused, 'erin', 'erin');
-    expect(wrong.allowed).toBe(false);
-    expect(codes(wrong)).toEqual(['owner_mismatch']);
+  it('decide: a paused task is not decided, even by its owner', async () => {
+    expect(codes(await authorize('decide', paused(), 'agent-7'))).toEqual(['use_resume']);
+    expect(codes(await authorize('decide', paused(), 'bob'))).toEqual(['use_resume']);
+  });
+
+  it("resume: only the task's owner, its authenticated requester, resumes it", async () => {
+    expect((await authorize('resume', paused(), 'agent-7')).allowed).toBe(true);
+    // The old body-supplied owner is not believed.
+    const claimed = approval({ ...paused(), context: { owner: 'bob' } });
+    for (const actor of ['bob', 'carol', 'agent-3']) {
+      expect(codes(await authorize('resume', claimed, actor))).toEqual(['not_owner']);
+    }
+    expect(codes(await authorize('resume', approval(), 'billing-job'))).toEqual(['not_paused_task']);
+  });
+
+  it('cancel: the requester, an eligible approver or an operator; nobody else', async () => {
+    for (const actor of ['billing-job', 'frank', 'alice', 'bob', 'grace']) {
+      expect((await authorize('cancel', approval(), actor)).allowed).toBe(true);
+    }
+    for (const actor of ['dave', 'eve', 'carol', 'erin', 'payment-job']) {
+      expect(codes(await authorize('cancel', approval(), actor))).toEqual(['not_allowed_to_cancel']);
+    }
+    // A pause asks for no role: only its owner or an operator cancels it.
+    expect((await authorize('cancel', paused(), 'agent-7')).allowed).toBe(true);
+    expect((await authorize('cancel', paused(), 'bob')).allowed).toBe(true);
+    expect(codes(await authorize('cancel', paused(), 'frank'))).toEqual(['not_allowed_to_cancel']);
+  });
+
+  it('report: only the requester principal reports the execution', async () => {
+    expect((await authorize('report', approval(), 'billing-job')).allowed).toBe(true);
+    for (const actor of ['frank', 'bob', 'carol', 'payment-job']) {
+      expect(codes(await authorize('report', approval(), actor))).toEqual(['not_requester']);
+    }
+  });
+
+  it('refuses an action outside the contract before the policy sees it', async () => {
+    const err = await rejection(
+      callEndpoint(nc, 'authorize', { action: 'approve', approval: approval(), actor: 'frank' } as never),
+    );
+    expect(err.code).toBe('invalid_request');
+    expect(err.details?.fields).toEqual([expect.objectContaining({ path: 'action' })]);
   });
 });
 
@@ -313,11 +392,12 @@ describe('errors', () => {
 });
 
 describe('policy.info and the decision log', () => {
-  it('reports the revision that decisions carry, both entrypoints and the source', async () => {
+  it('reports the revisions that decisions carry, both entrypoints and the source', async () => {
     const info = await callEndpoint(nc, 'policyInfo', {});
     const decision = await evaluate({ context: { amount: 1500 } });
     expect(info).toMatchObject({
       revision: decision.revision,
+      directory_revision: decision.directory_revision,
       entrypoints: ['countersign/authorize/result', 'countersign/decision/result'],
       source: expect.stringMatching(/^directory .*policies$/),
     });
@@ -336,6 +416,7 @@ describe('policy.info and the decision log', () => {
       msg: 'policy decision',
       action_id: 'logged-1',
       revision: decision.revision,
+      directory_revision: decision.directory_revision,
       input_digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
       outcome: 'needs_approval',
       reasons: ['amount_threshold'],
@@ -347,7 +428,7 @@ describe('policy.info and the decision log', () => {
 
 describe('the NATS CLI', () => {
   const nats = (...args: string[]) =>
-    execFileAsync(tool('nats'), ['--server', url, ...args], { timeout: 10_000 });
+    execFileAsync(tool('nats'), ['--server', url, ...opsLogin(), ...args], { timeout: 10_000 });
 
   it('answers the issue example: nats req policy.evaluate', async () => {
     const body =

@@ -6,14 +6,26 @@ import { Writable } from 'node:stream';
 import { callEndpoint } from '@countersign/client';
 import type { ApprovalRequestInput } from '@countersign/contracts';
 import { tool } from '@countersign/devinfra';
-import { createLogger, type Logger } from '@countersign/runtime';
+import { createLogger, Directory, type Logger } from '@countersign/runtime';
+import { TEST_DIRECTORY_FILE } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { afterAll } from 'vitest';
 import { buildBundle, readBundle } from '../src/bundle.js';
 import { DEFAULT_POLICY_DIR } from '../src/config.js';
 import { type LoadOptions, PolicyEngine } from '../src/engine.js';
+import { type PolicyDirectory, policyDirectory } from '../src/roles.js';
 
 export const opaBin = (): string => tool('opa');
+
+/** The test directory (the one every harness-started service reads), as the policy sees it. */
+export const TEST_DIRECTORY: PolicyDirectory = policyDirectory(
+  Directory.parse(readFileSync(TEST_DIRECTORY_FILE, 'utf8')),
+);
+
+/** A directory for one test: these roles, under a revision naming them. */
+export function rolesDirectory(roles: Record<string, string[]>, revision = 'test'): PolicyDirectory {
+  return { revision, roles };
+}
 
 // One root per test file, created and scheduled for removal when the file imports this
 // module: vitest only honours afterAll registered while a file is collected, never from inside

@@ -7,14 +7,14 @@ import { join } from 'node:path';
 import { callEndpoint } from '@countersign/client';
 import { type ServiceProcess, spawnService, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sourceRevision } from '../src/bundle.js';
 import { copyOfPolicies, evaluateRequest, type LoadResult, setThreshold, startLoad } from './support.js';
 
 // Top level, not in beforeAll: the fixtures register their own afterAll cleanup, which vitest
 // only honours while the file is being collected.
-const { url } = await useTestNats();
+const nats = await useTestNats();
+const { url } = nats;
 const dir = copyOfPolicies();
 const service: ServiceProcess = await spawnService('policy', {
   env: {
@@ -26,7 +26,7 @@ const service: ServiceProcess = await spawnService('policy', {
     POLICY_BUCKET: '',
   },
 });
-const nc: NatsConnection = await connect({ servers: url });
+const nc: NatsConnection = await nats.connect();
 afterAll(async () => {
   await nc.drain();
 });

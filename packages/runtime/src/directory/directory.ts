@@ -64,7 +64,8 @@ export class Directory {
     const byEmail = new Map<string, Principal>();
     const claim = <K>(index: Map<K, Principal>, key: K, principal: Principal, what: string) => {
       const holder = index.get(key);
-      if (holder) problems.push(`${sectionOf(principal.kind)}.${principal.id}: ${what} is also ${holder.id}'s`);
+      if (holder)
+        problems.push(`${sectionOf(principal.kind)}.${principal.id}: ${what} is also ${holder.id}'s`);
       else index.set(key, principal);
     };
     const entries: [string, Principal['kind'], PersonEntry | ServiceEntry][] = [

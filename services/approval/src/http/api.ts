@@ -11,6 +11,7 @@ import {
   ApprovalRequest,
   CancelRequest,
   CountersignError,
+  canonicalIdentity,
   DecideRequest,
   EvaluateRequest,
   GetRequest,
@@ -26,14 +27,30 @@ import { readJsonObject, sendJson } from './io.js';
 
 type ActorField = 'requested_by' | 'decided_by' | 'cancelled_by' | 'reported_by';
 
-/** The body with its actor field set to `identity`; refuses a body naming someone else. */
+/**
+ * The body with its actor field set to `identity`; refuses a body naming someone else. Names are
+ * compared canonically ("Frank " is frank), and a name that cannot be canonical (a zero-width or
+ * bidi character in it) is refused as invalid, naming the field, before it can be compared.
+ */
 export function actingAs(
   body: Record<string, unknown>,
   field: ActorField,
   identity: string,
 ): Record<string, unknown> {
   const named = body[field];
-  if (named !== undefined && named !== identity) {
+  if (named === undefined) return { ...body, [field]: identity };
+  if (typeof named !== 'string') {
+    throw new CountersignError('invalid_request', `invalid request: ${field} must be a string`, {
+      fields: [{ path: field, message: 'expected a string' }],
+    });
+  }
+  const canonical = canonicalIdentity(named);
+  if (!canonical.ok) {
+    throw new CountersignError('invalid_request', `invalid request: ${field} ${canonical.message}`, {
+      fields: [{ path: field, message: canonical.message }],
+    });
+  }
+  if (canonical.identity !== identity) {
     const message = `${field} must be the authenticated identity (${identity}); it is taken from the token`;
     throw new CountersignError('forbidden', message, {
       reasons: [{ code: 'actor_mismatch', message }],
@@ -75,7 +92,7 @@ export function listQuery(url: URL): ListRequest {
 export function apiRoutes(app: HttpApp): Route[] {
   const { deps } = app;
   const limit = app.settings.bodyLimit;
-  const who = (ctx: RequestContext) => bearerIdentity(ctx.req, app.tokens);
+  const who = (ctx: RequestContext) => bearerIdentity(ctx.req, app.tokens, app.directory);
   const id = (ctx: RequestContext) => ctx.params.action_id as string;
   const route = (
     method: Route['method'],
@@ -134,7 +151,7 @@ export function apiRoutes(app: HttpApp): Route[] {
       handle: async ({ req, res }) => {
         // EventSource cannot send headers: the dashboard's session cookie counts here too.
         // Read-only, and SameSite=Strict keeps other sites from opening it with the cookie.
-        if (!(await app.session(req))) bearerIdentity(req, app.tokens);
+        if (!(await app.session(req))) bearerIdentity(req, app.tokens, app.directory);
         if (req.method === 'HEAD') {
           // Headers only: a HEAD must not hold a stream open that can never carry a body.
           res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');

@@ -4,12 +4,14 @@
  * pattern, name, kind), matched by {@link matchRoute}.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '@countersign/runtime';
+import type { Directory, Logger } from '@countersign/runtime';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { LifecycleDeps } from '../lifecycle/index.js';
 import type { ApprovalMetrics } from '../metrics.js';
 import type { Session, Sessions } from './auth.js';
 import type { EventHub } from './events.js';
+import type { OidcSettings, OidcSignIn } from './oidc.js';
+import type { SignInLimiter } from './rate-limit.js';
 import type { TokenStore } from './tokens.js';
 
 export interface HttpSettings {
@@ -32,6 +34,10 @@ export interface HttpSettings {
   drainMs: number;
   /** Batch size of the expiry sweep that `POST /api/v1/approvals/cleanup` runs. */
   expiryBatchSize: number;
+  /** Dashboard single sign-on; token sign-in only when absent. Needs publicUrl. */
+  oidc?: OidcSettings | undefined;
+  /** Sign-in attempts (token POSTs, OpenID starts and callbacks) per minute and client address. */
+  signInPerMinute: number;
 }
 
 export interface HttpApp {
@@ -41,7 +47,12 @@ export interface HttpApp {
   logger: Logger;
   settings: HttpSettings;
   tokens: TokenStore;
+  /** The directory in force (it reloads): every identity must be in it when it acts. */
+  directory: () => Directory;
   sessions: Sessions;
+  /** Single sign-on, when configured. */
+  oidc: OidcSignIn | undefined;
+  signInLimiter: SignInLimiter;
   /** The request's dashboard session: a valid cookie whose session was not signed out. */
   session(req: IncomingMessage): Promise<Session | undefined>;
   events: EventHub;

@@ -52,6 +52,7 @@ button.reject { background:#fff; border-color:var(--bad); color:var(--bad); font
 form.filters { display:flex; gap:1rem; align-items:end; flex-wrap:wrap; margin-bottom:1rem; }
 form.filters label { display:flex; flex-direction:column; font-size:.85em; color:var(--muted); gap:.2rem; }
 .signin form { display:flex; flex-direction:column; gap:.6rem; }
+a.button.sso { display:inline-block; text-decoration:none; border-radius:6px; padding:.55rem 1.2rem; background:#2b59c3; color:#fff; font-weight:600; }
 .notice { background:var(--okbg); color:var(--ok); padding:.6rem .9rem; border-radius:6px; }
 .error { background:var(--badbg); color:var(--bad); padding:.6rem .9rem; border-radius:6px; }
 .empty { color:var(--muted); }

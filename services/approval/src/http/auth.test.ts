@@ -7,13 +7,16 @@ const req = (headers: Record<string, string>) => ({ headers }) as unknown as Inc
 const token = 'alice-token-0123456789';
 const tokens = new TokenStore(parseApiTokens(`${token}:alice`));
 const secret = 's'.repeat(40);
+/** As the server checks token sessions: the token is still configured for that identity. */
+const tokenStands = (store: TokenStore) => (identity: string, fingerprint: string) =>
+  store.identityOf(fingerprint) === identity;
 
 function cookieOf(setCookie: string): string {
   return setCookie.split(';')[0] as string;
 }
 
 describe('Sessions', () => {
-  const sessions = new Sessions(secret, tokens, 3600, false);
+  const sessions = new Sessions(secret, tokenStands(tokens), 3600, false);
   const who = tokens.identify(token);
   if (!who) throw new Error('token not configured');
 
@@ -25,7 +28,7 @@ describe('Sessions', () => {
     expect(setCookie).not.toContain(token);
     const session = sessions.read(req({ cookie: `other=1; ${cookieOf(setCookie)}` }));
     expect(session?.identity).toBe('alice');
-    expect(new Sessions(secret, tokens, 3600, true).issue(who)).toMatch(/; Secure/);
+    expect(new Sessions(secret, tokenStands(tokens), 3600, true).issue(who)).toMatch(/; Secure/);
   });
 
   it('refuses tampered, expired, foreign-key and revoked-token sessions', () => {
@@ -38,10 +41,12 @@ describe('Sessions', () => {
       sessions.read(req({ cookie: `${SESSION_COOKIE}=${value}` }), Date.now() + 3601_000),
     ).toBeUndefined();
     expect(
-      new Sessions('t'.repeat(40), tokens, 3600, false).read(req({ cookie: `${SESSION_COOKIE}=${value}` })),
+      new Sessions('t'.repeat(40), tokenStands(tokens), 3600, false).read(
+        req({ cookie: `${SESSION_COOKIE}=${value}` }),
+      ),
     ).toBeUndefined();
     expect(
-      new Sessions(secret, new TokenStore([]), 3600, false).read(
+      new Sessions(secret, tokenStands(new TokenStore([])), 3600, false).read(
         req({ cookie: `${SESSION_COOKIE}=${value}` }),
       ),
     ).toBeUndefined();

@@ -1,11 +1,16 @@
 /**
  * Who is asking. The API takes `Authorization: Bearer <token>`; the dashboard signs in with the
- * same token once and then carries an HMAC-signed session cookie (HttpOnly, SameSite=Strict)
- * that holds the identity and a fingerprint of the token, never the token itself. Forms carry a
- * CSRF token derived from the session, and unsafe browser requests must come from this origin.
+ * same token once, or with OpenID Connect (see oidc.ts), and then carries an HMAC-signed session
+ * cookie (HttpOnly, SameSite=Strict) that holds the identity and a fingerprint of the credential
+ * it was opened with, never the credential itself. Every identity must be in the directory at
+ * the time of use, so removing someone from the file locks them out without a restart. Forms
+ * carry a CSRF token derived from the session, and unsafe browser requests must come from this
+ * origin.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { CountersignError } from '@countersign/contracts';
+import type { Directory } from '@countersign/runtime';
 import { authenticationRequired, parseCookies } from './io.js';
 import type { Identified, TokenStore } from './tokens.js';
 
@@ -27,15 +32,31 @@ export function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** The identity of the request's bearer token; 401 without a valid one. */
-export function bearerIdentity(req: IncomingMessage, tokens: TokenStore): string {
+/** 403 `unknown_identity`: a valid credential for someone the directory no longer (or never) lists. */
+export function unknownIdentity(identity: string): CountersignError {
+  const message = `${identity} is not in the directory`;
+  return new CountersignError('forbidden', message, { reasons: [{ code: 'unknown_identity', message }] });
+}
+
+/**
+ * The identity of the request's bearer token: 401 without a valid token, 403 `unknown_identity`
+ * when the directory in force does not list it (checked at every use: a reload applies at once).
+ */
+export function bearerIdentity(req: IncomingMessage, tokens: TokenStore, directory: () => Directory): string {
   const header = req.headers.authorization;
   const match = header ? /^Bearer +(\S+) *$/i.exec(header) : null;
   if (!match) throw authenticationRequired();
   const found = tokens.identify(match[1] as string);
   if (!found) throw authenticationRequired('the bearer token is not valid');
+  if (!directory().get(found.identity)) throw unknownIdentity(found.identity);
   return found.identity;
 }
+
+/**
+ * Whether the credential a session was opened with still stands for its identity: the token is
+ * still configured for it, or the OpenID sign-in still maps to it, and the directory lists it.
+ */
+export type CredentialCheck = (identity: string, fingerprint: string) => boolean;
 
 export interface Session {
   identity: string;
@@ -47,7 +68,7 @@ export interface Session {
 interface SessionClaims {
   /** identity */
   i: string;
-  /** token fingerprint */
+  /** fingerprint of the credential the session was opened with (token or OpenID subject) */
   f: string;
   /** session id */
   s: string;
@@ -61,7 +82,7 @@ export class Sessions {
 
   constructor(
     secret: string,
-    private readonly tokens: TokenStore,
+    private readonly credentialStands: CredentialCheck,
     private readonly ttlSeconds: number,
     /** Only over https: the cookie then carries `Secure`. */
     private readonly secure: boolean,
@@ -70,7 +91,7 @@ export class Sessions {
     this.#csrfKey = deriveKey(secret, 'session-csrf');
   }
 
-  /** The Set-Cookie header value of a new session for a signed-in token. */
+  /** The Set-Cookie header value of a new session for a signed-in credential. */
   issue(who: Identified, now = Date.now()): string {
     const claims: SessionClaims = {
       i: who.identity,
@@ -88,8 +109,9 @@ export class Sessions {
   }
 
   /**
-   * The request's session: signature valid, not expired, and its token still configured (so
-   * removing a token from API_TOKENS also ends the sessions it opened).
+   * The request's session: signature valid, not expired, and its credential still standing (so
+   * removing a token from API_TOKENS, or the person from the directory, also ends the sessions
+   * it opened).
    */
   read(req: IncomingMessage, now = Date.now()): Session | undefined {
     const value = parseCookies(req.headers.cookie).get(SESSION_COOKIE);
@@ -104,7 +126,8 @@ export class Sessions {
       return undefined;
     }
     if (typeof claims.e !== 'number' || claims.e <= now || typeof claims.s !== 'string') return undefined;
-    if (typeof claims.f !== 'string' || this.tokens.identityOf(claims.f) !== claims.i) return undefined;
+    if (typeof claims.f !== 'string' || typeof claims.i !== 'string') return undefined;
+    if (!this.credentialStands(claims.i, claims.f)) return undefined;
     return { identity: claims.i, id: claims.s, expiresAt: claims.e };
   }
 

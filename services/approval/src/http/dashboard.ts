@@ -1,5 +1,6 @@
 /**
- * The approvers' dashboard: sign in with an API token (kept as a signed session cookie), a list of
+ * The approvers' dashboard: sign in with single sign-on (sso.ts) or an API token (either kept as
+ * a signed session cookie, for a person the directory lists), a list of
  * approvals with filters and a pending badge, a detail view with context, policy reasons, votes
  * and audit history, and Approve/Reject as the signed-in identity (the policy authorizes it, as
  * for every decision). Parts of the page marked `data-live` are re-fetched by dashboard.js when
@@ -21,6 +22,7 @@ import { fromThisOrigin, type Session } from './auth.js';
 import { html, queryString, type SafeHtml } from './html.js';
 import { authenticationRequired, readForm, redirect, sendHtml } from './io.js';
 import { recordSignOut } from './sign-outs.js';
+import { OIDC_START_PATH } from './sso.js';
 import {
   approvalFacts,
   contextTable,
@@ -163,8 +165,14 @@ export function dashboardRoutes(app: HttpApp): Route[] {
       title: 'Sign in',
       body: html`<section class="card signin">
         <h1>Sign in</h1>
-        <p>Paste your Countersign API token. It is checked once; the browser keeps only a signed session.</p>
         ${error ? html`<p class="error" role="alert">${error}</p>` : null}
+        ${
+          app.oidc
+            ? html`<p><a class="button sso" href="${OIDC_START_PATH}">Sign in with SSO</a></p>
+              <p class="muted">Or, for automation accounts:</p>`
+            : null
+        }
+        <p>Paste your Countersign API token. It is checked once; the browser keeps only a signed session.</p>
         <form method="post" action="/dashboard/login">
           <label for="token">API token</label>
           <input id="token" name="token" type="password" autocomplete="off" required>
@@ -242,11 +250,24 @@ export function dashboardRoutes(app: HttpApp): Route[] {
       name: 'login',
       kind: 'page',
       handle: async (ctx) => {
+        // Counted before anything is read or checked: every attempt costs one.
+        app.signInLimiter.take(ctx.req);
         const form = await readForm(ctx.req, ctx.res, limit);
         checkForm(ctx, undefined, form);
         const who = app.tokens.identify(form.get('token')?.trim() ?? '');
         if (!who) return sendHtml(ctx.res, 401, signInPage('That token is not valid.'));
-        app.logger.info({ identity: who.identity }, 'dashboard sign-in');
+        if (!app.directory().get(who.identity)) {
+          app.logger.warn(
+            { identity: who.identity, reason: 'unknown_identity' },
+            'dashboard sign-in refused',
+          );
+          return sendHtml(
+            ctx.res,
+            403,
+            signInPage(`${who.identity} is not in the directory (unknown_identity).`),
+          );
+        }
+        app.logger.info({ identity: who.identity, method: 'token' }, 'dashboard sign-in');
         redirect(ctx.res, '/dashboard', { 'Set-Cookie': sessions.issue(who) });
       },
     },

@@ -214,6 +214,18 @@ export function reviewRoutes(app: HttpApp): Route[] {
             ),
           );
         }
+        // The link names its approver; the directory in force must still list them (someone
+        // removed after the mail went out cannot use the link).
+        if (!app.directory().get(claims.v)) {
+          return sendHtml(
+            ctx.res,
+            403,
+            messagePage(
+              'Not in the directory',
+              `${claims.v} is not in Countersign's directory (unknown_identity). Nothing was changed.`,
+            ),
+          );
+        }
         const decision = form.get('decision');
         if (decision !== 'approve' && decision !== 'reject') {
           return sendHtml(ctx.res, 400, messagePage('Choose Approve or Reject', 'Nothing was changed.'));

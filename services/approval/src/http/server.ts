@@ -13,18 +13,22 @@ import type { ApprovalService } from '../service.js';
 import { apiRoutes } from './api.js';
 import { type HttpApp, type HttpSettings, matchRoute, type Route } from './app.js';
 import { assetRoutes } from './assets.js';
-import { deriveKey, Sessions } from './auth.js';
+import { type CredentialCheck, deriveKey, Sessions } from './auth.js';
 import { dashboardRoutes, errorPage } from './dashboard.js';
 import { startEventHub } from './events.js';
 import { healthRoutes } from './health.js';
 import { HttpRefusal, sendErrorJson, sendHtml, setSecurityHeaders } from './io.js';
+import { isOidcFingerprint, type OidcSignIn, startOidc } from './oidc.js';
+import { SignInLimiter } from './rate-limit.js';
 import { reviewRoutes } from './review.js';
 import { isSignedOut } from './sign-outs.js';
+import { ssoRoutes } from './sso.js';
 import { type ApiToken, TokenStore } from './tokens.js';
 
 export type { HttpSettings } from './app.js';
 
 export interface HttpServerOptions {
+  /** The running service: its deps carry the database, the policy client and the directory. */
   service: Pick<ApprovalService, 'deps' | 'metrics'>;
   nc: NatsConnection;
   logger: Logger;
@@ -61,12 +65,30 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const sessionSecret =
     settings.sessionSecret ?? deriveKey(settings.reviewLinkSecret, 'session-secret').toString('hex');
   const publicOrigin = settings.publicUrl ? new URL(settings.publicUrl).origin : undefined;
-  const sessions = new Sessions(
-    sessionSecret,
-    tokens,
-    settings.sessionTtlSeconds,
-    publicOrigin?.startsWith('https:') ?? false,
-  );
+  const secure = publicOrigin?.startsWith('https:') ?? false;
+  const directory = options.service.deps.directory;
+  // Discovery before listening: an unreachable or wrong issuer stops the start, with its name.
+  let oidc: OidcSignIn | undefined;
+  if (settings.oidc) {
+    if (!settings.publicUrl)
+      throw new Error('OIDC_ISSUER needs PUBLIC_URL (the redirect URI is built from it)');
+    oidc = await startOidc({
+      settings: settings.oidc,
+      publicUrl: settings.publicUrl,
+      secret: sessionSecret,
+      secure,
+    });
+    logger.info(
+      { issuer: oidc.issuer, client_id: settings.oidc.clientId, redirect_uri: oidc.redirectUri },
+      'dashboard single sign-on enabled',
+    );
+  }
+  const credentialStands: CredentialCheck = (identity, fingerprint) => {
+    const current = directory();
+    if (isOidcFingerprint(fingerprint)) return oidc?.stands(current, identity, fingerprint) ?? false;
+    return tokens.identityOf(fingerprint) === identity && current.get(identity) !== undefined;
+  };
+  const sessions = new Sessions(sessionSecret, credentialStands, settings.sessionTtlSeconds, secure);
   const app: HttpApp = {
     deps: options.service.deps,
     metrics: options.service.metrics,
@@ -74,7 +96,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     logger,
     settings,
     tokens,
+    directory,
     sessions,
+    oidc,
+    signInLimiter: new SignInLimiter({ perMinute: settings.signInPerMinute }),
     session: async (req) => {
       const session = sessions.read(req);
       if (!session || (await isSignedOut(options.service.deps.pool, session.id))) return undefined;
@@ -89,6 +114,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     ...apiRoutes(app),
     ...reviewRoutes(app),
     ...dashboardRoutes(app),
+    ...(oidc ? ssoRoutes(app, oidc) : []),
     ...assetRoutes(),
   ];
 

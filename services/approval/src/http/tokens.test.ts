@@ -6,8 +6,8 @@ const raw = 'token-for-alice-0123456789';
 describe('parseApiTokens', () => {
   it('reads raw and pre-hashed entries, keeping only digests', () => {
     const digest = sha256('token-for-bob-0123456789').toString('hex');
-    const tokens = parseApiTokens(` ${raw}:alice ,\nsha256:${digest}:bob with spaces`);
-    expect(tokens.map((t) => t.identity)).toEqual(['alice', 'bob with spaces']);
+    const tokens = parseApiTokens(` ${raw}:alice ,\nsha256:${digest}:bob`);
+    expect(tokens.map((t) => t.identity)).toEqual(['alice', 'bob']);
     expect(tokens[0]?.digest.equals(sha256(raw))).toBe(true);
     expect(JSON.stringify(tokens)).not.toContain(raw);
     expect(parseApiTokens('')).toEqual([]);
@@ -28,6 +28,41 @@ describe('parseApiTokens', () => {
         error = err as Error;
       }
       expect(error?.message, text).toMatch(message);
+      expect(error?.message).not.toContain('0123456789');
+    }
+  });
+});
+
+describe('parseApiTokens identities', () => {
+  const entry = (identity: string, n = 0) => `token-${n}-0123456789abcdef:${identity}`;
+
+  it('canonicalises them as every door does: case, NFKC forms and surrounding space are one identity', () => {
+    const tokens = parseApiTokens(
+      [
+        entry('Frank', 1),
+        entry('FRANK', 2),
+        entry('\uff46\uff52\uff41\uff4e\uff4b', 3),
+        entry(' frank', 4),
+      ].join(','),
+    );
+    expect(tokens.map((t) => t.identity)).toEqual(['frank', 'frank', 'frank', 'frank']);
+  });
+
+  it('refuses look-alike and reserved names, naming the entry but not the token', () => {
+    for (const [identity, message] of [
+      ['fr\u200bank', /entry 1: the identity must not contain control, format, bidi or zero-width/],
+      ['\u202efrank', /entry 1: the identity must not contain/],
+      ['fr\u0430nk', /entry 1: the identity must not mix confusable scripts/],
+      ['two words', /entry 1: the identity must be letters/],
+      ['System', /entry 1: the identity "system" is reserved/],
+    ] as const) {
+      let error: Error | undefined;
+      try {
+        parseApiTokens(entry(identity));
+      } catch (err) {
+        error = err as Error;
+      }
+      expect(error?.message, identity).toMatch(message);
       expect(error?.message).not.toContain('0123456789');
     }
   });

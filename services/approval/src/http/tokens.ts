@@ -5,11 +5,12 @@
  * refusal gives a token away. Production configurations can hold digests only.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { canonicalIdentity, isSystemActor } from '@countersign/contracts';
 
 export interface ApiToken {
   /** sha256 of the token. */
   digest: Buffer;
-  /** Who the token acts as: the decider, canceller or requester of what it does. */
+  /** Who the token acts as (canonical): the decider, canceller or requester of what it does. */
   identity: string;
 }
 
@@ -18,8 +19,6 @@ export const MIN_TOKEN_LENGTH = 16;
 
 const PREHASHED = /^sha256:([0-9a-fA-F]{64}):(.+)$/;
 const TOKEN = /^[^\s:,]+$/;
-// The contract's identity rule: 1..256 characters, no control characters.
-const IDENTITY = /^[^\p{Cc},]{1,256}$/u;
 
 export function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
@@ -27,8 +26,10 @@ export function sha256(text: string): Buffer {
 
 /**
  * Parses `API_TOKENS`: comma- or newline-separated entries, each `<token>:<identity>` or
- * `sha256:<hex digest of the token>:<identity>`. Errors name the entry by position, never by
- * content, since the content is a secret.
+ * `sha256:<hex digest of the token>:<identity>`. Identities are canonicalised as on every other
+ * door ("Frank " is frank), so a token configured for a look-alike name is refused at start
+ * rather than acting as a second person. Errors name the entry by position, never by content,
+ * since the content is a secret.
  */
 export function parseApiTokens(text: string): ApiToken[] {
   const entries = text
@@ -56,13 +57,15 @@ export function parseApiTokens(text: string): ApiToken[] {
       }
       digest = sha256(token);
     }
-    if (!IDENTITY.test(identity)) {
-      throw new Error(`${where}: the identity must be 1-256 characters without control characters or ","`);
+    const canonical = canonicalIdentity(identity);
+    if (!canonical.ok) throw new Error(`${where}: the identity ${canonical.message}`);
+    if (isSystemActor(canonical.identity)) {
+      throw new Error(`${where}: the identity "${canonical.identity}" is reserved for Countersign itself`);
     }
     const key = digest.toString('hex');
     if (seen.has(key)) throw new Error(`${where}: the same token is configured twice`);
     seen.add(key);
-    tokens.push({ digest, identity });
+    tokens.push({ digest, identity: canonical.identity });
   }
   return tokens;
 }

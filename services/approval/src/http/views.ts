@@ -15,6 +15,8 @@ export interface PageOptions {
   badge?: SafeHtml | undefined;
   /** Loads the dashboard script (live updates). */
   live?: boolean;
+  /** Extra elements of <head> (a refresh after sign-in). */
+  head?: SafeHtml | undefined;
 }
 
 export function page(options: PageOptions): SafeHtml {
@@ -33,6 +35,7 @@ export function page(options: PageOptions): SafeHtml {
 <meta name="referrer" content="no-referrer">
 <title>${options.title} · Countersign</title>
 <link rel="stylesheet" href="/assets/app.css">
+${options.head ?? null}
 </head>
 <body>
 <header class="top">
@@ -51,9 +54,15 @@ ${options.live ? html`<script src="/assets/dashboard.js" defer></script>` : null
 }
 
 /** A page that says what went wrong and what to do; never any detail an attacker could use. */
-export function messagePage(title: string, message: string, extra: SafeHtml | null = null): SafeHtml {
+export function messagePage(
+  title: string,
+  message: string,
+  extra: SafeHtml | null = null,
+  head?: SafeHtml,
+): SafeHtml {
   return page({
     title,
+    head,
     body: html`<section class="card message">
       <h1>${title}</h1>
       <p>${message}</p>

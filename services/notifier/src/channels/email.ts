@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { ApprovalEvent } from '@countersign/contracts';
-import type { Directory, EmailSettings } from '../channel-config.js';
-import { approversOf, emailOf } from '../directory.js';
+import { approversOf, type DirectorySource, emailOf } from '../approvers.js';
+import type { EmailSettings } from '../channel-config.js';
 import type { ReviewLinks } from '../review-links.js';
 import { renderDecidedEmail, renderPendingEmail } from './email-content.js';
 import type { MailMessage, SmtpSender } from './smtp.js';
 import type { Channel, Target } from './types.js';
 
 export interface EmailChannelDeps {
-  directory: Directory;
+  directory: DirectorySource;
   smtp: SmtpSender;
   reviewLinks: ReviewLinks | undefined;
 }
@@ -21,6 +21,7 @@ export interface EmailChannelDeps {
 export function createEmailChannel(settings: EmailSettings, deps: EmailChannelDeps): Channel {
   const targets = (event: ApprovalEvent): Target[] => {
     const approval = event.data;
+    const directory = deps.directory.current();
     const byAddress = new Map<string, Target>();
     const add = (email: string, identity?: string) => {
       const key = email.toLowerCase();
@@ -29,12 +30,12 @@ export function createEmailChannel(settings: EmailSettings, deps: EmailChannelDe
     };
     if (event.type === 'approval.pending') {
       if (settings.approvers) {
-        for (const approver of approversOf(approval, deps.directory)) {
+        for (const approver of approversOf(approval, directory)) {
           if (approver.email) add(approver.email, approver.identity);
         }
       }
     } else if (settings.requester) {
-      const email = emailOf(approval.requested_by, deps.directory);
+      const email = emailOf(approval.requested_by, directory);
       if (email) add(email);
     }
     for (const email of settings.to) add(email);

@@ -1,6 +1,7 @@
-import { resolve } from 'node:path';
-import type { ChannelsConfig } from '../channel-config.js';
-import { MarkdownDirectory } from '../markdown/directory.js';
+import type pg from 'pg';
+import type { DirectorySource } from '../approvers.js';
+import type { ChannelsConfig, MarkdownSettings } from '../channel-config.js';
+import { MarkdownFolder } from '../markdown/folder.js';
 import type { ReviewLinks } from '../review-links.js';
 import { createEmailChannel } from './email.js';
 import type { HttpDeliveryOptions } from './http-delivery.js';
@@ -11,6 +12,10 @@ import type { Channel } from './types.js';
 import { createWebhookChannel } from './webhook.js';
 
 export interface ChannelDeps {
+  /** The directory of people: who is asked, and their contacts. */
+  directory: DirectorySource;
+  /** The notifier's store (markdown channels record the files they write). */
+  pool: pg.Pool;
   smtp: SmtpSender | undefined;
   reviewLinks: ReviewLinks | undefined;
   http: HttpDeliveryOptions;
@@ -18,13 +23,13 @@ export interface ChannelDeps {
 
 export interface BuiltChannels {
   channels: Channel[];
-  /** One per directory, shared by the channel writing it and the watcher reading it. */
-  markdownDirectories: Map<string, { directory: MarkdownDirectory; watch: boolean }>;
+  /** One folder per markdown channel, shared by the channel writing it and the watcher reading it. */
+  markdownFolders: { settings: MarkdownSettings; folder: MarkdownFolder }[];
 }
 
 /** Turns the configuration into channels; refuses a setup that could not work (no SMTP for email). */
 export function buildChannels(config: ChannelsConfig, deps: ChannelDeps): BuiltChannels {
-  const markdownDirectories = new Map<string, { directory: MarkdownDirectory; watch: boolean }>();
+  const markdownFolders: BuiltChannels['markdownFolders'] = [];
   const channels = config.channels.map((settings): Channel => {
     switch (settings.type) {
       case 'email': {
@@ -35,7 +40,7 @@ export function buildChannels(config: ChannelsConfig, deps: ChannelDeps): BuiltC
           );
         }
         return createEmailChannel(settings, {
-          directory: config.directory,
+          directory: deps.directory,
           smtp: deps.smtp,
           reviewLinks: deps.reviewLinks,
         });
@@ -49,25 +54,21 @@ export function buildChannels(config: ChannelsConfig, deps: ChannelDeps): BuiltC
           );
         }
         return createSlackChannel(settings, {
-          directory: config.directory,
+          directory: deps.directory,
           reviewLinks: deps.reviewLinks,
           http: deps.http,
         });
       case 'markdown': {
-        const path = resolve(settings.directory);
-        const entry = markdownDirectories.get(path) ?? {
-          directory: new MarkdownDirectory(path),
-          watch: false,
-        };
-        entry.watch ||= settings.watch;
-        markdownDirectories.set(path, entry);
-        return createMarkdownChannel(settings, entry.directory);
+        // resolveChannels refused two channels on one folder: a file belongs to one channel.
+        const folder = new MarkdownFolder(settings.directory);
+        markdownFolders.push({ settings, folder });
+        return createMarkdownChannel(settings, folder, deps.pool);
       }
       default:
         return unknownChannel(settings);
     }
   });
-  return { channels, markdownDirectories };
+  return { channels, markdownFolders };
 }
 
 function unknownChannel(settings: never): never {

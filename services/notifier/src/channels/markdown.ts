@@ -1,13 +1,21 @@
+import { join } from 'node:path';
+import type pg from 'pg';
 import type { MarkdownSettings } from '../channel-config.js';
-import type { MarkdownDirectory } from '../markdown/directory.js';
+import type { MarkdownFolder } from '../markdown/folder.js';
 import { fileNameFor, parseEditable, renderApprovalFile } from '../markdown/format.js';
+import { recordWrittenFile, writtenFile } from '../store/markdown-files.js';
 import type { Channel } from './types.js';
 
 /**
  * Markdown files for teams that review in a folder: a pending approval becomes
- * `approval_<action_id>.md`; its decision rewrites the file with the outcome.
+ * `approval_<action_id>.md`; its decision rewrites the file with the outcome. Every file written
+ * is recorded (channel, approval, path, nonce) so the watcher acts only on files written here.
  */
-export function createMarkdownChannel(settings: MarkdownSettings, directory: MarkdownDirectory): Channel {
+export function createMarkdownChannel(
+  settings: MarkdownSettings,
+  folder: MarkdownFolder,
+  pool: pg.Pool,
+): Channel {
   return {
     name: settings.name,
     kind: 'markdown',
@@ -20,21 +28,34 @@ export function createMarkdownChannel(settings: MarkdownSettings, directory: Mar
       return [{ key: file, detail: { file } }];
     },
     async send({ event, target }) {
-      const file = target.detail.file ?? fileNameFor(event.data.action_id);
+      const actionId = event.data.action_id;
+      const file = target.detail.file ?? fileNameFor(actionId);
+      const path = join(folder.path, file);
       try {
-        return await directory.withLock(file, async () => {
-          const existing = await directory.read(file);
+        return await folder.withLock(file, async () => {
+          const existing = await folder.read(file);
           if (event.type === 'approval.pending' && existing !== undefined) {
-            // Written before (or already decided): rewriting could undo a person's edit in progress.
-            const state = parseEditable(existing).writtenState ?? 'unknown';
-            return { result: 'delivered' as const, detail: `file exists (state ${state}); left as is` };
+            const fields = parseEditable(existing);
+            const ours = await writtenFile(pool, settings.name, actionId);
+            if (ours && ours.path === path && fields.nonce === ours.nonce) {
+              // Written before (or already decided): rewriting could undo a person's edit in progress.
+              const state = fields.writtenState ?? 'unknown';
+              return { result: 'delivered' as const, detail: `file exists (state ${state}); left as is` };
+            }
+            // A file this channel did not write (planted before the event arrived, or copied from
+            // another folder) is replaced: it decides nothing, and the approvers need the real one.
           }
-          await directory.write(file, renderApprovalFile(event.data));
+          const nonce = await recordWrittenFile(pool, { channel: settings.name, actionId, path });
+          await folder.write(file, renderApprovalFile(event.data, { nonce }));
           return { result: 'delivered' as const, detail: `wrote ${file}` };
         });
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
-        return { result: 'retry', error: `${e.code ?? 'error'}: cannot write ${file}` };
+        if (e.code === undefined || !/^E[A-Z]+$/.test(e.code)) {
+          // Not a file-system error (the store is unreachable): retried all the same.
+          return { result: 'retry', error: `cannot record ${file}: ${e.message ?? String(err)}` };
+        }
+        return { result: 'retry', error: `${e.code}: cannot write ${file}` };
       }
     },
   };

@@ -13,8 +13,21 @@ export interface SlackButton {
   url: string;
 }
 
-/** Block Kit message for a pending approval, with a Review button per approver link. */
-export function pendingSlackMessage(approval: Approval, buttons: SlackButton[]): Record<string, unknown> {
+/** Someone asked to approve: a mention when the directory has their Slack member id. */
+export interface SlackApprover {
+  identity: string;
+  slackUser: string | undefined;
+}
+
+/**
+ * Block Kit message for a pending approval: who is asked, and a Review button per approver link
+ * when the channel sends them.
+ */
+export function pendingSlackMessage(
+  approval: Approval,
+  approvers: SlackApprover[],
+  buttons: SlackButton[],
+): Record<string, unknown> {
   const title = `Approval needed: ${oneLine(approval.action_type, 64)} (${approval.policy.risk} risk)`;
   const context = Object.entries(approval.context)
     .map(([key, value]) => `• *${mrkdwn(oneLine(key, 64))}*: ${mrkdwn(oneLine(formatValue(value), 300))}`)
@@ -42,6 +55,13 @@ export function pendingSlackMessage(approval: Approval, buttons: SlackButton[]):
   ];
   if (context) blocks.push(section(`*Context*\n${context}`));
   if (reasons) blocks.push(section(`*Why this needs approval*\n${reasons}`));
+  if (approvers.length > 0) {
+    // The member id comes from the directory (pattern-checked there), never from the request.
+    const names = approvers.map(({ identity, slackUser }) =>
+      slackUser ? `<@${slackUser}>` : mrkdwn(oneLine(identity, 60)),
+    );
+    blocks.push(section(`*Asked to approve*\n${names.join(', ')}`));
+  }
   if (buttons.length > 0) {
     blocks.push({
       type: 'actions',

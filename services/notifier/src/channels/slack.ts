@@ -1,17 +1,21 @@
-import type { Directory, SlackSettings } from '../channel-config.js';
-import { approversOf } from '../directory.js';
+import { approversOf, type DirectorySource } from '../approvers.js';
+import type { SlackSettings } from '../channel-config.js';
 import type { ReviewLinks } from '../review-links.js';
 import { type HttpDeliveryOptions, postJson } from './http-delivery.js';
 import { decidedSlackMessage, pendingSlackMessage } from './slack-message.js';
 import type { Channel } from './types.js';
 
 export interface SlackChannelDeps {
-  directory: Directory;
+  directory: DirectorySource;
   reviewLinks: ReviewLinks | undefined;
   http: HttpDeliveryOptions;
 }
 
-/** A Slack incoming webhook: an unsigned POST of a Block Kit message. */
+/**
+ * A Slack incoming webhook: an unsigned POST of a Block Kit message naming the approvers (a
+ * mention for those with a `slack_user` in the directory). Review buttons are personal links
+ * that anyone in the Slack channel could open, so they are sent only when configured.
+ */
 export function createSlackChannel(settings: SlackSettings, deps: SlackChannelDeps): Channel {
   return {
     name: settings.name,
@@ -23,18 +27,20 @@ export function createSlackChannel(settings: SlackSettings, deps: SlackChannelDe
     targets: () => [{ key: 'channel', detail: {} }],
     async send({ event }) {
       const approval = event.data;
-      const message =
-        event.type === 'approval.pending'
-          ? pendingSlackMessage(
-              approval,
-              settings.review_buttons && deps.reviewLinks
-                ? approversOf(approval, deps.directory).map(({ identity }) => ({
-                    approver: identity,
-                    url: (deps.reviewLinks as ReviewLinks)(approval, identity),
-                  }))
-                : [],
-            )
-          : decidedSlackMessage(approval);
+      let message: Record<string, unknown>;
+      if (event.type === 'approval.pending') {
+        const approvers = approversOf(approval, deps.directory.current());
+        const links = settings.review_buttons ? deps.reviewLinks : undefined;
+        message = pendingSlackMessage(
+          approval,
+          approvers.map(({ identity, slackUser }) => ({ identity, slackUser })),
+          links
+            ? approvers.map(({ identity }) => ({ approver: identity, url: links(approval, identity) }))
+            : [],
+        );
+      } else {
+        message = decidedSlackMessage(approval);
+      }
       return postJson(settings.url.reveal(), JSON.stringify(message), {}, deps.http);
     },
   };

@@ -5,9 +5,10 @@ import { actionIdOf, fileNameFor, parseEditable, renderApprovalFile, rewriteEdit
 describe('markdown approval files', () => {
   it('round-trips the editable block and ignores look-alikes elsewhere', () => {
     const approval = makeApproval({ description: 'Status: approved\nApproved By: mallory' });
-    const file = renderApprovalFile(approval);
+    const file = renderApprovalFile(approval, { nonce: 'n0nce_A-1' });
     expect(parseEditable(file)).toEqual({
       writtenState: 'pending',
+      nonce: 'n0nce_A-1',
       status: 'pending',
       approvedBy: '',
       reason: '',
@@ -18,6 +19,7 @@ describe('markdown approval files', () => {
       .replace('Reason: ', 'Reason: checked the invoice');
     expect(parseEditable(edited)).toEqual({
       writtenState: 'pending',
+      nonce: 'n0nce_A-1',
       status: 'approved',
       approvedBy: 'alice',
       reason: 'checked the invoice',
@@ -25,14 +27,18 @@ describe('markdown approval files', () => {
   });
 
   it('rewrites only the block, and a note cannot pose as a field', () => {
-    const file = renderApprovalFile(makeApproval()).replace('Status: pending', 'Status: approved');
+    const file = renderApprovalFile(makeApproval(), { nonce: 'n' }).replace(
+      'Status: pending',
+      'Status: approved',
+    );
     const rewritten = rewriteEditable(file, {
       status: 'pending',
       approvedBy: '',
       reason: '',
       note: 'refused\nStatus: approved',
     }) as string;
-    expect(parseEditable(rewritten)).toMatchObject({ status: 'pending', approvedBy: '' });
+    // The marker, nonce included, is kept: the file is still the one the notifier wrote.
+    expect(parseEditable(rewritten)).toMatchObject({ nonce: 'n', status: 'pending', approvedBy: '' });
     expect(rewritten.slice(rewritten.indexOf('## How to decide'))).toBe(
       file.slice(file.indexOf('## How to decide')),
     );
@@ -47,11 +53,17 @@ describe('markdown approval files', () => {
       decided_by: 'alice',
       decided_at: new Date().toISOString(),
     });
-    expect(parseEditable(renderApprovalFile(decided))).toMatchObject({
+    expect(parseEditable(renderApprovalFile(decided, { nonce: 'n' }))).toMatchObject({
       writtenState: 'approved',
       status: 'approved',
       approvedBy: 'alice',
     });
+  });
+
+  it('reads no nonce from a marker without one or with one that is not a nonce', () => {
+    const file = renderApprovalFile(makeApproval(), { nonce: 'abc' });
+    expect(parseEditable(file.replace(' file=abc', '')).nonce).toBeUndefined();
+    expect(parseEditable(file.replace('file=abc', 'file=a b')).writtenState).toBeUndefined();
   });
 
   it('maps action ids to file names and back', () => {

@@ -10,7 +10,8 @@ import { formatTime, oneLine } from '../text.js';
  *
  * A marker comment records the state the notifier last wrote, so the watcher can tell a
  * person's edit (`Status: approved` under a `pending` marker) from the notifier's own
- * rendering of a decided approval.
+ * rendering of a decided approval, and the file's nonce (recorded in the notifier's store for
+ * the channel that wrote it), so a file the notifier did not write for that channel is refused.
  */
 export const FILE_PREFIX = 'approval_';
 export const FILE_SUFFIX = '.md';
@@ -24,11 +25,13 @@ export function actionIdOf(fileName: string): string | undefined {
   return fileName.slice(FILE_PREFIX.length, -FILE_SUFFIX.length) || undefined;
 }
 
-const MARKER = /^<!-- countersign:state=([a-z_]+) -->$/m;
+const MARKER = /^<!-- countersign:state=([a-z_]+)(?: file=([A-Za-z0-9_-]{1,64}))? -->$/m;
 
 export interface EditableFields {
   /** The state the notifier last wrote (from the marker). */
   writtenState: string | undefined;
+  /** The nonce the notifier wrote into the marker; undefined in a file without one. */
+  nonce: string | undefined;
   status: string;
   approvedBy: string;
   reason: string;
@@ -55,7 +58,7 @@ export function parseEditable(markdown: string): EditableFields {
       else fields.reason = value;
     }
   }
-  return { writtenState: marker?.[1], ...fields };
+  return { writtenState: marker?.[1], nonce: marker?.[2], ...fields };
 }
 
 /** A fence longer than any backtick run inside, so the content cannot close it. */
@@ -71,6 +74,8 @@ function inline(text: string, max = 200): string {
 }
 
 export interface RenderOptions {
+  /** The file's nonce, as recorded for the channel writing it. */
+  nonce: string;
   /** A message to the reader: a refused decision, a recorded vote. */
   note?: string;
 }
@@ -79,12 +84,12 @@ function isTerminal(approval: Approval): boolean {
   return (TERMINAL_STATUSES as readonly string[]).includes(approval.status);
 }
 
-export function renderApprovalFile(approval: Approval, options: RenderOptions = {}): string {
+export function renderApprovalFile(approval: Approval, options: RenderOptions): string {
   const terminal = isTerminal(approval);
   const lines: string[] = [
     `# Approval: ${inline(approval.action_type, 64)} (${approval.action_id})`,
     '',
-    `<!-- countersign:state=${approval.status} -->`,
+    `<!-- countersign:state=${approval.status} file=${options.nonce} -->`,
     '',
     `Status: ${approval.status}`,
     `Approved By: ${terminal && approval.decided_by ? oneLine(approval.decided_by) : ''}`,
@@ -110,6 +115,8 @@ export function renderApprovalFile(approval: Approval, options: RenderOptions = 
       'put your identity after `Approved By:` (also when rejecting) and, optionally, a reason after',
       '`Reason:`. Save the file. Countersign submits the decision (the same rules as everywhere:',
       'no self-approval, an approver role is needed) and writes the result back into this file.',
+      'Only people the directory allows on this folder can decide here, and only in the file',
+      'Countersign wrote: a copied or hand-made file is refused.',
       '',
     );
   }

@@ -1,9 +1,13 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { createLogger, migrate } from '@countersign/runtime';
-import type { TestDatabase } from '@countersign/test-fixtures';
+import { createLogger, type DirectoryHolder, migrate, openDirectory } from '@countersign/runtime';
+import { TEST_DIRECTORY_FILE, type TestDatabase, testNatsAt } from '@countersign/test-fixtures';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
+import { parse, stringify } from 'yaml';
 import { resolveChannels } from '../../src/channel-config.js';
 import { NotifierEnv } from '../../src/config.js';
 import { type Notifier, startNotifier } from '../../src/service.js';
@@ -24,6 +28,7 @@ export function testEnv(
   return {
     NATS_URL: natsUrl,
     DATABASE_URL: db.url,
+    DIRECTORY_FILE: TEST_DIRECTORY_FILE,
     NOTIFIER_CONFIG: 'inline',
     PUBLIC_URL,
     REVIEW_LINK_SECRET: REVIEW_SECRET,
@@ -41,15 +46,59 @@ export function testEnv(
   };
 }
 
+/** A person in a test's own directory file. */
+export interface TestPerson {
+  email?: string;
+  roles?: string[];
+  slack_user?: string;
+  channels?: string[];
+}
+
+/**
+ * Writes a directory file of `people` (and the notifier service, which relays markdown
+ * decisions) to a fresh temp folder, for tests that need other people than the test directory.
+ */
+export function writeDirectory(people: Record<string, TestPerson>): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'notifier-directory-')), 'directory.yaml');
+  writeFileSync(file, directoryText(people));
+  return file;
+}
+
+/**
+ * The test directory (every person and requesting system the harness knows) with some people's
+ * entries changed, e.g. `{ alice: { channels: ['vault'] } }`, written to a fresh temp folder:
+ * for tests whose services must all read the same directory (DIRECTORY_FILE of each).
+ */
+export function testDirectoryWith(changes: Record<string, TestPerson>): string {
+  const document = parse(readFileSync(TEST_DIRECTORY_FILE, 'utf8')) as {
+    people: Record<string, TestPerson>;
+  };
+  for (const [identity, change] of Object.entries(changes)) {
+    document.people[identity] = { ...document.people[identity], ...change };
+  }
+  const file = join(mkdtempSync(join(tmpdir(), 'notifier-directory-')), 'directory.yaml');
+  writeFileSync(file, stringify(document));
+  return file;
+}
+
+export function directoryText(people: Record<string, TestPerson>): string {
+  return stringify({ people, services: { notifier: { relays_decisions: true } } });
+}
+
 export interface TestNotifier {
   notifier: Notifier;
+  /** The directory the notifier reads (DIRECTORY_FILE of `env`), reloaded as the file changes. */
+  directory: DirectoryHolder;
   pool: pg.Pool;
   /** Every log line so far, as JSON text. */
   logs(): string[];
   stop(): Promise<void>;
 }
 
-/** Runs the notifier in this process against the test's NATS and database. */
+/**
+ * Runs the notifier in this process against the test's NATS and database, reading the
+ * directory as the scaffold does (DIRECTORY_FILE of `env`, the test directory unless set).
+ */
 export async function startTestNotifier(
   env: Record<string, string>,
   channelsDocument: unknown,
@@ -65,17 +114,22 @@ export async function startTestNotifier(
   pool.on('error', () => {});
   // As the scaffold does in the process: the schema is migrated before the notifier starts.
   await migrate(pool, { dir: MIGRATIONS, schema: 'notifier', logger });
-  const nc = await connect({ servers: parsed.NATS_URL });
-  const notifier = await startNotifier({ nc, pool, logger, config, channels });
+  const directory = await openDirectory({ file: parsed.DIRECTORY_FILE, logger, intervalMs: 100 });
+  // As the process would: the notifier's own NATS user on a harness-started server.
+  const nc = await (testNatsAt(parsed.NATS_URL)?.connect('notifier') ??
+    connect({ servers: parsed.NATS_URL }));
+  const notifier = await startNotifier({ nc, pool, logger, config, channels, directory });
   let stopped = false;
   return {
     notifier,
+    directory,
     pool,
     logs: () => lines,
     async stop() {
       if (stopped) return;
       stopped = true;
       await notifier.stop();
+      await directory.stop();
       await nc.drain();
       await pool.end();
     },

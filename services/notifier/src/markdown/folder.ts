@@ -3,11 +3,11 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
- * One directory of approval files, shared by the channel (writes new and decided approvals)
+ * The folder of one markdown channel, shared by the channel (writes new and decided approvals)
  * and the watcher (writes back results of edits). Writes of one file are serialised here and
  * are atomic (temp file + rename), so neither a reader nor the other writer sees half a file.
  */
-export class MarkdownDirectory {
+export class MarkdownFolder {
   readonly #locks = new Map<string, Promise<unknown>>();
 
   constructor(readonly path: string) {}

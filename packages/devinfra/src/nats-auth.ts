@@ -1,0 +1,342 @@
+/**
+ * The nats-server authentication of a Countersign deployment, generated from the directory: the
+ * single source of who may publish and subscribe to what (the run command, the test harness,
+ * the fault suite and deploy/nats/countersign.conf for compose all use it).
+ *
+ * One account, COUNTERSIGN, holds the streams. Countersign's own services each have a user with
+ * the least privilege they need. Every directory principal (person or requesting system) has a
+ * user, its `nats_user`, that may publish actor-bound commands only under its own identity
+ * (`approval.decide.<identity>`, `approval.requested.<identity>`, …): the subject the server let
+ * through is the proof of who acts, and the approval service takes the actor from it.
+ */
+import { randomBytes } from 'node:crypto';
+import { inboxPrefixOf } from '@countersign/contracts';
+
+/** What this module reads of a directory entry (runtime's `Principal` has these fields). */
+export interface NatsPrincipal {
+  id: string;
+  nats_user: string;
+}
+
+/** What this module reads of the directory (runtime's `Directory` is one). */
+export interface NatsDirectory {
+  principals(): readonly NatsPrincipal[];
+}
+
+/** Countersign's own users: the three services and the operators' full-access user. */
+export const SERVICE_USERS = ['approval', 'policy', 'notifier', 'ops'] as const;
+export type ServiceUser = (typeof SERVICE_USERS)[number];
+
+export interface NatsPermissions {
+  publish: string[];
+  subscribe: string[];
+  /** May answer requests on the requester's reply subject, whatever its inbox (services). */
+  allowResponses?: boolean;
+}
+
+export interface NatsUser {
+  user: string;
+  /** The directory identity this user acts as (absent for approval, policy and ops). */
+  identity?: string;
+  /** Absent for ops: everything is allowed. */
+  permissions?: NatsPermissions;
+}
+
+/**
+ * Passwords by NATS user (the run command, the tests), or `'environment'`: the config then
+ * reads each from `passwordVariable(user)` of nats-server's environment (compose, from .env).
+ */
+export type NatsSecrets = Readonly<Record<string, string>> | 'environment';
+
+const ACTOR_COMMANDS = ['submit', 'decide', 'cancel', 'report'] as const;
+
+/** The approval service: serves approval.*, asks the policy, owns both streams and the intake. */
+const APPROVAL: NatsPermissions = {
+  publish: [
+    'policy.evaluate',
+    'policy.authorize',
+    'policy.info',
+    'approval.pending.>',
+    'approval.decided.>',
+    'approval.invalid',
+    '$JS.API.INFO',
+    // ensureStreams: create or update the two streams it owns
+    '$JS.API.STREAM.INFO.APPROVAL_REQUESTS',
+    '$JS.API.STREAM.INFO.APPROVAL_EVENTS',
+    '$JS.API.STREAM.CREATE.APPROVAL_REQUESTS',
+    '$JS.API.STREAM.CREATE.APPROVAL_EVENTS',
+    '$JS.API.STREAM.UPDATE.APPROVAL_REQUESTS',
+    '$JS.API.STREAM.UPDATE.APPROVAL_EVENTS',
+    // the durable intake consumer: create, read, pull, acknowledge
+    '$JS.API.CONSUMER.CREATE.APPROVAL_REQUESTS.>',
+    '$JS.API.CONSUMER.DURABLE.CREATE.APPROVAL_REQUESTS.>',
+    '$JS.API.CONSUMER.INFO.APPROVAL_REQUESTS.>',
+    '$JS.API.CONSUMER.MSG.NEXT.APPROVAL_REQUESTS.>',
+    '$JS.ACK.APPROVAL_REQUESTS.>',
+    // the HTTP event stream: an ordered consumer on the events, and stored events read back by
+    // sequence for a Last-Event-ID replay (with several filter subjects the create subject has
+    // no consumer name after the stream's)
+    '$JS.API.CONSUMER.CREATE.APPROVAL_EVENTS',
+    '$JS.API.CONSUMER.CREATE.APPROVAL_EVENTS.>',
+    '$JS.API.CONSUMER.DELETE.APPROVAL_EVENTS.>',
+    '$JS.API.CONSUMER.INFO.APPROVAL_EVENTS.>',
+    '$JS.API.CONSUMER.MSG.NEXT.APPROVAL_EVENTS.>',
+    '$JS.API.STREAM.MSG.GET.APPROVAL_EVENTS',
+  ],
+  subscribe: [
+    // actor-bound commands arrive on <command>.<identity>; the bare subject is answered with
+    // `identity_required`
+    ...ACTOR_COMMANDS.flatMap((c) => [`approval.${c}`, `approval.${c}.>`]),
+    'approval.get',
+    'approval.list',
+    'approval.stats',
+    // services framework: nats micro ls/info/stats/ping
+    '$SRV.>',
+    '_INBOX.>',
+  ],
+  allowResponses: true,
+};
+
+/** The policy service: serves policy.*, reads and follows its bundle bucket. */
+const POLICY: NatsPermissions = {
+  publish: [
+    // its container's health check (docker-compose.yml) asks it, under its own user
+    'policy.info',
+    '$JS.API.INFO',
+    // the object store bucket of policy bundles (countersign-policy): create, read, follow
+    '$JS.API.STREAM.INFO.OBJ_countersign-policy',
+    '$JS.API.STREAM.CREATE.OBJ_countersign-policy',
+    '$JS.API.STREAM.MSG.GET.OBJ_countersign-policy',
+    '$JS.API.DIRECT.GET.OBJ_countersign-policy.>',
+    '$JS.API.CONSUMER.CREATE.OBJ_countersign-policy.>',
+    '$JS.API.CONSUMER.DELETE.OBJ_countersign-policy.>',
+    '$JS.API.CONSUMER.INFO.OBJ_countersign-policy.>',
+    '$JS.FC.OBJ_countersign-policy.>',
+  ],
+  subscribe: ['policy.evaluate', 'policy.authorize', 'policy.info', '$SRV.>', '_INBOX.>'],
+  allowResponses: true,
+};
+
+/**
+ * The notifier: consumes the events and reads an approval for a markdown file. Relaying a
+ * decision (`approval.decide.notifier`) comes from its directory entry, merged in below.
+ */
+const NOTIFIER: NatsPermissions = {
+  publish: [
+    'approval.get',
+    '$JS.API.INFO',
+    '$JS.API.STREAM.INFO.APPROVAL_EVENTS',
+    '$JS.API.CONSUMER.CREATE.APPROVAL_EVENTS.>',
+    '$JS.API.CONSUMER.DURABLE.CREATE.APPROVAL_EVENTS.>',
+    '$JS.API.CONSUMER.INFO.APPROVAL_EVENTS.>',
+    '$JS.API.CONSUMER.MSG.NEXT.APPROVAL_EVENTS.>',
+    '$JS.ACK.APPROVAL_EVENTS.>',
+  ],
+  subscribe: ['_INBOX.>'],
+};
+
+/**
+ * A directory principal: actor-bound commands and the intake under its own identity only, the
+ * reads, the SDK's wait (last-per-subject reads of approval.decided.<id> and the live
+ * subscription), and replies on its own inbox prefix.
+ */
+export function principalPermissions(identity: string): NatsPermissions {
+  return {
+    publish: [
+      `approval.requested.${identity}`,
+      ...ACTOR_COMMANDS.map((c) => `approval.${c}.${identity}`),
+      'approval.get',
+      'approval.list',
+      'approval.stats',
+      'policy.evaluate',
+      '$JS.API.INFO',
+      '$JS.API.STREAM.MSG.GET.APPROVAL_EVENTS',
+      '$JS.API.DIRECT.GET.APPROVAL_EVENTS.>',
+    ],
+    subscribe: ['approval.decided.>', `${inboxPrefixOf(identity)}.>`],
+  };
+}
+
+/** A directory that gives a principal one of Countersign's service users. */
+export class NatsAuthError extends Error {}
+
+/**
+ * Every user of the deployment: the service users, then one per directory principal. The
+ * directory's principal whose NATS user is `notifier` (the notifier's entry, which relays
+ * decisions) is merged into the notifier service user.
+ */
+export function natsUsers(directory: NatsDirectory): NatsUser[] {
+  const users = new Map<string, NatsUser>([
+    ['approval', { user: 'approval', permissions: APPROVAL }],
+    ['policy', { user: 'policy', permissions: POLICY }],
+    ['notifier', { user: 'notifier', permissions: NOTIFIER }],
+    ['ops', { user: 'ops' }],
+  ]);
+  const principals = [...directory.principals()].sort((a, b) => a.nats_user.localeCompare(b.nats_user));
+  for (const principal of principals) {
+    const own = principalPermissions(principal.id);
+    if (principal.nats_user === 'notifier') {
+      users.set('notifier', {
+        user: 'notifier',
+        identity: principal.id,
+        permissions: {
+          publish: [...NOTIFIER.publish, ...own.publish.filter((s) => !NOTIFIER.publish.includes(s))],
+          subscribe: [...NOTIFIER.subscribe, ...own.subscribe],
+        },
+      });
+      continue;
+    }
+    if (users.has(principal.nats_user)) {
+      throw new NatsAuthError(
+        `directory entry ${principal.id}: NATS user "${principal.nats_user}" is Countersign's own`,
+      );
+    }
+    users.set(principal.nats_user, { user: principal.nats_user, identity: principal.id, permissions: own });
+  }
+  return [...users.values()];
+}
+
+/** The environment variable nats-server reads `user`'s password from (`'environment'` secrets). */
+export function passwordVariable(user: string): string {
+  return `COUNTERSIGN_NATS_${user.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_PASSWORD`;
+}
+
+/**
+ * The `accounts` block of a nats-server configuration (include it next to `jetstream {}`).
+ * Throws NatsAuthError when a literal password is missing for a user or two users would read
+ * the same password variable.
+ */
+export function natsAuthConfig(directory: NatsDirectory, secrets: NatsSecrets): string {
+  const users = natsUsers(directory);
+  const variables = new Map<string, string>();
+  const entries = users.map(({ user, identity, permissions }) => {
+    let password: string;
+    if (secrets === 'environment') {
+      const variable = passwordVariable(user);
+      const other = variables.get(variable);
+      if (other) throw new NatsAuthError(`NATS users "${other}" and "${user}" would share ${variable}`);
+      variables.set(variable, user);
+      password = `$${variable}`;
+    } else {
+      const literal = secrets[user];
+      if (!literal) throw new NatsAuthError(`no password for NATS user "${user}"`);
+      password = quote(literal);
+    }
+    const head = `      { user: ${quote(user)}, password: ${password}`;
+    if (!permissions) return `${head} }`;
+    return [
+      `${head}, permissions: {${identity ? `  # ${identity}` : ''}`,
+      ...renderPermissions(permissions).map((line) => `        ${line}`),
+      '      } }',
+    ].join('\n');
+  });
+  return [
+    'accounts {',
+    '  COUNTERSIGN {',
+    '    jetstream: enabled',
+    '    users: [',
+    ...entries,
+    '    ]',
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** The permissions block's lines, one subject per line so a review reads them. */
+function renderPermissions(p: NatsPermissions): string[] {
+  const list = (what: string, subjects: string[]) => [
+    `${what}: { allow: [`,
+    ...subjects.map((subject, i) => `  ${quote(subject)}${i < subjects.length - 1 ? ',' : ''}`),
+    '] }',
+  ];
+  return [
+    ...list('publish', p.publish),
+    ...list('subscribe', p.subscribe),
+    ...(p.allowResponses ? ['allow_responses: true'] : []),
+  ];
+}
+
+/** A double-quoted string of the nats-server configuration format (JSON's escapes). */
+function quote(text: string): string {
+  return JSON.stringify(text);
+}
+
+/** How one user connects: nats.js `user`/`pass`/`inboxPrefix`, the CLI context's fields. */
+export interface NatsLogin {
+  user: string;
+  password: string;
+  /** For a directory identity: the only inbox its user may read. Services use the default `_INBOX`. */
+  inboxPrefix?: string;
+}
+
+/**
+ * The users of a directory with their passwords: the server's configuration, and how each
+ * service or identity logs in (the run command, the test harness, the fault suite).
+ */
+export class NatsAuth {
+  private constructor(
+    private readonly directory: NatsDirectory,
+    /** Password by NATS user. */
+    readonly passwords: Readonly<Record<string, string>>,
+  ) {}
+
+  /**
+   * With `passwords` for the users that have one (kept from an earlier run) and a fresh random
+   * one for every other user.
+   */
+  static of(directory: NatsDirectory, passwords: Readonly<Record<string, string>> = {}): NatsAuth {
+    const all: Record<string, string> = {};
+    for (const { user } of natsUsers(directory))
+      all[user] = passwords[user] ?? randomBytes(18).toString('hex');
+    return new NatsAuth(directory, all);
+  }
+
+  /** The `accounts` block for nats-server, with these passwords. */
+  config(): string {
+    return natsAuthConfig(this.directory, this.passwords);
+  }
+
+  /** Every directory identity, sorted. */
+  identities(): string[] {
+    return this.directory
+      .principals()
+      .map((p) => p.id)
+      .sort();
+  }
+
+  /** How `who` (a service user, `ops`, or a directory identity) connects. */
+  login(who: string): NatsLogin {
+    if ((SERVICE_USERS as readonly string[]).includes(who)) {
+      return { user: who, password: this.passwordOf(who) };
+    }
+    const principal = this.directory.principals().find((p) => p.id === who);
+    if (!principal)
+      throw new NatsAuthError(`"${who}" is neither a Countersign service user nor in the directory`);
+    return {
+      user: principal.nats_user,
+      password: this.passwordOf(principal.nats_user),
+      inboxPrefix: inboxPrefixOf(principal.id),
+    };
+  }
+
+  /**
+   * The environment a process connecting as `who` reads: a service's NATS_USER and
+   * NATS_PASSWORD, plus NATS_INBOX_PREFIX for an identity (the examples, the Python SDK).
+   */
+  env(who: string, url: string): Record<string, string> {
+    const login = this.login(who);
+    return {
+      NATS_URL: url,
+      NATS_USER: login.user,
+      NATS_PASSWORD: login.password,
+      ...(login.inboxPrefix ? { NATS_INBOX_PREFIX: login.inboxPrefix } : {}),
+    };
+  }
+
+  private passwordOf(user: string): string {
+    const password = this.passwords[user];
+    if (!password) throw new NatsAuthError(`no password for NATS user "${user}"`);
+    return password;
+  }
+}
