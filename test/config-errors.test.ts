@@ -7,31 +7,40 @@ import { describe, expect, it } from 'vitest';
 import { runScript } from './support.js';
 
 const SECRETISH = 'a-password-put-in-the-wrong-variable';
+/** Read only once the configuration is valid: any path does here. */
+const DIRECTORY_FILE = 'directory.yaml';
 
 const cases = [
   {
     service: 'policy',
+    // No DIRECTORY_FILE: without a directory nobody could be identified.
     env: { SHUTDOWN_TIMEOUT: SECRETISH, POLICY_WATCH_INTERVAL: '10ms' },
-    variables: ['POLICY_WATCH_INTERVAL', 'SHUTDOWN_TIMEOUT'],
+    variables: ['DIRECTORY_FILE', 'POLICY_WATCH_INTERVAL', 'SHUTDOWN_TIMEOUT'],
   },
   {
     service: 'approval',
-    env: { INTAKE_ACK_WAIT: SECRETISH, LOG_LEVEL: 'chatty' },
+    env: { DIRECTORY_FILE, INTAKE_ACK_WAIT: SECRETISH, LOG_LEVEL: 'chatty' },
     variables: ['DATABASE_URL', 'INTAKE_ACK_WAIT', 'LOG_LEVEL'],
   },
   {
     service: 'approval',
-    env: { DATABASE_URL: `postgres://u:${SECRETISH}@db/x`, HTTP_PORT: '8080' },
+    env: { DIRECTORY_FILE, DATABASE_URL: `postgres://u:${SECRETISH}@db/x`, HTTP_PORT: '8080' },
     variables: ['REVIEW_LINK_SECRET'],
   },
   {
     service: 'notifier',
-    env: { NOTIFIER_CONFIG: 'channels.yaml', REVIEW_LINK_SECRET: 'too-short', WEBHOOK_TIMEOUT: SECRETISH },
+    env: {
+      DIRECTORY_FILE,
+      NOTIFIER_CONFIG: 'channels.yaml',
+      REVIEW_LINK_SECRET: 'too-short',
+      WEBHOOK_TIMEOUT: SECRETISH,
+    },
     variables: ['DATABASE_URL', 'REVIEW_LINK_SECRET', 'WEBHOOK_TIMEOUT'],
   },
   {
     service: 'notifier',
     env: {
+      DIRECTORY_FILE,
       DATABASE_URL: `postgres://u:${SECRETISH}@db/x`,
       NOTIFIER_CONFIG: 'channels.yaml',
       NOTIFIER_LEASE: '5s',

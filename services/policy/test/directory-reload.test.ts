@@ -16,7 +16,6 @@ import {
   waitUntil,
 } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openPolicyBucket, putBundle } from '../src/bucket.js';
 import { readBundle } from '../src/bundle.js';
@@ -33,8 +32,9 @@ import {
 
 // Top level, not in beforeAll: the fixtures register their own afterAll cleanup, which vitest
 // only honours while the file is being collected.
-const { url } = await useTestNats();
-const nc: NatsConnection = await connect({ servers: url });
+const nats = await useTestNats();
+// The policy service runs in-process on this connection and the test asks it: the ops user.
+const nc: NatsConnection = await nats.connect();
 const stops: (() => Promise<void>)[] = [];
 afterAll(async () => {
   for (const stop of stops.reverse()) await stop();
@@ -86,7 +86,7 @@ describe('the service process follows DIRECTORY_FILE', () => {
   it('serves an edited role at once, names the directory revision, and survives a broken edit', async () => {
     const file = directoryCopy();
     const service: ServiceProcess = await spawnService('policy', {
-      env: { NATS_URL: url, DIRECTORY_FILE: file, POLICY_BUCKET: '' },
+      env: { NATS_URL: nats.url, DIRECTORY_FILE: file, POLICY_BUCKET: '' },
     });
     const before = await info();
     const decision = await callEndpoint(
@@ -140,7 +140,8 @@ describe('a replica following the bucket', () => {
     const directory = await openDirectory({ file, logger, intervalMs: 50 });
     stops.push(() => directory.stop());
     const bucket = 'countersign-policy-directory-test';
-    const replicaNc = await connect({ servers: url });
+    // ops: the policy user may use only the production bucket, and this test has its own.
+    const replicaNc = await nats.connect();
     const replica: PolicyService = await startPolicyService(
       replicaNc,
       { dir: copyOfPolicies(), opaBin: opaBin(), bucket, directory },
