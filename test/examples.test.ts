@@ -362,8 +362,11 @@ function sessionLines(): SessionLine[] {
 
 /** The request schema for a subject the session sends to. */
 function requestSchema(subject: string) {
-  if (subject === 'approval.requested') return EvaluateRequest;
-  const endpoint = Object.values(Endpoints).find((e) => e.subject === subject);
+  if (subject.startsWith('approval.requested.')) return EvaluateRequest;
+  // Actor-bound commands are sent to `<subject>.<identity>`.
+  const endpoint = Object.values(Endpoints).find(
+    (e) => e.subject === subject || (e.actor && subject.startsWith(`${e.subject}.`)),
+  );
   if (!endpoint) throw new Error(`no command on ${subject}`);
   return endpoint.request;
 }
@@ -379,7 +382,7 @@ describe('examples/admin-session.md', () => {
       const [, subject = '', body = ''] = args;
       const parsed = requestSchema(subject).safeParse(JSON.parse(body));
       expect(parsed.success, `${line}\n${JSON.stringify(parsed.error?.issues)}`).toBe(true);
-      if (subject === 'approval.requested') {
+      if (subject.startsWith('approval.requested.')) {
         // The intake de-duplicates on Nats-Msg-Id: it must be the action_id.
         const id = (JSON.parse(body) as { action_id: string }).action_id;
         expect(args.slice(3), line).toEqual(['-H', `Nats-Msg-Id:${id}`]);
@@ -415,7 +418,7 @@ describe('examples/admin-session.md', () => {
       // The context the session selects is the ops login the test passes itself (opsServer).
       if (args[0] === 'sub' || args[0] === 'context') continue;
       const payload = args[2] ? fresh(args[2]) : '';
-      if (args[1] === 'approval.decide') {
+      if (args[1]?.startsWith('approval.decide.')) {
         // The intake is asynchronous: wait until a request published a moment ago is recorded.
         await recorded((JSON.parse(payload) as { action_id: string }).action_id);
       }
