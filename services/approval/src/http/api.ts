@@ -8,6 +8,7 @@
  * for a request (nothing is stored).
  */
 import {
+  type ActorField,
   ApprovalRequest,
   CancelRequest,
   CountersignError,
@@ -19,13 +20,11 @@ import {
   parseWith,
   ReportRequest,
 } from '@countersign/contracts';
-import { cancel, decide, expireAllDue, report, submit } from '../lifecycle/index.js';
+import { actorMismatch, cancel, decide, expireAllDue, report, submit } from '../lifecycle/index.js';
 import { approvalStats, getApproval, listApprovals } from '../queries.js';
 import type { HttpApp, RequestContext, Route } from './app.js';
 import { bearerIdentity } from './auth.js';
 import { readJsonObject, sendJson } from './io.js';
-
-type ActorField = 'requested_by' | 'decided_by' | 'cancelled_by' | 'reported_by';
 
 /**
  * The body with its actor field set to `identity`; refuses a body naming someone else. Names are
@@ -50,12 +49,7 @@ export function actingAs(
       fields: [{ path: field, message: canonical.message }],
     });
   }
-  if (canonical.identity !== identity) {
-    const message = `${field} must be the authenticated identity (${identity}); it is taken from the token`;
-    throw new CountersignError('forbidden', message, {
-      reasons: [{ code: 'actor_mismatch', message }],
-    });
-  }
+  if (canonical.identity !== identity) throw actorMismatch(field, identity, canonical.identity);
   return { ...body, [field]: identity };
 }
 

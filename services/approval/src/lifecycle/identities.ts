@@ -56,13 +56,16 @@ export function bindActor(
     }
     return { actor: person.id, relay: { by: principal.id, channel } };
   }
-  if (named !== undefined && named !== principal.id) {
-    throw refusal(
-      'actor_mismatch',
-      `${field} must be the authenticated identity (${principal.id}), not ${named}: it is taken from the credential`,
-    );
-  }
+  if (named !== undefined && named !== principal.id) throw actorMismatch(field, principal.id, named);
   return { actor: principal.id };
+}
+
+/** A payload's actor field naming someone other than the credential proves: on every door. */
+export function actorMismatch(field: ActorField, actor: string, named: string): CountersignError {
+  return refusal(
+    'actor_mismatch',
+    `${field} must be the authenticated identity (${actor}), not ${named}: it is taken from the credential`,
+  );
 }
 
 /**

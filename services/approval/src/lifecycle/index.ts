@@ -17,7 +17,7 @@ export { cancel } from './cancel.js';
 export { type DecideInput, type DecideOptions, decide } from './decide.js';
 export type { LifecycleDeps, LifecycleMetrics } from './deps.js';
 export { expire, expireAllDue, expireDue } from './expiry.js';
-export { admissionRefusal, type BoundActor, bindActor, knownPrincipal } from './identities.js';
+export { actorMismatch, admissionRefusal, type BoundActor, bindActor, knownPrincipal } from './identities.js';
 export { invalidRequestDecision } from './invalid.js';
 export { type ReportInput, report } from './report.js';
 export { containsUnstorable, storable } from './storable.js';
