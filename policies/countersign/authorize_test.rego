@@ -254,8 +254,8 @@ test_cancel_by_an_eligible_approver if {
 }
 
 test_cancel_by_an_operator if {
-	ask("cancel", payment, "bob") == allowed
-	ask("cancel", pause, "grace") == allowed
+	ask("cancel", payment, "carol") == allowed
+	ask("cancel", pause, "carol") == allowed
 }
 
 test_cancel_operator_roles_come_from_data if {
@@ -270,10 +270,12 @@ test_cancel_by_anyone_else_refused if {
 		"allowed": false,
 		"reasons": [{
 			"code": "not_allowed_to_cancel",
-			"message": "\"dave\" is neither the requester, an eligible approver nor an operator (ops)",
+			"message": "\"dave\" is neither the requester, an eligible approver nor an operator (admin)",
 		}],
 	}
-	codes(ask("cancel", payment, "carol")) == ["not_allowed_to_cancel"]
+
+	# bob holds ops, the deploy approvers' role: not an operator, not a payment approver
+	codes(ask("cancel", payment, "bob")) == ["not_allowed_to_cancel"]
 	codes(ask("cancel", payment, "erin")) == ["not_allowed_to_cancel"]
 	codes(ask("cancel", payment, "mallory")) == ["not_allowed_to_cancel", "unknown_identity"]
 }

@@ -10,7 +10,7 @@ test_no_directory_in_policy_data if {
 }
 
 test_operator_roles if {
-	data.countersign.operator_roles == ["ops"]
+	data.countersign.operator_roles == ["admin"]
 }
 
 test_thresholds_are_numbers if {

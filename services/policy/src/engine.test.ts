@@ -116,7 +116,7 @@ describe('the shipped policy', () => {
     expect(codes(engine.authorize({ action: 'cancel', approval, actor: 'dave' }).result)).toEqual([
       'not_allowed_to_cancel',
     ]);
-    expect(engine.authorize({ action: 'cancel', approval, actor: 'bob' }).result.allowed).toBe(true);
+    expect(engine.authorize({ action: 'cancel', approval, actor: 'carol' }).result.allowed).toBe(true);
     expect(engine.authorize({ action: 'report', approval, actor: 'billing-job' }).result.allowed).toBe(true);
     expect(codes(engine.authorize({ action: 'report', approval, actor: 'frank' }).result)).toEqual([
       'not_requester',
