@@ -232,3 +232,10 @@ describe('subjects', () => {
     expect(Endpoints.policyInfo.subject).toBe('policy.info');
   });
 });
+
+describe('ListRequest', () => {
+  it('filters by requester canonically, and keeps a name that is no identity as it is', () => {
+    expect(ListRequest.parse({ requested_by: ' Dave ' }).requested_by).toBe('dave');
+    expect(ListRequest.parse({ requested_by: "dave' --" }).requested_by).toBe("dave' --");
+  });
+});

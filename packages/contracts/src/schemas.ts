@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { jsonDepth, MAX_CONTEXT_DEPTH } from './depth.js';
 import { ERROR_CODE_NAMES } from './errors.js';
-import { Identity } from './identity.js';
+import { canonicalIdentity, Identity } from './identity.js';
 
 /** `action_id` is used as a NATS subject token: no dots, wildcards or spaces. */
 export const ACTION_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
@@ -172,7 +172,13 @@ export const ListRequest = z.strictObject({
   status: ApprovalStatus.optional(),
   run_id: Filter(256).optional(),
   action_type: Filter(64).optional(),
-  requested_by: Filter(256).optional(),
+  /** Compared canonically (`Dave` finds dave's); a name that is no identity matches nothing. */
+  requested_by: Filter(256)
+    .transform((name) => {
+      const canonical = canonicalIdentity(name);
+      return canonical.ok ? canonical.identity : name;
+    })
+    .optional(),
   limit: z.number().int().min(1).max(500).default(50),
   cursor: z.string().min(1).max(512).optional(),
 });
