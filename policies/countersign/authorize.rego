@@ -100,6 +100,20 @@ denial contains {"code": "missing_role", "message": msg} if {
 	])
 }
 
+# Fail closed: an approval asking for no role (an empty approver_roles, from an older policy or
+# a data edit) is not open to everyone; only operators (operator_roles) may decide it.
+denial contains {"code": "no_approver_roles", "message": msg} if {
+	action == "decide"
+	not is_pause
+	count(approver_roles) == 0
+	not is_operator
+	msg := concat("", [
+		"approval names no approver roles: only an operator (",
+		concat(", ", sort([lib.text(r) | some r in lib.operator_roles])), ") may decide it, not ",
+		label(actor),
+	])
+}
+
 # A resume is the owner's vote on its pause: one each, like a decision.
 denial contains {"code": "already_voted", "message": msg} if {
 	action in {"decide", "resume"}
@@ -139,7 +153,9 @@ may_cancel if is_requester
 
 may_cancel if count(actor_roles & approver_roles) > 0
 
-may_cancel if count(actor_roles & {r | some r in lib.operator_roles}) > 0
+may_cancel if is_operator
+
+is_operator if count(actor_roles & {r | some r in lib.operator_roles}) > 0
 
 denial contains {"code": "not_allowed_to_cancel", "message": msg} if {
 	action == "cancel"

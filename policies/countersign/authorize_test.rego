@@ -164,12 +164,40 @@ test_decide_all_failures_reported_sorted if {
 	codes(check(approval, "bob")) == ["already_voted", "missing_role", "self_approval"]
 }
 
-test_decide_no_role_required_still_needs_a_known_identity if {
+# An approval naming no approver roles is decided only by operators (operator_roles), never by
+# anyone who happens to be in the directory.
+test_decide_no_approver_roles_only_operators if {
 	approval := object.union(payment, {"policy": {"approver_roles": []}})
-	check(approval, "bob").allowed
-	check(approval, "dave").allowed
-	codes(check(approval, "mallory")) == ["unknown_identity"]
-	codes(check(approval, "billing-job")) == ["self_approval"]
+	check(approval, "carol") == allowed
+	check(approval, "bob") == {
+		"allowed": false,
+		"reasons": [{
+			"code": "no_approver_roles",
+			"message": "approval names no approver roles: only an operator (admin) may decide it, not \"bob\"",
+		}],
+	}
+	every who in ["alice", "dave", "erin", "frank", "grace"] {
+		codes(check(approval, who)) == ["no_approver_roles"]
+	}
+	codes(check(approval, "mallory")) == ["no_approver_roles", "unknown_identity"]
+	codes(check(approval, "billing-job")) == ["no_approver_roles", "self_approval"]
+}
+
+test_decide_no_approver_roles_requester_operator_still_refused if {
+	approval := object.union(payment, {"requested_by": "carol", "policy": {"approver_roles": []}})
+	codes(check(approval, "carol")) == ["self_approval"]
+}
+
+test_decide_no_approver_roles_operator_roles_from_data if {
+	approval := object.union(payment, {"policy": {"approver_roles": []}})
+	r := authorize.result with input as {"action": "decide", "approval": approval, "actor": "bob"}
+		with data.directory as directory
+		with data.countersign.operator_roles as ["ops"]
+	r == allowed
+	s := authorize.result with input as {"action": "decide", "approval": approval, "actor": "carol"}
+		with data.directory as directory
+		with data.countersign.operator_roles as ["ops"]
+	codes(s) == ["no_approver_roles"]
 }
 
 test_decide_missing_policy_fails_closed if {

@@ -65,6 +65,7 @@ test_every_needs_approval_rule_names_roles if {
 	every code in [
 		"amount_threshold", "high_value", "production_environment",
 		"bulk_operation", "delete_operation", "sensitive_action",
+		"missing_amount", "unknown_currency", "unknown_environment",
 	] {
 		count(data.countersign.approver_roles_by_reason[code]) > 0
 	}
@@ -87,4 +88,33 @@ test_role_and_channel_lists_are_string_arrays if {
 			is_string(x)
 		}
 	}
+}
+
+# Fail closed: these aliases are production, whatever else changes.
+test_production_aliases if {
+	every alias in ["production", "prod", "prd", "live"] {
+		alias in data.countersign.environments.production
+	}
+}
+
+# Environment names are compared lower-cased and trimmed; a name in both lists would be
+# ambiguous.
+test_environment_lists_are_lower_case_and_disjoint if {
+	e := data.countersign.environments
+	every name in array.concat(e.production, e.non_production) {
+		is_string(name)
+		lower(trim_space(name)) == name
+		name != ""
+	}
+	count({n | some n in e.production} & {n | some n in e.non_production}) == 0
+}
+
+# Currencies are compared upper-cased and trimmed; the default one must be known.
+test_currencies if {
+	every c in data.countersign.currencies {
+		is_string(c)
+		upper(trim_space(c)) == c
+		c != ""
+	}
+	data.countersign.default_currency in data.countersign.currencies
 }

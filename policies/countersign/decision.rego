@@ -22,15 +22,44 @@ amount := ctx.amount if is_number(ctx.amount)
 
 item_count := ctx.item_count if is_number(ctx.item_count)
 
+# The amount as given, null when absent (a `not` over an undefined ref would be undefined too).
+given_amount := object.get(ctx, "amount", null)
+
 is_money if action_type in lib.money_actions
 
 is_delete if contains(action_type, "delete")
 
 is_pause if action_type == "task_pause"
 
-is_production if {
-	is_string(ctx.environment)
-	lower(trim_space(ctx.environment)) == "production"
+# Fail closed on environments: a request that names one is production unless the name is a
+# known non-production environment. Aliases (prod, prd, live, any case, surrounding space) cite
+# production_environment; any other value (a typo, "production-eu", "", a number) cites
+# unknown_environment. Only a request without the key names no environment.
+has_environment if "environment" in object.keys(ctx)
+
+environment := lower(trim_space(ctx.environment)) if is_string(ctx.environment)
+
+is_production_alias if environment in lib.environments.production
+
+is_non_production if environment in lib.environments.non_production
+
+is_unknown_environment if {
+	has_environment
+	not is_production_alias
+	not is_non_production
+}
+
+is_production if is_production_alias
+
+is_production if is_unknown_environment
+
+# Fail closed on money: an amount that is not a JSON number, or a currency the thresholds do not
+# cover, cannot be judged, so a human is asked. No currency means default_currency.
+has_known_currency if not "currency" in object.keys(ctx)
+
+has_known_currency if {
+	is_string(ctx.currency)
+	upper(trim_space(ctx.currency)) in lib.currencies
 }
 
 # --- rules: each adds at most one {code, message} -----------------------------------------
@@ -67,9 +96,36 @@ fired contains {"code": "amount_limit_exceeded", "message": msg} if {
 	])
 }
 
+fired contains {"code": "missing_amount", "message": msg} if {
+	is_money
+	not is_number(given_amount)
+	msg := concat("", [
+		"money action ", input.action_type, " has no numeric context.amount (",
+		lib.text(given_amount), "): it cannot be checked against the thresholds",
+	])
+}
+
+fired contains {"code": "unknown_currency", "message": msg} if {
+	is_money
+	not has_known_currency
+	msg := concat("", [
+		"currency ", lib.text(ctx.currency), " is not one the policy knows (",
+		concat(", ", lib.currencies), "; none means ", lib.default_currency, ")",
+	])
+}
+
 fired contains {"code": "production_environment", "message": msg} if {
-	is_production
+	is_production_alias
 	msg := concat("", ["production environment (context.environment ", ctx.environment, ")"])
+}
+
+fired contains {"code": "unknown_environment", "message": msg} if {
+	is_unknown_environment
+	msg := concat("", [
+		"unknown environment (context.environment ", lib.text(ctx.environment),
+		") counts as production; known non-production environments: ",
+		concat(", ", lib.environments.non_production),
+	])
 }
 
 fired contains {"code": "bulk_operation", "message": bulk_message}
@@ -107,6 +163,11 @@ fired contains {"code": "paused_task", "message": msg} if {
 fired_codes := {r.code | some r in fired}
 
 is_high_value if "high_value" in fired_codes
+
+# A money action whose size is unknown is treated as a large one for risk.
+is_unjudged_money if "missing_amount" in fired_codes
+
+is_unjudged_money if "unknown_currency" in fired_codes
 
 denied if {
 	some code in fired_codes
@@ -171,6 +232,8 @@ else := "high" if amount > lib.thresholds.risk_high_amount
 
 else := "high" if is_production
 
+else := "high" if is_unjudged_money
+
 else := "high" if is_delete
 
 else := "medium" if amount > lib.thresholds.risk_medium_amount
@@ -187,10 +250,18 @@ else := lib.approvals.dual if production_delete
 
 else := lib.approvals.default
 
-# task_pause needs no role: the authorize entrypoint checks ownership instead.
+# task_pause needs no role: the authorize entrypoint checks ownership instead. Otherwise a
+# request that needs a human always names roles: if the fired rules map to none (a data edit
+# that forgot approver_roles_by_reason), the operators are asked, never "anyone".
 approver_roles := [] if is_pause
 
-else := sort(roles_by_reason | roles_by_action_type)
+else := sort(rule_roles) if count(rule_roles) > 0
+
+else := sort(lib.operator_roles) if outcome == "needs_approval"
+
+else := []
+
+rule_roles := roles_by_reason | roles_by_action_type
 
 roles_by_reason := {role |
 	some code in fired_codes

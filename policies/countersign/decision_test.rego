@@ -53,9 +53,12 @@ test_missing_context if {
 }
 
 test_context_not_an_object_counts_as_empty if {
-	d := decide({"action_type": "payment", "context": "amount=5000"})
+	d := decide({"action_type": "send_email", "context": "environment=production"})
 	d.outcome == "auto_approve"
 	d.risk == "low"
+
+	# a payment whose context is not an object has no amount: fail closed
+	codes(decide({"action_type": "payment", "context": "amount=5000"})) == ["missing_amount"]
 }
 
 test_missing_action_type if {
@@ -108,13 +111,98 @@ test_amount_on_non_money_action_does_not_fire if {
 	d.outcome == "auto_approve"
 }
 
-test_non_number_amount_does_not_fire if {
+# --- missing_amount and unknown_currency: money that cannot be judged asks finance -----------
+
+test_non_number_amount_needs_approval if {
 	every amount in ["1500", null, true, {"value": 1500}, [1500]] {
 		d := money("payment", amount)
+		d.outcome == "needs_approval"
+		d.risk == "high"
+		codes(d) == ["missing_amount"]
+		d.approver_roles == ["finance"]
+		d.notify == ["finance"]
+	}
+}
+
+test_missing_amount_on_every_money_action if {
+	every action_type in ["payment", "transfer", "withdrawal", "refund", "create_billing", "PAYMENT"] {
+		d := decide({"action_type": action_type})
+		d.outcome == "needs_approval"
+		d.reasons == [{
+			"code": "missing_amount",
+			"message": concat("", [
+				"money action ", action_type,
+				" has no numeric context.amount (null): it cannot be checked against the thresholds",
+			]),
+		}]
+	}
+}
+
+test_missing_amount_message_shows_the_value if {
+	money("payment", "1500").reasons[0].message == "money action payment has no numeric context.amount (1500): it cannot be checked against the thresholds"
+}
+
+test_missing_amount_only_for_money_actions if {
+	decide({"action_type": "send_email"}).outcome == "auto_approve"
+}
+
+test_missing_amount_is_not_bypassed_by_non_admins if {
+	every who in ["alice", "frank", "dave", "mallory"] {
+		decide({"action_type": "payment", "requested_by": who}).outcome == "needs_approval"
+	}
+}
+
+test_known_currencies_any_case_and_space if {
+	every currency in ["EUR", "eur", " usd ", "GBP", "chf"] {
+		d := decide({"action_type": "payment", "context": {"amount": 10, "currency": currency}})
 		d.outcome == "auto_approve"
-		d.risk == "low"
 		codes(d) == ["no_rule_matched"]
 	}
+}
+
+test_no_currency_is_the_default_currency if {
+	money("payment", 10).outcome == "auto_approve"
+	data.countersign.default_currency in data.countersign.currencies
+}
+
+test_unknown_currency_needs_approval if {
+	every currency in ["JPY", "XBT", "", "EURO", 978, null, ["EUR"]] {
+		d := decide({"action_type": "transfer", "context": {"amount": 10, "currency": currency}})
+		d.outcome == "needs_approval"
+		codes(d) == ["unknown_currency"]
+		d.risk == "high"
+		d.approver_roles == ["finance"]
+		d.notify == ["finance"]
+	}
+}
+
+test_unknown_currency_message if {
+	d := decide({"action_type": "payment", "context": {"amount": 10, "currency": "JPY"}})
+	d.reasons == [{
+		"code": "unknown_currency",
+		"message": "currency JPY is not one the policy knows (CHF, EUR, GBP, USD; none means EUR)",
+	}]
+}
+
+test_unknown_currency_with_large_amount_keeps_amount_rules if {
+	d := decide({"action_type": "payment", "context": {"amount": 20000, "currency": "JPY"}})
+	codes(d) == ["amount_threshold", "high_value", "unknown_currency"]
+	d.required_approvals == 2
+}
+
+test_unknown_currency_and_missing_amount_together if {
+	d := decide({"action_type": "refund", "context": {"currency": "JPY"}})
+	codes(d) == ["missing_amount", "unknown_currency"]
+}
+
+test_currency_ignored_on_non_money_actions if {
+	decide({"action_type": "send_email", "context": {"currency": "JPY"}}).outcome == "auto_approve"
+}
+
+test_currencies_come_from_data if {
+	d := decide({"action_type": "payment", "context": {"amount": 10, "currency": "JPY"}})
+		with data.countersign.currencies as ["EUR", "JPY"]
+	d.outcome == "auto_approve"
 }
 
 test_negative_amount_does_not_fire if {
@@ -165,7 +253,7 @@ test_huge_amount_is_denied if {
 # --- production_environment ----------------------------------------------------------------
 
 test_production_any_case if {
-	every env in ["production", "Production", "PRODUCTION", " production "] {
+	every env in ["production", "Production", "PRODUCTION", " production ", "prod", "PROD", "prd", "live", " Live\t"] {
 		d := decide({"action_type": "deploy", "context": {"environment": env}})
 		d.outcome == "needs_approval"
 		codes(d) == ["production_environment"]
@@ -181,9 +269,49 @@ test_production_message if {
 }
 
 test_non_production_environments if {
-	every env in ["staging", "prod", "production-eu", "", 1, null, ["production"]] {
+	every env in ["staging", "Staging", " dev ", "development", "test", "testing", "qa", "sandbox", "local", "stage", "demo"] {
 		decide({"action_type": "deploy", "context": {"environment": env}}).outcome == "auto_approve"
 	}
+}
+
+test_no_environment_is_not_production if {
+	d := decide({"action_type": "deploy", "context": {"resource": "api"}})
+	d.outcome == "auto_approve"
+}
+
+test_unknown_environment_counts_as_production if {
+	every env in ["production-eu", "prod1", "stagin", "", "  ", 1, null, ["production"], {"name": "dev"}] {
+		d := decide({"action_type": "deploy", "context": {"environment": env}})
+		d.outcome == "needs_approval"
+		codes(d) == ["unknown_environment"]
+		d.risk == "high"
+		d.approver_roles == ["ops"]
+		d.notify == ["ops"]
+	}
+}
+
+test_unknown_environment_message if {
+	d := decide({"context": {"environment": "production-eu"}})
+	d.reasons == [{
+		"code": "unknown_environment",
+		"message": "unknown environment (context.environment production-eu) counts as production; known non-production environments: demo, dev, development, local, qa, sandbox, stage, staging, test, testing",
+	}]
+}
+
+test_unknown_environment_delete_is_critical_dual_approval if {
+	d := decide({"action_type": "delete_user", "context": {"environment": "eu-west"}})
+	d.risk == "critical"
+	d.required_approvals == 2
+	codes(d) == ["delete_operation", "unknown_environment"]
+}
+
+test_environment_lists_come_from_data if {
+	d := decide({"context": {"environment": "eu-west"}})
+		with data.countersign.environments.non_production as ["eu-west"]
+	d.outcome == "auto_approve"
+	e := decide({"context": {"environment": "staging"}})
+		with data.countersign.environments.non_production as []
+	codes(e) == ["unknown_environment"]
 }
 
 # --- bulk_operation ------------------------------------------------------------------------
@@ -466,4 +594,51 @@ test_reasons_sorted_by_code if {
 test_thresholds_come_from_data if {
 	d := money("payment", 500) with data.countersign.thresholds.payment_amount as 1000
 	d.outcome == "auto_approve"
+}
+
+# --- approver_roles: a request that needs a human names who ------------------------------
+
+# With the shipped data, every request that needs approval (but a paused task, which its owner
+# resumes) names at least one approver role: no decision lets "anyone" approve.
+test_needs_approval_never_without_roles_for_shipped_data if {
+	requests := [
+		{"action_type": "payment"},
+		{"action_type": "payment", "context": {"amount": 500}},
+		{"action_type": "transfer", "context": {"amount": 20000}},
+		{"action_type": "refund", "context": {"amount": 10, "currency": "JPY"}},
+		{"action_type": "deploy", "context": {"environment": "prod"}},
+		{"action_type": "deploy", "context": {"environment": "mars"}},
+		{"action_type": "send_email", "context": {"bulk": true}},
+		{"action_type": "delete_user"},
+		{"action_type": "api_key_create"},
+		{"action_type": "code_execution", "context": {"environment": "live", "item_count": 1000}},
+	]
+	every r in requests {
+		d := decide(r)
+		d.outcome == "needs_approval"
+		count(d.approver_roles) > 0
+	}
+	every code, roles in data.countersign.approver_roles_by_reason {
+		d := decide({"action_type": "noop"}) with decision.fired as {{"code": code, "message": "m"}}
+		count(d.approver_roles) > 0
+		count(roles) > 0
+	}
+}
+
+test_rule_without_roles_asks_the_operators if {
+	d := decide({"action_type": "send_email", "context": {"bulk": true}})
+		with data.countersign.approver_roles_by_reason as {}
+	d.outcome == "needs_approval"
+	d.approver_roles == ["admin"]
+	e := decide({"action_type": "send_email", "context": {"bulk": true}})
+		with data.countersign.approver_roles_by_reason as {}
+		with data.countersign.operator_roles as ["sre", "oncall"]
+	e.approver_roles == ["oncall", "sre"]
+}
+
+test_bypassed_rule_without_roles_names_none if {
+	d := decide({"action_type": "send_email", "requested_by": "carol", "context": {"bulk": true}})
+		with data.countersign.approver_roles_by_reason as {}
+	d.outcome == "auto_approve"
+	d.approver_roles == []
 }

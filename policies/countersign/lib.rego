@@ -18,6 +18,16 @@ approvals := data.countersign.approvals
 
 money_actions := data.countersign.money_actions
 
+# Currencies whose amounts the thresholds may be compared with at face value (the thresholds
+# are in default_currency); a request without a currency is in default_currency.
+currencies := data.countersign.currencies
+
+default_currency := data.countersign.default_currency
+
+# Environment names, lower-case: production aliases and the known non-production names.
+# Anything else is an unknown environment and counts as production (fail closed).
+environments := data.countersign.environments
+
 sensitive_actions := data.countersign.sensitive_actions
 
 approver_roles_by_reason := data.countersign.approver_roles_by_reason

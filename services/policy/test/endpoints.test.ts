@@ -101,6 +101,27 @@ describe('policy.evaluate: money movements', () => {
     },
   );
 
+  // Fail closed: a money action the thresholds cannot judge asks finance, never auto-approves.
+  it.each(['payment', 'transfer', 'refund'])(
+    '%s without an amount needs finance (missing_amount)',
+    async (action_type) => {
+      const d = await evaluate({ action_type, context: { resource: 'invoice-42' } });
+      expect(d).toMatchObject({ outcome: 'needs_approval', risk: 'high', approver_roles: ['finance'] });
+      expect(codes(d)).toEqual(['missing_amount']);
+      expect((await evaluate({ action_type })).outcome).toBe('needs_approval');
+    },
+  );
+
+  it('a currency the policy does not know needs finance (unknown_currency); none means EUR', async () => {
+    const d = await evaluate({ context: { amount: 10, currency: 'JPY' } });
+    expect(d).toMatchObject({ outcome: 'needs_approval', risk: 'high', approver_roles: ['finance'] });
+    expect(codes(d)).toEqual(['unknown_currency']);
+    for (const currency of ['EUR', ' usd ', 'gbp']) {
+      expect((await evaluate({ context: { amount: 10, currency } })).outcome).toBe('auto_approve');
+    }
+    expect((await evaluate({ context: { amount: 10 } })).outcome).toBe('auto_approve');
+  });
+
   it('ignores amounts on actions that do not move money (risk still counts them)', async () => {
     const d = await evaluate({ action_type: 'send_email', context: { amount: 5000 } });
     expect(d.outcome).toBe('auto_approve');
@@ -110,7 +131,7 @@ describe('policy.evaluate: money movements', () => {
 });
 
 describe('policy.evaluate: environment, bulk, delete, sensitive actions', () => {
-  it.each(['production', 'PRODUCTION', 'Production', ' production '])(
+  it.each(['production', 'PRODUCTION', 'Production', ' production ', 'prod', 'PROD', 'prd', 'live'])(
     'environment %j needs ops approval',
     async (environment) => {
       const d = await evaluate({ action_type: 'deploy', context: { environment } });
@@ -124,6 +145,15 @@ describe('policy.evaluate: environment, bulk, delete, sensitive actions', () => 
     const d = await evaluate({ action_type: 'deploy', context: { environment: 'staging' } });
     expect(d.outcome).toBe('auto_approve');
   });
+
+  it.each(['production-eu', 'stagin', ''])(
+    'an unknown environment %j counts as production',
+    async (environment) => {
+      const d = await evaluate({ action_type: 'deploy', context: { environment } });
+      expect(d).toMatchObject({ outcome: 'needs_approval', risk: 'high', approver_roles: ['ops'] });
+      expect(codes(d)).toEqual(['unknown_environment']);
+    },
+  );
 
   it.each([
     [{ bulk: true }, 'needs_approval'],
@@ -247,6 +277,16 @@ describe('policy.authorize', () => {
     });
     expect(info.directory_revision).toMatch(/^[0-9a-f]{12}$/);
     expect((await authorize('decide', approval(), 'alice')).allowed).toBe(true);
+  });
+
+  it('lets only an operator decide an approval that names no approver roles (no_approver_roles)', async () => {
+    const open = approval({ policy: { ...decision, approver_roles: [] } });
+    for (const actor of ['frank', 'bob', 'dave']) {
+      const r = await authorize('decide', open, actor);
+      expect(r.allowed).toBe(false);
+      expect(codes(r)).toEqual(['no_approver_roles']);
+    }
+    expect((await authorize('decide', open, 'carol')).allowed).toBe(true);
   });
 
   it('refuses an identity the directory does not know, for every action', async () => {
