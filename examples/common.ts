@@ -61,7 +61,7 @@ function credentials(identity: string): { url: string; options: Partial<Connecti
   };
 }
 
-/** One sample approver per role, from the directory in policies/countersign/data.json. */
+/** One sample approver per role, from the sample directory (deploy/directory.yaml). */
 export const SAMPLE_APPROVERS: Record<string, string[]> = {
   ops: ['bob', 'grace'],
   finance: ['frank', 'alice'],

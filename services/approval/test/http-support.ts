@@ -14,7 +14,7 @@ import { parseApiTokens } from '../src/http/tokens.js';
 import type { ApprovalSettings } from '../src/service.js';
 import { startHarness, testLogger } from './support.js';
 
-/** Sample directory identities (see policies/countersign/data.json) and dave, a requester. */
+/** Identities of the test directory (packages/test-fixtures/directory.yaml) and dave, a requester. */
 export const IDENTITIES = ['alice', 'bob', 'carol', 'dave', 'frank', 'grace'] as const;
 export type Identity = (typeof IDENTITIES)[number];
 
