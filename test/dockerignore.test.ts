@@ -7,14 +7,18 @@
  */
 import { execFile } from 'node:child_process';
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
-import ignore from '@balena/dockerignore';
 import { REPO_ROOT } from '@countersign/devinfra';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
+// A CommonJS module whose types declare an ES default export it does not have: load it as CommonJS.
+const ignore = createRequire(import.meta.url)(
+  '@balena/dockerignore',
+) as typeof import('@balena/dockerignore').default;
 
 /** Every file under root, as Docker walks it (symlinks are sent as links, not followed). */
 function walk(root: string, dir = root): string[] {
