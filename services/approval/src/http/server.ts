@@ -13,7 +13,7 @@ import type { ApprovalService } from '../service.js';
 import { apiRoutes } from './api.js';
 import { type HttpApp, type HttpSettings, matchRoute, type Route } from './app.js';
 import { assetRoutes } from './assets.js';
-import { type CredentialCheck, deriveKey, Sessions } from './auth.js';
+import { type CredentialCheck, Sessions, sessionSecretOf } from './auth.js';
 import { dashboardRoutes, errorPage } from './dashboard.js';
 import { startEventHub } from './events.js';
 import { healthRoutes } from './health.js';
@@ -62,8 +62,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     heartbeatMs: settings.sseHeartbeatMs,
     maxClients: settings.sseMaxClients,
   });
-  const sessionSecret =
-    settings.sessionSecret ?? deriveKey(settings.reviewLinkSecret, 'session-secret').toString('hex');
+  const sessionSecret = sessionSecretOf(settings.reviewLinkSecret, settings.sessionSecret);
   const publicOrigin = settings.publicUrl ? new URL(settings.publicUrl).origin : undefined;
   const secure = publicOrigin?.startsWith('https:') ?? false;
   const directory = options.service.deps.directory;
