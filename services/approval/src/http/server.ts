@@ -10,6 +10,7 @@ import { CountersignError } from '@countersign/contracts';
 import { coerceError, type Logger, memoStop } from '@countersign/runtime';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { ApprovalService } from '../service.js';
+import { logAccess } from './access-log.js';
 import { apiRoutes } from './api.js';
 import { type HttpApp, type HttpSettings, matchRoute, type Route } from './app.js';
 import { assetRoutes } from './assets.js';
@@ -165,6 +166,7 @@ async function dispatch(app: HttpApp, routes: readonly Route[], req: IncomingMes
   const method = req.method ?? 'GET';
   let routeName = 'unmatched';
   res.on('finish', () => app.metrics.httpRequest(routeName, method, res.statusCode));
+  logAccess(app.logger, req, res, () => routeName);
   let kind: Route['kind'] = 'api';
   try {
     const url = new URL(req.url ?? '/', 'http://localhost');
