@@ -90,7 +90,7 @@ const SECTIONS: Section[] = [
       API_TOKENS:
         'bearer tokens of the HTTP API and dashboard sign-in: `<token>:<identity>` or `sha256:<hex>:<identity>` entries, comma-separated; the token acts as that identity',
       REVIEW_LINK_SECRET:
-        'HMAC key of review-link tokens, shared with the notifier that mints them; at least 32 characters; required with `HTTP_PORT`',
+        'Secret review-link tokens are signed from (its own derived key), shared with the notifier that mints them; at least 32 characters; required with `HTTP_PORT`',
     },
   },
   {

@@ -61,6 +61,7 @@ const FILLED_SECRETS: Record<string, string> = {
   POSTGRES_PASSWORD: 'a1b2c3d4e5f6a1b2c3d4e5f6',
   POSTGRES_APP_PASSWORD: 'f6e5d4c3b2a1f6e5d4c3b2a1',
   REVIEW_LINK_SECRET: 'k'.repeat(44),
+  SESSION_SECRET: 's'.repeat(44),
   API_TOKENS: `${'t'.repeat(40)}:alice,${'u'.repeat(40)}:frank`,
   ...Object.fromEntries(NATS_PASSWORDS.map((name, i) => [name, `natspass${i}`.padEnd(24, 'x')])),
 };
@@ -177,6 +178,9 @@ describe('docker-compose.yml', () => {
     const notifier = environmentOf('notifier', filled);
     // Review links minted by the notifier must verify in the approval service and point at it.
     expect(notifier.REVIEW_LINK_SECRET).toBe(approval.REVIEW_LINK_SECRET);
+    // Sessions have their own secret, which the notifier does not hold.
+    expect(approval.SESSION_SECRET).toBe(FILLED_SECRETS.SESSION_SECRET);
+    expect(notifier.SESSION_SECRET).toBeUndefined();
     expect(notifier.PUBLIC_URL).toBe(approval.PUBLIC_URL);
     expect(notifier.DATABASE_URL).toBe(approval.DATABASE_URL);
     expect(approval).toMatchObject({ HTTP_PORT: '8080', HTTP_HOST: '0.0.0.0' });
@@ -220,6 +224,36 @@ describe('docker-compose.yml', () => {
       for (const name of users)
         expect(() => environmentOf(name, without), `${name} without ${secret}`).toThrow(secret);
     }
+  });
+
+  it('sets every secret a service knows from .env, never a value written in the compose file', () => {
+    // The variables of the services' schemas that hold credentials or signing secrets.
+    const SECRET_KEYS = /SECRET|TOKEN|PASSWORD|CREDS|DATABASE_URL|SMTP_URL/;
+    const checked: string[] = [];
+    for (const name of Object.keys(services)) {
+      for (const [key, value] of Object.entries(services[name]?.environment ?? {})) {
+        if (!SECRET_KEYS.test(key)) continue;
+        // Interpolated from .env: what is left without the ${VARIABLE}s holds no secret (a URL
+        // keeps its user, host and database, never a password).
+        const literal = String(value).replace(VARIABLE, '');
+        if (/_URL$/.test(key) && literal !== '')
+          expect(new URL(literal).password, `${name}: ${key}`).toBe('');
+        else expect(literal, `${name}: ${key}`).toBe('');
+        checked.push(key);
+      }
+    }
+    expect(checked).toEqual(
+      expect.arrayContaining([
+        'POSTGRES_PASSWORD',
+        'MIGRATION_DATABASE_URL',
+        'DATABASE_URL',
+        'SMTP_URL',
+        'SESSION_SECRET',
+      ]),
+    );
+    const approval = services.approval?.environment ?? {};
+    for (const key of ['REVIEW_LINK_SECRET', 'SESSION_SECRET', 'API_TOKENS', 'NATS_PASSWORD'])
+      expect(String(approval[key]), key).toMatch(/^\$\{[A-Z_]+:\?/);
   });
 
   it('runs nats-server with the accounts scripts/nats-config.ts generates from the directory', () => {

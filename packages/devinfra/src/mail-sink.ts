@@ -84,7 +84,8 @@ export async function startMailSink(options: MailSinkOptions = {}): Promise<Mail
   // ECONNRESET would be an uncaught exception in whatever process runs the sink.
   server.on('error', () => {});
   return {
-    url: `smtp://127.0.0.1:${port}`,
+    // The sink has no TLS: plaintext is allowed explicitly (the notifier warns at start).
+    url: `smtp://127.0.0.1:${port}?starttls=optional`,
     port,
     received,
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),

@@ -35,6 +35,7 @@ export {
 } from './durable-consumer.js';
 export { DURATION_FORMAT, formatDuration, parseDuration, parseDurationList } from './duration.js';
 export { coerceError, isRetryable } from './errors.js';
+export { deriveKey, type KeyPurpose } from './keys.js';
 export { createLogger, type Logger, type LoggerOptions, REDACTED_PATHS, redactUrl } from './logger.js';
 export {
   grantRuntimeRole,

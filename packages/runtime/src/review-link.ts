@@ -1,10 +1,12 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { deriveKey } from './keys.js';
 
 /**
  * One-click review link tokens, minted by whoever sends the link (the notifier) and checked by
  * the approval service. A token is bound to one approval and one approver, expires with the
  * approval, and carries a nonce that the approval service burns in the same transaction as the
- * vote, which makes it single use. Format: `<base64url(json claims)>.<base64url(hmac-sha256)>`.
+ * vote, which makes it single use. Format: `<base64url(json claims)>.<base64url(hmac-sha256)>`,
+ * keyed with the secret's `review-link` key (keys.ts), never the secret itself.
  */
 export interface ReviewClaims {
   /** action_id of the approval. */
@@ -35,7 +37,7 @@ function checkSecret(secret: string): void {
 }
 
 function sign(secret: string, payload: string): string {
-  return createHmac('sha256', secret).update(payload).digest('base64url');
+  return createHmac('sha256', deriveKey(secret, 'review-link')).update(payload).digest('base64url');
 }
 
 export function mintReviewToken(

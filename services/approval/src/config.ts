@@ -50,7 +50,7 @@ export const ApprovalVariables = CommonEnv.extend({
   HTTP_HOST: env.string('127.0.0.1'),
   /** Base URL people reach the server at (review links, Origin checks); default http://HOST:PORT. */
   PUBLIC_URL: z.url().optional(),
-  /** HMAC key of review-link tokens, shared with the notifier that mints them. Required with HTTP. */
+  /** Secret review-link tokens are signed from (its own derived key), shared with the notifier that mints them. Required with HTTP. */
   REVIEW_LINK_SECRET: SigningSecret.optional(),
   /** `<token>:<identity>` or `sha256:<hex>:<identity>` entries, comma-separated. */
   API_TOKENS: z
@@ -64,7 +64,7 @@ export const ApprovalVariables = CommonEnv.extend({
         return z.NEVER;
       }
     }),
-  /** HMAC key of dashboard sessions; derived from REVIEW_LINK_SECRET when unset. */
+  /** Secret dashboard sessions are signed from (its own derived keys); derived from REVIEW_LINK_SECRET, with its own label, when unset. */
   SESSION_SECRET: SigningSecret.optional(),
   /** How long a dashboard sign-in lasts. */
   SESSION_TTL: env.duration('8h', { min: 60_000, max: 30 * 86_400_000 }),

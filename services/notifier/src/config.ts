@@ -23,7 +23,7 @@ export const NotifierVariables = CommonEnv.extend({
   ...DatabaseEnv.shape,
   /** Path of the channels file (YAML or JSON), see channels.example.yaml. */
   NOTIFIER_CONFIG: z.string().min(1),
-  /** `smtp://user:pass@host:587` (`?starttls=required`: never plaintext) or `smtps://...:465`; needed when an email channel is configured. */
+  /** `smtp://user:pass@host:587` (STARTTLS required; `?starttls=optional` allows plaintext, dev only) or `smtps://...:465`; needed when an email channel is configured. */
   SMTP_URL: z
     .string()
     .min(1)

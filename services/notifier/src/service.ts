@@ -4,7 +4,7 @@ import type pg from 'pg';
 import type { DirectorySource } from './approvers.js';
 import type { ChannelsConfig } from './channel-config.js';
 import { buildChannels } from './channels/index.js';
-import { createSmtpSender } from './channels/smtp.js';
+import { allowsPlaintext, createSmtpSender } from './channels/smtp.js';
 import type { NotifierConfig } from './config.js';
 import { startEventConsumer } from './consumer.js';
 import { type MarkdownWatcher, startMarkdownWatcher } from './markdown/watcher.js';
@@ -62,6 +62,9 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
       allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
     },
   });
+  if (env.SMTP_URL && allowsPlaintext(env.SMTP_URL.reveal())) {
+    logger.warn('SMTP_URL has ?starttls=optional: mail and SMTP credentials may go in plaintext (dev only)');
+  }
   for (const { folder } of markdownFolders) await folder.ensure();
   const watched = markdownFolders.filter(({ settings }) => settings.watch);
   const relayer = deps.directory.current().get(env.NOTIFIER_IDENTITY);

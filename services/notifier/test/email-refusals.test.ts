@@ -12,7 +12,7 @@ import { mailAbout, startSmtpSink } from './helpers/smtp-sink.js';
 
 /**
  * Email that must not go out, end to end against a real SMTP server (smtp-server, in this
- * process): STARTTLS required against a server that offers none, a login the server refuses
+ * process): STARTTLS, required by default, against a server that offers none, a login the server refuses
  * (535), and a pending approval whose event arrives after it expired.
  */
 const nats = await useTestNats();
@@ -48,10 +48,10 @@ const settled = (pool: Parameters<typeof deliveriesOf>[0], actionId: string, cou
   );
 
 describe('SMTP refusals', () => {
-  it('with STARTTLS required, sends neither the message nor the credentials to a server that offers no TLS', async () => {
+  it('by default (no starttls option), sends neither the message nor the credentials to a server that offers no TLS', async () => {
     const sink = await startSmtpSink();
     const run = await startTestNotifier(
-      testEnv(db, nats.url, { DIRECTORY_FILE: directoryFile, SMTP_URL: `${sink.url}?starttls=required` }),
+      testEnv(db, nats.url, { DIRECTORY_FILE: directoryFile, SMTP_URL: sink.defaultUrl }),
       { channels: [emailChannel] },
     );
     try {
@@ -71,6 +71,8 @@ describe('SMTP refusals', () => {
       expect(sink.logins).toEqual([]);
       expect(sink.received).toEqual([]);
       expect(run.logs().join('\n')).not.toContain('sink-password');
+      // Required TLS is the default: no plaintext warning at start.
+      expect(run.logs().join('\n')).not.toContain('starttls=optional');
     } finally {
       await run.stop();
       await sink.close();

@@ -56,6 +56,9 @@ describe('email channel', () => {
         const found = sink.accepted().filter(mailAbout(approval.action_id));
         return found.length === 2 && found;
       });
+      // The sink has no TLS, so its URL allows plaintext explicitly, and the notifier says so at start.
+      expect(sink.url).toContain('?starttls=optional');
+      expect(run.logs().some((l) => l.includes('"level":40') && l.includes('starttls=optional'))).toBe(true);
       // Finance approvers only; the requester dave holds the role but never gets a link to approve himself.
       expect(mails.flatMap((m) => m.to).sort()).toEqual(['alice@example.com', 'frank@example.com']);
 

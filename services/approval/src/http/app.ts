@@ -20,7 +20,7 @@ export interface HttpSettings {
   host: string;
   /** Base URL people reach this server at; derived from host and port when absent. */
   publicUrl?: string | undefined;
-  /** HMAC key of review-link tokens (shared with the notifier); at least 32 characters. */
+  /** Secret review-link tokens are signed from (its derived `review-link` key; shared with the notifier); at least 32 characters. */
   reviewLinkSecret: string;
   /** HMAC key of dashboard sessions; derived from reviewLinkSecret when absent. */
   sessionSecret?: string | undefined;

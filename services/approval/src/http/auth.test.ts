@@ -1,6 +1,8 @@
+import { createHmac } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { deriveKey, mintReviewToken, ReviewTokenInvalid, verifyReviewToken } from '@countersign/runtime';
 import { describe, expect, it } from 'vitest';
-import { fromThisOrigin, SESSION_COOKIE, Sessions } from './auth.js';
+import { fromThisOrigin, SESSION_COOKIE, Sessions, sessionSecretOf } from './auth.js';
 import { parseApiTokens, TokenStore } from './tokens.js';
 
 const req = (headers: Record<string, string>) => ({ headers }) as unknown as IncomingMessage;
@@ -60,6 +62,62 @@ describe('Sessions', () => {
     expect(sessions.checkCsrf(a, sessions.csrfToken(a))).toBe(true);
     expect(sessions.checkCsrf(a, sessions.csrfToken(b))).toBe(false);
     expect(sessions.checkCsrf(a, null)).toBe(false);
+  });
+});
+
+describe('review links and sessions, both from REVIEW_LINK_SECRET (SESSION_SECRET unset)', () => {
+  const linkSecret = 'r'.repeat(40);
+  const sessions = new Sessions(sessionSecretOf(linkSecret), tokenStands(tokens), 3600, false);
+  const who = tokens.identify(token);
+  if (!who) throw new Error('token not configured');
+  const sign = (key: Buffer, payload: string) =>
+    createHmac('sha256', key).update(payload).digest('base64url');
+
+  it('derives the session secret with its own label, and takes SESSION_SECRET when set', () => {
+    expect(sessionSecretOf(linkSecret)).not.toBe(linkSecret);
+    expect(sessionSecretOf(linkSecret)).toBe(deriveKey(linkSecret, 'session-secret').toString('hex'));
+    expect(sessionSecretOf(linkSecret, 'x'.repeat(40))).toBe('x'.repeat(40));
+  });
+
+  it('a review-link token never opens a session', () => {
+    const review = mintReviewToken(linkSecret, {
+      actionId: 'a-1',
+      approver: 'alice',
+      expiresAt: new Date(Date.now() + 60_000),
+    });
+    expect(sessions.read(req({ cookie: `${SESSION_COOKIE}=${review}` }))).toBeUndefined();
+    // Even with session-shaped claims: what the review-link key signs is no session.
+    const claims = { i: 'alice', f: who.fingerprint, s: 'x', e: Date.now() + 60_000 };
+    const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
+    for (const key of [deriveKey(linkSecret, 'review-link'), Buffer.from(linkSecret)]) {
+      expect(
+        sessions.read(req({ cookie: `${SESSION_COOKIE}=${payload}.${sign(key, payload)}` })),
+      ).toBeUndefined();
+    }
+    // The same payload with the session's own key does open one: the refusal above is the key's.
+    const sessionKey = deriveKey(sessionSecretOf(linkSecret), 'session');
+    expect(
+      sessions.read(req({ cookie: `${SESSION_COOKIE}=${payload}.${sign(sessionKey, payload)}` }))?.identity,
+    ).toBe('alice');
+  });
+
+  it('a session cookie never verifies as a review-link token', () => {
+    const value = cookieOf(sessions.issue(who)).slice(SESSION_COOKIE.length + 1);
+    expect(() => verifyReviewToken(linkSecret, value, 'a-1')).toThrow(ReviewTokenInvalid);
+    // Review-shaped claims signed with the session key: a bad signature, not a vote.
+    const claims = { a: 'a-1', v: 'alice', e: Math.floor(Date.now() / 1000) + 60, n: 'n' };
+    const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
+    const sessionKey = deriveKey(sessionSecretOf(linkSecret), 'session');
+    expect(() => verifyReviewToken(linkSecret, `${payload}.${sign(sessionKey, payload)}`, 'a-1')).toThrow(
+      /bad signature/,
+    );
+    expect(
+      verifyReviewToken(
+        linkSecret,
+        `${payload}.${sign(deriveKey(linkSecret, 'review-link'), payload)}`,
+        'a-1',
+      ).v,
+    ).toBe('alice');
   });
 });
 

@@ -10,15 +10,18 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { CountersignError } from '@countersign/contracts';
-import type { Directory } from '@countersign/runtime';
+import { type Directory, deriveKey } from '@countersign/runtime';
 import { authenticationRequired, parseCookies } from './io.js';
 import type { Identified, TokenStore } from './tokens.js';
 
 export const SESSION_COOKIE = 'countersign_session';
 
-/** A separate key per purpose, so a value signed for one use is never valid for another. */
-export function deriveKey(secret: string, purpose: string): Buffer {
-  return createHmac('sha256', secret).update(`countersign:${purpose}`).digest();
+/**
+ * The secret dashboard sessions are signed from: SESSION_SECRET, else a key derived from
+ * REVIEW_LINK_SECRET with its own label, so a review link never signs a session (nor the reverse).
+ */
+export function sessionSecretOf(reviewLinkSecret: string, sessionSecret?: string): string {
+  return sessionSecret ?? deriveKey(reviewLinkSecret, 'session-secret').toString('hex');
 }
 
 export function hmac(key: Buffer, text: string): string {

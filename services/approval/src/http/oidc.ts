@@ -12,9 +12,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Directory, Secret } from '@countersign/runtime';
+import { type Directory, deriveKey, type Secret } from '@countersign/runtime';
 import * as client from 'openid-client';
-import { deriveKey, hmac, sameSecret } from './auth.js';
+import { hmac, sameSecret } from './auth.js';
 import { parseCookies } from './io.js';
 
 export interface OidcSettings {

@@ -7,12 +7,18 @@
  * carries a CSRF token derived from the nonce, so only a page this server rendered can post it.
  */
 import { type ApprovalWithHistory, CountersignError, DecideRequest, parseWith } from '@countersign/contracts';
-import { query, type ReviewClaims, ReviewTokenInvalid, verifyReviewToken } from '@countersign/runtime';
+import {
+  deriveKey,
+  query,
+  type ReviewClaims,
+  ReviewTokenInvalid,
+  verifyReviewToken,
+} from '@countersign/runtime';
 import type pg from 'pg';
 import { decide } from '../lifecycle/index.js';
 import { getApproval } from '../queries.js';
 import type { HttpApp, RequestContext, Route } from './app.js';
-import { deriveKey, fromThisOrigin, hmac, sameSecret } from './auth.js';
+import { fromThisOrigin, hmac, sameSecret } from './auth.js';
 import { html, type SafeHtml } from './html.js';
 import { readForm, sendHtml } from './io.js';
 import {

@@ -10,10 +10,11 @@ import { CountersignError } from '@countersign/contracts';
 import { coerceError, type Logger, memoStop } from '@countersign/runtime';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { ApprovalService } from '../service.js';
+import { logAccess } from './access-log.js';
 import { apiRoutes } from './api.js';
 import { type HttpApp, type HttpSettings, matchRoute, type Route } from './app.js';
 import { assetRoutes } from './assets.js';
-import { type CredentialCheck, deriveKey, Sessions } from './auth.js';
+import { type CredentialCheck, Sessions, sessionSecretOf } from './auth.js';
 import { dashboardRoutes, errorPage } from './dashboard.js';
 import { startEventHub } from './events.js';
 import { healthRoutes } from './health.js';
@@ -62,8 +63,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     heartbeatMs: settings.sseHeartbeatMs,
     maxClients: settings.sseMaxClients,
   });
-  const sessionSecret =
-    settings.sessionSecret ?? deriveKey(settings.reviewLinkSecret, 'session-secret').toString('hex');
+  const sessionSecret = sessionSecretOf(settings.reviewLinkSecret, settings.sessionSecret);
   const publicOrigin = settings.publicUrl ? new URL(settings.publicUrl).origin : undefined;
   const secure = publicOrigin?.startsWith('https:') ?? false;
   const directory = options.service.deps.directory;
@@ -166,6 +166,7 @@ async function dispatch(app: HttpApp, routes: readonly Route[], req: IncomingMes
   const method = req.method ?? 'GET';
   let routeName = 'unmatched';
   res.on('finish', () => app.metrics.httpRequest(routeName, method, res.statusCode));
+  logAccess(app.logger, req, res, () => routeName);
   let kind: Route['kind'] = 'api';
   try {
     const url = new URL(req.url ?? '/', 'http://localhost');

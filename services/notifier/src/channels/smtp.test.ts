@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifySmtpError, parseSmtpUrl } from './smtp.js';
+import { allowsPlaintext, classifySmtpError, parseSmtpUrl } from './smtp.js';
 
 describe('SMTP outcome', () => {
   it('4xx is retried, 5xx is permanent, whenever the server answered', () => {
@@ -28,6 +28,7 @@ describe('SMTP outcome', () => {
       host: 'mail.example',
       port: 2525,
       secure: false,
+      requireTls: true,
       auth: { user: 'user@x', pass: 'p:ss' },
     });
     expect(parseSmtpUrl('smtps://mail.example')).toMatchObject({ port: 465, secure: true });
@@ -36,8 +37,14 @@ describe('SMTP outcome', () => {
       secure: false,
       requireTls: true,
     });
-    expect(parseSmtpUrl('smtp://mail.example').requireTls).toBeUndefined();
+    // STARTTLS is required unless the URL says, explicitly, that plaintext is allowed (dev sinks).
+    expect(parseSmtpUrl('smtp://mail.example').requireTls).toBe(true);
+    expect(allowsPlaintext('smtp://mail.example')).toBe(false);
+    expect(parseSmtpUrl('smtp://mail.example?starttls=optional').requireTls).toBe(false);
+    expect(allowsPlaintext('smtp://mail.example?starttls=optional')).toBe(true);
+    expect(allowsPlaintext('smtps://mail.example')).toBe(false);
     expect(() => parseSmtpUrl('smtp://mail.example?starttls=maybe')).toThrow(/starttls=required/);
+    expect(() => parseSmtpUrl('smtp://mail.example?starttls=')).toThrow(/starttls=required/);
     expect(() => parseSmtpUrl('smtp://mail.example?tls=off')).toThrow(/starttls=required/);
     expect(() => parseSmtpUrl('http://mail.example')).toThrow(/smtp/);
   });

@@ -22,15 +22,17 @@ interface SmtpEndpoint {
   host: string;
   port: number;
   secure: boolean;
-  /** STARTTLS or nothing: never a plaintext session (`?starttls=required`). */
-  requireTls?: boolean;
+  /** STARTTLS or nothing: never a plaintext session (the default of `smtp://`). */
+  requireTls: boolean;
   auth?: { user: string; pass: string };
 }
 
 /**
- * `smtp://user:pass@host:587` (STARTTLS when offered), `smtp://...:587?starttls=required` (no
- * message and no credentials over a connection that did not upgrade, even when an attacker on
- * the path strips the server's STARTTLS offer) or `smtps://user:pass@host:465` (TLS).
+ * `smtp://user:pass@host:587` requires STARTTLS: no message and no credentials go over a
+ * connection that did not upgrade, even when an attacker on the path strips the server's
+ * STARTTLS offer (`?starttls=required` says the same explicitly). `?starttls=optional` is the
+ * explicit dev setting for a local sink without TLS: STARTTLS when offered, else plaintext (the
+ * notifier warns at start). `smtps://user:pass@host:465` is TLS from the first byte.
  */
 export function parseSmtpUrl(url: string): SmtpEndpoint {
   const parsed = new URL(url);
@@ -40,14 +42,19 @@ export function parseSmtpUrl(url: string): SmtpEndpoint {
   const secure = parsed.protocol === 'smtps:';
   const options = [...parsed.searchParams.keys()];
   const starttls = parsed.searchParams.get('starttls');
-  if (options.some((key) => key !== 'starttls') || (starttls !== null && starttls !== 'required')) {
-    throw new Error('SMTP_URL takes one option: ?starttls=required');
+  if (
+    options.some((key) => key !== 'starttls') ||
+    (starttls !== null && starttls !== 'required' && starttls !== 'optional')
+  ) {
+    throw new Error(
+      'SMTP_URL takes one option: ?starttls=required (the default) or ?starttls=optional (dev only)',
+    );
   }
   return {
     host: parsed.hostname.replace(/^\[|\]$/g, ''),
     port: parsed.port ? Number(parsed.port) : secure ? 465 : 587,
     secure,
-    ...(starttls === 'required' && !secure ? { requireTls: true } : {}),
+    requireTls: !secure && starttls !== 'optional',
     ...(parsed.username
       ? { auth: { user: decodeURIComponent(parsed.username), pass: decodeURIComponent(parsed.password) } }
       : {}),
@@ -62,6 +69,16 @@ export function parseSmtpUrl(url: string): SmtpEndpoint {
  */
 export function createSmtpSender(url: Secret<string>, timeoutMs: number): SmtpSender {
   const endpoint = parseSmtpUrl(url.reveal());
+  return createSmtpSenderFor(endpoint, timeoutMs);
+}
+
+/** True when the URL lets a session go on in plaintext (the dev `?starttls=optional`). */
+export function allowsPlaintext(url: string): boolean {
+  const endpoint = parseSmtpUrl(url);
+  return !endpoint.secure && !endpoint.requireTls;
+}
+
+function createSmtpSenderFor(endpoint: SmtpEndpoint, timeoutMs: number): SmtpSender {
   return {
     async send(message) {
       const source = new MailComposer({
@@ -83,7 +100,7 @@ export function createSmtpSender(url: Secret<string>, timeoutMs: number): SmtpSe
         host: endpoint.host,
         port: endpoint.port,
         secure: endpoint.secure,
-        requireTLS: endpoint.requireTls ?? false,
+        requireTLS: endpoint.requireTls,
         connectionTimeout: timeoutMs,
         greetingTimeout: timeoutMs,
         socketTimeout: timeoutMs,

@@ -18,7 +18,10 @@ export interface ReceivedMail {
 }
 
 export interface SmtpSink {
+  /** With `?starttls=optional`: the sink has no TLS, so tests allow plaintext explicitly. */
   url: string;
+  /** The same sink with the production default (STARTTLS required). */
+  defaultUrl: string;
   /** Every message whose data arrived completely, answered or not. */
   received: ReceivedMail[];
   accepted(): ReceivedMail[];
@@ -94,7 +97,8 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.server.address() as AddressInfo;
   return {
-    url: `smtp://${user}:${password}@127.0.0.1:${port}`,
+    url: `smtp://${user}:${password}@127.0.0.1:${port}?starttls=optional`,
+    defaultUrl: `smtp://${user}:${password}@127.0.0.1:${port}`,
     received,
     accepted: () => received.filter((m) => m.accepted),
     attemptsFor: (address) => attempts.get(address.toLowerCase()) ?? 0,
