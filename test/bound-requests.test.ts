@@ -135,3 +135,26 @@ describe('a forged decided event', () => {
     expect(err.name).toBe('ApprovalRejectedError');
   });
 });
+
+describe('approval.submit', () => {
+  it("refuses an id held by another requester with forbidden/action_id_taken, and keeps the holder's approval", async () => {
+    const actionId = `pay-${invoice()}`;
+    const held = await dave.submit({
+      action_id: actionId,
+      action_type: 'noop',
+      description: 'nothing',
+      requested_by: 'dave',
+    });
+    const err = await rejection(
+      billing.submit({ ...payment(actionId, 50_000), requested_by: 'billing-job' }),
+    );
+    expect(err.name).toBe('ForbiddenError');
+    expect((err as IdempotencyConflictError).details?.reasons).toEqual([
+      expect.objectContaining({ code: 'action_id_taken' }),
+    ]);
+    expect(await billing.get(actionId)).toMatchObject({
+      requested_by: 'dave',
+      request_hash: held.request_hash,
+    });
+  });
+});
