@@ -12,14 +12,15 @@ import {
   type PolicyDecision,
   parseWith,
   type RequestOf,
+  requestHash,
   type StatsResponse,
   Subjects,
 } from '@countersign/contracts';
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { type CallOptions, callEndpoint } from './call.js';
-import { outcomeOf, typedError } from './errors.js';
-import { ReconnectWatcher, type WaitOptions, waitForDecided } from './wait.js';
+import { IdempotencyConflictError, outcomeOf, typedError } from './errors.js';
+import { ReconnectWatcher, type WaitLogger, type WaitOptions, waitForDecided } from './wait.js';
 
 export interface ClientOptions {
   /** Per-command reply timeout in milliseconds. Default 5000. */
@@ -31,6 +32,8 @@ export interface ClientOptions {
    * names (`requested_by`, `decided_by`, …).
    */
   identity?: string;
+  /** Where ignored decided events are reported (forged, or for another request). Default: console. */
+  logger?: WaitLogger;
 }
 
 /**
@@ -46,8 +49,13 @@ export interface RequestReceipt {
   action_id: string;
   /** Stream sequence of the request. */
   seq: number;
-  /** True when the stream had already seen this action_id (a retry of the same request). */
+  /**
+   * True when the stream had already seen this action_id within its duplicate window. The
+   * client then checked the stored approval (when there is one yet) holds this very request.
+   */
   duplicate: boolean;
+  /** The hash of the request sent; its approval carries the same `request_hash`. */
+  request_hash: string;
 }
 
 /** Makes a valid action_id from a prefix: subject-token safe, unique. */
@@ -92,6 +100,7 @@ export class CountersignClient {
   private jsm: Promise<JetStreamManager> | undefined;
   private readonly reconnects: ReconnectWatcher;
   private readonly callOptions: CallOptions;
+  private readonly logger: WaitLogger;
   /** The canonical identity of the `identity` option, if given. */
   readonly identity: string | undefined;
 
@@ -102,6 +111,7 @@ export class CountersignClient {
     this.js = jetstream(nc);
     this.reconnects = new ReconnectWatcher(nc);
     this.callOptions = { timeout: options.timeout ?? 5000 };
+    this.logger = options.logger ?? { warn: (fields, message) => console.warn(message, fields) };
     this.identity = options.identity === undefined ? undefined : canonical(options.identity, 'identity');
   }
 
@@ -137,17 +147,29 @@ export class CountersignClient {
   /**
    * Publishes the request to the durable intake (`approval.requested.<identity>`, `Nats-Msg-Id`
    * = action_id) and returns once the stream has stored it. Validated locally first, so a bad
-   * request fails here with the field named instead of as a rejected approval later.
+   * request fails here with the field named instead of as a rejected approval later. When the
+   * stream calls it a duplicate, the stored approval must hold this very request (same
+   * `request_hash`): otherwise IdempotencyConflictError, since the id was used for something else.
    */
   async request(input: NewApprovalRequest): Promise<RequestReceipt> {
     const request = this.newRequest(input);
+    const receipt = await this.publish(request);
+    if (receipt.duplicate) {
+      const conflict = await this.conflictOf(request, receipt.request_hash);
+      if (conflict) throw conflict;
+    }
+    return receipt;
+  }
+
+  private async publish(request: ApprovalRequest): Promise<RequestReceipt> {
     const subject = Subjects.requestedBy(request.requested_by);
+    const request_hash = requestHash(request);
     try {
       const ack = await this.js.publish(subject, JSON.stringify(request), {
         msgID: request.action_id,
         timeout: this.callOptions.timeout,
       });
-      return { action_id: request.action_id, seq: ack.seq, duplicate: ack.duplicate };
+      return { action_id: request.action_id, seq: ack.seq, duplicate: ack.duplicate, request_hash };
     } catch (err) {
       throw typedError(
         'unavailable',
@@ -159,6 +181,41 @@ export class CountersignClient {
   }
 
   /**
+   * The IdempotencyConflictError when the approval stored under the request's action_id answers
+   * another request, undefined when it is this one or none is stored yet (or the service does
+   * not answer: the wait, bound to the hash, still never takes another request's decision).
+   */
+  private async conflictOf(
+    request: ApprovalRequest,
+    hash: string,
+  ): Promise<IdempotencyConflictError | undefined> {
+    let stored: Approval;
+    try {
+      stored = await this.get(request.action_id);
+    } catch {
+      return undefined;
+    }
+    if (stored.request_hash === hash) return undefined;
+    const taken = stored.requested_by !== request.requested_by;
+    return new IdempotencyConflictError(
+      'idempotency_conflict',
+      taken
+        ? `action_id ${request.action_id} is held by another requester (${stored.requested_by})`
+        : `action_id ${request.action_id} was already submitted with different content`,
+      {
+        action_id: request.action_id,
+        request_hash: hash,
+        stored_request_hash: stored.request_hash ?? null,
+        reasons: [
+          taken
+            ? { code: 'action_id_taken', message: 'another requester filed this action_id first' }
+            : { code: 'content_differs', message: 'the stored request differs from the one sent' },
+        ],
+      },
+    );
+  }
+
+  /**
    * Waits for the decision by push. Resolves with the approval when approved; rejects with
    * ApprovalRejectedError, ApprovalExpiredError or ApprovalCancelledError otherwise, and with
    * WaitTimeoutError when the caller's own `timeout` runs out (the approval stays pending), and
@@ -166,19 +223,41 @@ export class CountersignClient {
    * version this client does not read (upgrade the client).
    */
   async waitForDecision(actionId: string, options: WaitOptions = {}): Promise<Approval> {
-    const approval = await waitForDecided(this.nc, await this.manager(), this.reconnects, actionId, options);
+    const approval = await waitForDecided(this.nc, await this.manager(), this.reconnects, actionId, options, {
+      logger: this.logger,
+    });
     return outcomeOf(approval);
   }
 
   /** Like waitForDecision, but resolves with any terminal approval instead of throwing. */
   async waitForOutcome(actionId: string, options: WaitOptions = {}): Promise<Approval> {
-    return waitForDecided(this.nc, await this.manager(), this.reconnects, actionId, options);
+    return waitForDecided(this.nc, await this.manager(), this.reconnects, actionId, options, {
+      logger: this.logger,
+    });
   }
 
-  /** request + waitForDecision. */
+  /**
+   * request + waitForDecision, bound to the request: only an approval whose `request_hash` is
+   * the hash of what was sent resolves it. When the action_id holds another request (filed first
+   * by anyone, with any content), it rejects with IdempotencyConflictError instead of waiting on
+   * or taking that request's decision.
+   */
   async requestAndWait(input: NewApprovalRequest, options: WaitOptions = {}): Promise<Approval> {
-    const { action_id } = await this.request(input);
-    return this.waitForDecision(action_id, options);
+    const request = this.newRequest(input);
+    const { request_hash } = await this.publish(request);
+    // Checked whatever the stream said: past its duplicate window the intake records a
+    // conflicting request as an audited conflict only, and no decided event follows.
+    const conflict = await this.conflictOf(request, request_hash);
+    if (conflict) throw conflict;
+    const approval = await waitForDecided(
+      this.nc,
+      await this.manager(),
+      this.reconnects,
+      request.action_id,
+      { ...options, requestHash: request_hash },
+      { logger: this.logger, onMismatch: () => this.conflictOf(request, request_hash) },
+    );
+    return outcomeOf(approval);
   }
 
   /** Synchronous submit over `approval.submit`: answers the record as the service stored it. */

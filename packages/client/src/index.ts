@@ -38,4 +38,4 @@ export {
   resume,
   TASK_PAUSE,
 } from './pause.js';
-export type { WaitOptions } from './wait.js';
+export type { WaitLogger, WaitOptions } from './wait.js';

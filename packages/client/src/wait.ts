@@ -13,6 +13,27 @@ export interface WaitOptions {
   /** How long this caller waits, in milliseconds; the approval is unaffected. Default: forever. */
   timeout?: number;
   signal?: AbortSignal;
+  /**
+   * The hash of the request waited for (`requestHash` of the contract). When given, a decided
+   * event whose `request_hash` differs is ignored and logged: it answers someone else's request
+   * under the same id, or was forged. requestAndWait and requireApproval always set it.
+   */
+  requestHash?: string;
+}
+
+/** Where a waiter reports the events it ignored (a pino logger fits). */
+export interface WaitLogger {
+  warn(fields: Record<string, unknown>, message: string): void;
+}
+
+/** How a wait is bound to its request: what it logs, and whom it asks when an event does not match. */
+export interface WaitBinding {
+  logger: WaitLogger;
+  /**
+   * Asked after an event that does not match the request: an error ends the wait (the id is held
+   * by another request), undefined keeps waiting (the event was forged or stale).
+   */
+  onMismatch?: (approval: Approval) => Promise<Error | undefined>;
 }
 
 /**
@@ -39,6 +60,7 @@ export function waitForDecided(
   reconnects: ReconnectWatcher,
   actionId: string,
   options: WaitOptions = {},
+  binding: WaitBinding = { logger: consoleLogger },
 ): Promise<Approval> {
   const subject = Subjects.decided(actionId);
   return new Promise<Approval>((resolve, reject) => {
@@ -57,9 +79,29 @@ export function waitForDecided(
       fn();
     };
     const settle = (decoded: ReturnType<typeof decodeApproval>) => {
-      if (decoded === undefined) return;
-      if ('error' in decoded) finish(() => reject(decoded.error));
-      else finish(() => resolve(decoded.approval));
+      if (decoded === undefined || settled) return;
+      if ('error' in decoded) return finish(() => reject(decoded.error));
+      const { approval } = decoded;
+      const mismatch = mismatchOf(approval, actionId, options.requestHash);
+      if (mismatch === undefined) return finish(() => resolve(approval));
+      // Anyone who may publish on the subject could have sent it, or it answers another request
+      // filed under this id: never the decision waited for.
+      binding.logger.warn(
+        {
+          action_id: actionId,
+          event_action_id: approval.action_id,
+          expected_request_hash: options.requestHash,
+          event_request_hash: approval.request_hash,
+          mismatch,
+        },
+        'ignored a decided event that does not match the request waited for',
+      );
+      void binding
+        .onMismatch?.(approval)
+        .then((error) => {
+          if (error) finish(() => reject(error));
+        })
+        .catch(() => {});
     };
     const onAbort = () =>
       finish(() => reject(options.signal?.reason ?? new Error(`waiting for ${actionId} was aborted`)));
@@ -97,6 +139,21 @@ export function waitForDecided(
       .then(readStored)
       .catch(() => {});
   });
+}
+
+const consoleLogger: WaitLogger = {
+  warn: (fields, message) => console.warn(message, fields),
+};
+
+/** Why a decided event is not the one waited for, or undefined when it is. */
+function mismatchOf(
+  approval: Approval,
+  actionId: string,
+  expectedHash: string | undefined,
+): 'action_id' | 'request_hash' | undefined {
+  if (approval.action_id !== actionId) return 'action_id';
+  if (expectedHash !== undefined && approval.request_hash !== expectedHash) return 'request_hash';
+  return undefined;
 }
 
 /** One status loop per connection, however many callers wait: calls listeners on reconnect. */

@@ -33,6 +33,7 @@ export {
 } from './identity.js';
 export { inboxPrefixOf } from './inbox.js';
 export { decodeJson, decodeRequest, fieldIssues, invalidRequest, parseWith } from './parse.js';
+export { canonicalJson, requestHash, sha256Hex } from './request-hash.js';
 export {
   ACTION_ID_PATTERN,
   ActionId,

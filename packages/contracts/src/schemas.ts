@@ -112,6 +112,15 @@ export const Approval = z.object({
   policy: PolicyDecision,
   votes: z.array(Vote),
   required_approvals: z.number().int().min(1),
+  /**
+   * sha256 hex of the canonical JSON of the request this approval answers (docs/contract.md,
+   * "Request hash"). Requesters compare it with the hash of what they sent. Optional only so
+   * events written before it existed still parse; the service always fills it.
+   */
+  request_hash: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
 export type Approval = z.infer<typeof Approval>;
 

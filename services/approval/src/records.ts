@@ -67,6 +67,7 @@ export function toApproval(row: ApprovalRow): Approval {
     policy: row.policy,
     votes: row.votes.map(toVote),
     required_approvals: row.required_approvals,
+    request_hash: row.request_hash,
   };
 }
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from .call import call_endpoint, encode
 from .connect import ConnectOptions
-from .errors import ForbiddenError, InvalidRequestError, UnavailableError, outcome_of
+from .errors import ForbiddenError, IdempotencyConflictError, InvalidRequestError, UnavailableError, outcome_of
 from .identity import IdentityError, inbox_prefix_of, wire_identity
 from .models import (
     Approval,
@@ -33,6 +33,7 @@ from .models import (
     StatsResponse,
     invalid_request,
 )
+from .request_hash import request_hash
 from .subjects import Endpoints, Headers, Subjects
 from .wait import ReconnectWatcher, wait_for_decided
 
@@ -86,8 +87,11 @@ class RequestReceipt:
     action_id: str
     #: Stream sequence of the request.
     seq: int
-    #: True when the stream had already seen this action_id (a retry of the same request).
+    #: True when the stream had already seen this action_id within its duplicate window; the
+    #: client then checked that the stored approval (when there is one yet) holds this request.
     duplicate: bool
+    #: The hash of the request sent; its approval carries the same ``request_hash``.
+    request_hash: str = ""
 
 
 class CountersignClient:
@@ -208,8 +212,17 @@ class CountersignClient:
         """Publishes the request to the durable intake (``approval.requested.<identity>``,
         ``Nats-Msg-Id`` = action_id) and returns once the stream has stored it. Validated locally
         first, so a bad request fails here with the field named instead of as a rejected approval
-        later."""
+        later. When the stream calls it a duplicate, the stored approval must hold this very
+        request (same ``request_hash``): otherwise IdempotencyConflictError."""
         validated = self._new_request(request, fields)
+        receipt = await self._publish(validated)
+        if receipt.duplicate:
+            conflict = await self._conflict_of(validated, receipt.request_hash)
+            if conflict is not None:
+                raise conflict
+        return receipt
+
+    async def _publish(self, validated: ApprovalRequest) -> RequestReceipt:
         subject = Subjects.requested_by(validated.requested_by)
         data = encode(validated.to_wire())
         try:
@@ -225,7 +238,36 @@ class CountersignClient:
                 f"the intake stream did not accept {validated.action_id}: {err!r}",
                 {"subject": subject},
             ) from err
-        return RequestReceipt(validated.action_id, ack.seq, bool(ack.duplicate))
+        return RequestReceipt(validated.action_id, ack.seq, bool(ack.duplicate), request_hash(validated))
+
+    async def _conflict_of(self, validated: ApprovalRequest, sent_hash: str) -> IdempotencyConflictError | None:
+        """The IdempotencyConflictError when the approval stored under the action_id answers
+        another request; None when it is this one, or none is stored yet, or the service does not
+        answer (the wait, bound to the hash, still never takes another request's decision)."""
+        try:
+            stored = await self.get(validated.action_id)
+        except Exception:
+            return None
+        if stored.request_hash == sent_hash:
+            return None
+        taken = stored.requested_by != validated.requested_by
+        reason = (
+            {"code": "action_id_taken", "message": "another requester filed this action_id first"}
+            if taken
+            else {"code": "content_differs", "message": "the stored request differs from the one sent"}
+        )
+        return IdempotencyConflictError(
+            "idempotency_conflict",
+            f"action_id {validated.action_id} is held by another requester ({stored.requested_by})"
+            if taken
+            else f"action_id {validated.action_id} was already submitted with different content",
+            {
+                "action_id": validated.action_id,
+                "request_hash": sent_hash,
+                "stored_request_hash": stored.request_hash,
+                "reasons": [reason],
+            },
+        )
 
     async def wait_for_decision(self, action_id: str, *, timeout: float | None = None) -> Approval:
         """Waits for the decision by push. Returns the approval when approved; raises
@@ -243,9 +285,25 @@ class CountersignClient:
     async def request_and_wait(
         self, request: RequestInput | None = None, /, *, timeout: float | None = None, **fields: Any
     ) -> Approval:
-        """:meth:`request` + :meth:`wait_for_decision`."""
-        receipt = await self.request(request, **fields)
-        return await self.wait_for_decision(receipt.action_id, timeout=timeout)
+        """:meth:`request` + :meth:`wait_for_decision`, bound to the request: only an approval
+        whose ``request_hash`` is the hash of what was sent returns. When the action_id holds
+        another request (filed first by anyone, with any content), it raises
+        IdempotencyConflictError instead of waiting on or taking that request's decision."""
+        validated = self._new_request(request, fields)
+        receipt = await self._publish(validated)
+        # Checked whatever the stream said: past its duplicate window the intake records a
+        # conflicting request as an audited conflict only, and no decided event follows.
+        conflict = await self._conflict_of(validated, receipt.request_hash)
+        if conflict is not None:
+            raise conflict
+
+        async def on_mismatch(_: Approval) -> Exception | None:
+            return await self._conflict_of(validated, receipt.request_hash)
+
+        approval = await wait_for_decided(
+            self.nc, self._jsm, validated.action_id, timeout, receipt.request_hash, on_mismatch
+        )
+        return outcome_of(approval)
 
     async def submit(self, request: RequestInput | None = None, /, **fields: Any) -> Approval:
         """Synchronous submit over ``approval.submit``: returns the record as the service stored it.

@@ -224,6 +224,9 @@ class Approval(_Record):
     policy: PolicyDecision
     votes: list[Vote]
     required_approvals: int
+    #: sha256 hex of the canonical JSON of the request this approval answers (docs/contract.md,
+    #: "Request hash"); None only in events written before the field existed.
+    request_hash: str | None = None
 
 
 class AuditEvent(_Record):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +16,8 @@ from .errors import CountersignError, WaitTimeoutError
 from .events import EventRefusal, decode_approval_event
 from .models import Approval
 from .subjects import Streams, Subjects
+
+log = logging.getLogger("countersign")
 
 
 def _decoded(data: bytes) -> Approval | CountersignError | None:
@@ -76,6 +79,8 @@ async def wait_for_decided(
     jsm: JetStreamManager,
     action_id: str,
     timeout: float | None = None,
+    request_hash: str | None = None,
+    on_mismatch: Callable[[Approval], Awaitable[Exception | None]] | None = None,
 ) -> Approval:
     """Returns the approval once ``approval.decided.<id>`` exists, by push.
 
@@ -84,18 +89,55 @@ async def wait_for_decided(
     subscription, with no gap. After a reconnect it reads the stream again. No polling.
     ``timeout`` is this caller's wait in seconds (None: forever); cancelling the task stops
     the wait too, and neither touches the approval.
+
+    A decided event for another action_id, or (when ``request_hash`` is given) for another
+    request under this id, is ignored and logged: anyone who may publish on the subject could
+    have sent it. ``on_mismatch`` is then asked: an exception it returns ends the wait (the id
+    holds another request), None keeps waiting.
     """
     subject = Subjects.decided(action_id)
     loop = asyncio.get_running_loop()
     outcome: asyncio.Future[Approval] = loop.create_future()
+
+    checks: set[asyncio.Future[None]] = set()
+
+    async def check(approval: Approval) -> None:
+        if on_mismatch is None:
+            return
+        with contextlib.suppress(Exception):
+            error = await on_mismatch(approval)
+            if error is not None and not outcome.done():
+                outcome.set_exception(error)
 
     def settle(decoded: Approval | CountersignError | None) -> None:
         if outcome.done() or decoded is None:
             return
         if isinstance(decoded, CountersignError):
             outcome.set_exception(decoded)
-        else:
+            return
+        mismatch = (
+            "action_id"
+            if decoded.action_id != action_id
+            else "request_hash"
+            if request_hash is not None and decoded.request_hash != request_hash
+            else None
+        )
+        if mismatch is None:
             outcome.set_result(decoded)
+            return
+        log.warning(
+            "ignored a decided event that does not match the request waited for",
+            extra={
+                "action_id": action_id,
+                "event_action_id": decoded.action_id,
+                "expected_request_hash": request_hash,
+                "event_request_hash": decoded.request_hash,
+                "mismatch": mismatch,
+            },
+        )
+        task = asyncio.ensure_future(check(decoded))
+        checks.add(task)
+        task.add_done_callback(checks.discard)
 
     async def on_message(msg: Msg) -> None:
         settle(_decoded(msg.data))
@@ -133,6 +175,8 @@ async def wait_for_decided(
         stop_watching()
         if reader is not None and not reader.done():
             reader.cancel()
+        for task in list(checks):
+            task.cancel()
         if not outcome.done():
             outcome.cancel()
         with contextlib.suppress(Exception):

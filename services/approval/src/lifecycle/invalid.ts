@@ -8,12 +8,20 @@ import {
   type CountersignError,
   type PolicyDecision,
   Reason,
+  requestHash,
 } from '@countersign/contracts';
 import { canonicalJson, sha256Hex } from '../hash.js';
 import { containsUnstorable } from './storable.js';
 
-/** The request hash of an invalid request: its raw JSON, prefixed so it never equals a valid one's. */
+/**
+ * The request hash of a request recorded as refused. One that parses (refused for who sent it,
+ * not for its shape: an unknown or unallowed requester) keeps the hash of its parsed content, the
+ * one its requester's SDK computed, so the requester gets the rejection rather than a conflict.
+ * Anything else hashes its raw JSON, prefixed so it never equals a valid request's.
+ */
 export function invalidHash(raw: unknown): string {
+  const parsed = ApprovalRequest.safeParse(raw);
+  if (parsed.success) return requestHash(parsed.data);
   return sha256Hex(`invalid:${canonicalJson(raw)}`);
 }
 

@@ -45,6 +45,7 @@ export function decideNew(prepared: Prepared, decision: PolicyDecision | undefin
       policy,
       votes: [],
       required_approvals: policy.required_approvals,
+      request_hash: prepared.request_hash,
     };
     return {
       prepared,
@@ -86,6 +87,7 @@ export function decideNew(prepared: Prepared, decision: PolicyDecision | undefin
     policy: decision,
     votes: [],
     required_approvals: decision.required_approvals,
+    request_hash: prepared.request_hash,
   };
   const audit: Decided['audit'] = [
     {

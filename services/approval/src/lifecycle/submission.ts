@@ -2,8 +2,8 @@
  * What a submission is: the item to record, what became of it, and its idempotency key's
  * content (the request hash). Shared by the submit path and its batch write.
  */
-import type { Approval, ApprovalRequest, CountersignError } from '@countersign/contracts';
-import { canonicalJson, sha256Hex } from '../hash.js';
+import type { Approval, CountersignError } from '@countersign/contracts';
+import { type ApprovalRequest, requestHash } from '@countersign/contracts';
 
 /** Something to record: a valid request, or an addressable one that failed validation. */
 export type SubmitItem =
@@ -33,7 +33,5 @@ export interface Prepared {
   item: SubmitItem;
 }
 
-/** sha256 of the canonical JSON of the parsed request (defaults applied): the idempotency key's content. */
-export function requestHash(request: ApprovalRequest): string {
-  return sha256Hex(canonicalJson(request));
-}
+/** sha256 of the canonical JSON of the parsed request: the idempotency key's content (owned by the contract). */
+export { requestHash };

@@ -121,13 +121,28 @@ export async function submit(deps: LifecycleDeps, request: ApprovalRequest): Pro
       if (!row) throw notFound(request.action_id);
       return toApproval(row);
     }
-    case 'conflict':
+    case 'conflict': {
+      // Another requester's id is not theirs to reuse: say so rather than compare contents.
+      const row = await findApproval(deps.pool, request.action_id);
+      if (row && row.requested_by !== request.requested_by) throw actionIdTaken(request.action_id);
       throw idempotencyConflict(request.action_id);
+    }
     case 'retry':
       throw outcome.error;
     default:
       throw new CountersignError('internal', 'submission produced no outcome');
   }
+}
+
+/**
+ * The action_id is held by another requester. Nothing new is recorded (recording the attempt
+ * as an approval would itself squat the id); the holder's approval gets the audited conflict.
+ */
+export function actionIdTaken(actionId: string): CountersignError {
+  return new CountersignError('forbidden', `action_id ${actionId} is held by another requester`, {
+    action_id: actionId,
+    reasons: [{ code: 'action_id_taken', message: 'another requester filed this action_id first' }],
+  });
 }
 
 export function idempotencyConflict(actionId: string): CountersignError {
