@@ -95,8 +95,12 @@ export async function e2eScenario(ctx: BenchContext): Promise<ScenarioResult> {
     const profiler = await Profiler.open(system.watched, infra.databaseUrl, infra.monitorUrl);
     cleanup.add('profiler', () => profiler.close());
     const limitUrl = await pgbenchDatabase(infra.postgres.url);
-    // The approval service runs with its defaults: the schema's.
-    const defaults = ApprovalEnv.parse({ DATABASE_URL: infra.databaseUrl }).service;
+    // The approval service runs with its defaults: the schema's (the required variables given
+    // here only to read them; the service gets its own).
+    const defaults = ApprovalEnv.parse({
+      DATABASE_URL: infra.databaseUrl,
+      DIRECTORY_FILE: 'directory.yaml',
+    }).service;
     const clients = defaults.intakeConcurrency;
     const batch = defaults.intakeBatchSize;
 
