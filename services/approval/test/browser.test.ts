@@ -4,42 +4,16 @@
  * requester waits with the SDK, a reused link, and the dashboard's live list. Screenshots are
  * saved under .artifacts/screenshots/ for people to look at.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { CountersignClient } from '@countersign/client';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { launchChromium, SCREENSHOTS } from './chromium.js';
 import { startHttpHarness } from './http-support.js';
 import { call, request } from './support.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const SCREENSHOTS = join(dirname(fileURLToPath(import.meta.url)), '../../../.artifacts/screenshots');
-mkdirSync(SCREENSHOTS, { recursive: true });
-if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: scripts/install-chromium.sh installs it`);
-
 const h = await startHttpHarness('browser');
-const userDataDir = mkdtempSync(join(tmpdir(), 'countersign-chromium-'));
-const browser: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: CHROMIUM,
-  headless: true,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-  viewport: { width: 1200, height: 900 },
-});
-afterAll(async () => {
-  await browser.close();
-  rmSync(userDataDir, { recursive: true, force: true });
-});
+const browser: BrowserContext = await launchChromium();
 
 let page: Page;
 let consoleErrors: string[] = [];
