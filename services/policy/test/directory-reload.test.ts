@@ -26,6 +26,7 @@ import {
   copyOfPolicies,
   evaluateRequest,
   opaBin,
+  pendingApproval,
   setThreshold,
   tempDir,
 } from './support.js';
@@ -57,26 +58,7 @@ function withRoles(person: string, roles: string[]): string {
   return TEST_DIRECTORY.replace(line, `$1, roles: [${roles.join(', ')}] }`);
 }
 
-function pendingPayment(policy: PolicyDecision): Approval {
-  const now = new Date().toISOString();
-  return {
-    action_id: 'dir-1',
-    action_type: 'payment',
-    description: 'x',
-    context: { amount: 1500 },
-    requested_by: 'billing-job',
-    run_id: null,
-    status: 'pending',
-    created_at: now,
-    expires_at: now,
-    decided_at: null,
-    decided_by: null,
-    decision_reason: null,
-    policy,
-    votes: [],
-    required_approvals: 1,
-  };
-}
+const pendingPayment = (policy: PolicyDecision) => pendingApproval(policy, { action_id: 'dir-1' });
 
 const authorize = (action: AuthorizeAction, approval: Approval, actor: string) =>
   callEndpoint(nc, 'authorize', { action, approval, actor });

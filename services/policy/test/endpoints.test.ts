@@ -20,7 +20,7 @@ import { tool } from '@countersign/devinfra';
 import { type ServiceProcess, spawnService, useTestNats, waitUntil } from '@countersign/test-fixtures';
 import { type NatsConnection, RequestError } from '@nats-io/nats-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluateRequest } from './support.js';
+import { evaluateRequest, pendingApproval } from './support.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -240,27 +240,7 @@ describe('policy.authorize', () => {
   // Identities and roles are the test directory's (packages/test-fixtures/directory.yaml):
   // frank and alice hold finance, bob and grace ops, carol admin; dave and eve no role;
   // billing-job and agent-7 are requesting systems; mallory is nobody.
-  function approval(overrides: Partial<Approval> = {}): Approval {
-    const now = new Date().toISOString();
-    return {
-      action_id: 'p1',
-      action_type: 'payment',
-      description: 'x',
-      context: { amount: 1500 },
-      requested_by: 'billing-job',
-      run_id: null,
-      status: 'pending',
-      created_at: now,
-      expires_at: now,
-      decided_at: null,
-      decided_by: null,
-      decision_reason: null,
-      policy: decision,
-      votes: [],
-      required_approvals: 1,
-      ...overrides,
-    };
-  }
+  const approval = (overrides: Partial<Approval> = {}) => pendingApproval(decision, overrides);
   const paused = () =>
     approval({ action_type: 'task_pause', context: {}, requested_by: 'agent-7', policy: pauseDecision });
   const authorize = (action: AuthorizeAction, a: Approval, actor: string) =>

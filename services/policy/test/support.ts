@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { callEndpoint } from '@countersign/client';
-import type { ApprovalRequestInput } from '@countersign/contracts';
+import type { Approval, ApprovalRequestInput, PolicyDecision } from '@countersign/contracts';
 import { tool } from '@countersign/devinfra';
 import { createLogger, Directory, type Logger } from '@countersign/runtime';
 import { TEST_DIRECTORY_FILE } from '@countersign/test-fixtures';
@@ -138,4 +138,27 @@ export function capturingLogger(level = 'info'): { logger: Logger; lines: Record
     },
   });
   return { logger: createLogger({ service: 'policy', level, destination }), lines };
+}
+
+/** A pending payment of 1,500 by billing-job under `policy`, for authorize tests; `overrides` win. */
+export function pendingApproval(policy: PolicyDecision, overrides: Partial<Approval> = {}): Approval {
+  const now = new Date().toISOString();
+  return {
+    action_id: 'p1',
+    action_type: 'payment',
+    description: 'x',
+    context: { amount: 1500 },
+    requested_by: 'billing-job',
+    run_id: null,
+    status: 'pending',
+    created_at: now,
+    expires_at: now,
+    decided_at: null,
+    decided_by: null,
+    decision_reason: null,
+    policy,
+    votes: [],
+    required_approvals: 1,
+    ...overrides,
+  };
 }
