@@ -82,6 +82,14 @@ export {
   startService,
 } from './service.js';
 export { handleSignals, memoStop, runMain, type Stoppable } from './shutdown.js';
+export {
+  generateSigningJwk,
+  jwkThumbprint,
+  Keyring,
+  type PrivateJwk,
+  type PublicJwk,
+  SigningKeysError,
+} from './signing-keys.js';
 export { ensureStreams, type StreamOptions, streamConfigs } from './streams.js';
 export { backoffDelay, type Sleeper, sleeper } from './timing.js';
 export { type RevisionWatchOptions, type Watcher, watchRevision } from './watch-revision.js';
