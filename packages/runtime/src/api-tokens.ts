@@ -1,5 +1,6 @@
 /**
- * Bearer tokens of the HTTP API and the dashboard sign-in. `API_TOKENS` maps tokens to
+ * Bearer tokens of the approval service's HTTP API and dashboard sign-in, and of the MCP server's
+ * HTTP transport. `API_TOKENS` maps tokens to
  * identities; only sha256 digests are kept in memory, and a presented token is compared against
  * every digest in constant time, so neither the configuration in memory nor the timing of a
  * refusal gives a token away. Production configurations can hold digests only.
