@@ -58,6 +58,11 @@ export interface ServiceDefinition<S extends ScaffoldSettings> {
   start(context: ServiceContext<S>): Promise<StartedService>;
   /** The environment to read. Default `process.env`. */
   source?: NodeJS.ProcessEnv;
+  /**
+   * Where log lines go. Default stdout; a service that speaks a protocol on stdout (the MCP
+   * server over stdio) logs to stderr instead, or its logs would corrupt the protocol.
+   */
+  logDestination?: NodeJS.WritableStream;
 }
 
 /**
@@ -74,19 +79,28 @@ export async function runService<S extends ScaffoldSettings>(
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     // The configured level and format are not known: a plain JSON line at the default level.
-    createLogger({ service: definition.name }).fatal({ issues: err.issues }, 'invalid configuration');
+    createLogger({ service: definition.name, destination: definition.logDestination }).fatal(
+      { issues: err.issues },
+      'invalid configuration',
+    );
     process.exit(1);
   }
   // Credentials are part of the configuration: without them (authentication on) or with an
   // unreadable file, the service stops here like on any bad variable, before it connects.
   const auth = natsAuthOptions(settings.runtime.nats);
   if (!auth.ok) {
-    createLogger({ service: definition.name }).fatal({ issues: auth.issues }, 'invalid configuration');
+    createLogger({ service: definition.name, destination: definition.logDestination }).fatal(
+      {
+        issues: auth.issues,
+      },
+      'invalid configuration',
+    );
     process.exit(1);
   }
   const { runtime } = settings;
   const logger = createLogger({
     service: definition.name,
+    destination: definition.logDestination,
     level: runtime.log.level,
     pretty: runtime.log.pretty,
   });
