@@ -8,7 +8,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import pg from 'pg';
 import type { z } from 'zod';
 import { ConfigError, type DatabaseSettings, loadConfig, type RuntimeSettings } from './config.js';
-import { type DirectoryHolder, openDirectory } from './directory/index.js';
+import { type Directory, type DirectoryHolder, openDirectory } from './directory/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { type MigrationSet, migrate } from './migrate.js';
 import { connectNats } from './nats.js';
@@ -63,6 +63,12 @@ export interface ServiceDefinition<S extends ScaffoldSettings> {
    * server over stdio) logs to stderr instead, or its logs would corrupt the protocol.
    */
   logDestination?: NodeJS.WritableStream;
+  /**
+   * The reply inbox prefix to connect with, for a service that connects as a directory identity
+   * (the MCP server): its NATS user may read replies only under that identity's own prefix.
+   * Default: nats.js's `_INBOX`, which Countersign's own service users may read.
+   */
+  inboxPrefix?: (settings: S, directory: Directory) => string | undefined;
 }
 
 /**
@@ -147,10 +153,12 @@ async function startScaffolded<S extends ScaffoldSettings>(
       }
     }
     const { nats } = settings.runtime;
+    const inboxPrefix = definition.inboxPrefix?.(settings, directory.current());
     nc = await connectNats({
       url: nats.url,
       name: definition.connectionName ?? definition.name,
       auth,
+      ...(inboxPrefix ? { inboxPrefix } : {}),
       logger,
     });
     const started = await definition.start({
