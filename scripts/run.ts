@@ -98,7 +98,7 @@ const login = (name: ServiceName) => {
   const { NATS_URL: _url, ...credentials } = natsAuth.env(name, infra.natsUrl);
   return credentials;
 };
-const envFor: Record<ServiceName, Record<string, string>> = {
+const envFor: Record<Exclude<ServiceName, 'mcp'>, Record<string, string>> = {
   policy: { ...common, ...login('policy'), POLICY_WATCH: 'true', OPA_BIN: tool('opa') },
   approval: {
     ...common,
