@@ -121,7 +121,8 @@ const SECTIONS: Section[] = [
     meaning: {
       MCP_API_TOKENS:
         "the agents of the HTTP transport: `<token>:<identity>` or `sha256:<hex>:<identity>` entries, comma-separated (the approval service's format); required over HTTP; each identity must be in `acts_for` of this program's directory entry",
-      MCP_TOOL_WAIT: 'per-tool `MCP_WAIT`: `tool=duration` pairs, comma-separated (`deploy_app=5m,send_money=0`)',
+      MCP_TOOL_WAIT:
+        'per-tool `MCP_WAIT`: `tool=duration` pairs, comma-separated (`deploy_app=5m,send_money=0`)',
     },
   },
 ];
