@@ -25,6 +25,9 @@ import { stateOf } from './states.js';
 import type { Agent } from './tools.js';
 import type { Upstream } from './upstream.js';
 
+/** Forward results kept in memory for retries (each holds the upstream's result). */
+const FORWARDS_KEPT = 1000;
+
 export interface GatewaySettings {
   /** How long a gated call waits for a decision before answering pending (0: at once). */
   waitMs: number;
@@ -43,7 +46,11 @@ export interface GatewayCall {
 
 export class Gateway {
   private tools = new Map<string, Tool>();
-  /** Forwards in flight or done in this process, by action_id: a concurrent retry joins it. */
+  /**
+   * Forwards in flight or done in this process, by action_id: a concurrent retry joins it and a
+   * later one gets the same result. The most recent FORWARDS_KEPT only: an older retry is
+   * answered `already_forwarded` by the claim, never run again.
+   */
   private readonly forwards = new Map<string, Promise<CallToolResult>>();
 
   constructor(
@@ -128,6 +135,7 @@ export class Gateway {
     if (running) return running;
     const forward = this.claimAndForward(agent, approval, call);
     this.forwards.set(approval.action_id, forward);
+    if (this.forwards.size > FORWARDS_KEPT) this.forwards.delete(this.forwards.keys().next().value as string);
     // Only a forward that ran stays cached for retries in this process; a refused claim is re-asked.
     void forward.then((result) => {
       if (result.isError && !result._meta?.[APPROVAL_META_KEY]) this.forwards.delete(approval.action_id);

@@ -2,6 +2,8 @@
  * The MCP server over stdio, started by the MCP SDK's own client as a local agent would: with the
  * agent's own NATS credentials, which are the only proof of who it is.
  */
+
+import { join } from 'node:path';
 import { CountersignClient } from '@countersign/client';
 import type { Approval } from '@countersign/contracts';
 import { waitUntil } from '@countersign/test-fixtures';
@@ -61,5 +63,24 @@ describe('a local agent over stdio', () => {
     const result = await call;
     expect(textOf(result)).toBe('deleted /home/tmp');
     expect(system.upstream.ran('delete_file')).toBe(1);
+  });
+
+  it('proxies an upstream started over stdio (MCP_UPSTREAM_COMMAND)', async () => {
+    const upstream = JSON.stringify([
+      process.execPath,
+      '--import',
+      'tsx',
+      join(import.meta.dirname, 'fixtures/stdio-upstream.ts'),
+    ]);
+    const gateway = await stdioClient(system, 'agent-b', { MCP_UPSTREAM_COMMAND: upstream });
+    const names = (await gateway.client.listTools()).tools.map((t) => t.name);
+    expect(names).toContain('read_counter');
+    expect(textOf(await callTool(gateway.client, 'read_counter', { label: 'a' }))).toBe('a: run 1');
+    const second = await callTool(gateway.client, 'read_counter', { label: 'b' });
+    expect(textOf(second)).toBe('b: run 2');
+    expect(second._meta?.['countersign/approval']).toMatchObject({
+      requested_by: 'agent-b',
+      status: 'approved',
+    });
   });
 });
