@@ -87,6 +87,11 @@ export const McpVariables = CommonEnv.extend({
   MCP_WAIT: env.duration('30s', { max: MAX_WAIT_MS }),
   /** Per-tool MCP_WAIT: `deploy=5m,transfer=0`. */
   MCP_TOOL_WAIT: ToolWaits,
+  /**
+   * How long a gated call's approval stays open (its timeout_seconds, whole seconds); `0`: the
+   * policy's window for the action. After it, the call is `expired` and never runs.
+   */
+  MCP_APPROVAL_TIMEOUT: env.duration('0s', { max: 7 * 86_400_000 }),
   /** The longest wait_for_decision may be asked to wait. */
   MCP_MAX_WAIT: env.duration('5m', { min: 1000, max: MAX_WAIT_MS }),
   /** The dashboard's base URL (the approval service's PUBLIC_URL): review URLs are built on it. */
@@ -103,6 +108,8 @@ export interface McpSettings {
   upstream: { url: string } | { command: string[] } | undefined;
   waitMs: number;
   toolWaits: ReadonlyMap<string, number>;
+  /** timeout_seconds of gated calls' approvals; undefined: the policy's. */
+  approvalTimeoutSeconds: number | undefined;
   maxWaitMs: number;
   dashboardUrl: string | undefined;
 }
@@ -119,6 +126,8 @@ const mcpSettings = (v: Variables): McpSettings => ({
       : undefined,
   waitMs: v.MCP_WAIT,
   toolWaits: v.MCP_TOOL_WAIT,
+  approvalTimeoutSeconds:
+    v.MCP_APPROVAL_TIMEOUT > 0 ? Math.max(1, Math.ceil(v.MCP_APPROVAL_TIMEOUT / 1000)) : undefined,
   maxWaitMs: v.MCP_MAX_WAIT,
   dashboardUrl: v.DASHBOARD_URL,
 });

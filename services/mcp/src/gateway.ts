@@ -33,6 +33,8 @@ export interface GatewaySettings {
   waitMs: number;
   /** Per tool: overrides waitMs. */
   toolWaits: ReadonlyMap<string, number>;
+  /** The approval window of gated calls, in seconds; undefined: the policy's. */
+  approvalTimeoutSeconds: number | undefined;
   dashboardUrl: string | undefined;
 }
 
@@ -107,6 +109,9 @@ export class Gateway {
           },
         },
         requested_by: agent.identity,
+        ...(this.settings.approvalTimeoutSeconds
+          ? { timeout_seconds: this.settings.approvalTimeoutSeconds }
+          : {}),
       });
       if (approval.status === 'pending') approval = await this.waitBounded(agent, approval, call);
       log.info({ status: approval.status }, 'gated tool call');

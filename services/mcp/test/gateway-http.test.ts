@@ -246,6 +246,26 @@ describe('states', () => {
   });
 });
 
+describe('expiry of a gated call', () => {
+  it('answers expired, never runs it, and does not run it when called again after the window', async () => {
+    const short = await spawnHttpGateway(system, { MCP_APPROVAL_TIMEOUT: '1s', MCP_WAIT: '0' });
+    const client = await httpClient(short.url(), TOKENS['agent-a']);
+    const before = system.upstream.ran('deploy_app');
+    const k = key('expire');
+    const first = await callTool(client, 'deploy_app', { version: '9.9.9' }, k);
+    const { action_id, state } = first.structuredContent as { action_id: string; state: string };
+    expect(state).toBe('pending');
+    const waited = await callTool(client, 'wait_for_decision', { action_id, timeout_seconds: 20 });
+    expect(waited.structuredContent).toMatchObject({ state: 'expired' });
+    const again = await callTool(client, 'deploy_app', { version: '9.9.9' }, k);
+    expect(again.isError).toBe(true);
+    expect(again.structuredContent).toMatchObject({ state: 'expired', action_id });
+    expect(textOf(again)).toContain('expired');
+    expect(system.upstream.ran('deploy_app')).toBe(before);
+    await short.process.stop();
+  });
+});
+
 describe('restarts', () => {
   it('does not forward twice when the gateway restarts while a call waits', async () => {
     const k = key('restart');
