@@ -81,7 +81,8 @@ export function countersignTools(settings: ToolSettings): Tool[] {
       hints: annotations.write,
     },
     get_approval: {
-      description: 'The current state of an approval: pending, approved, rejected, expired or cancelled.',
+      description:
+        'The current state of an approval you requested: pending, approved, rejected, expired or cancelled.',
       hints: annotations.read,
     },
     wait_for_decision: {
@@ -140,6 +141,20 @@ type Handler<N extends CountersignToolName> = (
 const report = (approval: Approval, call: ToolCall) =>
   stateResult(stateOf(approval, call.settings.dashboardUrl));
 
+/**
+ * An approval the agent requested, else not_found (never forbidden, which would confirm it
+ * exists): an agent reads its own requests, not another's arguments and reasons.
+ */
+async function ownApproval(call: ToolCall, actionId: string): Promise<Approval> {
+  const approval = await call.agent.client.get(actionId);
+  if (approval.requested_by !== call.agent.identity) {
+    throw new CountersignError('not_found', `no approval ${actionId} requested by ${call.agent.identity}`, {
+      action_id: actionId,
+    });
+  }
+  return approval;
+}
+
 const handlers: { [N in CountersignToolName]: Handler<N> } = {
   async request_approval(input, call) {
     const { agent } = call;
@@ -155,13 +170,13 @@ const handlers: { [N in CountersignToolName]: Handler<N> } = {
   },
 
   async get_approval(input, call) {
-    return report(await call.agent.client.get(input.action_id), call);
+    return report(await ownApproval(call, input.action_id), call);
   },
 
   async wait_for_decision(input, call) {
     const { client } = call.agent;
     // Read first: an unknown id is not_found at once, a decided one answers without waiting.
-    const current = await client.get(input.action_id);
+    const current = await ownApproval(call, input.action_id);
     if (current.status !== 'pending') return report(current, call);
     const timeout = Math.min((input.timeout_seconds ?? 30) * 1000, call.settings.maxWaitMs);
     try {
@@ -188,6 +203,7 @@ const handlers: { [N in CountersignToolName]: Handler<N> } = {
 
   async resume_task(input, call) {
     const { client } = call.agent;
+    // Another agent's task is refused by the policy's resume rule (not_owner), like on NATS.
     const task = await client.get(input.task_id);
     if (task.action_type !== TASK_PAUSE) {
       throw new CountersignError('invalid_request', `${input.task_id} is not a paused task`, {

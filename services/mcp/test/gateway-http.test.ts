@@ -168,6 +168,22 @@ describe('gated tool calls', () => {
     expect(result.structuredContent).toMatchObject({ state: 'rejected', reason: 'we still need it' });
   });
 
+  it('shows an agent its own approvals only', async () => {
+    const mine = await callTool(agentA, 'request_approval', {
+      action_type: 'delete_records',
+      description: 'A only',
+    });
+    const { action_id } = mine.structuredContent as { action_id: string };
+    for (const tool of ['get_approval', 'wait_for_decision']) {
+      const peek = await callTool(agentB, tool, { action_id });
+      expect(peek.isError, tool).toBe(true);
+      expect(peek.structuredContent, tool).toMatchObject({ error: { code: 'not_found' } });
+    }
+    expect((await callTool(agentA, 'get_approval', { action_id })).structuredContent).toMatchObject({
+      state: 'pending',
+    });
+  });
+
   it('keeps two agents apart: the same call is two approvals', async () => {
     const a = await callTool(agentA, 'read_status', { path: '/same' });
     const b = await callTool(agentB, 'read_status', { path: '/same' });
