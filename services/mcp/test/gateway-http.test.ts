@@ -57,6 +57,12 @@ describe('authentication', () => {
     await expect(httpClient(gateway.url())).rejects.toThrow();
   });
 
+  it('refuses to start with a token for an agent the directory does not let it act for', async () => {
+    await expect(
+      spawnHttpGateway(system, { MCP_API_TOKENS: 'token-of-agent-c-0123456789:agent-c' }),
+    ).rejects.toThrow(/MCP_API_TOKENS: agent-c must be listed in acts_for of mcp-gateway/);
+  });
+
   it('lists the upstream tools with their annotations, next to Countersign tools', async () => {
     const { tools } = await agentA.listTools();
     const names = tools.map((t) => t.name);
