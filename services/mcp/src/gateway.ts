@@ -12,7 +12,9 @@
  *   different one (idempotency_conflict), in one transaction, so of two gateways (or a retry
  *   after a restart) exactly one wins the claim and forwards; the other answers that the call
  *   was already forwarded. A crash between the claim and the forward loses that call rather
- *   than running it twice: for a gated tool, not running is the safe side.
+ *   than running it twice: for a gated tool, not running is the safe side. The claim is also the
+ *   last check of the decision: the approval service takes a report only for an approval its
+ *   database holds as approved, so no event seen on the wire alone can make the gateway forward.
  */
 import { randomUUID } from 'node:crypto';
 import { WaitTimeoutError } from '@countersign/client';
