@@ -1,4 +1,4 @@
-# One image for the three services; SERVICE picks which one runs. TypeScript runs with tsx
+# One image for the services; SERVICE picks which one runs. TypeScript runs with tsx
 # (the workspace has no build step). The policy bundle is built by the opa stage, never
 # committed.
 FROM openpolicyagent/opa:1.22.2-static AS policy
@@ -19,6 +19,7 @@ COPY packages/test-fixtures/package.json packages/test-fixtures/
 COPY services/policy/package.json services/policy/
 COPY services/approval/package.json services/approval/
 COPY services/notifier/package.json services/notifier/
+COPY services/mcp/package.json services/mcp/
 COPY test/package.json test/
 # tsx is a dev dependency of the workspace and is the runtime here, so install everything.
 RUN pnpm install --frozen-lockfile

@@ -14,6 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CommonEnv } from '../packages/runtime/src/config.js';
 import { ApprovalVariables } from '../services/approval/src/config.js';
+import { McpVariables } from '../services/mcp/src/config.js';
 import { NotifierVariables } from '../services/notifier/src/config.js';
 import { PolicyVariables } from '../services/policy/src/config.js';
 
@@ -110,6 +111,18 @@ const SECTIONS: Section[] = [
       NOTIFIER_MAX_RETRY_AFTER: "cap on a receiver's `Retry-After`",
       NOTIFIER_LEASE:
         'how long a claimed attempt is owned before it counts as interrupted (its process died); must exceed every attempt timeout; `0`: the longest timeout plus 30 s',
+    },
+  },
+  {
+    title: 'MCP server and gateway (`services/mcp`, see docs/agents.md)',
+    schema: McpVariables,
+    source: 'services/mcp/src/config.ts',
+    skip: common,
+    meaning: {
+      MCP_API_TOKENS:
+        "the agents of the HTTP transport: `<token>:<identity>` or `sha256:<hex>:<identity>` entries, comma-separated (the approval service's format); required over HTTP; each identity must be in `acts_for` of this program's directory entry",
+      MCP_TOOL_WAIT:
+        'per-tool `MCP_WAIT`: `tool=duration` pairs, comma-separated (`deploy_app=5m,send_money=0`)',
     },
   },
 ];

@@ -98,6 +98,10 @@ const login = (name: ServiceName) => {
   const { NATS_URL: _url, ...credentials } = natsAuth.env(name, infra.natsUrl);
   return credentials;
 };
+// COUNTERSIGN_MCP=1 also starts the MCP gateway on HTTP (docs/agents.md), for ops-agent.
+const withMcp = process.env.COUNTERSIGN_MCP === '1';
+const mcpToken = devSecret('mcp-token');
+const mcpPort = process.env.MCP_HTTP_PORT ?? '8090';
 const envFor: Record<ServiceName, Record<string, string>> = {
   policy: { ...common, ...login('policy'), POLICY_WATCH: 'true', OPA_BIN: tool('opa') },
   approval: {
@@ -116,6 +120,16 @@ const envFor: Record<ServiceName, Record<string, string>> = {
     WEBHOOK_ALLOW_HTTP: 'true',
     WEBHOOK_ALLOW_PRIVATE: 'true',
   },
+  mcp: {
+    ...common,
+    ...(natsAuth
+      ? (({ NATS_URL: _url, ...credentials }) => credentials)(natsAuth.env('mcp-gateway', infra.natsUrl))
+      : { MCP_IDENTITY: 'mcp-gateway' }),
+    MCP_TRANSPORT: 'http',
+    MCP_HTTP_PORT: mcpPort,
+    MCP_API_TOKENS: `${mcpToken}:ops-agent`,
+    DASHBOARD_URL: publicUrl,
+  },
 };
 
 const running: ServiceProcess[] = [];
@@ -128,7 +142,7 @@ const stopAll = async () => {
 };
 
 try {
-  for (const name of ['policy', 'approval', 'notifier'] as const) {
+  for (const name of ['policy', 'approval', 'notifier', ...(withMcp ? (['mcp'] as const) : [])] as const) {
     if (!existsSync(join(REPO_ROOT, `services/${name}/src/main.ts`))) continue;
     const service = await startServiceProcess(name, {
       env: envFor[name],
@@ -184,6 +198,7 @@ Countersign is running (${running.map((s) => s.name).join(', ') || 'infrastructu
   NATS        ${natsLine}
   PostgreSQL  ${infra.databaseUrl}
   HTTP        ${publicUrl}   (dashboard: ${publicUrl}/ , API token for alice: ${devToken})
+  MCP         ${withMcp ? `http://127.0.0.1:${mcpPort}/mcp   (bearer token for ops-agent: ${mcpToken}; docs/agents.md)` : 'off (COUNTERSIGN_MCP=1 starts the MCP gateway on HTTP)'}
   SMTP        ${process.env.SMTP_URL ? 'SMTP_URL' : `${mailSink?.url} (dev sink: mail is printed here)`}
   Policy      edit policies/countersign/*.rego or data.json: it reloads within seconds
   Directory   ${directoryFile} (services reload it; NATS users change on the next run)

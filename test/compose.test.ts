@@ -17,6 +17,7 @@ import { MigrationEnv } from '../packages/runtime/src/config.js';
 import { Directory } from '../packages/runtime/src/directory/index.js';
 import { composeNatsConfig, composePasswordVariables } from '../scripts/nats-config.js';
 import { ApprovalEnv } from '../services/approval/src/config.js';
+import { McpEnv } from '../services/mcp/src/config.js';
 import { loadChannelsFile } from '../services/notifier/src/channel-config.js';
 import { NotifierEnv } from '../services/notifier/src/config.js';
 import { PolicyEnv } from '../services/policy/src/config.js';
@@ -63,6 +64,7 @@ const FILLED_SECRETS: Record<string, string> = {
   REVIEW_LINK_SECRET: 'k'.repeat(44),
   SESSION_SECRET: 's'.repeat(44),
   API_TOKENS: `${'t'.repeat(40)}:alice,${'u'.repeat(40)}:frank`,
+  MCP_API_TOKENS: `${'m'.repeat(40)}:ops-agent`,
   ...Object.fromEntries(NATS_PASSWORDS.map((name, i) => [name, `natspass${i}`.padEnd(24, 'x')])),
 };
 
@@ -137,7 +139,13 @@ describe('docker-compose.yml', () => {
 
   it('starts a service only once what it depends on is healthy, and the migrate job has succeeded', () => {
     const withDependencies = Object.entries(services).filter(([, s]) => s.depends_on);
-    expect(withDependencies.map(([n]) => n).sort()).toEqual(['approval', 'migrate', 'notifier', 'policy']);
+    expect(withDependencies.map(([n]) => n).sort()).toEqual([
+      'approval',
+      'mcp',
+      'migrate',
+      'notifier',
+      'policy',
+    ]);
     for (const [name, service] of withDependencies) {
       for (const [dependency, { condition }] of Object.entries(service.depends_on ?? {})) {
         if (dependency === 'migrate') {
@@ -294,6 +302,24 @@ describe('docker-compose.yml', () => {
       expect(services[name]?.volumes, name).toContain(`./deploy/directory.yaml:${file}:ro`);
     }
     expect(Directory.parse(read('deploy/directory.yaml')).membersOf(['finance'])).toEqual(['alice', 'frank']);
+  });
+});
+
+describe('the MCP gateway in compose', () => {
+  it('serves agents on HTTP with authentication, as the directory identity that acts for them', () => {
+    expect(services.mcp?.build).toMatchObject({ context: '.', args: { SERVICE: 'mcp' } });
+    const env = environmentOf('mcp', filled);
+    for (const key of Object.keys(env)) expect(key in McpEnv.in.shape, `mcp: ${key}`).toBe(true);
+    const parsed = McpEnv.safeParse(env);
+    expect(parsed.success, JSON.stringify(parsed.error?.issues)).toBe(true);
+    expect(env).toMatchObject({ MCP_TRANSPORT: 'http', MCP_HTTP_HOST: '0.0.0.0', NATS_USER: 'mcp-gateway' });
+    expect(String(services.mcp?.environment?.MCP_API_TOKENS)).toMatch(/^\$\{MCP_API_TOKENS:\?/);
+    expect(services.mcp?.ports).toContain('127.0.0.1:8090:8090');
+    expect(services.mcp?.volumes).toContain(`./deploy/directory.yaml:${env.DIRECTORY_FILE}:ro`);
+    const directory = Directory.parse(read('deploy/directory.yaml'));
+    for (const { identity } of parsed.data?.mcp.http.tokens ?? []) {
+      expect(directory.actsFor('mcp-gateway', identity), identity).toBe(true);
+    }
   });
 });
 

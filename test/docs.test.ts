@@ -9,6 +9,7 @@ import { REPO_ROOT } from '@countersign/devinfra';
 import { describe, expect, it } from 'vitest';
 import { BEGIN, END, envReference, OPERATIONS_DOC, withReference } from '../scripts/env-reference.js';
 import { ApprovalEnv } from '../services/approval/src/config.js';
+import { McpEnv } from '../services/mcp/src/config.js';
 import { NotifierEnv } from '../services/notifier/src/config.js';
 import { PolicyEnv } from '../services/policy/src/config.js';
 
@@ -22,7 +23,7 @@ describe('docs/operations.md', () => {
 
   it('lists every variable of every service', () => {
     const reference = envReference();
-    for (const schema of [PolicyEnv, ApprovalEnv, NotifierEnv]) {
+    for (const schema of [PolicyEnv, ApprovalEnv, NotifierEnv, McpEnv]) {
       for (const key of Object.keys(schema.in.shape)) expect(reference).toContain(`| \`${key}\``);
     }
   });

@@ -13,9 +13,76 @@ import data.countersign.lib
 action_type := lib.normalize_action_type(input.action_type)
 
 # context is optional; anything that is not an object counts as empty.
-ctx := input.context if is_object(input.context)
+raw_ctx := input.context if is_object(input.context)
 
 else := {}
+
+# What the rules read: the context, with an MCP call's money and environment arguments lifted
+# in (see "MCP tools" below), so a tool's `amount` meets the same thresholds as a payment's.
+ctx := object.union(raw_ctx, mcp_lifted)
+
+# --- MCP tools ---------------------------------------------------------------------------
+# The MCP gateway (services/mcp) asks about every tool call as action type `mcp.<tool>` with
+# context.mcp = {server, tool, annotations, arguments}. Annotations follow the MCP spec's
+# defaults when absent (destructiveHint true, idempotentHint false), so an unannotated tool that
+# may write needs a person; only readOnlyHint, or destructiveHint false with idempotentHint true,
+# lets it through. The name rules and the amount rules fire whatever the annotations say: an
+# upstream server's hints are its own claims.
+
+is_mcp if startswith(action_type, "mcp.")
+
+mcp := raw_ctx.mcp if {
+	is_mcp
+	is_object(raw_ctx.mcp)
+} else := {}
+
+mcp_arguments := mcp.arguments if is_object(mcp.arguments)
+
+else := {}
+
+mcp_annotations := mcp.annotations if is_object(mcp.annotations)
+
+else := {}
+
+mcp_tool := lower(substring(action_type, 4, -1))
+
+mcp_read_only if mcp_annotations.readOnlyHint == true
+
+mcp_lifted := {key: mcp_arguments[key] |
+	is_mcp
+	some key in lib.mcp.lifted_arguments
+	key in object.keys(mcp_arguments)
+}
+
+is_money if {
+	is_mcp
+	"amount" in object.keys(mcp_arguments)
+}
+
+fired contains {"code": "mcp_destructive", "message": msg} if {
+	is_mcp
+	not mcp_read_only
+	object.get(mcp_annotations, "destructiveHint", true) != false
+	msg := concat("", ["MCP tool ", mcp_tool, " may destroy data (destructiveHint, true unless the tool says false)"])
+}
+
+fired contains {"code": "mcp_not_idempotent", "message": msg} if {
+	is_mcp
+	not mcp_read_only
+	object.get(mcp_annotations, "idempotentHint", false) != true
+	msg := concat("", ["MCP tool ", mcp_tool, " is not idempotent (idempotentHint, false unless the tool says true)"])
+}
+
+is_mcp_destructive if "mcp_destructive" in fired_codes
+
+is_mcp_not_idempotent if "mcp_not_idempotent" in fired_codes
+
+fired contains {"code": "mcp_dangerous_name", "message": msg} if {
+	is_mcp
+	words := [w | some w in lib.mcp.dangerous_words; contains(mcp_tool, w)]
+	count(words) > 0
+	msg := concat("", ["MCP tool ", mcp_tool, " is named for an action that needs a person (", concat(", ", words), ")"])
+}
 
 # The amount rules only fire for a numeric amount ("1500" or null do not count).
 amount := ctx.amount if is_number(ctx.amount)
@@ -236,11 +303,15 @@ else := "high" if is_unjudged_money
 
 else := "high" if is_delete
 
+else := "high" if is_mcp_destructive
+
 else := "medium" if amount > lib.thresholds.risk_medium_amount
 
 else := "medium" if is_bulk
 
 else := "medium" if is_sensitive
+
+else := "medium" if is_mcp_not_idempotent
 
 else := "low"
 

@@ -43,6 +43,9 @@ operator_roles := data.countersign.operator_roles
 
 notify_by_reason := data.countersign.notify_by_reason
 
+# MCP tools: argument names lifted into the context, words in tool names that need a person.
+mcp := data.countersign.mcp
+
 # Not under data.countersign: the service supplies it, and a bundle carrying its own is refused.
 directory := data.directory
 

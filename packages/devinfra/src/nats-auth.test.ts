@@ -42,6 +42,28 @@ describe('natsUsers', () => {
     expect(notifiers[0]?.permissions?.publish).not.toContain('approval.decide.frank');
   });
 
+  it('lets a gateway publish as the agents it acts for, and as nobody else', () => {
+    const gateway = natsUsers({
+      principals: () => [
+        { id: 'agent-a', nats_user: 'agent-a' },
+        { id: 'agent-b', nats_user: 'agent-b' },
+        { id: 'mcp-gateway', nats_user: 'mcp-gateway', acts_for: ['agent-a'] },
+      ],
+    }).find((u) => u.user === 'mcp-gateway');
+    const publish = gateway?.permissions?.publish ?? [];
+    expect(publish).toEqual(
+      expect.arrayContaining([
+        'approval.requested.mcp-gateway',
+        'approval.requested.agent-a',
+        'approval.submit.agent-a',
+        'approval.decide.agent-a',
+        'approval.report.agent-a',
+      ]),
+    );
+    for (const subject of publish) expect(subject).not.toMatch(/agent-b/);
+    expect(gateway?.permissions?.subscribe).toEqual(['approval.decided.>', '_INBOX_mcp-gateway.>']);
+  });
+
   it('refuses a directory entry that would log in as a Countersign service', () => {
     for (const user of ['approval', 'policy', 'ops']) {
       expect(() => natsUsers(directory([['mallory', user]]))).toThrow(NatsAuthError);

@@ -7,7 +7,9 @@
  * the least privilege they need. Every directory principal (person or requesting system) has a
  * user, its `nats_user`, that may publish actor-bound commands only under its own identity
  * (`approval.decide.<identity>`, `approval.requested.<identity>`, …): the subject the server let
- * through is the proof of who acts, and the approval service takes the actor from it.
+ * through is the proof of who acts, and the approval service takes the actor from it. A
+ * directory service with `acts_for` (the MCP gateway) may also publish under the identities of
+ * the agents it lists, and under no one else's.
  */
 import { randomBytes } from 'node:crypto';
 import { inboxPrefixOf } from '@countersign/contracts';
@@ -16,6 +18,8 @@ import { inboxPrefixOf } from '@countersign/contracts';
 export interface NatsPrincipal {
   id: string;
   nats_user: string;
+  /** Requesting systems this one acts for (a gateway's agents): it may publish as each of them. */
+  acts_for?: readonly string[];
 }
 
 /** What this module reads of the directory (runtime's `Directory` is one). */
@@ -136,15 +140,18 @@ const NOTIFIER: NatsPermissions = {
 };
 
 /**
- * A directory principal: actor-bound commands and the intake under its own identity only, the
+ * A directory principal: actor-bound commands and the intake under its own identity (and those
+ * of the agents it acts for) only, the
  * reads, the SDK's wait (last-per-subject reads of approval.decided.<id> and the live
  * subscription), and replies on its own inbox prefix.
  */
-export function principalPermissions(identity: string): NatsPermissions {
+export function principalPermissions(identity: string, actsFor: readonly string[] = []): NatsPermissions {
   return {
     publish: [
-      `approval.requested.${identity}`,
-      ...ACTOR_COMMANDS.map((c) => `approval.${c}.${identity}`),
+      ...[identity, ...actsFor].flatMap((id) => [
+        `approval.requested.${id}`,
+        ...ACTOR_COMMANDS.map((c) => `approval.${c}.${id}`),
+      ]),
       'approval.get',
       'approval.list',
       'approval.stats',
@@ -174,7 +181,7 @@ export function natsUsers(directory: NatsDirectory): NatsUser[] {
   ]);
   const principals = [...directory.principals()].sort((a, b) => a.nats_user.localeCompare(b.nats_user));
   for (const principal of principals) {
-    const own = principalPermissions(principal.id);
+    const own = principalPermissions(principal.id, principal.acts_for);
     if (principal.nats_user === 'notifier') {
       users.set('notifier', {
         user: 'notifier',

@@ -3,7 +3,7 @@ import { waitFor } from './ports.js';
 import { type ManagedProcess, spawnManaged, stopProcess } from './processes.js';
 import { REPO_ROOT } from './tools.js';
 
-export type ServiceName = 'policy' | 'approval' | 'notifier';
+export type ServiceName = 'policy' | 'approval' | 'notifier' | 'mcp';
 
 export interface ServiceProcess {
   name: ServiceName;

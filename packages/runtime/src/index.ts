@@ -1,4 +1,12 @@
 export {
+  type ApiToken,
+  type Identified,
+  MIN_TOKEN_LENGTH,
+  parseApiTokens,
+  sha256,
+  TokenStore,
+} from './api-tokens.js';
+export {
   type BatchConsumer,
   type BatchConsumerOptions,
   type MessageOutcome,

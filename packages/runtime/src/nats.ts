@@ -9,6 +9,8 @@ export interface NatsOptions {
   name: string;
   /** The authenticator from `natsAuthOptions` (none on a server without authentication). */
   auth?: NatsAuthOptions;
+  /** Where replies arrive; default `_INBOX`. A directory identity may read only its own. */
+  inboxPrefix?: string;
   logger: Logger;
 }
 
@@ -22,6 +24,7 @@ export async function connectNats(options: NatsOptions): Promise<NatsConnection>
     servers,
     name: options.name,
     ...options.auth,
+    ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
     maxReconnectAttempts: -1,
     waitOnFirstConnect: true,
     reconnectTimeWait: 500,

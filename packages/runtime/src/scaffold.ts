@@ -8,7 +8,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import pg from 'pg';
 import type { z } from 'zod';
 import { ConfigError, type DatabaseSettings, loadConfig, type RuntimeSettings } from './config.js';
-import { type DirectoryHolder, openDirectory } from './directory/index.js';
+import { type Directory, type DirectoryHolder, openDirectory } from './directory/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { type MigrationSet, migrate } from './migrate.js';
 import { connectNats } from './nats.js';
@@ -58,6 +58,17 @@ export interface ServiceDefinition<S extends ScaffoldSettings> {
   start(context: ServiceContext<S>): Promise<StartedService>;
   /** The environment to read. Default `process.env`. */
   source?: NodeJS.ProcessEnv;
+  /**
+   * Where log lines go. Default stdout; a service that speaks a protocol on stdout (the MCP
+   * server over stdio) logs to stderr instead, or its logs would corrupt the protocol.
+   */
+  logDestination?: NodeJS.WritableStream;
+  /**
+   * The reply inbox prefix to connect with, for a service that connects as a directory identity
+   * (the MCP server): its NATS user may read replies only under that identity's own prefix.
+   * Default: nats.js's `_INBOX`, which Countersign's own service users may read.
+   */
+  inboxPrefix?: (settings: S, directory: Directory) => string | undefined;
 }
 
 /**
@@ -74,19 +85,28 @@ export async function runService<S extends ScaffoldSettings>(
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     // The configured level and format are not known: a plain JSON line at the default level.
-    createLogger({ service: definition.name }).fatal({ issues: err.issues }, 'invalid configuration');
+    createLogger({ service: definition.name, destination: definition.logDestination }).fatal(
+      { issues: err.issues },
+      'invalid configuration',
+    );
     process.exit(1);
   }
   // Credentials are part of the configuration: without them (authentication on) or with an
   // unreadable file, the service stops here like on any bad variable, before it connects.
   const auth = natsAuthOptions(settings.runtime.nats);
   if (!auth.ok) {
-    createLogger({ service: definition.name }).fatal({ issues: auth.issues }, 'invalid configuration');
+    createLogger({ service: definition.name, destination: definition.logDestination }).fatal(
+      {
+        issues: auth.issues,
+      },
+      'invalid configuration',
+    );
     process.exit(1);
   }
   const { runtime } = settings;
   const logger = createLogger({
     service: definition.name,
+    destination: definition.logDestination,
     level: runtime.log.level,
     pretty: runtime.log.pretty,
   });
@@ -133,10 +153,12 @@ async function startScaffolded<S extends ScaffoldSettings>(
       }
     }
     const { nats } = settings.runtime;
+    const inboxPrefix = definition.inboxPrefix?.(settings, directory.current());
     nc = await connectNats({
       url: nats.url,
       name: definition.connectionName ?? definition.name,
       auth,
+      ...(inboxPrefix ? { inboxPrefix } : {}),
       logger,
     });
     const started = await definition.start({

@@ -35,6 +35,38 @@ function problems(text: string): string[] {
 describe('Directory', () => {
   const directory = Directory.parse(SAMPLE);
 
+  it('lets a gateway act for the requesting systems it lists, and for nobody else', () => {
+    const gateway = Directory.parse(`
+people:
+  dave: {}
+services:
+  Agent-A: { may_request: ["*"] }
+  agent-b: { may_request: ["*"] }
+  mcp-gateway: { acts_for: [agent-a] }
+`);
+    expect(gateway.actsFor('mcp-gateway', 'agent-a')).toBe(true);
+    expect(gateway.actsFor('mcp-gateway', 'agent-b')).toBe(false);
+    expect(gateway.actsFor('agent-a', 'agent-a')).toBe(false);
+    expect(gateway.actsFor('dave', 'agent-a')).toBe(false);
+  });
+
+  it('refuses a gateway acting for a person, an unknown name, itself or another gateway', () => {
+    const found = problems(`
+people:
+  dave: {}
+services:
+  agent-a: {}
+  gw-1: { acts_for: [dave, ghost, gw-1] }
+  gw-2: { acts_for: [gw-1, agent-a] }
+`);
+    expect(found).toEqual([
+      'services.gw-1.acts_for: dave must be a requesting system that acts for nobody',
+      'services.gw-1.acts_for: ghost is not in the directory',
+      'services.gw-1.acts_for: gw-1 must be a requesting system that acts for nobody',
+      'services.gw-2.acts_for: gw-1 must be a requesting system that acts for nobody',
+    ]);
+  });
+
   it('keys entries by canonical identity and maps NATS users to them', () => {
     expect(directory.get('frank')).toMatchObject({ kind: 'person', id: 'frank', roles: ['finance'] });
     expect(directory.get('Frank')).toBeUndefined();

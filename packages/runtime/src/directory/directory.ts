@@ -97,8 +97,41 @@ export class Directory {
         if (email) claim(byEmail, email.toLowerCase(), principal, `email ${email}`);
       }
     }
+    Directory.checkActsFor(byId, problems);
     if (problems.length > 0) throw new DirectoryError(problems);
     return new Directory(revision, byId, byNatsUser, byOidcSubject, byEmail);
+  }
+
+  /**
+   * `acts_for` names requesting systems of this file, canonically, and none of them acts for
+   * others in turn: a gateway may speak for agents, never for a person or another gateway.
+   */
+  private static checkActsFor(byId: Map<string, Principal>, problems: string[]): void {
+    const gateways = new Set(
+      [...byId.values()].filter((p) => p.kind === 'service' && p.acts_for.length > 0).map((p) => p.id),
+    );
+    for (const principal of byId.values()) {
+      if (principal.kind !== 'service') continue;
+      const canonical: string[] = [];
+      for (const name of principal.acts_for) {
+        const id = canonicalIdentity(name);
+        const target = id.ok ? byId.get(id.identity) : undefined;
+        if (!id.ok || !target)
+          problems.push(`services.${principal.id}.acts_for: ${name} is not in the directory`);
+        else if (target.kind !== 'service' || gateways.has(target.id)) {
+          problems.push(
+            `services.${principal.id}.acts_for: ${name} must be a requesting system that acts for nobody`,
+          );
+        } else canonical.push(target.id);
+      }
+      principal.acts_for = canonical;
+    }
+  }
+
+  /** Whether `gateway` may act as `agent` (its directory entry lists the agent in `acts_for`). */
+  actsFor(gateway: string, agent: string): boolean {
+    const principal = this.byId.get(gateway);
+    return principal?.kind === 'service' && principal.acts_for.includes(agent);
   }
 
   /** The entry for a canonical identity. */

@@ -50,6 +50,12 @@ const Service = z.strictObject({
    * folders): only for a person whose `channels` lists that channel.
    */
   relays_decisions: z.boolean().default(false),
+  /**
+   * Requesting systems this one acts for (the MCP gateway, for the agents it authenticates over
+   * HTTP): its NATS user may publish their actor-bound commands and intake, so it can request,
+   * report and resume as each of them and as nobody else. Each must be a service of this file.
+   */
+  acts_for: z.array(z.string().min(1).max(256)).default([]),
 });
 
 export const DirectoryFile = z.strictObject({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseApiTokens, sha256, TokenStore } from './tokens.js';
+import { parseApiTokens, sha256, TokenStore } from './api-tokens.js';
 
 const raw = 'token-for-alice-0123456789';
 
