@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=bootstrap.sh
 . scripts/bootstrap.sh
-# The browser tests' Chromium: the test command's alone, the run command does not need it.
+# The browser tests' Chromium and the alert-rule tests' promtool: the test command's alone, the
+# run command needs neither.
 bash scripts/install-chromium.sh
+bash scripts/install-promtool.sh
 
 stray() { pgrep -f 'countersign-(pg|nats)-' 2>/dev/null | sort || true; }
 before="$(stray)"
