@@ -89,6 +89,20 @@ const anchor = (heading: string) =>
     .replace(/[^\p{L}\p{N} _-]/gu, '')
     .replace(/ /g, '-');
 
+describe('promtool', () => {
+  it('is installed by the test command alone, idempotently', async () => {
+    const testSh = read('scripts/test.sh');
+    expect(testSh.indexOf('bash scripts/install-promtool.sh')).toBeGreaterThan(0);
+    expect(testSh.indexOf('bash scripts/install-promtool.sh')).toBeLessThan(
+      testSh.indexOf('pnpm exec vitest'),
+    );
+    expect(read('scripts/run.sh')).not.toContain('promtool');
+    // With promtool present (the test command put it there) the installer does nothing.
+    const again = await run('bash', ['scripts/install-promtool.sh'], { cwd: REPO_ROOT });
+    expect(again.stdout + again.stderr).toBe('');
+  });
+});
+
 describe('alert rules (deploy/prometheus/alerts.yaml)', () => {
   it('pass promtool check rules, and the Prometheus configuration that loads them passes check config', async () => {
     expect(await promtool('check', 'rules', 'alerts.yaml')).toMatch(/SUCCESS: \d+ rules found/);
