@@ -5,14 +5,15 @@
  * rules and in the Grafana dashboard, names only metrics the services export.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from '@countersign/devinfra';
 import { createLogger } from '@countersign/runtime';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { createApprovalMetrics } from '../services/approval/src/metrics.js';
 import { createNotifierMetrics } from '../services/notifier/src/metrics.js';
 
@@ -157,6 +158,23 @@ describe('alert rules (deploy/prometheus/alerts.yaml)', () => {
       ...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: p.title, expr: t.expr }))),
     ];
     expect(expressions.length).toBeGreaterThan(20);
+    // The dashboard's expressions parse: promtool checks them as recording rules.
+    const dir = mkdtempSync(join(tmpdir(), 'countersign-dashboard-'));
+    try {
+      const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
+      const file = join(dir, 'dashboard.rules.yaml');
+      writeFileSync(
+        file,
+        stringify({
+          groups: [
+            { name: 'dashboard', rules: exprs.map((expr, i) => ({ record: `dashboard:panel_${i}`, expr })) },
+          ],
+        }),
+      );
+      expect(await promtool('check', 'rules', file)).toContain(`SUCCESS: ${exprs.length} rules found`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     for (const { where, expr } of expressions) {
       const names = metricsIn(expr);
       expect(names.length, `${where}: ${expr}`).toBeGreaterThan(0);
@@ -183,6 +201,7 @@ describe('the Grafana dashboard (deploy/grafana/countersign.json)', () => {
       'countersign_intake_errors_total',
       'countersign_notifier_deliveries',
       'countersign_command_errors_total',
+      'countersign_approvals_by_requester',
     ])
       expect(exprs, metric).toContain(metric);
     for (const panel of dashboard.panels.filter((p) => p.type !== 'row')) {

@@ -37,10 +37,10 @@ export interface ApprovalMetrics {
 }
 
 /**
- * More distinct action types than this are folded into `other`: requesters choose the type, and
+ * More distinct action types (or requesters) than this are folded into `other`: requesters choose the type, and
  * an unbounded label would let one misbehaving client blow up every scrape.
  */
-const MAX_ACTION_TYPE_LABELS = 50;
+const MAX_LABEL_VALUES = 50;
 
 /** From seconds to a week: approvals wait for people, so the tail is long. */
 const LATENCY_BUCKETS = [1, 5, 15, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 86_400, 604_800];
@@ -49,6 +49,7 @@ const LATENCY_BUCKETS = [1, 5, 15, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 
 interface DatabaseReading {
   at: number;
   counts: { status: string; action_type: string; n: string }[];
+  byRequester: { status: string; requested_by: string; n: string }[];
   pending: number;
   outbox: number;
   /** Creation times (epoch ms) of the oldest pending approval and unpublished event, if any. */
@@ -114,7 +115,7 @@ export function createApprovalMetrics(options: {
   // failing database removes the series instead of failing the whole scrape.
   const byStatus = new Gauge({
     name: 'countersign_approvals',
-    help: `Approvals by status and action type (action types beyond ${MAX_ACTION_TYPE_LABELS} are counted as "other").`,
+    help: `Approvals by status and action type (action types beyond ${MAX_LABEL_VALUES} are counted as "other").`,
     labelNames: ['status', 'action_type'] as const,
     registers,
   });
@@ -138,11 +139,21 @@ export function createApprovalMetrics(options: {
     help: 'Age of the oldest unpublished event (0 when the outbox is empty).',
     registers,
   });
-  const dbGauges = [byStatus, pending, oldestPending, outboxBacklog, outboxOldest];
+  const byRequester = new Gauge({
+    name: 'countersign_approvals_by_requester',
+    help: `Approvals by status and requesting identity (requesters beyond ${MAX_LABEL_VALUES} are counted as "other").`,
+    labelNames: ['status', 'requested_by'] as const,
+    registers,
+  });
+  const dbGauges = [byStatus, byRequester, pending, oldestPending, outboxBacklog, outboxOldest];
 
   const readDatabase = async (): Promise<DatabaseReading> => {
     const counts = await options.pool.query<{ status: string; action_type: string; n: string }>(
       `select status, action_type, count(*) as n from approval.approvals group by status, action_type
+        order by count(*) desc`,
+    );
+    const requesters = await options.pool.query<{ status: string; requested_by: string; n: string }>(
+      `select status, requested_by, count(*) as n from approval.approvals group by status, requested_by
         order by count(*) desc`,
     );
     const backlog = await options.pool.query<{
@@ -163,6 +174,7 @@ export function createApprovalMetrics(options: {
     return {
       at: Date.now(),
       counts: counts.rows,
+      byRequester: requesters.rows,
       pending: Number(b?.pending ?? 0),
       outbox: Number(b?.outbox ?? 0),
       oldestPending: b?.oldest_pending ?? null,
@@ -190,9 +202,16 @@ export function createApprovalMetrics(options: {
     for (const g of dbGauges) g.reset();
     const types = new Set<string>();
     for (const row of r.counts) {
-      if (types.size < MAX_ACTION_TYPE_LABELS) types.add(row.action_type);
+      if (types.size < MAX_LABEL_VALUES) types.add(row.action_type);
       const action_type = types.has(row.action_type) ? row.action_type : 'other';
       byStatus.inc({ status: row.status, action_type }, Number(row.n));
+    }
+    // Requesters are directory identities, but as many as the directory lists: bounded the same way.
+    const requesterNames = new Set<string>();
+    for (const row of r.byRequester) {
+      if (requesterNames.size < MAX_LABEL_VALUES) requesterNames.add(row.requested_by);
+      const requested_by = requesterNames.has(row.requested_by) ? row.requested_by : 'other';
+      byRequester.inc({ status: row.status, requested_by }, Number(row.n));
     }
     // Ages from the cached creation times and the clock now: a cached reading's ages still grow.
     const now = Date.now();

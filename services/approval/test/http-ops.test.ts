@@ -150,6 +150,12 @@ describe('metrics', () => {
       sample(text, 'countersign_approvals{status="approved",action_type="payment"}'),
     ).toBeGreaterThanOrEqual(1);
     expect(sample(text, 'countersign_approvals_pending')).toBeGreaterThanOrEqual(1);
+    expect(
+      sample(text, 'countersign_approvals_by_requester{status="pending",requested_by="dave"}'),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      sample(text, 'countersign_approvals_by_requester{status="approved",requested_by="dave"}'),
+    ).toBeGreaterThanOrEqual(1);
     await expectDatabaseGauges();
     expect(
       sample(text, 'countersign_decision_latency_seconds_count{status="approved"}'),
