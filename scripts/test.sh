@@ -21,6 +21,9 @@ if [ -d policies ] && ls policies/*/*.rego >/dev/null 2>&1; then
   echo "== policy (opa fmt, check, test)"
   bash scripts/test-policy.sh
 fi
+echo "== alert rules (promtool check, test)"
+promtool check rules deploy/prometheus/alerts.yaml
+promtool test rules deploy/prometheus/alerts.test.yaml
 echo "== tests (vitest)"
 mkdir -p .artifacts
 status=0
