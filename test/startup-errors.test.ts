@@ -68,6 +68,17 @@ describe('a service that cannot reach a dependency at start', () => {
     expect(run.fatal[0].msg).toMatch(/refused the connection: .*no_such_database.* does not exist/);
   });
 
+  it('policy: NATS refusing its credentials is reported at once, not waited out', async () => {
+    const env = nats.env('policy');
+    expect(env.NATS_PASSWORD).toBeTruthy();
+    const run = await start('policy', { ...env, NATS_PASSWORD: PASSWORD, STARTUP_TIMEOUT: '30s' });
+    expect(run.code).toBe(1);
+    expect(run.fatal).toHaveLength(1);
+    expect(run.fatal[0]).toMatchObject({ dependency: 'nats', nats_url: env.NATS_URL });
+    expect(run.fatal[0].msg).toMatch(/^NATS at \S+ refused the connection: .*authoriz/i);
+    expect(run.ms).toBeLessThan(15_000);
+  });
+
   it('policy: a bundle file that is not there names POLICY_BUNDLE and the path', async () => {
     const run = await start('policy', {
       ...nats.env('policy'),
