@@ -105,7 +105,10 @@ async function reachableNats(url: string, timeoutMs: number): Promise<boolean> {
 const PREFLIGHT_MS = 5_000;
 if (process.env.DATABASE_URL) {
   await probeDatabase(process.env.DATABASE_URL, PREFLIGHT_MS).catch((err: unknown) =>
-    fail(err instanceof StartupError ? err.message : `DATABASE_URL: ${String(err)}`),
+    // Anything else is a URL pg cannot use; its text might quote the URL, password and all.
+    fail(
+      err instanceof StartupError ? err.message : 'DATABASE_URL is not a PostgreSQL URL it can connect with',
+    ),
   );
 }
 if (process.env.NATS_URL) {
