@@ -65,10 +65,19 @@ export async function probeDatabase(url: string, timeoutMs: number): Promise<voi
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
-    const client = new pg.Client({
-      connectionString: url,
-      connectionTimeoutMillis: Math.max(500, Math.min(2_000, deadline - Date.now())),
-    });
+    let client: pg.Client;
+    try {
+      client = new pg.Client({
+        connectionString: url,
+        connectionTimeoutMillis: Math.max(500, Math.min(2_000, deadline - Date.now())),
+      });
+    } catch {
+      // The parser's message may quote the URL, password and all: say only what it is not.
+      throw new StartupError(`DATABASE_URL is not a PostgreSQL URL (${where})`, {
+        dependency: 'postgresql',
+        database: where,
+      });
+    }
     client.on('error', () => {});
     try {
       await client.connect();
