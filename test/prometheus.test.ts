@@ -24,7 +24,7 @@ const notifierMetricsPort = await freePort();
 await spawnService('notifier', {
   env: {
     ...sys.env,
-    NOTIFIER_CONFIG: writeMailChannels('prometheus'),
+    NOTIFIER_CONFIG: writeMailChannels('scraped-notifier'),
     SMTP_URL: mail.url,
     PUBLIC_URL: httpUrlOf(sys.approval) as string,
     REVIEW_LINK_SECRET: 'prometheus-review-link-secret-0123456789',
