@@ -90,6 +90,9 @@ const SECTIONS: Section[] = [
       OUTBOX_PUBLISH_TIMEOUT: "wait for the stream's acknowledgement of each published event",
       API_TOKENS:
         'bearer tokens of the HTTP API and dashboard sign-in: `<token>:<identity>` or `sha256:<hex>:<identity>` entries, comma-separated; the token acts as that identity',
+      RETENTION_INTERVAL:
+        'how often the retention job runs (one replica at a time, under an advisory lock); the first run is a minute after start',
+      RETENTION_BATCH_SIZE: 'rows the retention job deletes per statement (each its own short transaction)',
       REVIEW_LINK_SECRET:
         'Secret review-link tokens are signed from (its own derived key), shared with the notifier that mints them; at least 32 characters; required with `HTTP_PORT`',
     },
@@ -107,6 +110,9 @@ const SECTIONS: Section[] = [
       DB_POOL_SIZE: 'connections in the pool: the event consumer and the delivery worker share them',
       REVIEW_LINK_SECRET:
         "the approval service's `REVIEW_LINK_SECRET` (the same value); needed for review links",
+      RETENTION_INTERVAL:
+        'how often the retention job runs (one replica at a time, under an advisory lock); the first run is a minute after start',
+      RETENTION_BATCH_SIZE: 'rows the retention job deletes per statement (each its own short transaction)',
       NOTIFIER_RETRY_JITTER: 'random spread of each retry delay, as a fraction of it (0 to 1)',
       NOTIFIER_MAX_RETRY_AFTER: "cap on a receiver's `Retry-After`",
       NOTIFIER_LEASE:

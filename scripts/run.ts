@@ -9,9 +9,14 @@
  * identity (`nats --context frank …`). NATS_AUTH=off runs it without authentication (dev only;
  * every service warns). With NATS_URL, the services use NATS_CREDS or NATS_USER/NATS_PASSWORD
  * from this environment.
+ *
+ * Whatever it cannot reach (a DATABASE_URL or NATS_URL pointing at nothing, a service that stops
+ * at start) it says in one line, naming the dependency and where (never a password), stops what
+ * it started and exits 1.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
@@ -20,12 +25,14 @@ import {
   REPO_ROOT,
   type ServiceName,
   type ServiceProcess,
+  ServiceStartError,
   startInfra,
   startMailSink,
   startServiceProcess,
   tool,
 } from '@countersign/devinfra';
 import { Directory } from '../packages/runtime/src/directory/index.js';
+import { describeNats, probeDatabase, StartupError } from '../packages/runtime/src/startup.js';
 import { writeNatsContexts } from './dev/nats-contexts.js';
 
 // The bootstrap's rule (it exports COUNTERSIGN_CACHE): COUNTERSIGN_CACHE, else XDG_CACHE_HOME, else ~/.cache.
@@ -61,6 +68,63 @@ function devNatsAuth(): NatsAuth {
   writeFileSync(file, `${JSON.stringify(auth.passwords, null, 2)}\n`, { mode: 0o600 });
   return auth;
 }
+/** Says what stopped the run in one line, on stderr, and exits 1 (after `stop`, if given). */
+async function fail(message: string, stop?: () => Promise<void>): Promise<never> {
+  console.error(`countersign: ${message}`);
+  await stop?.().catch(() => {});
+  process.exit(1);
+}
+
+/** Within a few seconds: the first NATS server of NATS_URL that accepts a TCP connection. */
+async function reachableNats(url: string, timeoutMs: number): Promise<boolean> {
+  const servers = url
+    .split(',')
+    .map((s) => new URL(s.trim().includes('://') ? s.trim() : `nats://${s.trim()}`));
+  const deadline = Date.now() + timeoutMs;
+  do {
+    for (const server of servers) {
+      const ok = await new Promise<boolean>((resolveCheck) => {
+        const socket = new Socket();
+        const done = (result: boolean) => {
+          socket.destroy();
+          resolveCheck(result);
+        };
+        socket.setTimeout(1_000, () => done(false));
+        socket.once('error', () => done(false));
+        socket.connect(Number(server.port || 4222), server.hostname, () => done(true));
+      });
+      if (ok) return true;
+    }
+    await new Promise((resolveWait) => setTimeout(resolveWait, 250));
+  } while (Date.now() < deadline);
+  return false;
+}
+
+// Infrastructure given by URL is checked before anything is started: a wrong URL is reported
+// at once, not as a service that times out.
+const PREFLIGHT_MS = 5_000;
+if (process.env.DATABASE_URL) {
+  await probeDatabase(process.env.DATABASE_URL, PREFLIGHT_MS).catch((err: unknown) =>
+    // Anything else is a URL pg cannot use; its text might quote the URL, password and all.
+    fail(
+      err instanceof StartupError ? err.message : 'DATABASE_URL is not a PostgreSQL URL it can connect with',
+    ),
+  );
+}
+if (process.env.NATS_URL) {
+  let reachable = false;
+  try {
+    reachable = await reachableNats(process.env.NATS_URL, PREFLIGHT_MS);
+  } catch {
+    await fail('NATS_URL is not a list of nats:// URLs');
+  }
+  if (!reachable) {
+    await fail(
+      `cannot reach NATS at ${describeNats(process.env.NATS_URL)} (NATS_URL) within ${PREFLIGHT_MS} ms`,
+    );
+  }
+}
+
 const natsAuth = ownNats && !authOff ? devNatsAuth() : undefined;
 const infra = await startInfra({
   postgres: { dataDir: pgData, port: Number(process.env.PG_PORT ?? 5433) },
@@ -153,9 +217,10 @@ try {
     running.push(service);
   }
 } catch (err) {
-  console.error(String((err as Error).message));
-  await stopAll();
-  process.exit(1);
+  // The service's own fatal line says what it could not reach; the rest of its log is noise here.
+  if (err instanceof ServiceStartError && err.fatal)
+    await fail(`${err.service} service: ${err.fatal}`, stopAll);
+  await fail(String((err as Error).message), stopAll);
 }
 
 const contexts = natsAuth ? writeNatsContexts(natsAuth, infra.natsUrl) : undefined;

@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=bootstrap.sh
 . scripts/bootstrap.sh
-# The browser tests' Chromium: the test command's alone, the run command does not need it.
+# The browser tests' Chromium and the alert-rule tests' promtool: the test command's alone, the
+# run command needs neither.
 bash scripts/install-chromium.sh
+bash scripts/install-promtool.sh
 
 stray() { pgrep -f 'countersign-(pg|nats)-' 2>/dev/null | sort || true; }
 before="$(stray)"
@@ -19,6 +21,9 @@ if [ -d policies ] && ls policies/*/*.rego >/dev/null 2>&1; then
   echo "== policy (opa fmt, check, test)"
   bash scripts/test-policy.sh
 fi
+echo "== alert rules (promtool check, test)"
+promtool check rules deploy/prometheus/alerts.yaml
+promtool test rules deploy/prometheus/alerts.test.yaml
 echo "== tests (vitest)"
 mkdir -p .artifacts
 status=0

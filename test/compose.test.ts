@@ -7,7 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { passwordVariable, REPO_ROOT } from '@countersign/devinfra';
 import { spawnService, useTestNats } from '@countersign/test-fixtures';
@@ -122,7 +122,52 @@ describe('docker-compose.yml', () => {
     expect(postgres.healthcheck?.test.join(' ')).toMatch(/pg_isready -U countersign -d countersign/);
     expect(services.mailpit?.image).toMatch(/^axllent\/mailpit:/);
     expect(services.mailpit?.healthcheck?.test).toEqual(['CMD', '/mailpit', 'readyz']);
-    expect(Object.keys(compose.volumes).sort()).toEqual(['nats-data', 'postgres-data']);
+    expect(Object.keys(compose.volumes).sort()).toEqual(['nats-data', 'postgres-data', 'prometheus-data']);
+  });
+
+  it('runs Prometheus on the alert rules, scraping the approval service and the notifier where they listen', () => {
+    const prometheus = services.prometheus as ComposeService & { profiles?: string[] };
+    expect(prometheus.image).toMatch(/^prom\/prometheus:v\d+\.\d+\.\d+$/);
+    expect(prometheus.profiles).toBeUndefined();
+    const configFile = /--config\.file=(\S+)/.exec((prometheus.command ?? []).join(' '))?.[1] as string;
+    expect(prometheus.volumes).toContain(`./deploy/prometheus/prometheus.yml:${configFile}:ro`);
+    const config = parse(read('deploy/prometheus/prometheus.yml')) as {
+      rule_files: string[];
+      scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
+    };
+    // Rule files are relative to the configuration file: mounted beside it.
+    for (const rules of config.rule_files)
+      expect(prometheus.volumes).toContain(
+        `./deploy/prometheus/${rules}:${join(dirname(configFile), rules)}:ro`,
+      );
+    const targets = Object.fromEntries(
+      config.scrape_configs.map((c) => [c.job_name, c.static_configs.flatMap((s) => s.targets)]),
+    );
+    const approval = environmentOf('approval', filled);
+    const notifier = environmentOf('notifier', filled);
+    expect(targets['countersign-approval']).toEqual([`approval:${approval.HTTP_PORT}`]);
+    expect(targets['countersign-notifier']).toEqual([`notifier:${notifier.METRICS_PORT}`]);
+    expect(notifier.METRICS_HOST).toBe('0.0.0.0');
+    expect(prometheus.ports).toEqual(['127.0.0.1:9090:9090']);
+    expect(prometheus.volumes).toContain('prometheus-data:/prometheus');
+  });
+
+  it('runs Grafana, in the optional dashboards profile, with the dashboard and Prometheus provisioned', () => {
+    const grafana = services.grafana as ComposeService & { profiles?: string[] };
+    expect(grafana.profiles).toEqual(['dashboards']);
+    expect(grafana.ports).toEqual(['127.0.0.1:3000:3000']);
+    expect(grafana.volumes).toContain('./deploy/grafana/provisioning:/etc/grafana/provisioning:ro');
+    const provider = parse(read('deploy/grafana/provisioning/dashboards/countersign.yaml')) as {
+      providers: { options: { path: string } }[];
+    };
+    const path = provider.providers[0]?.options.path as string;
+    expect(grafana.volumes).toContain(`./deploy/grafana/countersign.json:${path}/countersign.json:ro`);
+    // Read-only for anonymous viewers; nobody signs in with a default admin password.
+    expect(environmentOf('grafana', filled)).toMatchObject({
+      GF_AUTH_ANONYMOUS_ENABLED: 'true',
+      GF_AUTH_ANONYMOUS_ORG_ROLE: 'Viewer',
+      GF_AUTH_DISABLE_LOGIN_FORM: 'true',
+    });
   });
 
   it('builds the three services from the one Dockerfile, SERVICE choosing which', () => {

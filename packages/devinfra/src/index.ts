@@ -39,6 +39,7 @@ export { type ManagedProcess, spawnManaged, stopProcess } from './processes.js';
 export {
   type ServiceName,
   type ServiceProcess,
+  ServiceStartError,
   type SpawnServiceOptions,
   startServiceProcess,
 } from './service-process.js';

@@ -19,6 +19,34 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
+/** A service that did not start: its last lines, and the message of its fatal line if it wrote one. */
+export class ServiceStartError extends Error {
+  readonly service: ServiceName;
+  /** The `msg` of the service's fatal (level 60) log line: what it says stopped it, in one line. */
+  readonly fatal: string | undefined;
+
+  constructor(service: ServiceName, message: string, fatal: string | undefined) {
+    super(message);
+    this.name = 'ServiceStartError';
+    this.service = service;
+    this.fatal = fatal;
+  }
+}
+
+/** The `msg` of the last fatal JSON log line among `lines`. */
+function fatalMessage(lines: readonly string[]): string | undefined {
+  for (const line of [...lines].reverse()) {
+    if (!line.includes('"level":60')) continue;
+    try {
+      const msg = (JSON.parse(line) as { msg?: unknown }).msg;
+      if (typeof msg === 'string') return msg;
+    } catch {
+      // Not a JSON line after all.
+    }
+  }
+  return undefined;
+}
+
 export interface SpawnServiceOptions {
   env: Record<string, string>;
   /** The log message that means "ready". Default: a JSON line with msg "ready". */
@@ -90,8 +118,23 @@ export async function startServiceProcess(
       );
     } catch (err) {
       proc.kill('SIGKILL');
-      throw new Error(
+      // 'exit' can come before the last output is read: wait (briefly) for stdout to close, so
+      // the fatal line is among the logs.
+      await proc.exited;
+      const stdout = proc.child.stdout;
+      if (stdout && !stdout.closed) {
+        await new Promise<void>((resolveClosed) => {
+          const timer = setTimeout(resolveClosed, 1_000);
+          stdout.once('close', () => {
+            clearTimeout(timer);
+            resolveClosed();
+          });
+        });
+      }
+      throw new ServiceStartError(
+        name,
         `${name} service did not start: ${(err as Error).message}\n${logs.slice(-30).join('\n')}`,
+        fatalMessage(logs),
       );
     }
   };

@@ -121,6 +121,11 @@ export const CommonEnv = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_PRETTY: env.bool(false),
   SHUTDOWN_TIMEOUT: env.duration('10s', { min: 100 }),
+  /**
+   * How long a starting service waits for NATS and PostgreSQL before it stops with one line
+   * naming the one it cannot reach (exit 1); once started it reconnects for ever.
+   */
+  STARTUP_TIMEOUT: env.duration('5s', { min: 100 }),
 });
 export type CommonEnv = z.infer<typeof CommonEnv>;
 
@@ -138,12 +143,23 @@ export const DatabaseEnv = z.object({
 });
 export type DatabaseEnv = z.infer<typeof DatabaseEnv>;
 
+/** Variables of the retention job of a service that owns a PostgreSQL schema (see retention.ts). */
+export const RetentionEnv = z.object({
+  /** How often the retention job runs (in one replica at a time); the first run is a minute after start. */
+  RETENTION_INTERVAL: env.duration('1h', { min: 1_000 }),
+  /** Rows the retention job deletes per statement: small batches, short transactions. */
+  RETENTION_BATCH_SIZE: env.int(1000, 1, 100_000),
+});
+export type RetentionEnv = z.infer<typeof RetentionEnv>;
+
 /** What the service scaffold needs of every service's settings: NATS, logging, shutdown. */
 export interface RuntimeSettings {
   nats: { url: string } & NatsCredentialSettings;
   directoryFile: string;
   log: { level: CommonEnv['LOG_LEVEL']; pretty: boolean };
   shutdownTimeoutMs: number;
+  /** How long the first connect to NATS and to PostgreSQL may take before start-up fails. */
+  startupTimeoutMs: number;
 }
 
 /** The pool the scaffold opens for a service with a database. */
@@ -167,6 +183,7 @@ export function runtimeSettings(parsed: CommonEnv): RuntimeSettings {
     directoryFile: parsed.DIRECTORY_FILE,
     log: { level: parsed.LOG_LEVEL, pretty: parsed.LOG_PRETTY },
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT,
+    startupTimeoutMs: parsed.STARTUP_TIMEOUT,
   };
 }
 

@@ -23,6 +23,7 @@ export {
   loadConfig,
   MigrationEnv,
   type MigrationSettings,
+  RetentionEnv,
   type RuntimeSettings,
   runtimeSettings,
 } from './config.js';
@@ -56,6 +57,14 @@ export {
 export { type MigrateCommandOptions, migrateAll, runMigrateCommand } from './migrate-command.js';
 export { connectNats, type NatsOptions } from './nats.js';
 export { type NatsAuthOptions, type NatsCredentialSettings, natsAuthOptions } from './nats-credentials.js';
+export {
+  type RetentionJob,
+  type RetentionOptions,
+  type RetentionResult,
+  type RetentionStep,
+  runRetention,
+  startRetentionJob,
+} from './retention.js';
 export {
   mintReviewToken,
   type ReviewClaims,
@@ -98,6 +107,7 @@ export {
   type PublicJwk,
   SigningKeysError,
 } from './signing-keys.js';
+export { describeDatabase, describeNats, probeDatabase, StartupError } from './startup.js';
 export { ensureStreams, type StreamOptions, streamConfigs } from './streams.js';
 export { backoffDelay, type Sleeper, sleeper } from './timing.js';
 export { type RevisionWatchOptions, type Watcher, watchRevision } from './watch-revision.js';

@@ -15,6 +15,7 @@ import { connectNats } from './nats.js';
 import { type NatsAuthOptions, natsAuthOptions } from './nats-credentials.js';
 import { checkSchemaVersion } from './schema-version.js';
 import { memoStop, runMain, type Stoppable } from './shutdown.js';
+import { probeDatabase } from './startup.js';
 
 /** What the scaffold reads from a service's settings; the service schema's transform supplies it. */
 export interface ScaffoldSettings {
@@ -138,6 +139,9 @@ async function startScaffolded<S extends ScaffoldSettings>(
   try {
     directory = await openDirectory({ file: settings.runtime.directoryFile, logger });
     if (settings.database) {
+      // One connection first, bounded: an unreachable database is reported by name and address
+      // within STARTUP_TIMEOUT rather than as whatever the migration's first query says.
+      await probeDatabase(settings.database.url.reveal(), settings.runtime.startupTimeoutMs);
       pool = new pg.Pool({
         connectionString: settings.database.url.reveal(),
         max: settings.database.poolSize,
@@ -160,6 +164,7 @@ async function startScaffolded<S extends ScaffoldSettings>(
       auth,
       ...(inboxPrefix ? { inboxPrefix } : {}),
       logger,
+      firstConnectTimeoutMs: settings.runtime.startupTimeoutMs,
     });
     const started = await definition.start({
       settings,

@@ -1,5 +1,6 @@
 import type { Logger } from './logger.js';
 import { SchemaVersionError } from './schema-version.js';
+import { StartupError } from './startup.js';
 
 export interface Stoppable {
   /** Idempotent; resolves once everything is released. */
@@ -62,7 +63,8 @@ export async function runMain(
     handleSignals(running, logger, timeoutMs);
   } catch (err) {
     // A refusal someone must act on is the line's message itself, with its facts as fields.
-    if (err instanceof SchemaVersionError) logger.fatal(err.fields, err.message);
+    if (err instanceof SchemaVersionError || err instanceof StartupError)
+      logger.fatal(err.fields, err.message);
     else logger.fatal({ err }, 'failed to start');
     // Let pino flush before leaving.
     setTimeout(() => process.exit(1), 50);

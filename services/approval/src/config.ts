@@ -1,5 +1,13 @@
 import { MAX_PAYLOAD_BYTES } from '@countersign/contracts';
-import { CommonEnv, DatabaseEnv, databaseSettings, env, runtimeSettings, Secret } from '@countersign/runtime';
+import {
+  CommonEnv,
+  DatabaseEnv,
+  databaseSettings,
+  env,
+  RetentionEnv,
+  runtimeSettings,
+  Secret,
+} from '@countersign/runtime';
 import { z } from 'zod';
 import type { HttpSettings } from './http/app.js';
 import { parseApiTokens } from './http/tokens.js';
@@ -16,6 +24,7 @@ const SigningSecret = z.string().min(32, 'must be at least 32 characters');
  */
 export const ApprovalVariables = CommonEnv.extend({
   ...DatabaseEnv.shape,
+  ...RetentionEnv.shape,
   /**
    * Replicas of APPROVAL_REQUESTS and APPROVAL_EVENTS, applied at every start (3 on a NATS
    * cluster, so losing a node loses nothing; at most the cluster's size).
@@ -42,6 +51,14 @@ export const ApprovalVariables = CommonEnv.extend({
   OUTBOX_POLL_INTERVAL: env.duration('1s', { min: 10 }),
   OUTBOX_BATCH_SIZE: env.int(500, 1, 5_000),
   OUTBOX_PUBLISH_TIMEOUT: env.duration('5s', { min: 100 }),
+
+  // ---- Bounded storage (see retention.ts; approvals, votes and the audit trail are kept) ----
+  /** How long a published outbox row is kept after publishing (the event itself is in APPROVAL_EVENTS); 0 keeps them. */
+  RETENTION_OUTBOX: env.duration('7d'),
+  /** How long a spent review-link nonce is kept past the link's expiry (an expired link is refused anyway); 0 keeps them. */
+  RETENTION_REVIEW_TOKENS: env.duration('7d'),
+  /** How long /metrics reuses the database gauges it read (approvals by status, backlog), so scrapes do not scan tables; 0 reads them on every scrape. */
+  METRICS_CACHE: env.duration('15s', { max: 3_600_000 }),
 
   // ---- HTTP: API, review links, dashboard, health and metrics (see README "HTTP") ----
   /** Port of the HTTP server; unset = no HTTP server (NATS only); 0 = any free port. */
@@ -151,6 +168,13 @@ export const ApprovalEnv = ApprovalVariables.transform((v) => ({
     outboxPollMs: v.OUTBOX_POLL_INTERVAL,
     outboxBatchSize: v.OUTBOX_BATCH_SIZE,
     outboxPublishTimeoutMs: v.OUTBOX_PUBLISH_TIMEOUT,
+    metricsCacheMs: v.METRICS_CACHE,
+    retention: {
+      intervalMs: v.RETENTION_INTERVAL,
+      batchSize: v.RETENTION_BATCH_SIZE,
+      outboxMs: v.RETENTION_OUTBOX || null,
+      reviewTokensMs: v.RETENTION_REVIEW_TOKENS || null,
+    },
   },
   http: httpSettings(v),
   apiTokens: v.API_TOKENS,

@@ -12,6 +12,7 @@ import type { LifecycleDeps } from './lifecycle/index.js';
 import { type ApprovalMetrics, createApprovalMetrics } from './metrics.js';
 import { type OutboxRelay, startOutboxRelay } from './outbox.js';
 import { natsPolicyClient, type PolicyClient } from './policy.js';
+import { startApprovalRetention } from './retention.js';
 
 /**
  * Tuning of a running service, from its environment (config.ts has each setting's meaning and
@@ -55,7 +56,9 @@ export interface ApprovalService {
 export async function startApprovalService(options: ApprovalServiceOptions): Promise<ApprovalService> {
   const settings = options.settings;
   const logger = options.logger;
-  const metrics = options.metrics ?? createApprovalMetrics({ pool: options.pool, logger });
+  const metrics =
+    options.metrics ??
+    createApprovalMetrics({ pool: options.pool, logger, cacheMs: settings.metricsCacheMs });
   const deps: LifecycleDeps = {
     pool: options.pool,
     policy: options.policy ?? natsPolicyClient(options.nc, settings.policyTimeoutMs),
@@ -83,6 +86,17 @@ export async function startApprovalService(options: ApprovalServiceOptions): Pro
       logger,
     });
     started.push(expiry);
+    // Bounded storage: one replica at a time prunes what no longer serves (never approvals,
+    // votes or the audit trail).
+    started.push(
+      startApprovalRetention({
+        pool: options.pool,
+        logger,
+        retention: settings.retention,
+        intervalMs: settings.retention.intervalMs,
+        batchSize: settings.retention.batchSize,
+      }),
+    );
     const service = await startService(
       options.nc,
       {

@@ -150,6 +150,12 @@ describe('metrics', () => {
       sample(text, 'countersign_approvals{status="approved",action_type="payment"}'),
     ).toBeGreaterThanOrEqual(1);
     expect(sample(text, 'countersign_approvals_pending')).toBeGreaterThanOrEqual(1);
+    expect(
+      sample(text, 'countersign_approvals_by_requester{status="pending",requested_by="dave"}'),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      sample(text, 'countersign_approvals_by_requester{status="approved",requested_by="dave"}'),
+    ).toBeGreaterThanOrEqual(1);
     await expectDatabaseGauges();
     expect(
       sample(text, 'countersign_decision_latency_seconds_count{status="approved"}'),
@@ -254,6 +260,28 @@ describe('metrics', () => {
     });
     expect(await count('approved')).toBe(approved + 4);
     expect(await count('rejected')).toBe(rejected + 1);
+  });
+
+  it('reports the readiness checks as countersign_ready', async () => {
+    const text = await metricsText();
+    for (const check of ['postgres', 'nats', 'policy'])
+      expect(sample(text, `countersign_ready{check="${check}"}`), check).toBe(1);
+  });
+
+  it('reuses a database reading for METRICS_CACHE, while the ages keep growing', async () => {
+    const cached = createApprovalMetrics({ pool: h.pool, logger: testLogger, cacheMs: 60_000 });
+    await call(h.nc, 'submit', request('cached-before', { context: { amount: 1500 } }));
+    const first = await cached.render();
+    const pendingBefore = sample(first, 'countersign_approvals_pending') ?? 0;
+    expect(pendingBefore).toBeGreaterThanOrEqual(1);
+    // A new pending approval: an uncached scrape sees it, the cached one does not (yet).
+    await call(h.nc, 'submit', request('cached-after', { context: { amount: 1500 } }));
+    expect(sample(await metricsText(), 'countersign_approvals_pending')).toBe(pendingBefore + 1);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const second = await cached.render();
+    expect(sample(second, 'countersign_approvals_pending')).toBe(pendingBefore);
+    const age = (text: string) => sample(text, 'countersign_approvals_oldest_pending_age_seconds') ?? 0;
+    expect(age(second)).toBeGreaterThanOrEqual(age(first) + 1);
   });
 
   it('keeps each instance in its own registry', async () => {

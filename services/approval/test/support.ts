@@ -63,11 +63,13 @@ export async function startHarness(
     pool,
     logger,
     directory,
-    // The defaults are the schema's; only the sweeps and retries are made fast for tests.
+    // The defaults are the schema's; only the sweeps and retries are made fast for tests, and
+    // /metrics reads the database on every scrape (tests check it against the tables).
     settings: {
       ...ApprovalEnv.parse({
         DATABASE_URL: db.url,
         DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+        METRICS_CACHE: '0',
         EXPIRY_INTERVAL: '200ms',
         OUTBOX_POLL_INTERVAL: '200ms',
         INTAKE_RETRY_BASE: '50ms',

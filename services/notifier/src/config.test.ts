@@ -23,6 +23,27 @@ describe('notifier config', () => {
     expect(config.env.WEBHOOK_ALLOW_PRIVATE).toBe(false);
   });
 
+  it('keeps rows for safe defaults, 0 keeps them for ever, and events outlive the event stream', () => {
+    const day = 86_400_000;
+    expect(loadNotifierConfig(base).retention).toEqual({
+      intervalMs: 3_600_000,
+      batchSize: 1000,
+      deliveriesMs: 30 * day,
+      deadLettersMs: 90 * day,
+      eventsMs: 60 * day,
+    });
+    expect(
+      loadNotifierConfig({ ...base, RETENTION_DELIVERIES: '0', RETENTION_EVENTS: '0' }).retention,
+    ).toMatchObject({
+      deliveriesMs: null,
+      eventsMs: null,
+    });
+    // Shorter than APPROVAL_EVENTS keeps events: a replayed event would be notified twice.
+    expect(() => loadNotifierConfig({ ...base, RETENTION_EVENTS: '7d' })).toThrow(
+      /RETENTION_EVENTS: must be 0 or at least 31d/,
+    );
+  });
+
   it('names bad variables without echoing their values', () => {
     const attempt = () =>
       loadNotifierConfig({

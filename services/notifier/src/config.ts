@@ -5,6 +5,7 @@ import {
   databaseSettings,
   env,
   parseDurationList,
+  RetentionEnv,
   runtimeSettings,
   Secret,
 } from '@countersign/runtime';
@@ -21,6 +22,7 @@ export const DEFAULT_RETRY_SCHEDULE = '0,5s,5m,30m,2h,5h,10h,10h';
  */
 export const NotifierVariables = CommonEnv.extend({
   ...DatabaseEnv.shape,
+  ...RetentionEnv.shape,
   /** Path of the channels file (YAML or JSON), see channels.example.yaml. */
   NOTIFIER_CONFIG: z.string().min(1),
   /** `smtp://user:pass@host:587` (STARTTLS required; `?starttls=optional` allows plaintext, dev only) or `smtps://...:465`; needed when an email channel is configured. */
@@ -91,6 +93,29 @@ export const NotifierVariables = CommonEnv.extend({
   NOTIFIER_LEASE: env.duration('0'),
   /** How often markdown directories are rescanned for edits (file watching is a hint only). */
   MARKDOWN_POLL_INTERVAL: env.duration('1s'),
+
+  // ---- Metrics and bounded storage ----
+  /** Port of the notifier's metrics server (`/metrics`, `/healthz`); unset = none; 0 = any free port. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
+  /** Interface the metrics server listens on: loopback by default; set 0.0.0.0 in a container. */
+  METRICS_HOST: env.string('127.0.0.1'),
+  /** How long /metrics reuses the database gauges it read, so scrapes do not query each time; 0 reads them on every scrape. */
+  METRICS_CACHE: env.duration('15s', { max: 3_600_000 }),
+  /** How long a delivered delivery (and its attempts) is kept after it was delivered; 0 keeps them. */
+  RETENTION_DELIVERIES: env.duration('30d'),
+  /** How long a dead letter (a dead or superseded delivery) and an invalid-event record are kept; 0 keeps them. */
+  RETENTION_DEAD_LETTERS: env.duration('90d'),
+  /**
+   * How long an event is kept once no delivery refers to it; 0 keeps them. At least 31 days, longer
+   * than APPROVAL_EVENTS keeps its events: a replayed event the notifier no longer knows would
+   * be notified again.
+   */
+  RETENTION_EVENTS: env
+    .duration('60d')
+    .refine(
+      (ms) => ms === 0 || ms >= 31 * 86_400_000,
+      'must be 0 or at least 31d (longer than APPROVAL_EVENTS keeps events, so a replay is not notified twice)',
+    ),
 });
 export type NotifierVariables = z.output<typeof NotifierVariables>;
 
@@ -121,5 +146,13 @@ export const NotifierEnv = NotifierVariables.superRefine((v, ctx) => {
     maxRetryAfterMs: v.NOTIFIER_MAX_RETRY_AFTER,
   } satisfies RetryPolicy,
   leaseMs: v.NOTIFIER_LEASE || Math.max(v.WEBHOOK_TIMEOUT, v.SMTP_TIMEOUT) + LEASE_MARGIN_MS,
+  metrics: { port: v.METRICS_PORT, host: v.METRICS_HOST, cacheMs: v.METRICS_CACHE },
+  retention: {
+    intervalMs: v.RETENTION_INTERVAL,
+    batchSize: v.RETENTION_BATCH_SIZE,
+    deliveriesMs: v.RETENTION_DELIVERIES || null,
+    deadLettersMs: v.RETENTION_DEAD_LETTERS || null,
+    eventsMs: v.RETENTION_EVENTS || null,
+  },
 }));
 export type NotifierConfig = z.output<typeof NotifierEnv>;

@@ -8,6 +8,8 @@ import { allowsPlaintext, createSmtpSender } from './channels/smtp.js';
 import type { NotifierConfig } from './config.js';
 import { startEventConsumer } from './consumer.js';
 import { type MarkdownWatcher, startMarkdownWatcher } from './markdown/watcher.js';
+import { createNotifierMetrics, type MetricsServer, startMetricsServer } from './metrics.js';
+import { startNotifierRetention } from './retention.js';
 import { createReviewLinks } from './review-links.js';
 import { createScrubber, urlSecrets } from './secret.js';
 import { startDeliveryWorker } from './worker.js';
@@ -91,7 +93,24 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
 
   let consumer: Awaited<ReturnType<typeof startEventConsumer>> | undefined;
   const watchers: MarkdownWatcher[] = [];
+  // Bounded storage: one replica at a time prunes finished deliveries and old events.
+  const retention = startNotifierRetention({
+    pool,
+    logger,
+    retention: config.retention,
+    intervalMs: config.retention.intervalMs,
+    batchSize: config.retention.batchSize,
+  });
+  let metricsServer: MetricsServer | undefined;
   try {
+    if (config.metrics.port !== undefined) {
+      metricsServer = await startMetricsServer({
+        metrics: createNotifierMetrics({ pool, logger, cacheMs: config.metrics.cacheMs }),
+        host: config.metrics.host,
+        port: config.metrics.port,
+        logger,
+      });
+    }
     consumer = await startEventConsumer({
       nc,
       pool,
@@ -117,6 +136,10 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
       );
     }
   } catch (err) {
+    await metricsServer?.stop();
+    await retention.stop();
+    await Promise.all(watchers.map((w) => w.stop()));
+    await consumer?.stop();
     await worker.stop();
     throw err;
   }
@@ -138,6 +161,8 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
       await Promise.all(watchers.map((w) => w.stop()));
       await consumer?.stop();
       await worker.stop();
+      await retention.stop();
+      await metricsServer?.stop();
     }),
   };
 }

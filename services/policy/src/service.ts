@@ -1,6 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { ServiceNames } from '@countersign/contracts';
-import { type DirectoryHolder, type Logger, memoStop, startService } from '@countersign/runtime';
+import {
+  type DirectoryHolder,
+  type Logger,
+  memoStop,
+  StartupError,
+  startService,
+} from '@countersign/runtime';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Service } from '@nats-io/services';
 import pkg from '../package.json' with { type: 'json' };
@@ -112,9 +118,15 @@ export async function startPolicyService(
   }
   if (holder.revision === null) {
     const failure = holder.status().last_error;
-    throw new PolicyLoadError(
-      'invalid_bundle',
-      `no valid policy to serve: ${failure ? `${failure.source}: ${failure.message}` : 'nothing loaded'}`,
+    // One line that names what could not be loaded and where (the variable to fix), the way
+    // every service reports a dependency it cannot reach at start.
+    const where = options.bundlePath
+      ? { policy_bundle: options.bundlePath, variable: 'POLICY_BUNDLE' }
+      : { policy_dir: options.dir, variable: 'POLICY_DIR' };
+    throw new StartupError(
+      `no valid policy to serve: ${failure ? `${failure.source} (${where.variable}): ${failure.message}` : 'nothing loaded'}`,
+      { dependency: 'policy', ...where, reason: failure?.message ?? 'nothing loaded' },
+      { cause: new PolicyLoadError('invalid_bundle', failure?.message ?? 'nothing loaded') },
     );
   }
 

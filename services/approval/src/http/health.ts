@@ -36,6 +36,26 @@ async function timed(timeoutMs: number, what: string, fn: () => Promise<Partial<
   }
 }
 
+/** PostgreSQL, NATS and the policy service, each answering within `timeoutMs` or not. */
+async function readinessChecks(app: HttpApp, timeoutMs: number) {
+  const [postgres, nats, policy] = await Promise.all([
+    timed(timeoutMs, 'postgres', async () => {
+      await app.deps.pool.query('select 1');
+      return undefined;
+    }),
+    timed(timeoutMs, 'nats', async () => {
+      if (app.nc.isClosed()) throw new Error('closed');
+      await app.nc.flush();
+      return undefined;
+    }),
+    timed(timeoutMs, 'policy', async () => {
+      const info = await callEndpoint(app.nc, 'policyInfo', {}, { timeout: timeoutMs });
+      return { revision: info.revision };
+    }),
+  ]);
+  return { postgres, nats, policy };
+}
+
 export function healthRoutes(app: HttpApp): Route[] {
   const timeoutMs = app.settings.readyTimeoutMs;
   return [
@@ -56,21 +76,7 @@ export function healthRoutes(app: HttpApp): Route[] {
           sendJson(res, 503, { status: 'draining' });
           return;
         }
-        const [postgres, nats, policy] = await Promise.all([
-          timed(timeoutMs, 'postgres', async () => {
-            await app.deps.pool.query('select 1');
-            return undefined;
-          }),
-          timed(timeoutMs, 'nats', async () => {
-            if (app.nc.isClosed()) throw new Error('closed');
-            await app.nc.flush();
-            return undefined;
-          }),
-          timed(timeoutMs, 'policy', async () => {
-            const info = await callEndpoint(app.nc, 'policyInfo', {}, { timeout: timeoutMs });
-            return { revision: info.revision };
-          }),
-        ]);
+        const { postgres, nats, policy } = await readinessChecks(app, timeoutMs);
         const ready = postgres.ok && nats.ok && policy.ok && !app.draining();
         sendJson(res, ready ? 200 : 503, {
           status: ready ? 'ready' : 'not_ready',
@@ -84,6 +90,11 @@ export function healthRoutes(app: HttpApp): Route[] {
       name: 'metrics',
       kind: 'api',
       handle: async ({ res }) => {
+        // The same checks as /readyz, as a gauge: an alert on readiness needs no separate prober.
+        const checks = await readinessChecks(app, timeoutMs);
+        app.metrics.readiness(
+          Object.fromEntries(Object.entries(checks).map(([name, check]) => [name, check.ok])),
+        );
         const text = await app.metrics.render();
         sendText(res, 200, app.metrics.registry.contentType, text);
       },
