@@ -12,6 +12,7 @@ import { headers, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import { type Endpoint, type Service, type ServiceMsg, Svcm } from '@nats-io/services';
 import { coerceError } from './errors.js';
 import type { Logger } from './logger.js';
+import { contextFromHeaders, SpanKind, tracingEnabled, withSpan } from './tracing.js';
 
 const encoder = new TextEncoder();
 
@@ -91,7 +92,15 @@ export async function startService<E extends EndpointName>(
           log.error({ err }, 'endpoint subscription failed');
           return;
         }
-        void handle(msg, spec.request, handler, log, onError, spec.actor ? spec.subject : undefined);
+        const actorPrefix = spec.actor ? spec.subject : undefined;
+        if (!tracingEnabled()) {
+          void handle(msg, spec.request, handler, log, onError, actorPrefix);
+          return;
+        }
+        // A server span per request, in the caller's trace when its headers carry one.
+        void withSpan(spec.subject, { kind: SpanKind.SERVER, parent: contextFromHeaders(msg.headers) }, () =>
+          handle(msg, spec.request, handler, log, onError, actorPrefix),
+        );
       },
     });
     if (spec.actor) {
