@@ -206,14 +206,14 @@ async function screenshot(trace: JaegerTrace): Promise<void> {
     policy: '#54a24b',
     notifier: '#b279a2',
   };
-  const escape = (text: string) => text.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  const escapeHtml = (text: string) => text.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
   const rows = [...trace.spans]
     .sort((a, b) => a.startTime - b.startTime)
     .map((s) => {
       const service = trace.processes[s.processID]?.serviceName ?? '?';
       const left = ((s.startTime - start) / (end - start)) * 100;
       const width = Math.max((s.duration / (end - start)) * 100, 0.3);
-      return `<tr><td style="padding-left:${depth(s) * 14}px">${escape(service)}: ${escape(s.operationName)}</td>
+      return `<tr><td style="padding-left:${depth(s) * 14}px">${escapeHtml(service)}: ${escapeHtml(s.operationName)}</td>
         <td class="lane"><div class="bar" style="left:${left}%;width:${width}%;background:${colours[service] ?? '#888'}"></div></td>
         <td class="ms">${(s.duration / 1000).toFixed(1)} ms</td></tr>`;
     })
