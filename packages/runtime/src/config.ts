@@ -123,8 +123,8 @@ export const CommonEnv = z.object({
   LOG_PRETTY: env.bool(false),
   SHUTDOWN_TIMEOUT: env.duration('10s', { min: 100 }),
   /**
-   * OpenTelemetry's standard variables; tracing is off unless one of them turns it on. The
-   * collector's OTLP/HTTP base URL (`/v1/traces` is appended): setting it turns tracing on.
+   * Tracing (OpenTelemetry's standard variables; off unless set): the collector's OTLP/HTTP base
+   * URL, `/v1/traces` appended. Setting it turns tracing on (docs/operations.md, Tracing).
    */
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   /**
