@@ -93,12 +93,15 @@ export async function startService<E extends EndpointName>(
           return;
         }
         const actorPrefix = spec.actor ? spec.subject : undefined;
-        if (!tracingEnabled()) {
+        const parent = tracingEnabled() ? contextFromHeaders(msg.headers) : undefined;
+        // A server span in the caller's trace when its headers carry one; a command (someone
+        // acts) starts a trace of its own otherwise. An untraced read (a readiness probe's
+        // policy.info, a dashboard's approval.get) makes none: it would be a trace per poll.
+        if (parent === undefined && !(tracingEnabled() && spec.actor)) {
           void handle(msg, spec.request, handler, log, onError, actorPrefix);
           return;
         }
-        // A server span per request, in the caller's trace when its headers carry one.
-        void withSpan(spec.subject, { kind: SpanKind.SERVER, parent: contextFromHeaders(msg.headers) }, () =>
+        void withSpan(spec.subject, { kind: SpanKind.SERVER, ...(parent ? { parent } : {}) }, () =>
           handle(msg, spec.request, handler, log, onError, actorPrefix),
         );
       },
