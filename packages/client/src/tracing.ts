@@ -48,10 +48,11 @@ export function traced<T>(
 export function traceHeaders(): MsgHdrs | undefined {
   const carrier: Record<string, string> = {};
   propagation.inject(context.active(), carrier);
-  const keys = Object.keys(carrier);
-  if (keys.length === 0) return undefined;
+  // Empty values (a tracestate with no members) are not sent.
+  const entries = Object.entries(carrier).filter(([, value]) => value !== '');
+  if (entries.length === 0) return undefined;
   const h = natsHeaders();
-  for (const key of keys) h.set(key, carrier[key] as string);
+  for (const [key, value] of entries) h.set(key, value);
   return h;
 }
 

@@ -59,6 +59,24 @@ describe('tracing', () => {
       expect(contextFromCarrier({ traceparent: 'garbage' })).toBeUndefined();
       expect(withContext(undefined, () => 1)).toBe(1);
 
+      // A requester controls its headers: what it sends is parsed by the W3C propagator, never
+      // stored or passed on as given. A malformed traceparent is no context; an oversized
+      // tracestate (a way to bloat rows and smuggle data to webhook receivers) is dropped.
+      for (const bad of [
+        '00-00000000000000000000000000000000-b7ad6b7169203331-01',
+        `00-${'a'.repeat(5000)}`,
+      ]) {
+        const h = headers();
+        h.set('traceparent', bad);
+        expect(contextFromHeaders(h)).toBeUndefined();
+      }
+      const bloated = headers();
+      bloated.set('traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+      bloated.set('tracestate', `vendor=${'x'.repeat(10_000)}`);
+      const kept = traceCarrier(contextFromHeaders(bloated));
+      expect(kept?.traceparent).toBe('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+      expect(kept?.tracestate).toBeUndefined();
+
       // A throw inside a span is rethrown.
       await expect(
         withSpan('fails', {}, async () => {

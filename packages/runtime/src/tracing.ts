@@ -187,8 +187,11 @@ const headersGetter: TextMapGetter<MsgHdrs> = {
   keys: (carrier) => carrier.keys(),
   get: (carrier, key) => (carrier.has(key) ? carrier.get(key) : undefined),
 };
+// Empty values (a tracestate with no members) are not written: no `tracestate:` header or key.
 const headersSetter: TextMapSetter<MsgHdrs> = {
-  set: (carrier, key, value) => carrier.set(key, value),
+  set: (carrier, key, value) => {
+    if (value !== '') carrier.set(key, value);
+  },
 };
 const recordGetter: TextMapGetter<TraceCarrier> = {
   keys: (carrier) => Object.keys(carrier),
@@ -196,7 +199,7 @@ const recordGetter: TextMapGetter<TraceCarrier> = {
 };
 const recordSetter: TextMapSetter<TraceCarrier> = {
   set: (carrier, key, value) => {
-    carrier[key] = value;
+    if (value !== '') carrier[key] = value;
   },
 };
 
