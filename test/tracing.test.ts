@@ -5,6 +5,7 @@
  * scripts/install-tools.sh), and handed on to a real webhook receiver as `traceparent`. The
  * trace is kept under .artifacts/ as JSON and as a screenshot of its waterfall.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,11 +23,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { launchChromium, SCREENSHOTS } from '../services/approval/test/chromium.js';
 import { startReceiver } from '../services/notifier/test/helpers/receiver.js';
-import { payment, startSystem } from './support.js';
+import { httpUrlOf, payment, startSystem } from './support.js';
 
 const jaeger = await useJaeger();
 const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpEndpoint };
-const system = await startSystem('tracing', {}, otel);
+const token = randomBytes(24).toString('hex');
+const system = await startSystem(
+  'tracing',
+  { HTTP_PORT: '0', API_TOKENS: `${token}:frank`, REVIEW_LINK_SECRET: randomBytes(32).toString('base64url') },
+  otel,
+);
+const api = await waitUntil(() => httpUrlOf(system.approval), { message: 'the HTTP address' });
 const receiver = await startReceiver(() => ({ status: 204 }));
 afterAll(() => receiver.close());
 
@@ -167,6 +174,53 @@ describe('tracing', () => {
     const decidedDelivery = deliveries.find((d) => parentOf(d) === decidedPublish.spanID) as JaegerSpan;
     expect(hookParent).toBe(decidedDelivery.spanID);
     expect(tagOf(decidedDelivery, 'countersign.outcome')).toBe('delivered');
+  });
+});
+
+describe('tracing over HTTP', () => {
+  it("puts a decision made through the API in its caller's trace and links the approval's to it", async () => {
+    const actionId = `traced-http-${Date.now().toString(36)}`;
+    const { approval_trace } = await withSpan('requester files', {}, async (span) => {
+      await client.request(payment(actionId, 1500));
+      return { approval_trace: span?.spanContext().traceId ?? '' };
+    });
+    await waitUntil(async () => (await client.get(actionId).catch(() => undefined))?.status === 'pending', {
+      timeout: 20_000,
+    });
+    // The decider's tool traces too, and sends its context with the HTTP request.
+    const deciderTrace = randomBytes(16).toString('hex');
+    const deciderSpan = randomBytes(8).toString('hex');
+    const response = await fetch(`${api}/api/v1/approvals/${actionId}/decide`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        traceparent: `00-${deciderTrace}-${deciderSpan}-01`,
+      },
+      body: JSON.stringify({ action_id: actionId, approved: true, reason: 'looks right' }),
+    });
+    expect(response.status).toBe(200);
+
+    const route = 'POST /api/v1/approvals/:action_id/decide';
+    const decider = await waitUntil(async () => {
+      const trace = await jaeger.trace(deciderTrace);
+      return spansOf(trace, 'approval', route).length > 0 ? trace : undefined;
+    });
+    const server = spansOf(decider, 'approval', route)[0] as JaegerSpan;
+    expect(server.references.find((r) => r.refType === 'CHILD_OF')?.spanID).toBe(deciderSpan);
+    expect(tagOf(server, 'http.route')).toBe('/api/v1/approvals/:action_id/decide');
+
+    const approvalTrace = await waitUntil(async () => {
+      const trace = await jaeger.trace(approval_trace);
+      return spansOf(trace, 'approval', 'approval.decided publish').length > 0 ? trace : undefined;
+    });
+    const decision = spansOf(approvalTrace, 'approval', 'approval approved')[0] as JaegerSpan;
+    // The link: from the approval's trace to the decider's (its transaction, under the request).
+    const link = decision.references.find((r) => r.traceID === deciderTrace);
+    expect(link).toBeDefined();
+    const linked = decider?.spans.find((s) => s.spanID === link?.spanID);
+    expect(linked?.operationName).toBe('approval pending approval update');
+    expect(linked?.references.find((r) => r.refType === 'CHILD_OF')?.spanID).toBe(server.spanID);
   });
 });
 

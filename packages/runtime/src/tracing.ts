@@ -193,7 +193,10 @@ const headersSetter: TextMapSetter<MsgHdrs> = {
     if (value !== '') carrier.set(key, value);
   },
 };
-const recordGetter: TextMapGetter<TraceCarrier> = {
+/** A stored carrier, or incoming HTTP headers (node's `IncomingHttpHeaders`). */
+type CarrierIn = Readonly<Record<string, string | string[] | undefined>>;
+
+const recordGetter: TextMapGetter<CarrierIn> = {
   keys: (carrier) => Object.keys(carrier),
   get: (carrier, key) => carrier[key],
 };
@@ -235,8 +238,11 @@ export function traceCarrier(ctx: Context = context.active()): TraceCarrier | un
   return carrier;
 }
 
-/** The context a stored carrier holds. Undefined when tracing is off or there is none. */
-export function contextFromCarrier(carrier: TraceCarrier | null | undefined): Context | undefined {
+/**
+ * The context a stored carrier, or an HTTP request's headers, hold. Undefined when tracing is
+ * off or there is none.
+ */
+export function contextFromCarrier(carrier: CarrierIn | null | undefined): Context | undefined {
   if (!enabled || carrier === null || carrier === undefined) return undefined;
   const ctx = propagation.extract(ROOT_CONTEXT, carrier, recordGetter);
   return trace.getSpanContext(ctx) ? ctx : undefined;
