@@ -106,7 +106,7 @@ describe('tracing', () => {
       ['approval', `${Subjects.requested} process`],
       ['policy', Endpoints.evaluate.subject],
       ['policy', 'policy evaluation'],
-      ['approval', 'approval intake write'],
+      ['approval', 'approval submission write'],
       ['approval', 'approval approved'],
       ['approval', 'approval.pending publish'],
       ['approval', 'approval.decided publish'],
@@ -139,7 +139,7 @@ describe('tracing', () => {
     const intake = one('approval', `${Subjects.requested} process`);
     const policyServer = one('policy', Endpoints.evaluate.subject);
     const evaluation = one('policy', 'policy evaluation');
-    const write = one('approval', 'approval intake write');
+    const write = one('approval', 'approval submission write');
     const decision = one('approval', 'approval approved');
     const pendingPublish = one('approval', 'approval.pending publish');
     const decidedPublish = one('approval', 'approval.decided publish');

@@ -64,7 +64,7 @@ export function databaseError(err: unknown): CountersignError {
 export function withTransaction<T>(
   pool: pg.Pool,
   fn: (client: pg.PoolClient) => Promise<T>,
-  /** The span's name, when a traced operation runs it (`approval intake write`). */
+  /** The span's name, when a traced operation runs it (`approval submission write`). */
   spanName = 'db transaction',
 ): Promise<T> {
   // Only inside a traced operation: a poll loop's transactions would each be a trace of their own.

@@ -39,7 +39,11 @@ export async function writeSubmissions(
     // Traced in the trace of the batch's first item (a batch serves several traces; one holds it).
     const first = toWrite[0]?.p.trace ?? conflicts[0]?.trace;
     return await withContext(first, () =>
-      withTransaction(deps.pool, (client) => writeBatch(client, toWrite, conflicts), 'approval intake write'),
+      withTransaction(
+        deps.pool,
+        (client) => writeBatch(client, toWrite, conflicts),
+        'approval submission write',
+      ),
     );
   } catch (err) {
     const error = databaseError(err);
