@@ -7,6 +7,9 @@ set -euo pipefail
 OPA_VERSION="${OPA_VERSION:-v1.22.2}"
 NATS_SERVER_VERSION="${NATS_SERVER_VERSION:-v2.14.9}"
 NATS_CLI_VERSION="${NATS_CLI_VERSION:-v0.3.0}"
+# Jaeger v2 (an OTLP receiver and a query API in one binary), only for the trace test: built on
+# request (`install-tools.sh jaeger`), not by the bootstrap, as it is the slowest build here.
+JAEGER_VERSION="${JAEGER_VERSION:-v1.75.0}"
 
 CACHE_ROOT="${COUNTERSIGN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/countersign}"
 TOOLS_DIR="$CACHE_ROOT/tools"
@@ -50,6 +53,13 @@ install_tool() {
     rm -rf "$tmp"
   )
 }
+
+# `install-tools.sh jaeger`: builds (or finds) Jaeger and prints the binary's path, nothing else.
+if [ "${1:-}" = "jaeger" ]; then
+  install_tool jaeger github.com/jaegertracing/jaeger/cmd/jaeger "$JAEGER_VERSION"
+  echo "$TOOLS_DIR/jaeger-$JAEGER_VERSION/jaeger"
+  exit 0
+fi
 
 install_tool opa github.com/open-policy-agent/opa "$OPA_VERSION"
 install_tool nats-server github.com/nats-io/nats-server/v2 "$NATS_SERVER_VERSION"

@@ -9,6 +9,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # run command needs neither.
 bash scripts/install-chromium.sh
 bash scripts/install-promtool.sh
+# The trace test's collector (Jaeger v2): built once with go install (about 10 CPU-minutes),
+# then cached like opa and nats-server. The run command does not need it.
+bash scripts/install-tools.sh jaeger >/dev/null
 
 stray() { pgrep -f 'countersign-(pg|nats)-' 2>/dev/null | sort || true; }
 before="$(stray)"

@@ -31,9 +31,14 @@ export const FAST_APPROVAL_ENV = {
   OUTBOX_POLL_INTERVAL: '200ms',
 };
 
-export async function startSystem(label: string, approvalEnv: Record<string, string> = {}) {
+export async function startSystem(
+  label: string,
+  approvalEnv: Record<string, string> = {},
+  /** Variables for both services (and kept in `env` for the ones a test spawns itself). */
+  serviceEnv: Record<string, string> = {},
+) {
   const [db, nats] = await Promise.all([useTestDatabase(label), useTestNats()]);
-  const env = { NATS_URL: nats.url, DATABASE_URL: db.url };
+  const env = { NATS_URL: nats.url, DATABASE_URL: db.url, ...serviceEnv };
   const [policy, approval] = await Promise.all([
     spawnService('policy', { env }),
     spawnService('approval', { env: { ...env, ...FAST_APPROVAL_ENV, ...approvalEnv } }),

@@ -11,6 +11,7 @@ import {
 import type { Msg, NatsConnection } from '@nats-io/nats-core';
 import type { z } from 'zod';
 import { typedError } from './errors.js';
+import { traceHeaders } from './tracing.js';
 
 export interface CallOptions {
   /** How long to wait for the reply, in milliseconds. Default 5000. */
@@ -53,8 +54,10 @@ export async function callEndpoint<E extends EndpointName>(
   }
   let reply: Msg;
   try {
+    const headers = traceHeaders();
     reply = await nc.request(subject, encoder.encode(JSON.stringify(request)), {
       timeout: options.timeout ?? 5000,
+      ...(headers ? { headers } : {}),
     });
   } catch (err) {
     throw unavailableFrom(subject, err);

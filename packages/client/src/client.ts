@@ -20,6 +20,7 @@ import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManage
 import type { NatsConnection } from '@nats-io/nats-core';
 import { type CallOptions, callEndpoint } from './call.js';
 import { IdempotencyConflictError, outcomeOf, typedError } from './errors.js';
+import { SpanKind, traced, traceHeaders } from './tracing.js';
 import { ReconnectWatcher, type WaitLogger, type WaitOptions, waitForDecided } from './wait.js';
 
 export interface ClientOptions {
@@ -56,6 +57,15 @@ export interface RequestReceipt {
   duplicate: boolean;
   /** The hash of the request sent; its approval carries the same `request_hash`. */
   request_hash: string;
+}
+
+/** What a span of the SDK says about a request (never its description or context: they may be private). */
+function spanAttributes(request: ApprovalRequest): Record<string, string> {
+  return {
+    'countersign.action_id': request.action_id,
+    'countersign.action_type': request.action_type,
+    'countersign.requested_by': request.requested_by,
+  };
 }
 
 /** Makes a valid action_id from a prefix: subject-token safe, unique. */
@@ -161,23 +171,28 @@ export class CountersignClient {
     return receipt;
   }
 
-  private async publish(request: ApprovalRequest): Promise<RequestReceipt> {
+  private publish(request: ApprovalRequest): Promise<RequestReceipt> {
     const subject = Subjects.requestedBy(request.requested_by);
     const request_hash = requestHash(request);
-    try {
-      const ack = await this.js.publish(subject, JSON.stringify(request), {
-        msgID: request.action_id,
-        timeout: this.callOptions.timeout,
-      });
-      return { action_id: request.action_id, seq: ack.seq, duplicate: ack.duplicate, request_hash };
-    } catch (err) {
-      throw typedError(
-        'unavailable',
-        `the intake stream did not accept ${request.action_id}: ${String(err)}`,
-        { subject },
-        { cause: err },
-      );
-    }
+    // A producer span whose context travels in the message: the intake continues this trace.
+    return traced(`${Subjects.requested} send`, SpanKind.PRODUCER, spanAttributes(request), async () => {
+      const headers = traceHeaders();
+      try {
+        const ack = await this.js.publish(subject, JSON.stringify(request), {
+          msgID: request.action_id,
+          timeout: this.callOptions.timeout,
+          ...(headers ? { headers } : {}),
+        });
+        return { action_id: request.action_id, seq: ack.seq, duplicate: ack.duplicate, request_hash };
+      } catch (err) {
+        throw typedError(
+          'unavailable',
+          `the intake stream did not accept ${request.action_id}: ${String(err)}`,
+          { subject },
+          { cause: err },
+        );
+      }
+    });
   }
 
   /**
@@ -222,11 +237,20 @@ export class CountersignClient {
    * with a CountersignError naming `version` when the decided event was written in an envelope
    * version this client does not read (upgrade the client).
    */
-  async waitForDecision(actionId: string, options: WaitOptions = {}): Promise<Approval> {
-    const approval = await waitForDecided(this.nc, await this.manager(), this.reconnects, actionId, options, {
-      logger: this.logger,
+  waitForDecision(actionId: string, options: WaitOptions = {}): Promise<Approval> {
+    return traced('countersign wait', SpanKind.INTERNAL, { 'countersign.action_id': actionId }, async () => {
+      const approval = await waitForDecided(
+        this.nc,
+        await this.manager(),
+        this.reconnects,
+        actionId,
+        options,
+        {
+          logger: this.logger,
+        },
+      );
+      return outcomeOf(approval);
     });
-    return outcomeOf(approval);
   }
 
   /** Like waitForDecision, but resolves with any terminal approval instead of throwing. */
@@ -242,22 +266,32 @@ export class CountersignClient {
    * by anyone, with any content), it rejects with IdempotencyConflictError instead of waiting on
    * or taking that request's decision.
    */
-  async requestAndWait(input: NewApprovalRequest, options: WaitOptions = {}): Promise<Approval> {
+  requestAndWait(input: NewApprovalRequest, options: WaitOptions = {}): Promise<Approval> {
     const request = this.newRequest(input);
-    const { request_hash } = await this.publish(request);
-    // Checked whatever the stream said: past its duplicate window the intake records a
-    // conflicting request as an audited conflict only, and no decided event follows.
-    const conflict = await this.conflictOf(request, request_hash);
-    if (conflict) throw conflict;
-    const approval = await waitForDecided(
-      this.nc,
-      await this.manager(),
-      this.reconnects,
-      request.action_id,
-      { ...options, requestHash: request_hash },
-      { logger: this.logger, onMismatch: () => this.conflictOf(request, request_hash) },
-    );
-    return outcomeOf(approval);
+    // One span from the request to the wake-up: the approval's whole trace hangs under it.
+    return traced('countersign request and wait', SpanKind.INTERNAL, spanAttributes(request), async () => {
+      const { request_hash } = await this.publish(request);
+      // Checked whatever the stream said: past its duplicate window the intake records a
+      // conflicting request as an audited conflict only, and no decided event follows.
+      const conflict = await this.conflictOf(request, request_hash);
+      if (conflict) throw conflict;
+      const manager = await this.manager();
+      const approval = await traced(
+        'countersign wait',
+        SpanKind.INTERNAL,
+        { 'countersign.action_id': request.action_id },
+        () =>
+          waitForDecided(
+            this.nc,
+            manager,
+            this.reconnects,
+            request.action_id,
+            { ...options, requestHash: request_hash },
+            { logger: this.logger, onMismatch: () => this.conflictOf(request, request_hash) },
+          ),
+      );
+      return outcomeOf(approval);
+    });
   }
 
   /** Synchronous submit over `approval.submit`: answers the record as the service stored it. */

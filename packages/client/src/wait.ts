@@ -6,8 +6,9 @@ import {
   Subjects,
 } from '@countersign/contracts';
 import type { JetStreamManager } from '@nats-io/jetstream';
-import type { NatsConnection, Subscription } from '@nats-io/nats-core';
+import type { MsgHdrs, NatsConnection, Subscription } from '@nats-io/nats-core';
 import { WaitTimeoutError } from './errors.js';
+import { recordWakeUp } from './tracing.js';
 
 export interface WaitOptions {
   /** How long this caller waits, in milliseconds; the approval is unaffected. Default: forever. */
@@ -78,12 +79,15 @@ export function waitForDecided(
       sub?.unsubscribe();
       fn();
     };
-    const settle = (decoded: ReturnType<typeof decodeApproval>) => {
+    const settle = (decoded: ReturnType<typeof decodeApproval>, headers: MsgHdrs | undefined) => {
       if (decoded === undefined || settled) return;
       if ('error' in decoded) return finish(() => reject(decoded.error));
       const { approval } = decoded;
       const mismatch = mismatchOf(approval, actionId, options.requestHash);
-      if (mismatch === undefined) return finish(() => resolve(approval));
+      if (mismatch === undefined) {
+        recordWakeUp(headers, actionId);
+        return finish(() => resolve(approval));
+      }
       // Anyone who may publish on the subject could have sent it, or it answers another request
       // filed under this id: never the decision waited for.
       binding.logger.warn(
@@ -109,7 +113,7 @@ export function waitForDecided(
     const readStored = async () => {
       try {
         const stored = await jsm.streams.getMessage(Streams.events, { last_by_subj: subject });
-        if (stored) settle(decodeApproval(stored.data));
+        if (stored) settle(decodeApproval(stored.data), stored.header);
       } catch {
         // The stream may be briefly unreachable (reconnecting, leader election): the live
         // subscription and the next reconnect read cover it.
@@ -128,7 +132,7 @@ export function waitForDecided(
     sub = nc.subscribe(subject, {
       callback: (err, msg) => {
         if (err) return finish(() => reject(err));
-        settle(decodeApproval(msg.data));
+        settle(decodeApproval(msg.data), msg.headers);
       },
     });
 

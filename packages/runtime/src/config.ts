@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DURATION_FORMAT, formatDuration, parseDuration } from './duration.js';
 import type { NatsCredentialSettings } from './nats-credentials.js';
 import { Secret } from './secret.js';
+import type { TracingSettings } from './tracing.js';
 
 /** One refused variable: its name and what is wrong with it, never its value (it may be a secret). */
 export interface ConfigIssue {
@@ -126,6 +127,17 @@ export const CommonEnv = z.object({
    * naming the one it cannot reach (exit 1); once started it reconnects for ever.
    */
   STARTUP_TIMEOUT: env.duration('5s', { min: 100 }),
+   * Tracing (OpenTelemetry's standard variables; off unless set): the collector's OTLP/HTTP base
+   * URL, `/v1/traces` appended. Setting it turns tracing on (docs/operations.md, Tracing).
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  /**
+   * `otlp`: trace (to OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4318). `none`: do not
+   * trace, whatever the endpoint. Unset: trace when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+   */
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none']).optional(),
+  /** `service.name` of the spans; default the service's name (`approval`, `policy`, `notifier`). */
+  OTEL_SERVICE_NAME: z.string().min(1).optional(),
 });
 export type CommonEnv = z.infer<typeof CommonEnv>;
 
@@ -160,6 +172,8 @@ export interface RuntimeSettings {
   shutdownTimeoutMs: number;
   /** How long the first connect to NATS and to PostgreSQL may take before start-up fails. */
   startupTimeoutMs: number;
+  /** Present when tracing is on (OTEL_* variables). */
+  tracing?: TracingSettings;
 }
 
 /** The pool the scaffold opens for a service with a database. */
@@ -184,6 +198,19 @@ export function runtimeSettings(parsed: CommonEnv): RuntimeSettings {
     log: { level: parsed.LOG_LEVEL, pretty: parsed.LOG_PRETTY },
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT,
     startupTimeoutMs: parsed.STARTUP_TIMEOUT,
+    ...tracingSettings(parsed),
+  };
+}
+
+/** The OTEL_* variables as tracing settings: none (off) unless they turn it on. */
+function tracingSettings(parsed: CommonEnv): { tracing?: TracingSettings } {
+  const exporter = parsed.OTEL_TRACES_EXPORTER ?? (parsed.OTEL_EXPORTER_OTLP_ENDPOINT ? 'otlp' : 'none');
+  if (exporter === 'none') return {};
+  return {
+    tracing: {
+      endpoint: parsed.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'http://localhost:4318',
+      ...(parsed.OTEL_SERVICE_NAME ? { serviceName: parsed.OTEL_SERVICE_NAME } : {}),
+    },
   };
 }
 

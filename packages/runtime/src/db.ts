@@ -1,5 +1,6 @@
 import { CountersignError } from '@countersign/contracts';
 import type pg from 'pg';
+import { inTrace, SpanKind, withSpan } from './tracing.js';
 
 /** SQLSTATEs worth running the whole transaction again for: deadlock, serialization failure. */
 const RETRY_TRANSACTION = new Set(['40P01', '40001']);
@@ -60,10 +61,20 @@ export function databaseError(err: unknown): CountersignError {
  * on any throw. A deadlock or serialization failure runs it again (a few times) since nothing
  * was written; every other failure is rethrown, database failures as CountersignErrors.
  */
-export async function withTransaction<T>(
+export function withTransaction<T>(
   pool: pg.Pool,
   fn: (client: pg.PoolClient) => Promise<T>,
+  /** The span's name, when a traced operation runs it (`approval submission write`). */
+  spanName = 'db transaction',
 ): Promise<T> {
+  // Only inside a traced operation: a poll loop's transactions would each be a trace of their own.
+  if (!inTrace()) return runTransaction(pool, fn);
+  return withSpan(spanName, { kind: SpanKind.CLIENT, attributes: { 'db.system.name': 'postgresql' } }, () =>
+    runTransaction(pool, fn),
+  );
+}
+
+async function runTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     let client: pg.PoolClient;
     try {

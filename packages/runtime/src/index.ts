@@ -110,4 +110,26 @@ export {
 export { describeDatabase, describeNats, probeDatabase, StartupError } from './startup.js';
 export { ensureStreams, type StreamOptions, streamConfigs } from './streams.js';
 export { backoffDelay, type Sleeper, sleeper } from './timing.js';
+export {
+  activeTraceContext,
+  contextFromCarrier,
+  contextFromHeaders,
+  contextOf,
+  inTrace,
+  markFailed,
+  type Span,
+  SpanKind,
+  type SpanOptions,
+  startSpan,
+  startTracing,
+  type TraceCarrier,
+  type TraceContext,
+  type Tracing,
+  type TracingSettings,
+  traceCarrier,
+  traceHeaders,
+  tracingEnabled,
+  withContext,
+  withSpan,
+} from './tracing.js';
 export { type RevisionWatchOptions, type Watcher, watchRevision } from './watch-revision.js';

@@ -9,13 +9,14 @@ import pg from 'pg';
 import type { z } from 'zod';
 import { ConfigError, type DatabaseSettings, loadConfig, type RuntimeSettings } from './config.js';
 import { type Directory, type DirectoryHolder, openDirectory } from './directory/index.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, type Logger, redactUrl } from './logger.js';
 import { type MigrationSet, migrate } from './migrate.js';
 import { connectNats } from './nats.js';
 import { type NatsAuthOptions, natsAuthOptions } from './nats-credentials.js';
 import { checkSchemaVersion } from './schema-version.js';
 import { memoStop, runMain, type Stoppable } from './shutdown.js';
 import { probeDatabase } from './startup.js';
+import { startTracing, type Tracing } from './tracing.js';
 
 /** What the scaffold reads from a service's settings; the service schema's transform supplies it. */
 export interface ScaffoldSettings {
@@ -136,6 +137,13 @@ async function startScaffolded<S extends ScaffoldSettings>(
   let pool: pg.Pool | undefined;
   let nc: NatsConnection | undefined;
   let directory: DirectoryHolder | undefined;
+  // First: the spans of the start itself (migrations) and of everything after belong to it.
+  const tracing: Tracing | undefined = settings.runtime.tracing
+    ? startTracing(settings.runtime.tracing, definition.name)
+    : undefined;
+  if (settings.runtime.tracing) {
+    logger.info({ endpoint: redactUrl(settings.runtime.tracing.endpoint) }, 'tracing on (OTLP over HTTP)');
+  }
   try {
     directory = await openDirectory({ file: settings.runtime.directoryFile, logger });
     if (settings.database) {
@@ -186,12 +194,15 @@ async function startScaffolded<S extends ScaffoldSettings>(
         await connection.drain();
         await openPool?.end();
         await openDirectoryHolder.stop();
+        // Last: the spans of the stop are sent too.
+        await tracing?.stop();
       }),
     };
   } catch (err) {
     await nc?.close().catch(() => {});
     await pool?.end().catch(() => {});
     await directory?.stop().catch(() => {});
+    await tracing?.stop();
     throw err;
   }
 }

@@ -12,6 +12,7 @@ import { headers, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import { type Endpoint, type Service, type ServiceMsg, Svcm } from '@nats-io/services';
 import { coerceError } from './errors.js';
 import type { Logger } from './logger.js';
+import { contextFromHeaders, SpanKind, tracingEnabled, withSpan } from './tracing.js';
 
 const encoder = new TextEncoder();
 
@@ -91,7 +92,18 @@ export async function startService<E extends EndpointName>(
           log.error({ err }, 'endpoint subscription failed');
           return;
         }
-        void handle(msg, spec.request, handler, log, onError, spec.actor ? spec.subject : undefined);
+        const actorPrefix = spec.actor ? spec.subject : undefined;
+        const parent = tracingEnabled() ? contextFromHeaders(msg.headers) : undefined;
+        // A server span in the caller's trace when its headers carry one; a command (someone
+        // acts) starts a trace of its own otherwise. An untraced read (a readiness probe's
+        // policy.info, a dashboard's approval.get) makes none: it would be a trace per poll.
+        if (parent === undefined && !(tracingEnabled() && spec.actor)) {
+          void handle(msg, spec.request, handler, log, onError, actorPrefix);
+          return;
+        }
+        void withSpan(spec.subject, { kind: SpanKind.SERVER, ...(parent ? { parent } : {}) }, () =>
+          handle(msg, spec.request, handler, log, onError, actorPrefix),
+        );
       },
     });
     if (spec.actor) {

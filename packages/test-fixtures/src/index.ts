@@ -1,5 +1,6 @@
 export { call } from './commands.js';
 export { TEST_DIRECTORY_FILE } from './directory.js';
+export { type JaegerSpan, type JaegerTrace, type TestJaeger, useJaeger } from './jaeger.js';
 export {
   authenticated,
   directoryOf,

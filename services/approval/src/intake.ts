@@ -13,10 +13,17 @@ import {
 import {
   actorOfSubject,
   coerceError,
+  contextFromHeaders,
+  contextOf,
   type DurableConsumer,
   type Logger,
   type MessageOutcome,
+  type Span,
+  SpanKind,
   startBatchConsumer,
+  startSpan,
+  type TraceContext,
+  tracingEnabled,
 } from '@countersign/runtime';
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import { z } from 'zod';
@@ -245,8 +252,32 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
   };
 
   const handle = async (batch: readonly JsMsg[]): Promise<MessageOutcome<CountersignError>[]> => {
+    if (!tracingEnabled()) return handleBatch(batch, undefined);
+    // One consumer span per message, in the trace its requester's headers carry; it stays open
+    // until the batch is written, and its approval keeps it as the trace of its decision.
+    const spans = batch.map((msg) =>
+      startSpan(`${Subjects.requested} process`, {
+        kind: SpanKind.CONSUMER,
+        parent: contextFromHeaders(msg.headers),
+        attributes: { 'messaging.system': 'nats', 'messaging.destination.name': msg.subject },
+      }),
+    );
+    try {
+      const outcomes = await handleBatch(batch, spans);
+      for (const [i, span] of spans.entries())
+        span?.setAttribute('countersign.outcome', outcomes[i]?.kind ?? 'nak');
+      return outcomes;
+    } finally {
+      for (const span of spans) span?.end();
+    }
+  };
+
+  const handleBatch = async (
+    batch: readonly JsMsg[],
+    spans: readonly (Span | undefined)[] | undefined,
+  ): Promise<MessageOutcome<CountersignError>[]> => {
     const outcomes: MessageOutcome<CountersignError>[] = new Array(batch.length);
-    const addressable: { index: number; item: SubmitItem }[] = [];
+    const addressable: { index: number; item: SubmitItem; trace?: TraceContext }[] = [];
     for (const [index, msg] of batch.entries()) {
       const c = classify(msg.data);
       // Without an action_id nobody waits for an answer: it can only be dead-lettered.
@@ -255,7 +286,8 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
         continue;
       }
       const item = bindIntakeItem(options.deps, msg.subject, c.item);
-      addressable.push({ index, item });
+      const trace = contextOf(spans?.[index]);
+      addressable.push(trace ? { index, item, trace } : { index, item });
       // Addressable but invalid: it is recorded as rejected, so its waiter learns why.
       if (item.kind === 'invalid') options.onError?.(item.error.code, 'rejected');
     }
@@ -263,6 +295,7 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
       const submitted = await submitMany(
         options.deps,
         addressable.map((a) => a.item),
+        spans && addressable.map((a) => a.trace),
       );
       for (const [i, { index }] of addressable.entries()) {
         outcomes[index] = settle(batch[index] as JsMsg, submitted[i]);

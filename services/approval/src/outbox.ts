@@ -4,7 +4,17 @@ import {
   approvalEventType,
   encodeApprovalEventFromJson,
 } from '@countersign/contracts';
-import { backoffDelay, type Logger, sleeper, withTransaction } from '@countersign/runtime';
+import {
+  backoffDelay,
+  contextFromCarrier,
+  type Logger,
+  SpanKind,
+  sleeper,
+  type TraceCarrier,
+  traceHeaders,
+  withSpan,
+  withTransaction,
+} from '@countersign/runtime';
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
 import pg from 'pg';
 
@@ -34,6 +44,8 @@ interface OutboxRecord {
   subject: string;
   payload: string;
   created_at: Date;
+  /** The trace to publish the event in; null when tracing was off or the request untraced. */
+  trace_context: TraceCarrier | null;
 }
 
 const CHANNEL = 'approval_outbox';
@@ -57,7 +69,28 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let listener: pg.Client | undefined;
 
   /** Publishes one row; resolves to the error when it was not published (never rejects). */
-  const publishOne = async (row: OutboxRecord): Promise<unknown> => {
+  const publishOne = (row: OutboxRecord): Promise<unknown> => {
+    const parent = contextFromCarrier(row.trace_context);
+    if (parent === undefined) return publishUntraced(row);
+    // A producer span in the approval's trace; its context travels in the event's headers, so
+    // the waiter's wake-up and the notifier's deliveries continue the same trace.
+    return withSpan(
+      `${approvalEventType(row.kind)} publish`,
+      {
+        kind: SpanKind.PRODUCER,
+        parent,
+        attributes: {
+          'messaging.system': 'nats',
+          'messaging.destination.name': row.subject,
+          'countersign.action_id': row.action_id,
+        },
+      },
+      () => publishUntraced(row),
+    );
+  };
+
+  const publishUntraced = async (row: OutboxRecord): Promise<unknown> => {
+    const headers = traceHeaders();
     const eventId = approvalEventId(row.action_id, row.kind);
     // The stored payload is the Approval's JSON already: wrap it as text, no re-parsing.
     const envelope = encodeApprovalEventFromJson(
@@ -69,6 +102,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         msgID: eventId,
         expect: { lastSubjectSequence: 0 },
         timeout: options.publishTimeoutMs,
+        ...(headers ? { headers } : {}),
       });
       return undefined;
     } catch (err) {
@@ -98,7 +132,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         // the unpublished index until a vacuum, and a bitmap scan revisited every one of them on
         // every claim (more with each row published), where an index scan stops at the limit
         // and marks them, so the next claim skips them.
-        text: `select o.id::text as id, o.action_id, o.kind, o.subject, o.payload::text as payload, o.created_at
+        text: `select o.id::text as id, o.action_id, o.kind, o.subject, o.payload::text as payload, o.created_at,
+                o.trace_context
            from approval.outbox o where o.published_at is null
           order by o.id limit $1 for update skip locked`,
         values: [options.batchSize],

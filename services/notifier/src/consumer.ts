@@ -1,5 +1,13 @@
 import { type ApprovalEvent, decodeApprovalEvent, Streams, Subjects } from '@countersign/contracts';
-import { isDataError, type Logger, type MessageOutcome, startBatchConsumer } from '@countersign/runtime';
+import {
+  contextFromHeaders,
+  isDataError,
+  type Logger,
+  type MessageOutcome,
+  startBatchConsumer,
+  traceCarrier,
+  tracingEnabled,
+} from '@countersign/runtime';
 import { type JsMsg, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type pg from 'pg';
@@ -142,12 +150,16 @@ export async function startEventConsumer(options: ConsumerOptions): Promise<Even
         event.value.type === 'approval.pending' && Date.parse(approval.expires_at) <= Date.now()
           ? [] // expired already: a review link would be dead on arrival
           : planDeliveries(options.channels, event.value);
+      // Kept with the event: its deliveries, sent later by the worker, continue this trace.
+      const parent = tracingEnabled() ? contextFromHeaders(msg.headers) : undefined;
+      const trace = parent ? traceCarrier(parent) : undefined;
       accepted.push({
         index,
         msg,
         record: {
           event: event.value,
           streamSeq: msg.seq,
+          ...(trace ? { trace } : {}),
           deliveries: planned.map(({ channel, target }) => ({
             channel: channel.name,
             kind: channel.kind,

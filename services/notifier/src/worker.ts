@@ -1,5 +1,5 @@
 import { checkApprovalEvent } from '@countersign/contracts';
-import { type Logger, sleeper } from '@countersign/runtime';
+import { contextFromCarrier, type Logger, SpanKind, sleeper, withSpan } from '@countersign/runtime';
 import type pg from 'pg';
 import { nextRetryDelay, type RetryPolicy } from './backoff.js';
 import type { Channel } from './channels/types.js';
@@ -177,7 +177,32 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       target: delivery.target,
       attempt: delivery.attempts,
     });
-    const outcome = await send(delivery, channel, log);
+    const parent = contextFromCarrier(delivery.trace);
+    // In the approval's trace when its event carried one: the channel sends that context on
+    // (a webhook's `traceparent`), so the receiver's work joins the trace too.
+    const outcome =
+      parent === undefined
+        ? await send(delivery, channel, log)
+        : await withSpan(
+            `notifier deliver ${delivery.kind}`,
+            {
+              kind: SpanKind.CLIENT,
+              parent,
+              attributes: {
+                'countersign.channel': delivery.channel,
+                'countersign.event_type': event.type ?? '',
+                'countersign.action_id': event.data?.action_id ?? '',
+                'countersign.attempt': delivery.attempts,
+              },
+            },
+            async (span) => {
+              const sent = await send(delivery, channel, log);
+              span?.setAttribute('countersign.outcome', sent.result);
+              if ('status' in sent && sent.status !== undefined)
+                span?.setAttribute('http.response.status_code', sent.status);
+              return sent;
+            },
+          );
     const result = decide(delivery, channel, outcome);
     await record(delivery, result, log);
     const fields = { outcome: outcome.result, status_code: result.statusCode, error: result.error };

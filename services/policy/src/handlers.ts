@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { EndpointHandlers, Logger } from '@countersign/runtime';
+import { type EndpointHandlers, type Logger, markFailed, startSpan } from '@countersign/runtime';
 import type { PolicyHolder } from './holder.js';
 
 export type PolicyEndpoint = 'evaluate' | 'authorize' | 'policyInfo';
@@ -22,9 +22,15 @@ export function policyHandlers(holder: PolicyHolder, logger: Logger): EndpointHa
       const now = new Date().toISOString();
       const decision_id = randomUUID();
       let evaluation: ReturnType<typeof engine.decide>;
+      // The Rego evaluation itself, inside the request's server span (undefined when tracing is off).
+      const span = startSpan('policy evaluation', {
+        attributes: { 'countersign.action_id': request.action_id, 'countersign.policy.revision': revision },
+      });
       try {
         evaluation = engine.decide({ ...request, now });
+        span?.setAttribute('countersign.outcome', evaluation.result.outcome);
       } catch (err) {
+        markFailed(span, 'policy decision failed');
         decisions.error(
           {
             decision_id,
@@ -38,6 +44,8 @@ export function policyHandlers(holder: PolicyHolder, logger: Logger): EndpointHa
           'policy decision failed',
         );
         throw err;
+      } finally {
+        span?.end();
       }
       const { result, input_digest } = evaluation;
       decisions.info(

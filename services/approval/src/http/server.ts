@@ -7,7 +7,15 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CountersignError } from '@countersign/contracts';
-import { coerceError, type Logger, memoStop } from '@countersign/runtime';
+import {
+  coerceError,
+  contextFromCarrier,
+  type Logger,
+  memoStop,
+  SpanKind,
+  tracingEnabled,
+  withSpan,
+} from '@countersign/runtime';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { ApprovalService } from '../service.js';
 import { logAccess } from './access-log.js';
@@ -180,7 +188,22 @@ async function dispatch(app: HttpApp, routes: readonly Route[], req: IncomingMes
     }
     routeName = match.route.name;
     kind = match.route.kind;
-    await match.route.handle({ req, res, url, params: match.params });
+    const { route, params } = match;
+    const parent = contextFromCarrier(req.headers);
+    // Like NATS endpoints: a span in the caller's trace (`traceparent`), or of its own for a
+    // POST (someone acts: a decision from the dashboard or the API); untraced reads make none.
+    // Named by the route's template, never the path: review links carry tokens.
+    if (parent !== undefined || (method === 'POST' && tracingEnabled())) {
+      await withSpan(
+        `${method} ${route.path}`,
+        {
+          kind: SpanKind.SERVER,
+          ...(parent ? { parent } : {}),
+          attributes: { 'http.request.method': method, 'http.route': route.path },
+        },
+        () => route.handle({ req, res, url, params }),
+      );
+    } else await route.handle({ req, res, url, params });
   } catch (err) {
     const error = err instanceof CountersignError ? err : coerceError(err);
     if (error.code === 'internal')

@@ -3,7 +3,7 @@
  * emits, and the insert that records it. (Publishing them is the relay's job: ../outbox.ts.)
  */
 import { type Approval, Subjects } from '@countersign/contracts';
-import { query } from '@countersign/runtime';
+import { query, type TraceCarrier } from '@countersign/runtime';
 import type pg from 'pg';
 
 export interface OutboxRow {
@@ -11,16 +11,19 @@ export interface OutboxRow {
   kind: 'pending' | 'decided';
   subject: string;
   payload: Approval;
+  /** The trace context the relay publishes the event in (absent when tracing is off). */
+  trace_context?: TraceCarrier;
 }
 
 /** The event a new or changed approval emits: pending while people decide, decided once terminal. */
-export function eventFor(approval: Approval): OutboxRow {
+export function eventFor(approval: Approval, trace?: TraceCarrier): OutboxRow {
   const kind = approval.status === 'pending' ? 'pending' : 'decided';
   return {
     action_id: approval.action_id,
     kind,
     subject: kind === 'pending' ? Subjects.pending(approval.action_id) : Subjects.decided(approval.action_id),
     payload: approval,
+    ...(trace ? { trace_context: trace } : {}),
   };
 }
 
@@ -31,6 +34,7 @@ export async function insertOutbox(client: pg.PoolClient, rows: readonly OutboxR
 
 /** Columns and source of an outbox insert from a JSON array of {@link OutboxRow} in parameter `param`. */
 export const OUTBOX_INSERT_SELECT = (param: string) =>
-  `(action_id, kind, subject, payload)
-   select action_id, kind, subject, payload
-     from json_to_recordset(${param}::json) as x(action_id text, kind text, subject text, payload json)`;
+  `(action_id, kind, subject, payload, trace_context)
+   select action_id, kind, subject, payload, trace_context
+     from json_to_recordset(${param}::json) as x(action_id text, kind text, subject text, payload json,
+          trace_context json)`;

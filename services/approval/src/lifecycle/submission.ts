@@ -4,6 +4,7 @@
  */
 import type { Approval, CountersignError } from '@countersign/contracts';
 import { type ApprovalRequest, requestHash } from '@countersign/contracts';
+import type { TraceContext } from '@countersign/runtime';
 
 /** Something to record: a valid request, or an addressable one that failed validation. */
 export type SubmitItem =
@@ -31,6 +32,8 @@ export interface Prepared {
   action_id: string;
   request_hash: string;
   item: SubmitItem;
+  /** The trace the item was requested in (its intake message's span, or the submit command's). */
+  trace?: TraceContext;
 }
 
 /** sha256 of the canonical JSON of the parsed request: the idempotency key's content (owned by the contract). */

@@ -9,7 +9,13 @@ import {
   CountersignError,
   type PolicyDecision,
 } from '@countersign/contracts';
-import { databaseError, query } from '@countersign/runtime';
+import {
+  activeTraceContext,
+  databaseError,
+  query,
+  type TraceContext,
+  withContext,
+} from '@countersign/runtime';
 import { findApproval, notFound } from '../queries.js';
 import { toApproval } from '../records.js';
 import type { LifecycleDeps } from './deps.js';
@@ -28,7 +34,10 @@ import { writeSubmissions } from './write-batch.js';
 export async function submitMany(
   deps: LifecycleDeps,
   items: readonly SubmitItem[],
+  /** Per item, the trace it was requested in (its intake message's); default the active one. */
+  traces?: readonly (TraceContext | undefined)[],
 ): Promise<SubmitOutcome[]> {
+  const active = activeTraceContext();
   const outcomes: (SubmitOutcome | undefined)[] = new Array(items.length);
   const first = new Map<string, Prepared>();
   for (const [index, raw] of items.entries()) {
@@ -42,7 +51,8 @@ export async function submitMany(
       continue;
     }
     const request_hash = item.kind === 'request' ? requestHash(item.request) : invalidHash(item.raw);
-    first.set(action_id, { index, action_id, request_hash, item });
+    const trace = traces?.[index] ?? active;
+    first.set(action_id, { index, action_id, request_hash, item, ...(trace ? { trace } : {}) });
   }
   const prepared = [...first.values()];
 
@@ -74,7 +84,9 @@ export async function submitMany(
     fresh.map(async (p): Promise<{ p: Prepared; decision?: PolicyDecision; error?: CountersignError }> => {
       if (p.item.kind === 'invalid') return { p };
       try {
-        return { p, decision: await deps.policy.evaluate(p.item.request) };
+        // In the item's trace: the policy service's spans join the request's.
+        const request = p.item.request;
+        return { p, decision: await withContext(p.trace, () => deps.policy.evaluate(request)) };
       } catch (err) {
         return { p, error: err instanceof CountersignError ? err : databaseError(err) };
       }

@@ -4,7 +4,16 @@
  * the refusal a closed approval answers.
  */
 import { type Approval, type ApprovalStatus, CountersignError } from '@countersign/contracts';
-import { query, withTransaction } from '@countersign/runtime';
+import {
+  activeTraceContext,
+  contextFromCarrier,
+  contextOf,
+  query,
+  startSpan,
+  type TraceCarrier,
+  traceCarrier,
+  withTransaction,
+} from '@countersign/runtime';
 import type pg from 'pg';
 import { type AuditEntry, appendAudit } from '../audit.js';
 import { findApproval, notFound } from '../queries.js';
@@ -40,13 +49,13 @@ export async function applyTransitions(
   }
   // Returns the updated records themselves (votes included: this transaction's vote is visible
   // to its later statements), so they need no second read.
-  const updated = await query<ApprovalRow>(
+  const updated = await query<ApprovalRow & { trace_context: TraceCarrier | null }>(
     client,
     `update approval.approvals a
         set status = x.status, decided_at = $2::timestamptz, decided_by = x.decided_by, decision_reason = x.reason
        from json_to_recordset($1::json) as x(action_id text, status text, decided_by text, reason text)
       where a.action_id = x.action_id and a.status = 'pending'
-      returning ${APPROVAL_COLUMNS}`,
+      returning ${APPROVAL_COLUMNS}, a.trace_context`,
     [JSON.stringify(transitions), iso(now)],
   );
   if (updated.rowCount !== transitions.length) {
@@ -64,8 +73,35 @@ export async function applyTransitions(
       at: iso(now),
     })),
   ]);
-  await insertOutbox(client, approvals.map(eventFor));
+  const traces = updated.rows.map((row, i) => decisionTrace(row.trace_context, approvals[i] as Approval));
+  await insertOutbox(
+    client,
+    approvals.map((approval, i) => eventFor(approval, traces[i])),
+  );
   return approvals;
+}
+
+/**
+ * The trace a decided event is published in: the one its approval was requested in, so the
+ * requester's trace runs to the waiter's wake-up. A span there marks the decision, linked to the
+ * trace of whoever decided (a command, the expiry sweep). Undefined when tracing is off or the
+ * approval was requested untraced.
+ */
+function decisionTrace(stored: TraceCarrier | null, approval: Approval): TraceCarrier | undefined {
+  const requested = contextFromCarrier(stored);
+  if (requested === undefined) return undefined;
+  const span = startSpan(`approval ${approval.status}`, {
+    parent: requested,
+    links: [activeTraceContext()],
+    attributes: {
+      'countersign.action_id': approval.action_id,
+      'countersign.status': approval.status,
+      'countersign.decided_by': approval.decided_by ?? '',
+    },
+  });
+  if (span === undefined) return undefined;
+  span.end();
+  return traceCarrier(contextOf(span));
 }
 
 /** Refuses a command on an approval that is no longer pending: who decided, and when. */
@@ -103,22 +139,26 @@ export async function onPending<T>(
   actionId: string,
   fn: (client: pg.PoolClient, row: ApprovalRow, now: Date) => Promise<T>,
 ): Promise<T> {
-  const result = await withTransaction<Locked<T>>(deps.pool, async (client) => {
-    const row = await findApproval(client, actionId, { lock: true });
-    if (!row) return { kind: 'refused', error: notFound(actionId) };
-    if (row.status !== 'pending') return { kind: 'refused', error: closedError(row) };
-    const now = await transactionNow(client);
-    if (row.overdue) {
-      // Expire it (committed below) and refuse the command: the deadline has passed.
-      await applyTransitions(client, [expiryTransition(row.action_id, row.policy.timeout_seconds)], now);
-      deps.logger.info({ action_id: actionId }, 'approval expired');
-      return {
-        kind: 'refused',
-        error: closedError({ ...row, status: 'expired', decided_by: Actors.countersign, decided_at: now }),
-      };
-    }
-    return { kind: 'done', value: await fn(client, row, now) };
-  });
+  const result = await withTransaction<Locked<T>>(
+    deps.pool,
+    async (client) => {
+      const row = await findApproval(client, actionId, { lock: true });
+      if (!row) return { kind: 'refused', error: notFound(actionId) };
+      if (row.status !== 'pending') return { kind: 'refused', error: closedError(row) };
+      const now = await transactionNow(client);
+      if (row.overdue) {
+        // Expire it (committed below) and refuse the command: the deadline has passed.
+        await applyTransitions(client, [expiryTransition(row.action_id, row.policy.timeout_seconds)], now);
+        deps.logger.info({ action_id: actionId }, 'approval expired');
+        return {
+          kind: 'refused',
+          error: closedError({ ...row, status: 'expired', decided_by: Actors.countersign, decided_at: now }),
+        };
+      }
+      return { kind: 'done', value: await fn(client, row, now) };
+    },
+    'approval pending approval update',
+  );
   if (result.kind === 'refused') throw result.error;
   return result.value;
 }

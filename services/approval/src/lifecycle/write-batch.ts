@@ -5,7 +5,14 @@
  * the others.
  */
 import type { PolicyDecision } from '@countersign/contracts';
-import { databaseError, isDataError, query, withTransaction } from '@countersign/runtime';
+import {
+  databaseError,
+  isDataError,
+  query,
+  traceCarrier,
+  withContext,
+  withTransaction,
+} from '@countersign/runtime';
 import type pg from 'pg';
 import { AUDIT_INSERT_SELECT, type AuditEntry, appendAudit, chainAudit } from '../audit.js';
 import { iso } from '../records.js';
@@ -29,7 +36,15 @@ export async function writeSubmissions(
   const results = new Map<number, SubmitOutcome>();
   if (toWrite.length === 0 && conflicts.length === 0) return results;
   try {
-    return await withTransaction(deps.pool, (client) => writeBatch(client, toWrite, conflicts));
+    // Traced in the trace of the batch's first item (a batch serves several traces; one holds it).
+    const first = toWrite[0]?.p.trace ?? conflicts[0]?.trace;
+    return await withContext(first, () =>
+      withTransaction(
+        deps.pool,
+        (client) => writeBatch(client, toWrite, conflicts),
+        'approval submission write',
+      ),
+    );
   } catch (err) {
     const error = databaseError(err);
     const all = [...toWrite.map((w) => w.p), ...conflicts];
@@ -70,10 +85,13 @@ async function writeBatch(
     // The approvals, their first audit events and their events in one statement (one round
     // trip). An approval another transaction inserted first is skipped (on conflict), and its
     // audit and outbox rows with it; new approvals' chains start at the genesis hash.
-    const approvals = decided.map((d) => ({
+    // Each approval keeps the trace it was requested in: its decision is published in it.
+    const traces = decided.map((d) => (d.prepared.trace ? traceCarrier(d.prepared.trace) : undefined));
+    const approvals = decided.map((d, i) => ({
       ...d.approval,
       request_hash: d.prepared.request_hash,
       votes: undefined,
+      trace_context: traces[i],
     }));
     const audit = chainAudit(
       decided.flatMap((d) =>
@@ -85,13 +103,13 @@ async function writeBatch(
       `with inserted as (
          insert into approval.approvals (action_id, action_type, description, context, requested_by, run_id,
             request_hash, status, policy, required_approvals, created_at, expires_at, decided_at, decided_by,
-            decision_reason)
+            decision_reason, trace_context)
          select action_id, action_type, description, context, requested_by, run_id, request_hash, status, policy,
-                required_approvals, created_at, expires_at, decided_at, decided_by, decision_reason
+                required_approvals, created_at, expires_at, decided_at, decided_by, decision_reason, trace_context
            from json_to_recordset($1::json) as x(action_id text, action_type text, description text,
                 context jsonb, requested_by text, run_id text, request_hash text, status text, policy jsonb,
                 required_approvals int, created_at timestamptz, expires_at timestamptz, decided_at timestamptz,
-                decided_by text, decision_reason text)
+                decided_by text, decision_reason text, trace_context json)
          on conflict (action_id) do nothing
          returning action_id
        ), audit as (
@@ -105,7 +123,7 @@ async function writeBatch(
       [
         JSON.stringify(approvals),
         JSON.stringify(audit),
-        JSON.stringify(decided.map((d) => eventFor(d.approval))),
+        JSON.stringify(decided.map((d, i) => eventFor(d.approval, traces[i]))),
       ],
       // Named: prepared once per connection. Planning this statement cost PostgreSQL about as
       // much as running it when batches are small. (Statements with an array parameter stay

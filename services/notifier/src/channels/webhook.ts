@@ -1,4 +1,5 @@
 import type { WebhookBody } from '@countersign/contracts';
+import { traceCarrier } from '@countersign/runtime';
 import type { WebhookSettings } from '../channel-config.js';
 import { webhookHeaders } from '../webhook-signature.js';
 import { type HttpDeliveryOptions, postJson } from './http-delivery.js';
@@ -19,7 +20,9 @@ export function createWebhookChannel(settings: WebhookSettings, http: HttpDelive
       const payload: WebhookBody = { type: event.type, timestamp: event.occurred_at, data: event.data };
       const body = JSON.stringify(payload);
       // Signed per attempt: the timestamp is the attempt's, so receivers' replay windows hold.
-      const headers = webhookHeaders(settings.key.reveal(), event.id, body);
+      // `traceparent` (and `tracestate`) of the delivery's span when tracing is on: W3C trace
+      // context, so the receiver's work joins the approval's trace. Not part of the signature.
+      const headers = { ...webhookHeaders(settings.key.reveal(), event.id, body), ...traceCarrier() };
       return postJson(settings.url.reveal(), body, headers, http);
     },
   };

@@ -1,4 +1,4 @@
-import { withTransaction } from '@countersign/runtime';
+import { type TraceCarrier, withTransaction } from '@countersign/runtime';
 import type pg from 'pg';
 import type { ChannelKind, TargetDetail } from '../channels/types.js';
 import type { OutcomeResult } from '../outcome.js';
@@ -20,6 +20,8 @@ export interface ClaimedDelivery {
   replayBase: number;
   startedAt: Date;
   event: unknown;
+  /** The trace its event arrived in (null when tracing was off): the attempt continues it. */
+  trace: TraceCarrier | null;
 }
 
 interface ClaimRow {
@@ -33,6 +35,7 @@ interface ClaimRow {
   replay_base: number;
   attempt_started_at: Date;
   event: unknown;
+  trace_context: TraceCarrier | null;
 }
 
 export interface ClaimOptions {
@@ -87,10 +90,10 @@ export async function claimDue(pool: pg.Pool, options: ClaimOptions): Promise<Cl
      update notifier.deliveries d
      set status = 'in_progress', attempts = d.attempts + 1, attempt_started_at = now(),
          lease_until = now() + make_interval(secs => $4::float8 / 1000), updated_at = now()
-     from picked
-     where d.id = picked.id
+     from picked, notifier.events e
+     where d.id = picked.id and e.id = d.event_id
      returning d.id, d.event_id, d.channel, d.kind, d.target, d.target_detail, d.attempts, d.replay_base,
-               d.attempt_started_at, (select e.body from notifier.events e where e.id = d.event_id) as event`,
+               d.attempt_started_at, e.body as event, e.trace_context`,
     [options.limit, channels, channels.map((c) => options.room.get(c) ?? 0), options.leaseMs],
   );
   return result.rows.map((row) => ({
@@ -104,6 +107,7 @@ export async function claimDue(pool: pg.Pool, options: ClaimOptions): Promise<Cl
     replayBase: row.replay_base,
     startedAt: row.attempt_started_at,
     event: row.event,
+    trace: row.trace_context,
   }));
 }
 

@@ -1,5 +1,5 @@
 import type { ApprovalEvent } from '@countersign/contracts';
-import { withTransaction } from '@countersign/runtime';
+import { type TraceCarrier, withTransaction } from '@countersign/runtime';
 import type pg from 'pg';
 import type { ChannelKind, TargetDetail } from '../channels/types.js';
 
@@ -16,6 +16,8 @@ export interface EventRecord {
   event: ApprovalEvent;
   deliveries: NewDelivery[];
   streamSeq: number | undefined;
+  /** The trace the event arrived in (its headers' `traceparent`); absent when tracing is off. */
+  trace?: TraceCarrier;
 }
 
 export interface RecordEventsOptions {
@@ -41,9 +43,10 @@ export async function recordEvents(
   );
   return withTransaction(pool, async (client) => {
     await client.query(
-      `insert into notifier.events (id, type, action_id, stream_seq, body)
-       select id, type, action_id, stream_seq, body
-         from json_to_recordset($1::json) as x(id text, type text, action_id text, stream_seq bigint, body json)
+      `insert into notifier.events (id, type, action_id, stream_seq, body, trace_context)
+       select id, type, action_id, stream_seq, body, trace_context
+         from json_to_recordset($1::json)
+              as x(id text, type text, action_id text, stream_seq bigint, body json, trace_context json)
        on conflict (id) do nothing`,
       [
         JSON.stringify(
@@ -53,6 +56,7 @@ export async function recordEvents(
             action_id: r.event.data.action_id,
             stream_seq: r.streamSeq ?? null,
             body: r.event,
+            trace_context: r.trace ?? null,
           })),
         ),
       ],
