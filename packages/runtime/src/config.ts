@@ -127,6 +127,7 @@ export const CommonEnv = z.object({
    * naming the one it cannot reach (exit 1); once started it reconnects for ever.
    */
   STARTUP_TIMEOUT: env.duration('5s', { min: 100 }),
+  /**
    * Tracing (OpenTelemetry's standard variables; off unless set): the collector's OTLP/HTTP base
    * URL, `/v1/traces` appended. Setting it turns tracing on (docs/operations.md, Tracing).
    */
