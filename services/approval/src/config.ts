@@ -183,6 +183,8 @@ export const ApprovalEnv = ApprovalVariables.transform((v, ctx) => ({
     outboxPollMs: v.OUTBOX_POLL_INTERVAL,
     outboxBatchSize: v.OUTBOX_BATCH_SIZE,
     outboxPublishTimeoutMs: v.OUTBOX_PUBLISH_TIMEOUT,
+    /** Who the receipts say signed them (`iss`): where this service is reached, else its name. */
+    receiptIssuer: v.PUBLIC_URL ?? 'countersign',
   },
   http: httpSettings(v),
   apiTokens: v.API_TOKENS,

@@ -70,6 +70,7 @@ export async function startApprovalService(options: ApprovalServiceOptions): Pro
     directory: () => options.directory.current(),
     logger,
     keyring: options.keyring,
+    issuer: settings.receiptIssuer,
     metrics,
   };
   const js = jetstream(options.nc);
@@ -97,7 +98,7 @@ export async function startApprovalService(options: ApprovalServiceOptions): Pro
       {
         name: ServiceNames.approval,
         version: pkg.version,
-        description: 'Countersign approvals: submit, decide, cancel, get, list, stats, report',
+        description: 'Countersign approvals: submit, decide, cancel, get, list, stats, report, keys',
         ...(settings.queue ? { queue: settings.queue } : {}),
         onError: (endpoint, error) => metrics.commandError('nats', endpoint, error.code),
       },

@@ -15,6 +15,8 @@ export interface LifecycleDeps {
   logger: Logger;
   /** Signs the receipt of every approval that turns terminal, in the transaction that does it. */
   keyring: Keyring;
+  /** The receipts' `iss`: PUBLIC_URL, or `countersign` without one. */
+  issuer: string;
   /**
    * Fed by the lifecycle, never by a transport: a decision is counted once, after its
    * transaction commits, whichever door it came through.

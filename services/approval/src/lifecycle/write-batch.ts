@@ -29,7 +29,7 @@ export async function writeSubmissions(
   const results = new Map<number, SubmitOutcome>();
   if (toWrite.length === 0 && conflicts.length === 0) return results;
   try {
-    return await withTransaction(deps.pool, (client) => writeBatch(client, toWrite, conflicts));
+    return await withTransaction(deps.pool, (client) => writeBatch(deps, client, toWrite, conflicts));
   } catch (err) {
     const error = databaseError(err);
     const all = [...toWrite.map((w) => w.p), ...conflicts];
@@ -54,6 +54,7 @@ export async function writeSubmissions(
 }
 
 async function writeBatch(
+  deps: LifecycleDeps,
   client: pg.PoolClient,
   toWrite: readonly { p: Prepared; decision?: PolicyDecision }[],
   conflicts: readonly Prepared[],
@@ -62,7 +63,7 @@ async function writeBatch(
   const now = await transactionNow(client);
   // Sorted, so two transactions inserting overlapping batches take index locks in one order.
   const decided = toWrite
-    .map((w) => decideNew(w.p, w.decision, now))
+    .map((w) => decideNew(deps, w.p, w.decision, now))
     .sort((a, b) => (a.prepared.action_id < b.prepared.action_id ? -1 : 1));
 
   const inserted = new Set<string>();
@@ -85,13 +86,13 @@ async function writeBatch(
       `with inserted as (
          insert into approval.approvals (action_id, action_type, description, context, requested_by, run_id,
             request_hash, status, policy, required_approvals, created_at, expires_at, decided_at, decided_by,
-            decision_reason)
+            decision_reason, receipt)
          select action_id, action_type, description, context, requested_by, run_id, request_hash, status, policy,
-                required_approvals, created_at, expires_at, decided_at, decided_by, decision_reason
+                required_approvals, created_at, expires_at, decided_at, decided_by, decision_reason, receipt
            from json_to_recordset($1::json) as x(action_id text, action_type text, description text,
                 context jsonb, requested_by text, run_id text, request_hash text, status text, policy jsonb,
                 required_approvals int, created_at timestamptz, expires_at timestamptz, decided_at timestamptz,
-                decided_by text, decision_reason text)
+                decided_by text, decision_reason text, receipt text)
          on conflict (action_id) do nothing
          returning action_id
        ), audit as (
