@@ -31,8 +31,9 @@ export async function spawnService(
     env: {
       OPA_BIN: tool('opa'),
       DIRECTORY_FILE: TEST_DIRECTORY_FILE,
-      // The approval service signs receipts with it; the others ignore it.
-      SIGNING_KEYS_FILE: testSigningKeysFile(),
+      // The approval service signs receipts with it (unless the env gives SIGNING_KEYS inline);
+      // the others ignore it.
+      ...(options.env.SIGNING_KEYS ? {} : { SIGNING_KEYS_FILE: testSigningKeysFile() }),
       ...credentialsOf(name, options),
       ...options.env,
     },
