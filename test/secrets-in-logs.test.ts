@@ -2,10 +2,10 @@
  * Secrets never reach the logs: the three services run as processes at the most verbose log
  * level with every secret configured (a database password, NATS passwords under the shipped
  * least-privilege accounts, an SMTP password, the review-link and session secrets, a webhook
- * secret, API tokens, the receipt signing key), a whole approval goes through (HTTP submit, email with a review link
- * whose token is a credential too, a
- * webhook refused once by a receiver that echoes what it got, a dashboard sign-in, a wrong
- * token, an HTTP decision), and every line the services wrote is searched for every secret,
+ * secret, API tokens, the receipt signing key), a whole approval goes through (HTTP submit,
+ * email with a review link whose token is a credential too, a webhook refused once by a
+ * receiver that echoes what it got, a dashboard sign-in, a wrong token, an HTTP decision), and
+ * every line the services wrote is searched for every secret,
  * plain, URL-encoded and base64. (The notifier's and the approval service's own tests cover
  * their single processes; this one covers all three and the credentials they share.)
  */
