@@ -31,8 +31,9 @@ if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
 fi
 
 # Test tools, pinned so that a new release cannot change a verdict (ruff's format above all),
-# beside the package's own dependencies, which come from the wheel's metadata.
-TEST_DEPS=("hatchling==1.33.0" "pytest==9.2.0" "ruff==0.17.6" "mypy==1.20.2")
+# beside the package's own dependencies, which come from the wheel's metadata. joserfc is the
+# independent JOSE library the receipt tests verify receipts with.
+TEST_DEPS=("hatchling==1.33.0" "pytest==9.2.0" "ruff==0.17.6" "mypy==1.20.2" "joserfc==1.7.5")
 PY_VERSION="$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 VENV="$CACHE_ROOT/python/venv-$PY_VERSION"
 stamp="$VENV/.countersign-stamp"

@@ -58,6 +58,10 @@ const PLANTED = [
   'deploy/nats/operator.nk',
   'deploy/tls/server.key',
   'deploy/tls/server.pem',
+  // Receipt signing keys where `pnpm keys generate --out` put them, and the run command's.
+  'signing-keys.json',
+  'deploy/signing-keys.prod.json',
+  'dev-cache/countersign/dev/signing-keys.json',
 ];
 
 let root: string;

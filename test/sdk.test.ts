@@ -21,6 +21,7 @@ import {
 } from '@countersign/client';
 import { CountersignError, Subjects } from '@countersign/contracts';
 import { waitUntil } from '@countersign/test-fixtures';
+import { jetstream } from '@nats-io/jetstream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { payment, startSystem } from './support.js';
 
@@ -144,17 +145,20 @@ describe('request and wait', () => {
       description: 'Weekly report',
       requested_by: 'reporter',
     });
-    const legacy = id('legacy');
-    const waitLegacy = client.waitForOutcome(legacy, { timeout: 10_000 });
-    await nc.flush();
+    // The same decision (its receipt attests its own action_id) stored again in the old envelope:
+    // the stream's last message on the subject, what a waiter reads first.
     const unversioned = {
-      id: `${legacy}.decided`,
+      id: `${approved.action_id}.decided`,
       type: 'approval.decided',
       occurred_at: approved.decided_at,
-      data: { ...approved, action_id: legacy },
+      data: { ...approved, decision_reason: 'stored before the version field' },
     };
-    nc.publish(Subjects.decided(legacy), JSON.stringify(unversioned));
-    expect(await waitLegacy).toMatchObject({ action_id: legacy, status: 'approved' });
+    await jetstream(nc).publish(Subjects.decided(approved.action_id), JSON.stringify(unversioned));
+    expect(await client.waitForOutcome(approved.action_id, { timeout: 10_000 })).toMatchObject({
+      action_id: approved.action_id,
+      status: 'approved',
+      decision_reason: 'stored before the version field',
+    });
 
     // A newer envelope this client cannot read is an error naming the field, not an endless wait.
     const newer = id('newer');
@@ -162,7 +166,12 @@ describe('request and wait', () => {
     await nc.flush();
     nc.publish(
       Subjects.decided(newer),
-      JSON.stringify({ ...unversioned, version: 2, id: `${newer}.decided` }),
+      JSON.stringify({
+        ...unversioned,
+        data: { ...approved, action_id: newer },
+        version: 2,
+        id: `${newer}.decided`,
+      }),
     );
     const err = await rejection(waitNewer);
     expect(err).toBeInstanceOf(CountersignError);

@@ -2,10 +2,10 @@
  * Secrets never reach the logs: the three services run as processes at the most verbose log
  * level with every secret configured (a database password, NATS passwords under the shipped
  * least-privilege accounts, an SMTP password, the review-link and session secrets, a webhook
- * secret, API tokens), a whole approval goes through (HTTP submit, email with a review link
- * whose token is a credential too, a
- * webhook refused once by a receiver that echoes what it got, a dashboard sign-in, a wrong
- * token, an HTTP decision), and every line the services wrote is searched for every secret,
+ * secret, API tokens, the receipt signing key), a whole approval goes through (HTTP submit,
+ * email with a review link whose token is a credential too, a webhook refused once by a
+ * receiver that echoes what it got, a dashboard sign-in, a wrong token, an HTTP decision), and
+ * every line the services wrote is searched for every secret,
  * plain, URL-encoded and base64. (The notifier's and the approval service's own tests cover
  * their single processes; this one covers all three and the credentials they share.)
  */
@@ -18,11 +18,15 @@ import { onFileEnd, spawnService, useTestDatabase, waitUntil } from '@countersig
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { generateSigningJwk, keySetText } from '../packages/runtime/src/signing-keys.js';
 import { startReceiver } from '../services/notifier/test/helpers/receiver.js';
 import { FAST_APPROVAL_ENV, httpUrlOf, NATS_ROLES, payment, startSecuredNats } from './support.js';
 
 const secret = (label: string) => `${label}-${randomBytes(12).toString('hex')}`;
+const signingKey = generateSigningJwk('logs');
 const secrets = {
+  // The private part of the receipt signing key, given inline (SIGNING_KEYS).
+  signingKey: signingKey.d,
   db: secret('dbpass'),
   smtp: secret('smtppass'),
   review: secret('review-link-secret-0123456789'),
@@ -84,6 +88,7 @@ const approval = await spawnService('approval', {
     REVIEW_LINK_SECRET: secrets.review,
     SESSION_SECRET: secrets.session,
     API_TOKENS: `${secrets.frankToken}:frank,${secrets.daveToken}:dave`,
+    SIGNING_KEYS: keySetText([signingKey]),
   },
 });
 const base = httpUrlOf(approval) as string;
@@ -184,7 +189,7 @@ describe('secrets in logs', () => {
     }
     expect(leaks).toEqual([]);
     expect(Object.keys(all)).toEqual(
-      expect.arrayContaining([...NATS_ROLES, 'db', 'smtp', 'review', 'session']),
+      expect.arrayContaining([...NATS_ROLES, 'db', 'smtp', 'review', 'session', 'signingKey']),
     );
   });
 });

@@ -7,10 +7,12 @@ import {
   type AuditEvent,
   canonicalIdentity,
   isCountersignError,
+  type Jwks,
   type ListRequestInput,
   type ListResponse,
   type PolicyDecision,
   parseWith,
+  type ReceiptClaims,
   type RequestOf,
   requestHash,
   type StatsResponse,
@@ -20,6 +22,7 @@ import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManage
 import type { NatsConnection } from '@nats-io/nats-core';
 import { type CallOptions, callEndpoint } from './call.js';
 import { IdempotencyConflictError, outcomeOf, typedError } from './errors.js';
+import { checkApprovalReceipt, ReceiptKeys } from './receipts.js';
 import { SpanKind, traced, traceHeaders } from './tracing.js';
 import { ReconnectWatcher, type WaitLogger, type WaitOptions, waitForDecided } from './wait.js';
 
@@ -35,6 +38,13 @@ export interface ClientOptions {
   identity?: string;
   /** Where ignored decided events are reported (forged, or for another request). Default: console. */
   logger?: WaitLogger;
+  /**
+   * The keys decision receipts must be signed with (a JWK Set, e.g. the service's
+   * `/.well-known/jwks.json` saved at deploy time). When absent, the client reads them from the
+   * service (`approval.keys`), caches them by kid and reads them again once when a receipt names
+   * an unknown kid. Pinned keys are never refreshed: add the new key before rotating.
+   */
+  receiptKeys?: Jwks;
 }
 
 /**
@@ -111,6 +121,7 @@ export class CountersignClient {
   private readonly reconnects: ReconnectWatcher;
   private readonly callOptions: CallOptions;
   private readonly logger: WaitLogger;
+  private readonly receiptKeys: ReceiptKeys;
   /** The canonical identity of the `identity` option, if given. */
   readonly identity: string | undefined;
 
@@ -123,6 +134,19 @@ export class CountersignClient {
     this.callOptions = { timeout: options.timeout ?? 5000 };
     this.logger = options.logger ?? { warn: (fields, message) => console.warn(message, fields) };
     this.identity = options.identity === undefined ? undefined : canonical(options.identity, 'identity');
+    this.receiptKeys = new ReceiptKeys(
+      options.receiptKeys ? undefined : () => callEndpoint(this.nc, 'keys', {}, this.callOptions),
+      options.receiptKeys,
+    );
+  }
+
+  /**
+   * Checks the receipt of a terminal approval: signed by a trusted key (see the `receiptKeys`
+   * option) and attesting this approval's action_id and status, and `requestHash` when given.
+   * Resolves with its claims; rejects with ReceiptInvalidError (with a `code`) otherwise.
+   */
+  verifyReceipt(approval: Approval, requestHash?: string): Promise<ReceiptClaims> {
+    return checkApprovalReceipt(this.receiptKeys, approval, requestHash);
   }
 
   /** The request to send: validated, with an action_id, and requested by this client's identity. */
@@ -235,7 +259,8 @@ export class CountersignClient {
    * ApprovalRejectedError, ApprovalExpiredError or ApprovalCancelledError otherwise, and with
    * WaitTimeoutError when the caller's own `timeout` runs out (the approval stays pending), and
    * with a CountersignError naming `version` when the decided event was written in an envelope
-   * version this client does not read (upgrade the client).
+   * version this client does not read (upgrade the client). A decision whose receipt does not
+   * verify (see `verifyReceipt`) rejects with ReceiptInvalidError: it is no decision.
    */
   waitForDecision(actionId: string, options: WaitOptions = {}): Promise<Approval> {
     return traced('countersign wait', SpanKind.INTERNAL, { 'countersign.action_id': actionId }, async () => {
@@ -249,22 +274,29 @@ export class CountersignClient {
           logger: this.logger,
         },
       );
+      await this.verifyReceipt(approval, options.requestHash);
       return outcomeOf(approval);
     });
   }
 
-  /** Like waitForDecision, but resolves with any terminal approval instead of throwing. */
+  /**
+   * Like waitForDecision, but resolves with any terminal approval instead of throwing (a receipt
+   * that does not verify still rejects with ReceiptInvalidError).
+   */
   async waitForOutcome(actionId: string, options: WaitOptions = {}): Promise<Approval> {
-    return waitForDecided(this.nc, await this.manager(), this.reconnects, actionId, options, {
+    const approval = await waitForDecided(this.nc, await this.manager(), this.reconnects, actionId, options, {
       logger: this.logger,
     });
+    await this.verifyReceipt(approval, options.requestHash);
+    return approval;
   }
 
   /**
    * request + waitForDecision, bound to the request: only an approval whose `request_hash` is
    * the hash of what was sent resolves it. When the action_id holds another request (filed first
    * by anyone, with any content), it rejects with IdempotencyConflictError instead of waiting on
-   * or taking that request's decision.
+   * or taking that request's decision. The decision's receipt must verify and attest this
+   * action_id, this request's hash and the status: otherwise ReceiptInvalidError.
    */
   requestAndWait(input: NewApprovalRequest, options: WaitOptions = {}): Promise<Approval> {
     const request = this.newRequest(input);
@@ -290,6 +322,7 @@ export class CountersignClient {
             { logger: this.logger, onMismatch: () => this.conflictOf(request, request_hash) },
           ),
       );
+      await this.verifyReceipt(approval, request_hash);
       return outcomeOf(approval);
     });
   }

@@ -1,5 +1,6 @@
 import type { Approval } from '@countersign/contracts';
 import type { CountersignClient, NewApprovalRequest } from './client.js';
+import { receiptSha256 } from './receipts.js';
 import type { WaitOptions } from './wait.js';
 
 export interface RequireApprovalOptions<Args extends unknown[]> {
@@ -14,8 +15,10 @@ export interface RequireApprovalOptions<Args extends unknown[]> {
 /**
  * Wraps an async function so it runs only once its approval is granted (the policy may grant it
  * at once). A rejection, expiry or cancellation rejects with the typed error and the function
- * never runs. After running, the outcome (`executed` or `failed`) is reported to the approval's
- * audit history; a failing report never hides the function's own result or error.
+ * never runs; so does a decision whose signed receipt does not verify against the service's
+ * keys or does not attest this request (ReceiptInvalidError). After running, the outcome
+ * (`executed` or `failed`) is reported to the approval's audit history with the SHA-256 of the
+ * receipt acted on; a failing report never hides the function's own result or error.
  */
 export function requireApproval<Args extends unknown[], R>(
   client: CountersignClient,
@@ -24,7 +27,9 @@ export function requireApproval<Args extends unknown[], R>(
 ): (...args: Args) => Promise<R> {
   return async (...args: Args) => {
     const request = options.request(...args);
+    // Verified inside: signature, action_id, request_hash and status of the receipt.
     const approval: Approval = await client.requestAndWait(request, options.wait);
+    const receipt = approval.receipt ? { receipt_sha256: receiptSha256(approval.receipt) } : {};
     const report = (outcome: 'executed' | 'failed', detail?: string) =>
       options.report === false
         ? Promise.resolve()
@@ -32,6 +37,7 @@ export function requireApproval<Args extends unknown[], R>(
             .reportExecution(approval.action_id, {
               outcome,
               reported_by: approval.requested_by,
+              ...receipt,
               ...(detail ? { detail: detail.slice(0, 4000) } : {}),
             })
             .then(

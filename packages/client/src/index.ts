@@ -38,4 +38,14 @@ export {
   resume,
   TASK_PAUSE,
 } from './pause.js';
+export {
+  checkApprovalReceipt,
+  type ReceiptErrorCode,
+  type ReceiptExpectation,
+  ReceiptInvalidError,
+  ReceiptKeys,
+  receiptKid,
+  receiptSha256,
+  verifyReceipt,
+} from './receipts.js';
 export type { WaitLogger, WaitOptions } from './wait.js';

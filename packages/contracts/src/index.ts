@@ -33,6 +33,15 @@ export {
 } from './identity.js';
 export { inboxPrefixOf } from './inbox.js';
 export { decodeJson, decodeRequest, fieldIssues, invalidRequest, parseWith } from './parse.js';
+export {
+  Jwks,
+  KeysRequest,
+  PublicJwk,
+  RECEIPT_ALG,
+  RECEIPT_TYP,
+  ReceiptClaims,
+  ReceiptVote,
+} from './receipts.js';
 export { canonicalJson, requestHash, sha256Hex } from './request-hash.js';
 export {
   ACTION_ID_PATTERN,
@@ -73,6 +82,7 @@ export {
   StatsRequest,
   StatsResponse,
   TERMINAL_STATUSES,
+  Timestamp,
   Vote,
   WebhookBody,
 } from './schemas.js';

@@ -18,7 +18,7 @@ export const MAX_PAYLOAD_BYTES = 64 * 1024;
 /** Longest approval window a request or policy may ask for: 7 days. */
 export const MAX_TIMEOUT_SECONDS = 604_800;
 
-const Timestamp = z.iso.datetime({ offset: true });
+export const Timestamp = z.iso.datetime({ offset: true });
 /**
  * Free-form details of the action. Known keys are type-checked because the policy reads them;
  * any other key passes through untouched.
@@ -121,6 +121,17 @@ export const Approval = z.object({
     .string()
     .regex(/^[0-9a-f]{64}$/)
     .optional(),
+  /**
+   * The decision receipt (docs/contract.md, "Receipts"): a compact JWS (EdDSA) the service signs
+   * in the transaction that makes the approval terminal, over its action_id, request_hash,
+   * status, votes and policy revision. Null while pending; absent on records written before
+   * receipts existed. Verify it against the JWKS (`approval.keys`, `/.well-known/jwks.json`).
+   */
+  receipt: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, 'must be a compact JWS')
+    .nullable()
+    .optional(),
 });
 export type Approval = z.infer<typeof Approval>;
 
@@ -215,6 +226,11 @@ export const ReportRequest = z.strictObject({
   detail: z.string().max(4000).optional(),
   /** May repeat the actor (the credential's identity); naming someone else is `actor_mismatch`. */
   reported_by: Identity.optional(),
+  /** SHA-256 (hex) of the receipt the requester verified before running: recorded with the report. */
+  receipt_sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 in lowercase hex')
+    .optional(),
 });
 export type ReportRequest = z.infer<typeof ReportRequest>;
 

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import * as r from './receipts.js';
 import * as s from './schemas.js';
 
 /** Stream names. Events use one subject per approval so last-per-subject reads the latest state. */
@@ -67,6 +68,8 @@ export const Endpoints = {
   list: endpoint('list', 'approval.list', s.ListRequest, s.ListResponse),
   stats: endpoint('stats', 'approval.stats', s.StatsRequest, s.StatsResponse),
   report: endpoint('report', 'approval.report', s.ReportRequest, s.Approval, 'reported_by'),
+  /** The public keys receipts are signed with (a JWK Set), read-only, for anyone verifying one. */
+  keys: endpoint('keys', 'approval.keys', r.KeysRequest, r.Jwks),
   evaluate: endpoint('evaluate', 'policy.evaluate', s.EvaluateRequest, s.PolicyDecision),
   authorize: endpoint('authorize', 'policy.authorize', s.AuthorizeRequest, s.AuthorizeResponse),
   policyInfo: endpoint('info', 'policy.info', s.PolicyInfoRequest, s.PolicyInfo),

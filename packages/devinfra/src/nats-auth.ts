@@ -94,6 +94,7 @@ const APPROVAL: NatsPermissions = {
     'approval.get',
     'approval.list',
     'approval.stats',
+    'approval.keys',
     // services framework: nats micro ls/info/stats/ping
     '$SRV.>',
     '_INBOX.>',
@@ -155,6 +156,8 @@ export function principalPermissions(identity: string, actsFor: readonly string[
       'approval.get',
       'approval.list',
       'approval.stats',
+      // the public keys receipts are checked against (requireApproval fetches them)
+      'approval.keys',
       'policy.evaluate',
       '$JS.API.INFO',
       '$JS.API.STREAM.MSG.GET.APPROVAL_EVENTS',

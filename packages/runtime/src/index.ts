@@ -103,8 +103,11 @@ export {
   generateSigningJwk,
   jwkThumbprint,
   Keyring,
+  keySetText,
+  newKeySetText,
   type PrivateJwk,
   type PublicJwk,
+  rotatedKeySetText,
   SigningKeysError,
 } from './signing-keys.js';
 export { describeDatabase, describeNats, probeDatabase, StartupError } from './startup.js';

@@ -7,13 +7,15 @@ import {
 } from '@countersign/devinfra';
 import { TEST_DIRECTORY_FILE } from './directory.js';
 import { onFileEnd, type TestNats, testNatsAt } from './resources.js';
+import { testSigningKeysFile } from './signing-keys.js';
 
 export type { ServiceName, ServiceProcess };
 
 /**
  * Runs a service's `main.ts` as a real child process (tests may SIGKILL it), waits for its
  * ready line, and stops it after the test file unless `autoStop` is false. OPA_BIN defaults to
- * the pinned opa so the policy service can build its bundle.
+ * the pinned opa so the policy service can build its bundle, DIRECTORY_FILE to the test
+ * directory and SIGNING_KEYS_FILE to this process's key set (testSigningKeysFile).
  *
  * NATS credentials: the service connects as its own user (`approval`, `policy`, `notifier`).
  * They come from `nats` when given (a proxied or clustered address), else from the test
@@ -29,6 +31,9 @@ export async function spawnService(
     env: {
       OPA_BIN: tool('opa'),
       DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+      // The approval service signs receipts with it (unless the env gives SIGNING_KEYS inline);
+      // the others ignore it.
+      ...(options.env.SIGNING_KEYS ? {} : { SIGNING_KEYS_FILE: testSigningKeysFile() }),
       ...credentialsOf(name, options),
       ...options.env,
     },

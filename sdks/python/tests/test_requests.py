@@ -179,22 +179,27 @@ def test_reads_an_unversioned_event_and_refuses_an_unknown_version(system: Syste
             approved = await client.request_and_wait(
                 action_type="send_report", description="Weekly report", requested_by="test-requester"
             )
-            legacy = unique("legacy")
-            waiting = asyncio.ensure_future(client.wait_for_outcome(legacy, timeout=10))
-            await asyncio.sleep(0.2)
+            # The same decision (its receipt attests its own action_id) stored again in the old
+            # envelope: the stream's last message on its subject, what a waiter reads first.
             envelope = {
-                "id": f"{legacy}.decided",
+                "id": f"{approved.action_id}.decided",
                 "type": "approval.decided",
                 "occurred_at": approved.decided_at.isoformat() if approved.decided_at else None,
-                "data": {**approved.model_dump(mode="json"), "action_id": legacy},
+                "data": {**approved.model_dump(mode="json"), "decision_reason": "stored before the version field"},
             }
-            await client.nc.publish(f"approval.decided.{legacy}", json.dumps(envelope).encode())
-            assert (await waiting).action_id == legacy
+            await client.nc.jetstream().publish(f"approval.decided.{approved.action_id}", json.dumps(envelope).encode())
+            legacy = await client.wait_for_outcome(approved.action_id, timeout=10)
+            assert (legacy.action_id, legacy.decision_reason) == (approved.action_id, "stored before the version field")
 
             newer = unique("newer")
             waiting = asyncio.ensure_future(client.wait_for_outcome(newer, timeout=10))
             await asyncio.sleep(0.2)
-            envelope = {**envelope, "version": 2, "id": f"{newer}.decided"}
+            envelope = {
+                **envelope,
+                "version": 2,
+                "id": f"{newer}.decided",
+                "data": {**approved.model_dump(mode="json"), "action_id": newer},
+            }
             await client.nc.publish(f"approval.decided.{newer}", json.dumps(envelope).encode())
             with pytest.raises(InvalidRequestError, match="unsupported approval event version 2") as refused:
                 await waiting

@@ -2,7 +2,7 @@ import type { EndpointHandlers, HandlerContext } from '@countersign/runtime';
 import { bindActor, cancel, decide, type LifecycleDeps, report, submit } from './lifecycle/index.js';
 import { approvalStats, getApproval, listApprovals } from './queries.js';
 
-export type ApprovalEndpoint = 'submit' | 'decide' | 'cancel' | 'get' | 'list' | 'stats' | 'report';
+export type ApprovalEndpoint = 'submit' | 'decide' | 'cancel' | 'get' | 'list' | 'stats' | 'report' | 'keys';
 
 /** The identity an actor-bound subject proved; the runtime sets it on every such command. */
 function proven(ctx: HandlerContext): string {
@@ -39,6 +39,8 @@ export function approvalHandlers(deps: LifecycleDeps): EndpointHandlers<Approval
     get: (request) => getApproval(deps.pool, request.action_id),
     list: (request) => listApprovals(deps.pool, request),
     stats: () => approvalStats(deps.pool),
+    // Public keys only (the keyring never publishes a private part): anyone may check a receipt.
+    keys: async () => deps.keyring.jwks(),
     report: (request, ctx) => {
       const { actor } = bindActor(deps, proven(ctx), 'reported_by', request.reported_by);
       return report(deps, request, actor);

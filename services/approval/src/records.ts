@@ -17,17 +17,21 @@ export interface ApprovalRow {
   decided_at: Date | null;
   decided_by: string | null;
   decision_reason: string | null;
+  /** The signed decision receipt; null while pending (and on approvals decided before receipts). */
+  receipt: string | null;
   votes: VoteJson[];
   /** Pending and past its deadline by the database clock. */
   overdue: boolean;
 }
 
 /** A vote as json_build_object renders it: timestamps as Postgres' JSON text. */
-interface VoteJson {
+export interface VoteJson {
   voter: string;
   approved: boolean;
   reason: string | null;
   at: string;
+  /** The relay channel that carried it, if any (the receipt names it; the contract's Vote does not). */
+  channel: string | null;
 }
 
 /**
@@ -37,10 +41,11 @@ interface VoteJson {
 export const APPROVAL_COLUMNS = `
   a.action_id, a.action_type, a.description, a.context, a.requested_by, a.run_id, a.request_hash,
   a.status, a.policy, a.required_approvals, a.created_at, a.expires_at, a.decided_at, a.decided_by,
-  a.decision_reason,
+  a.decision_reason, a.receipt,
   (a.status = 'pending' and a.expires_at <= now()) as overdue,
   coalesce((
-    select json_agg(json_build_object('voter', v.voter, 'approved', v.approved, 'reason', v.reason, 'at', v.at)
+    select json_agg(json_build_object('voter', v.voter, 'approved', v.approved, 'reason', v.reason, 'at', v.at,
+                                      'channel', v.channel)
                     order by v.at, v.voter)
       from approval.votes v where v.action_id = a.action_id
   ), '[]'::json) as votes`;
@@ -68,6 +73,7 @@ export function toApproval(row: ApprovalRow): Approval {
     votes: row.votes.map(toVote),
     required_approvals: row.required_approvals,
     request_hash: row.request_hash,
+    receipt: row.receipt,
   };
 }
 

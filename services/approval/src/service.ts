@@ -1,5 +1,11 @@
 import { ServiceNames } from '@countersign/contracts';
-import { type DirectoryHolder, type Logger, memoStop, startService } from '@countersign/runtime';
+import {
+  type DirectoryHolder,
+  type Keyring,
+  type Logger,
+  memoStop,
+  startService,
+} from '@countersign/runtime';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type pg from 'pg';
@@ -30,6 +36,8 @@ export interface ApprovalServiceOptions {
   settings: ApprovalSettings;
   /** The directory of people and requesting systems (the scaffold opens and reloads it). */
   directory: DirectoryHolder;
+  /** The signing keys (SIGNING_KEYS_FILE / SIGNING_KEYS): receipts are signed with the first private key. */
+  keyring: Keyring;
   /** Replaces the NATS policy client (e.g. a differently configured one); never a mock in tests. */
   policy?: PolicyClient;
   /** Metrics to feed; a fresh per-instance registry when absent. */
@@ -64,6 +72,8 @@ export async function startApprovalService(options: ApprovalServiceOptions): Pro
     policy: options.policy ?? natsPolicyClient(options.nc, settings.policyTimeoutMs),
     directory: () => options.directory.current(),
     logger,
+    keyring: options.keyring,
+    issuer: settings.receiptIssuer,
     metrics,
   };
   const js = jetstream(options.nc);
@@ -102,7 +112,7 @@ export async function startApprovalService(options: ApprovalServiceOptions): Pro
       {
         name: ServiceNames.approval,
         version: pkg.version,
-        description: 'Countersign approvals: submit, decide, cancel, get, list, stats, report',
+        description: 'Countersign approvals: submit, decide, cancel, get, list, stats, report, keys',
         ...(settings.queue ? { queue: settings.queue } : {}),
         onError: (endpoint, error) => metrics.commandError('nats', endpoint, error.code),
       },

@@ -45,6 +45,7 @@ from .models import (
     Vote,
 )
 from .pause import TASK_PAUSE, ResumeResult, list_paused, pause, resume
+from .receipts import RECEIPT_TYP, ReceiptInvalidError, ReceiptKeys, receipt_sha256, verify_receipt
 from .subjects import Endpoints, Streams, Subjects, actor_subject
 
 __version__ = "0.1.0"
@@ -56,6 +57,7 @@ __all__ = [
     "APPROVAL_EVENT_VERSION",
     "CONTRACT_VERSION",
     "ERROR_CODES",
+    "RECEIPT_TYP",
     "SYSTEM_ACTORS",
     "TASK_PAUSE",
     "AlreadyDecidedError",
@@ -83,6 +85,8 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLargeError",
     "PolicyDecision",
+    "ReceiptInvalidError",
+    "ReceiptKeys",
     "RequestInput",
     "RequestReceipt",
     "ResumeResult",
@@ -103,11 +107,13 @@ __all__ = [
     "list_paused",
     "new_action_id",
     "pause",
+    "receipt_sha256",
     "request_billing_approval",
     "request_code_execution_approval",
     "request_deployment_approval",
     "requires_approval",
     "resume",
     "typed_error",
+    "verify_receipt",
     "wire_identity",
 ]

@@ -26,6 +26,7 @@ from .models import (
     AuditEvent,
     CancelRequest,
     DecideRequest,
+    Jwks,
     ListRequest,
     ListResponse,
     PolicyDecision,
@@ -33,6 +34,7 @@ from .models import (
     StatsResponse,
     invalid_request,
 )
+from .receipts import ReceiptKeys, check_approval_receipt
 from .request_hash import request_hash
 from .subjects import Endpoints, Headers, Subjects
 from .wait import ReconnectWatcher, wait_for_decided
@@ -107,6 +109,10 @@ class CountersignClient:
     another ``requested_by`` is refused here (``forbidden``, ``actor_mismatch``), as the service
     would. Without it, each call uses the identity its input names (``requested_by``,
     ``decided_by``, ...).
+
+    Every decision is returned only once its signed receipt verifies (:meth:`verify_receipt`):
+    against ``receipt_keys`` (a JWK Set pinned at deploy time) when given, else against the
+    service's key set (``approval.keys``), read once and again once for an unknown kid.
     """
 
     def __init__(
@@ -117,6 +123,7 @@ class CountersignClient:
         timeout: float = 5.0,
         connect_options: ConnectOptions | None = None,
         owns_connection: bool = False,
+        receipt_keys: Mapping[str, Any] | None = None,
     ) -> None:
         self.nc = nc
         #: The canonical identity of the ``identity`` option, if given.
@@ -125,6 +132,7 @@ class CountersignClient:
         #: How this client's connection was made, when it made it (the sync decorator reuses it).
         self.connect_options = connect_options
         self._owns_connection = owns_connection
+        self._receipt_keys = ReceiptKeys(None if receipt_keys is not None else self._fetch_keys, receipt_keys)
         self._js: JetStreamContext = nc.jetstream(timeout=timeout)
         self._jsm: JetStreamManager = nc.jsm(timeout=timeout)
         # Registered before any wait, so a reconnect is never missed between two waits.
@@ -146,6 +154,7 @@ class CountersignClient:
         inbox_prefix: str | None = None,
         identity: str | None = None,
         timeout: float = 5.0,
+        receipt_keys: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> CountersignClient:
         """Opens a connection this client owns (closed by :meth:`close`). Without ``servers``,
@@ -171,7 +180,14 @@ class CountersignClient:
         if canonical is not None and settings.inbox_prefix is None:
             settings = dataclasses.replace(settings, inbox_prefix=inbox_prefix_of(canonical))
         nc = await settings.open()
-        return cls(nc, identity=canonical, timeout=timeout, connect_options=settings, owns_connection=True)
+        return cls(
+            nc,
+            identity=canonical,
+            timeout=timeout,
+            connect_options=settings,
+            owns_connection=True,
+            receipt_keys=receipt_keys,
+        )
 
     async def close(self) -> None:
         """Drains and closes the connection if this client opened it."""
@@ -279,8 +295,20 @@ class CountersignClient:
         return outcome_of(await self.wait_for_outcome(action_id, timeout=timeout))
 
     async def wait_for_outcome(self, action_id: str, *, timeout: float | None = None) -> Approval:
-        """Like :meth:`wait_for_decision`, but returns any terminal approval instead of raising."""
-        return await wait_for_decided(self.nc, self._jsm, action_id, timeout)
+        """Like :meth:`wait_for_decision`, but returns any terminal approval instead of raising
+        (a receipt that does not verify still raises ReceiptInvalidError)."""
+        approval = await wait_for_decided(self.nc, self._jsm, action_id, timeout)
+        await self.verify_receipt(approval)
+        return approval
+
+    async def _fetch_keys(self) -> dict[str, Any]:
+        return (await self._call(Endpoints.KEYS, {}, Jwks)).model_dump()
+
+    async def verify_receipt(self, approval: Approval, request_hash: str | None = None) -> dict[str, Any]:
+        """Checks the receipt of a terminal approval: signed by a trusted key and attesting this
+        approval's action_id and status, and ``request_hash`` when given. Returns its claims;
+        raises ReceiptInvalidError (with a ``code``) otherwise."""
+        return await check_approval_receipt(self._receipt_keys, approval, request_hash)
 
     async def request_and_wait(
         self, request: RequestInput | None = None, /, *, timeout: float | None = None, **fields: Any
@@ -288,7 +316,8 @@ class CountersignClient:
         """:meth:`request` + :meth:`wait_for_decision`, bound to the request: only an approval
         whose ``request_hash`` is the hash of what was sent returns. When the action_id holds
         another request (filed first by anyone, with any content), it raises
-        IdempotencyConflictError instead of waiting on or taking that request's decision."""
+        IdempotencyConflictError instead of waiting on or taking that request's decision. The
+        decision's receipt must verify and attest this request: otherwise ReceiptInvalidError."""
         validated = self._new_request(request, fields)
         receipt = await self._publish(validated)
         # Checked whatever the stream said: past its duplicate window the intake records a
@@ -303,6 +332,7 @@ class CountersignClient:
         approval = await wait_for_decided(
             self.nc, self._jsm, validated.action_id, timeout, receipt.request_hash, on_mismatch
         )
+        await self.verify_receipt(approval, receipt.request_hash)
         return outcome_of(approval)
 
     async def submit(self, request: RequestInput | None = None, /, **fields: Any) -> Approval:
@@ -391,12 +421,20 @@ class CountersignClient:
         outcome: Literal["executed", "failed"],
         reported_by: str | None = None,
         detail: str | None = None,
+        receipt_sha256: str | None = None,
     ) -> Approval:
         """Records how an approved action went (``approval.report.<identity>``): only for approved
-        approvals, only by the requester. It lands in the approval's audit history."""
+        approvals, only by the requester. It lands in the approval's audit history, with
+        ``receipt_sha256``, the receipt acted on, when given."""
         body = _validated(
             ReportRequest,
-            {"action_id": action_id, "outcome": outcome, "reported_by": reported_by, "detail": detail},
+            {
+                "action_id": action_id,
+                "outcome": outcome,
+                "reported_by": reported_by,
+                "detail": detail,
+                "receipt_sha256": receipt_sha256,
+            },
         )
         return await self._call(
             Endpoints.REPORT, body.model_dump(exclude_none=True), Approval, self._actor(body.reported_by)

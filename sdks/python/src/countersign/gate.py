@@ -14,6 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 from .client import CountersignClient, RequestInput
 from .connect import ConnectOptions
 from .models import Approval
+from .receipts import receipt_sha256
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -35,6 +36,8 @@ async def _report(client: CountersignClient, approval: Approval, failure: Except
             outcome="failed" if failure is not None else "executed",
             reported_by=approval.requested_by,
             detail=(str(failure) or type(failure).__name__)[:4000] if failure is not None else None,
+            # The receipt the function ran on (request_and_wait verified it).
+            receipt_sha256=receipt_sha256(approval.receipt) if approval.receipt else None,
         )
 
 
@@ -100,7 +103,8 @@ def requires_approval(
 ) -> Callable[[Callable[P, T]], Callable[P, T]]:
     """Gates a function: each call asks for approval first and runs the function only once the
     approval is granted (the policy may grant it at once). A rejection, expiry or cancellation
-    raises the typed outcome error and the function never runs. After running, the outcome
+    raises the typed outcome error and the function never runs; so does a decision whose signed
+    receipt does not verify or does not attest this request (ReceiptInvalidError). After running, the outcome
     (``executed``, or ``failed`` with the error's message) is reported to the approval's audit
     history, unless ``report`` is False.
 

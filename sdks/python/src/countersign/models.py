@@ -160,6 +160,8 @@ class ReportRequest(_Request):
     detail: str | None = Field(default=None, max_length=4000)
     #: May repeat the actor (the subject's identity); naming someone else is ``actor_mismatch``.
     reported_by: str | None = Field(default=None, min_length=1, max_length=256)
+    #: SHA-256 (hex) of the receipt the requester verified before running.
+    receipt_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
     @field_validator("reported_by")
     @classmethod
@@ -227,6 +229,9 @@ class Approval(_Record):
     #: sha256 hex of the canonical JSON of the request this approval answers (docs/contract.md,
     #: "Request hash"); None only in events written before the field existed.
     request_hash: str | None = None
+    #: The signed decision receipt (docs/contract.md, "Receipts"): None while pending, and on
+    #: approvals decided before receipts existed. The client verifies it before returning a decision.
+    receipt: str | None = None
 
 
 class AuditEvent(_Record):
@@ -249,6 +254,12 @@ class ApprovalWithHistory(Approval):
 class ListResponse(_Record):
     items: list[Approval]
     next_cursor: str | None
+
+
+class Jwks(_Record):
+    """A JWK Set: the public keys receipts are signed with (``approval.keys``)."""
+
+    keys: list[dict[str, Any]]
 
 
 class StatsResponse(_Record):

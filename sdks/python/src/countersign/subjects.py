@@ -44,6 +44,8 @@ class Endpoints:
     LIST: Final = "approval.list"
     STATS: Final = "approval.stats"
     REPORT: Final = "approval.report"
+    #: The public keys receipts are signed with (a JWK Set), read-only.
+    KEYS: Final = "approval.keys"
     EVALUATE: Final = "policy.evaluate"
     POLICY_INFO: Final = "policy.info"
 

@@ -27,6 +27,7 @@ import { dashboardRoutes, errorPage } from './dashboard.js';
 import { startEventHub } from './events.js';
 import { healthRoutes } from './health.js';
 import { HttpRefusal, sendErrorJson, sendHtml, setSecurityHeaders } from './io.js';
+import { keysRoutes } from './keys.js';
 import { isOidcFingerprint, type OidcSignIn, startOidc } from './oidc.js';
 import { SignInLimiter } from './rate-limit.js';
 import { reviewRoutes } from './review.js';
@@ -119,6 +120,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   };
   const routes: Route[] = [
     ...healthRoutes(app),
+    ...keysRoutes(app),
     ...apiRoutes(app),
     ...reviewRoutes(app),
     ...dashboardRoutes(app),

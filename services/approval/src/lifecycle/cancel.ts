@@ -19,10 +19,19 @@ export async function cancel(
   const current = await findApproval(deps.pool, input.action_id);
   if (!current) throw notFound(input.action_id);
   if (current.status === 'pending') await authorize(deps, 'cancel', toApproval(current), actor);
-  const approval = await onPending(deps, input.action_id, async (client, _row, now) => {
+  const approval = await onPending(deps, input.action_id, async (client, row, now) => {
     const [done] = await applyTransitions(
+      deps,
       client,
-      [{ action_id: input.action_id, status: 'cancelled', decided_by: actor, reason: input.reason ?? null }],
+      [
+        {
+          action_id: input.action_id,
+          status: 'cancelled',
+          decided_by: actor,
+          reason: input.reason ?? null,
+          row,
+        },
+      ],
       now,
     );
     if (!done) throw new CountersignError('internal', 'transition returned no approval');

@@ -8,7 +8,7 @@ import { query } from '@countersign/runtime';
 import type pg from 'pg';
 import { type AuditEntry, appendAudit } from '../audit.js';
 import { findApproval, notFound } from '../queries.js';
-import { type ApprovalRow, iso, toApproval } from '../records.js';
+import { type ApprovalRow, iso, toApproval, type VoteJson } from '../records.js';
 import { authorize, TASK_PAUSE } from './authorize.js';
 import type { LifecycleDeps } from './deps.js';
 import { expire } from './expiry.js';
@@ -62,7 +62,7 @@ export async function decide(
 
   const approval = await onPending(deps, input.action_id, async (client, row, now) => {
     await options.inTransaction?.(client);
-    return vote(client, row, now, input, actor);
+    return vote(deps, client, row, now, input, actor);
   });
   deps.logger.info(
     { action_id: input.action_id, decider: actor, approved: input.approved, status: approval.status },
@@ -76,6 +76,7 @@ export async function decide(
 
 /** Writes a vote on a locked pending approval, and the transition it completes, if any. */
 async function vote(
+  deps: LifecycleDeps,
   client: pg.PoolClient,
   row: ApprovalRow,
   now: Date,
@@ -84,9 +85,9 @@ async function vote(
 ): Promise<Approval> {
   const inserted = await query(
     client,
-    `insert into approval.votes (action_id, voter, approved, reason, at) values ($1, $2, $3, $4, $5)
+    `insert into approval.votes (action_id, voter, approved, reason, at, channel) values ($1, $2, $3, $4, $5, $6)
      on conflict (action_id, voter) do nothing returning voter`,
-    [input.action_id, actor, input.approved, input.reason ?? null, iso(now)],
+    [input.action_id, actor, input.approved, input.reason ?? null, iso(now), input.relay?.channel ?? null],
   );
   if (inserted.rowCount === 0) {
     const message = `${actor} has already voted on this approval`;
@@ -109,13 +110,26 @@ async function vote(
   // Distinct approvers: the primary key allows one vote per voter, so counting rows is enough.
   const approvals = row.votes.filter((v) => v.approved).length + (input.approved ? 1 : 0);
   const reason = input.reason ?? null;
-  const transition: Transition | undefined = !input.approved
-    ? { action_id: input.action_id, status: 'rejected', decided_by: actor, reason }
-    : approvals >= row.required_approvals
-      ? { action_id: input.action_id, status: 'approved', decided_by: actor, reason }
-      : undefined;
+  const cast: VoteJson = {
+    voter: actor,
+    approved: input.approved,
+    reason,
+    at: iso(now),
+    channel: input.relay?.channel ?? null,
+  };
+  const completes = !input.approved || approvals >= row.required_approvals;
+  const transition: Transition | undefined = completes
+    ? {
+        action_id: input.action_id,
+        status: input.approved ? 'approved' : 'rejected',
+        decided_by: actor,
+        reason,
+        row,
+        vote: cast,
+      }
+    : undefined;
   if (transition) {
-    const [approval] = await applyTransitions(client, [transition], now, [voteAudit]);
+    const [approval] = await applyTransitions(deps, client, [transition], now, [voteAudit]);
     if (!approval) throw new CountersignError('internal', 'transition returned no approval');
     return approval;
   }

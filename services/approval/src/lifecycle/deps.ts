@@ -1,5 +1,5 @@
 /** What every lifecycle function is handed: the database, the policy, a logger and the metrics it feeds. */
-import type { Directory, Logger } from '@countersign/runtime';
+import type { Directory, Keyring, Logger } from '@countersign/runtime';
 import type pg from 'pg';
 import type { ApprovalMetrics } from '../metrics.js';
 import type { PolicyClient } from '../policy.js';
@@ -13,6 +13,10 @@ export interface LifecycleDeps {
   /** The directory in force (it reloads): who an identity is, what it may request. */
   directory: () => Directory;
   logger: Logger;
+  /** Signs the receipt of every approval that turns terminal, in the transaction that does it. */
+  keyring: Keyring;
+  /** The receipts' `iss`: PUBLIC_URL, or `countersign` without one. */
+  issuer: string;
   /**
    * Fed by the lifecycle, never by a transport: a decision is counted once, after its
    * transaction commits, whichever door it came through.

@@ -4,6 +4,7 @@
  */
 import { query, withTransaction } from '@countersign/runtime';
 import { findApproval } from '../queries.js';
+import { APPROVAL_COLUMNS, type ApprovalRow } from '../records.js';
 import { transactionNow } from './clock.js';
 import type { LifecycleDeps } from './deps.js';
 import { applyTransitions, expiryTransition } from './transitions.js';
@@ -13,11 +14,7 @@ export async function expire(deps: LifecycleDeps, actionId: string): Promise<boo
   return withTransaction(deps.pool, async (client) => {
     const row = await findApproval(client, actionId, { lock: true });
     if (!row?.overdue) return false;
-    await applyTransitions(
-      client,
-      [expiryTransition(row.action_id, row.policy.timeout_seconds)],
-      await transactionNow(client),
-    );
+    await applyTransitions(deps, client, [expiryTransition(row)], await transactionNow(client));
     return true;
   });
 }
@@ -29,16 +26,16 @@ export async function expire(deps: LifecycleDeps, actionId: string): Promise<boo
  */
 export async function expireDue(deps: LifecycleDeps, batchSize = 500): Promise<number> {
   const expired = await withTransaction(deps.pool, async (client) => {
-    const due = await query<{ action_id: string; timeout_seconds: number }>(
+    // Whole rows, votes included: each expiry's receipt attests the votes it ended with.
+    const due = await query<ApprovalRow>(
       client,
-      `select action_id, (policy->>'timeout_seconds')::int as timeout_seconds from approval.approvals
-        where status = 'pending' and expires_at <= now()
-        order by expires_at limit $1 for update skip locked`,
+      `select ${APPROVAL_COLUMNS} from approval.approvals a
+        where a.status = 'pending' and a.expires_at <= now()
+        order by a.expires_at limit $1 for update of a skip locked`,
       [batchSize],
     );
     if (due.rows.length === 0) return [];
-    const transitions = due.rows.map((r) => expiryTransition(r.action_id, r.timeout_seconds));
-    return applyTransitions(client, transitions, await transactionNow(client));
+    return applyTransitions(deps, client, due.rows.map(expiryTransition), await transactionNow(client));
   });
   for (const a of expired) deps.logger.info({ action_id: a.action_id }, 'approval expired');
   return expired.length;

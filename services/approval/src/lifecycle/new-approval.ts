@@ -11,7 +11,9 @@ import {
 import type { AuditEntry } from '../audit.js';
 import { iso } from '../records.js';
 import { Actors } from './actors.js';
+import type { LifecycleDeps } from './deps.js';
 import { invalidFields, invalidRequestDecision } from './invalid.js';
+import { type ReceiptSource, signReceipt } from './receipts.js';
 import { storable } from './storable.js';
 import type { Prepared } from './submission.js';
 
@@ -21,8 +23,16 @@ export interface Decided {
   audit: Omit<AuditEntry, 'at' | 'action_id'>[];
 }
 
-/** The record a new submission gets: decided at once unless the policy asks for people. */
-export function decideNew(prepared: Prepared, decision: PolicyDecision | undefined, now: Date): Decided {
+/**
+ * The record a new submission gets: decided at once unless the policy asks for people. One
+ * decided at once gets its receipt here, written with it by the batch's one insert.
+ */
+export function decideNew(
+  deps: Pick<LifecycleDeps, 'keyring' | 'issuer'>,
+  prepared: Prepared,
+  decision: PolicyDecision | undefined,
+  now: Date,
+): Decided {
   const { item } = prepared;
   if (item.kind === 'invalid' || !decision) {
     const refusal =
@@ -47,6 +57,7 @@ export function decideNew(prepared: Prepared, decision: PolicyDecision | undefin
       required_approvals: policy.required_approvals,
       request_hash: prepared.request_hash,
     };
+    approval.receipt = signReceipt(deps, receiptSource(approval, prepared.request_hash), now);
     return {
       prepared,
       approval,
@@ -88,7 +99,9 @@ export function decideNew(prepared: Prepared, decision: PolicyDecision | undefin
     votes: [],
     required_approvals: decision.required_approvals,
     request_hash: prepared.request_hash,
+    receipt: null,
   };
+  if (terminal) approval.receipt = signReceipt(deps, receiptSource(approval, prepared.request_hash), now);
   const audit: Decided['audit'] = [
     {
       event: 'requested',
@@ -114,4 +127,20 @@ export function decideNew(prepared: Prepared, decision: PolicyDecision | undefin
 function policyReason(decision: PolicyDecision): string {
   if (decision.reasons.length > 0) return decision.reasons.map((r) => r.message || r.code).join('; ');
   return decision.outcome === 'auto_approve' ? 'no policy rule requires approval' : 'denied by policy';
+}
+
+/** A new approval decided at once, as its receipt attests it: no votes, the policy (or countersign) decided. */
+function receiptSource(approval: Approval, requestHash: string): ReceiptSource {
+  if (approval.status === 'pending' || approval.decided_at === null || approval.decided_by === null)
+    throw new CountersignError('internal', 'a receipt for an approval that is not decided');
+  return {
+    action_id: approval.action_id,
+    request_hash: requestHash,
+    status: approval.status,
+    requested_by: approval.requested_by,
+    decided_by: approval.decided_by,
+    decided_at: approval.decided_at,
+    policy: approval.policy,
+    votes: [],
+  };
 }

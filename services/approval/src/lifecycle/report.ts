@@ -16,6 +16,8 @@ export interface ReportInput {
   action_id: string;
   outcome: 'executed' | 'failed';
   detail?: string | undefined;
+  /** SHA-256 of the receipt the requester verified before running (recorded with the report). */
+  receipt_sha256?: string | undefined;
 }
 
 /**
@@ -66,7 +68,11 @@ export async function report(deps: LifecycleDeps, input: ReportInput, actor: str
         event: 'reported',
         actor,
         reason: detail,
-        data: { outcome: input.outcome, detail },
+        data: {
+          outcome: input.outcome,
+          detail,
+          ...(input.receipt_sha256 ? { receipt_sha256: input.receipt_sha256 } : {}),
+        },
         at: iso(now),
       },
     ]);

@@ -17,11 +17,12 @@ import {
 import type pg from 'pg';
 import { type AuditEntry, appendAudit } from '../audit.js';
 import { findApproval, notFound } from '../queries.js';
-import { APPROVAL_COLUMNS, type ApprovalRow, iso, toApproval } from '../records.js';
+import { APPROVAL_COLUMNS, type ApprovalRow, iso, toApproval, type VoteJson } from '../records.js';
 import { Actors } from './actors.js';
 import { transactionNow } from './clock.js';
 import type { LifecycleDeps } from './deps.js';
 import { eventFor, insertOutbox } from './outbox-rows.js';
+import { receiptVote, signReceipt } from './receipts.js';
 
 export type TerminalStatus = Exclude<ApprovalStatus, 'pending'>;
 
@@ -30,14 +31,19 @@ export interface Transition {
   status: TerminalStatus;
   decided_by: string;
   reason: string | null;
+  /** The locked pending row as it was read: what the receipt attests, with `vote`. */
+  row: ApprovalRow;
+  /** The vote this transaction adds (decide), not yet in `row.votes`. */
+  vote?: VoteJson;
 }
 
 /**
- * Moves locked pending approvals to a terminal status, with their audit events and their one
- * decided event. Callers hold the row locks; the `status = 'pending'` condition and the table's
- * trigger refuse any other change regardless.
+ * Moves locked pending approvals to a terminal status, with their receipts, their audit events
+ * and their one decided event. Callers hold the row locks; the `status = 'pending'` condition
+ * and the table's trigger refuse any other change regardless.
  */
 export async function applyTransitions(
+  deps: Pick<LifecycleDeps, 'keyring' | 'issuer'>,
   client: pg.PoolClient,
   transitions: readonly Transition[],
   now: Date,
@@ -47,16 +53,41 @@ export async function applyTransitions(
     await appendAudit(client, extraAudit);
     return [];
   }
+  // Signed before the update and written by it: the receipt exists exactly when the terminal
+  // status does (one transaction), and it costs one signature, no extra round trip. The row is
+  // locked, so the votes it attests are all the votes there are.
+  const decidedAt = iso(now);
+  const rows = transitions.map((t) => ({
+    action_id: t.action_id,
+    status: t.status,
+    decided_by: t.decided_by,
+    reason: t.reason,
+    receipt: signReceipt(
+      deps,
+      {
+        action_id: t.action_id,
+        request_hash: t.row.request_hash,
+        status: t.status,
+        requested_by: t.row.requested_by,
+        decided_by: t.decided_by,
+        decided_at: decidedAt,
+        policy: t.row.policy,
+        votes: [...t.row.votes, ...(t.vote ? [t.vote] : [])].map(receiptVote),
+      },
+      now,
+    ),
+  }));
   // Returns the updated records themselves (votes included: this transaction's vote is visible
   // to its later statements), so they need no second read.
   const updated = await query<ApprovalRow & { trace_context: TraceCarrier | null }>(
     client,
     `update approval.approvals a
-        set status = x.status, decided_at = $2::timestamptz, decided_by = x.decided_by, decision_reason = x.reason
-       from json_to_recordset($1::json) as x(action_id text, status text, decided_by text, reason text)
+        set status = x.status, decided_at = $2::timestamptz, decided_by = x.decided_by, decision_reason = x.reason,
+            receipt = x.receipt
+       from json_to_recordset($1::json) as x(action_id text, status text, decided_by text, reason text, receipt text)
       where a.action_id = x.action_id and a.status = 'pending'
       returning ${APPROVAL_COLUMNS}, a.trace_context`,
-    [JSON.stringify(transitions), iso(now)],
+    [JSON.stringify(rows), decidedAt],
   );
   if (updated.rowCount !== transitions.length) {
     throw new CountersignError('internal', 'a transition found its approval no longer pending');
@@ -148,7 +179,7 @@ export async function onPending<T>(
       const now = await transactionNow(client);
       if (row.overdue) {
         // Expire it (committed below) and refuse the command: the deadline has passed.
-        await applyTransitions(client, [expiryTransition(row.action_id, row.policy.timeout_seconds)], now);
+        await applyTransitions(deps, client, [expiryTransition(row)], now);
         deps.logger.info({ action_id: actionId }, 'approval expired');
         return {
           kind: 'refused',
@@ -163,11 +194,12 @@ export async function onPending<T>(
   return result.value;
 }
 
-export function expiryTransition(actionId: string, timeoutSeconds: number): Transition {
+export function expiryTransition(row: ApprovalRow): Transition {
   return {
-    action_id: actionId,
+    action_id: row.action_id,
     status: 'expired',
     decided_by: Actors.countersign,
-    reason: `no decision within ${timeoutSeconds} s`,
+    reason: `no decision within ${row.policy.timeout_seconds} s`,
+    row,
   };
 }

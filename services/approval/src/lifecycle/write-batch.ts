@@ -41,7 +41,7 @@ export async function writeSubmissions(
     return await withContext(first, () =>
       withTransaction(
         deps.pool,
-        (client) => writeBatch(client, toWrite, conflicts),
+        (client) => writeBatch(deps, client, toWrite, conflicts),
         'approval submission write',
       ),
     );
@@ -69,6 +69,7 @@ export async function writeSubmissions(
 }
 
 async function writeBatch(
+  deps: LifecycleDeps,
   client: pg.PoolClient,
   toWrite: readonly { p: Prepared; decision?: PolicyDecision }[],
   conflicts: readonly Prepared[],
@@ -77,7 +78,7 @@ async function writeBatch(
   const now = await transactionNow(client);
   // Sorted, so two transactions inserting overlapping batches take index locks in one order.
   const decided = toWrite
-    .map((w) => decideNew(w.p, w.decision, now))
+    .map((w) => decideNew(deps, w.p, w.decision, now))
     .sort((a, b) => (a.prepared.action_id < b.prepared.action_id ? -1 : 1));
 
   const inserted = new Set<string>();
@@ -103,13 +104,14 @@ async function writeBatch(
       `with inserted as (
          insert into approval.approvals (action_id, action_type, description, context, requested_by, run_id,
             request_hash, status, policy, required_approvals, created_at, expires_at, decided_at, decided_by,
-            decision_reason, trace_context)
+            decision_reason, trace_context, receipt)
          select action_id, action_type, description, context, requested_by, run_id, request_hash, status, policy,
-                required_approvals, created_at, expires_at, decided_at, decided_by, decision_reason, trace_context
+                required_approvals, created_at, expires_at, decided_at, decided_by, decision_reason, trace_context,
+                receipt
            from json_to_recordset($1::json) as x(action_id text, action_type text, description text,
                 context jsonb, requested_by text, run_id text, request_hash text, status text, policy jsonb,
                 required_approvals int, created_at timestamptz, expires_at timestamptz, decided_at timestamptz,
-                decided_by text, decision_reason text, trace_context json)
+                decided_by text, decision_reason text, trace_context json, receipt text)
          on conflict (action_id) do nothing
          returning action_id
        ), audit as (
