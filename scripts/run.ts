@@ -91,6 +91,8 @@ const common = {
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
   PUBLIC_URL: publicUrl,
   REVIEW_LINK_SECRET: process.env.REVIEW_LINK_SECRET ?? devSecret('review-link-secret'),
+  // The approval service keys its audit chain with it; the notifier ignores it.
+  AUDIT_KEY: process.env.AUDIT_KEY ?? devSecret('audit-key'),
 };
 /** Each service's own NATS user on the server this run started. */
 const login = (name: ServiceName) => {

@@ -11,6 +11,7 @@ import { startMailSink } from '@countersign/devinfra';
 import {
   onFileEnd,
   spawnService,
+  TEST_AUDIT_KEY,
   TEST_DIRECTORY_FILE,
   useTestDatabase,
   useTestNats,
@@ -160,6 +161,7 @@ describe('a service that does not migrate at start', () => {
     const run = await runScript('services/approval/src/main.ts', {
       ...nats.env('approval'),
       DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+      AUDIT_KEY: TEST_AUDIT_KEY,
       // Only the refusal: not the info line of the directory loading before it.
       LOG_LEVEL: 'warn',
       DATABASE_URL: empty.url,
@@ -190,6 +192,7 @@ describe('a service that does not migrate at start', () => {
     const run = await runScript('services/approval/src/main.ts', {
       ...nats.env('approval'),
       DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+      AUDIT_KEY: TEST_AUDIT_KEY,
       // Only the refusal: not the info line of the directory loading before it.
       LOG_LEVEL: 'warn',
       DATABASE_URL: url.toString(),
@@ -212,6 +215,7 @@ describe('a service that does not migrate at start', () => {
       ...env,
       ...nats.env('approval'),
       DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+      AUDIT_KEY: TEST_AUDIT_KEY,
       LOG_LEVEL: 'warn',
     });
     expect(run.code).toBe(1);
@@ -230,6 +234,7 @@ describe('a service that does not migrate at start', () => {
       ...env,
       ...nats.env('approval'),
       DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+      AUDIT_KEY: TEST_AUDIT_KEY,
       DATABASE_URL: db.url,
       MIGRATE_ON_START: 'true',
     });

@@ -190,6 +190,7 @@ export async function startApproval(
   const env: Record<string, string> = {
     NATS_URL: infra.natsUrl,
     DATABASE_URL: infra.databaseUrl,
+    AUDIT_KEY: randomBytes(32).toString('hex'),
     ...options.env,
   };
   let http: ApprovalHttp | undefined;

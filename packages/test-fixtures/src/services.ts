@@ -5,6 +5,7 @@ import {
   startServiceProcess,
   tool,
 } from '@countersign/devinfra';
+import { TEST_AUDIT_KEY } from './audit-key.js';
 import { TEST_DIRECTORY_FILE } from './directory.js';
 import { onFileEnd, type TestNats, testNatsAt } from './resources.js';
 
@@ -29,6 +30,8 @@ export async function spawnService(
     env: {
       OPA_BIN: tool('opa'),
       DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+      // The approval service keys its audit chain with it (tests verify the chains); others ignore it.
+      AUDIT_KEY: TEST_AUDIT_KEY,
       ...credentialsOf(name, options),
       ...options.env,
     },

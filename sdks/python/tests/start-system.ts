@@ -101,6 +101,7 @@ try {
       ...FAST_APPROVAL_ENV,
       HTTP_PORT: '0',
       REVIEW_LINK_SECRET: randomBytes(32).toString('base64url'),
+      AUDIT_KEY: randomBytes(32).toString('base64url'),
     }),
   ]);
   const ready = approval.logs().findLast((line) => line.includes('"msg":"ready"'));

@@ -4,6 +4,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type pg from 'pg';
 import pkg from '../package.json' with { type: 'json' };
+import type { AuditHeads } from './audit-heads.js';
 import type { ApprovalConfig } from './config.js';
 import { approvalHandlers } from './endpoints.js';
 import { type ExpiryLoop, startExpiryLoop } from './expiry.js';
@@ -62,7 +63,13 @@ export async function startApprovalService(options: ApprovalServiceOptions): Pro
     directory: () => options.directory.current(),
     logger,
     metrics,
+    audit: {
+      key: settings.audit.keys.current,
+      heads: { published: (heads) => auditHeads?.published(heads) },
+    },
   };
+  // Signed heads of the audit chains (audit-heads.ts): started below, fed by every committed change.
+  let auditHeads: AuditHeads | undefined;
   const js = jetstream(options.nc);
   const jsm = await jetstreamManager(options.nc);
 

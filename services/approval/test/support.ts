@@ -15,10 +15,18 @@ import {
   Streams,
   Subjects,
 } from '@countersign/contracts';
-import { createLogger, ensureStreams, type Logger, migrate, openDirectory } from '@countersign/runtime';
+import {
+  createLogger,
+  ensureStreams,
+  type Logger,
+  migrate,
+  openDirectory,
+  Secret,
+} from '@countersign/runtime';
 import {
   call,
   spawnService,
+  TEST_AUDIT_KEY,
   TEST_DIRECTORY_FILE,
   useTestDatabase,
   useTestNats,
@@ -68,6 +76,7 @@ export async function startHarness(
       ...ApprovalEnv.parse({
         DATABASE_URL: db.url,
         DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+        AUDIT_KEY: TEST_AUDIT_KEY,
         EXPIRY_INTERVAL: '200ms',
         OUTBOX_POLL_INTERVAL: '200ms',
         INTAKE_RETRY_BASE: '50ms',

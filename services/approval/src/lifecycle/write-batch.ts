@@ -5,10 +5,18 @@
  * the others.
  */
 import type { PolicyDecision } from '@countersign/contracts';
-import { databaseError, isDataError, query, withTransaction } from '@countersign/runtime';
+import { databaseError, isDataError, query } from '@countersign/runtime';
 import type pg from 'pg';
-import { AUDIT_INSERT_SELECT, type AuditEntry, appendAudit, chainAudit } from '../audit.js';
+import {
+  AUDIT_INSERT_SELECT,
+  type AuditEntry,
+  appendAudit,
+  auditOf,
+  chainAudit,
+  noteHeads,
+} from '../audit.js';
 import { iso } from '../records.js';
+import { auditedTransaction } from './audited-transaction.js';
 import { transactionNow } from './clock.js';
 import type { LifecycleDeps } from './deps.js';
 import { invalidFields } from './invalid.js';
@@ -29,7 +37,7 @@ export async function writeSubmissions(
   const results = new Map<number, SubmitOutcome>();
   if (toWrite.length === 0 && conflicts.length === 0) return results;
   try {
-    return await withTransaction(deps.pool, (client) => writeBatch(client, toWrite, conflicts));
+    return await auditedTransaction(deps, (client) => writeBatch(client, toWrite, conflicts));
   } catch (err) {
     const error = databaseError(err);
     const all = [...toWrite.map((w) => w.p), ...conflicts];
@@ -76,6 +84,7 @@ async function writeBatch(
       votes: undefined,
     }));
     const audit = chainAudit(
+      auditOf(client).key,
       decided.flatMap((d) =>
         d.audit.map((a) => ({ ...a, action_id: d.approval.action_id, at: d.approval.created_at })),
       ),
@@ -113,6 +122,10 @@ async function writeBatch(
       'approval-intake-write',
     );
     for (const row of result.rows) inserted.add(row.action_id);
+    noteHeads(
+      client,
+      audit.filter((row) => inserted.has(row.action_id)),
+    );
   }
 
   // Lost a race with another replica or a concurrent submit: compare with what it recorded.
