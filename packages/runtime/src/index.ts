@@ -15,6 +15,7 @@ export {
   loadConfig,
   MigrationEnv,
   type MigrationSettings,
+  type RuntimeRole,
   type RuntimeSettings,
   runtimeSettings,
 } from './config.js';
