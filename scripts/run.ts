@@ -26,6 +26,7 @@ import {
   tool,
 } from '@countersign/devinfra';
 import { Directory } from '../packages/runtime/src/directory/index.js';
+import { newKeySetText } from '../packages/runtime/src/signing-keys.js';
 import { writeNatsContexts } from './dev/nats-contexts.js';
 
 // The bootstrap's rule (it exports COUNTERSIGN_CACHE): COUNTERSIGN_CACHE, else XDG_CACHE_HOME, else ~/.cache.
@@ -43,6 +44,16 @@ function devSecret(name: string): string {
   const file = join(devDir, name);
   if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('base64url'), { mode: 0o600 });
   return readFileSync(file, 'utf8').trim();
+}
+
+/**
+ * The key set receipts are signed with: generated once, kept in the cache (mode 0600) so that
+ * receipts of earlier runs keep verifying; SIGNING_KEYS_FILE points at another one.
+ */
+function devSigningKeysFile(): string {
+  const file = join(devDir, 'signing-keys.json');
+  if (!existsSync(file)) writeFileSync(file, newKeySetText(), { mode: 0o600 });
+  return file;
 }
 
 // PostgreSQL runs as the `postgres` user when we are root, and that user cannot enter root's
@@ -106,6 +117,9 @@ const envFor: Record<ServiceName, Record<string, string>> = {
     ...common,
     ...login('approval'),
     HTTP_PORT: String(httpPort),
+    ...(process.env.SIGNING_KEYS
+      ? {}
+      : { SIGNING_KEYS_FILE: process.env.SIGNING_KEYS_FILE ?? devSigningKeysFile() }),
     // Dev identities for the HTTP API and dashboard: one token per sample approver.
     API_TOKENS: process.env.API_TOKENS ?? `${devToken}:alice`,
   },

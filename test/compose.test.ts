@@ -15,6 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { MigrationEnv } from '../packages/runtime/src/config.js';
 import { Directory } from '../packages/runtime/src/directory/index.js';
+import { generateSigningJwk } from '../packages/runtime/src/signing-keys.js';
 import { composeNatsConfig, composePasswordVariables } from '../scripts/nats-config.js';
 import { ApprovalEnv } from '../services/approval/src/config.js';
 import { loadChannelsFile } from '../services/notifier/src/channel-config.js';
@@ -63,6 +64,7 @@ const FILLED_SECRETS: Record<string, string> = {
   REVIEW_LINK_SECRET: 'k'.repeat(44),
   SESSION_SECRET: 's'.repeat(44),
   API_TOKENS: `${'t'.repeat(40)}:alice,${'u'.repeat(40)}:frank`,
+  SIGNING_KEYS: JSON.stringify({ keys: [generateSigningJwk()] }),
   ...Object.fromEntries(NATS_PASSWORDS.map((name, i) => [name, `natspass${i}`.padEnd(24, 'x')])),
 };
 
@@ -228,7 +230,7 @@ describe('docker-compose.yml', () => {
 
   it('sets every secret a service knows from .env, never a value written in the compose file', () => {
     // The variables of the services' schemas that hold credentials or signing secrets.
-    const SECRET_KEYS = /SECRET|TOKEN|PASSWORD|CREDS|DATABASE_URL|SMTP_URL/;
+    const SECRET_KEYS = /SECRET|TOKEN|PASSWORD|CREDS|DATABASE_URL|SMTP_URL|SIGNING_KEYS/;
     const checked: string[] = [];
     for (const name of Object.keys(services)) {
       for (const [key, value] of Object.entries(services[name]?.environment ?? {})) {
@@ -249,10 +251,11 @@ describe('docker-compose.yml', () => {
         'DATABASE_URL',
         'SMTP_URL',
         'SESSION_SECRET',
+        'SIGNING_KEYS',
       ]),
     );
     const approval = services.approval?.environment ?? {};
-    for (const key of ['REVIEW_LINK_SECRET', 'SESSION_SECRET', 'API_TOKENS', 'NATS_PASSWORD'])
+    for (const key of ['REVIEW_LINK_SECRET', 'SESSION_SECRET', 'API_TOKENS', 'NATS_PASSWORD', 'SIGNING_KEYS'])
       expect(String(approval[key]), key).toMatch(/^\$\{[A-Z_]+:\?/);
   });
 

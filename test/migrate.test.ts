@@ -13,6 +13,7 @@ import {
   spawnService,
   TEST_AUDIT_KEY,
   TEST_DIRECTORY_FILE,
+  testSigningKeysFile,
   useTestDatabase,
   useTestNats,
   waitUntil,
@@ -265,6 +266,7 @@ describe('a service that does not migrate at start', () => {
       ...nats.env('approval'),
       DIRECTORY_FILE: TEST_DIRECTORY_FILE,
       AUDIT_KEY: TEST_AUDIT_KEY,
+      SIGNING_KEYS_FILE: testSigningKeysFile(),
       // Only the refusal: not the info line of the directory loading before it.
       LOG_LEVEL: 'warn',
       DATABASE_URL: empty.url,
@@ -296,6 +298,7 @@ describe('a service that does not migrate at start', () => {
       ...nats.env('approval'),
       DIRECTORY_FILE: TEST_DIRECTORY_FILE,
       AUDIT_KEY: TEST_AUDIT_KEY,
+      SIGNING_KEYS_FILE: testSigningKeysFile(),
       // Only the refusal: not the info line of the directory loading before it.
       LOG_LEVEL: 'warn',
       DATABASE_URL: url.toString(),
@@ -319,6 +322,7 @@ describe('a service that does not migrate at start', () => {
       ...nats.env('approval'),
       DIRECTORY_FILE: TEST_DIRECTORY_FILE,
       AUDIT_KEY: TEST_AUDIT_KEY,
+      SIGNING_KEYS_FILE: testSigningKeysFile(),
       LOG_LEVEL: 'warn',
     });
     expect(run.code).toBe(1);
@@ -338,6 +342,7 @@ describe('a service that does not migrate at start', () => {
       ...nats.env('approval'),
       DIRECTORY_FILE: TEST_DIRECTORY_FILE,
       AUDIT_KEY: TEST_AUDIT_KEY,
+      SIGNING_KEYS_FILE: testSigningKeysFile(),
       DATABASE_URL: db.url,
       MIGRATE_ON_START: 'true',
     });

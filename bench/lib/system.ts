@@ -28,6 +28,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { Directory } from '../../packages/runtime/src/directory/index.js';
+import { newKeySetText } from '../../packages/runtime/src/signing-keys.js';
 import { INTAKE_CONSUMER } from '../../services/approval/src/intake.js';
 import { buildBundle, DEFAULT_POLICY_DIR } from '../../services/policy/src/index.js';
 import type { Cleanup } from './cleanup.js';
@@ -191,6 +192,8 @@ export async function startApproval(
     NATS_URL: infra.natsUrl,
     DATABASE_URL: infra.databaseUrl,
     AUDIT_KEY: randomBytes(32).toString('hex'),
+    // A fresh key per run: receipts are signed as in production (one Ed25519 signature each).
+    SIGNING_KEYS: newKeySetText(),
     ...options.env,
   };
   let http: ApprovalHttp | undefined;

@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { createDatabase, REPO_ROOT } from '@countersign/devinfra';
-import { createLogger, migrate } from '@countersign/runtime';
+import { createLogger, migrate, newKeySetText } from '@countersign/runtime';
 import pg from 'pg';
 import { ApprovalEnv } from '../../services/approval/src/config.js';
 import {
@@ -101,6 +101,7 @@ export async function e2eScenario(ctx: BenchContext): Promise<ScenarioResult> {
       DATABASE_URL: infra.databaseUrl,
       DIRECTORY_FILE: 'directory.yaml',
       AUDIT_KEY: 'only-read-here-never-used-0123456789',
+      SIGNING_KEYS: newKeySetText(),
     }).service;
     const clients = defaults.intakeConcurrency;
     const batch = defaults.intakeBatchSize;

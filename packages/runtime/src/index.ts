@@ -87,8 +87,11 @@ export {
   generateSigningJwk,
   jwkThumbprint,
   Keyring,
+  keySetText,
+  newKeySetText,
   type PrivateJwk,
   type PublicJwk,
+  rotatedKeySetText,
   SigningKeysError,
 } from './signing-keys.js';
 export { ensureStreams, type StreamOptions, streamConfigs } from './streams.js';

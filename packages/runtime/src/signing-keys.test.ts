@@ -1,6 +1,13 @@
 import { createPublicKey, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { generateSigningJwk, jwkThumbprint, Keyring, SigningKeysError } from './signing-keys.js';
+import {
+  generateSigningJwk,
+  jwkThumbprint,
+  Keyring,
+  newKeySetText,
+  rotatedKeySetText,
+  SigningKeysError,
+} from './signing-keys.js';
 
 function verifyCompact(
   token: string,
@@ -78,5 +85,17 @@ describe('Keyring', () => {
   it('says which variable to set when none is', () => {
     expect(() => Keyring.load({})).toThrow(/set SIGNING_KEYS_FILE/);
     expect(() => Keyring.load({ file: '/nonexistent/keys.json' })).toThrow(/SIGNING_KEYS_FILE \/nonexistent/);
+  });
+
+  it('rotates: a new key first signs, the old ones stay published', () => {
+    const first = newKeySetText('one');
+    const oldRing = Keyring.parse(first, 'test');
+    const rotated = rotatedKeySetText(first, 'test', 'two');
+    const ring = Keyring.parse(rotated, 'test');
+    expect(ring.activeKid).toBe('two');
+    expect(ring.jwks().keys.map((k) => k.kid)).toEqual(['two', 'one']);
+    expect(ring.jwks().keys[1]).toEqual(oldRing.jwks().keys[0]);
+    expect(() => rotatedKeySetText(rotated, 'test', 'one')).toThrow(/kid one is already/);
+    expect(() => rotatedKeySetText('{}', 'test')).toThrow(SigningKeysError);
   });
 });

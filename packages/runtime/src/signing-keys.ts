@@ -159,3 +159,27 @@ export function generateSigningJwk(kid?: string): PrivateJwk {
   if (!jwk.x || !jwk.d) throw new SigningKeysError('key generation returned no key');
   return { kty: 'OKP', crv: 'Ed25519', x: jwk.x, d: jwk.d, kid: kid ?? jwkThumbprint(jwk.x) };
 }
+
+/** A key file's text (a JWK Set, one key per line for readable diffs) holding `keys`, first signs. */
+export function keySetText(keys: readonly (PrivateJwk | PublicJwk)[]): string {
+  return `{"keys":[\n${keys.map((k) => `  ${JSON.stringify(k)}`).join(',\n')}\n]}\n`;
+}
+
+/** A new key file's text: one fresh key. */
+export function newKeySetText(kid?: string): string {
+  return keySetText([generateSigningJwk(kid)]);
+}
+
+/**
+ * Rotation: the key file's text with a fresh key first (it signs from the next start), every
+ * existing key kept after it, unchanged, so receipts they signed keep verifying. Refuses a file
+ * the services would refuse.
+ */
+export function rotatedKeySetText(text: string, source: string, kid?: string): string {
+  Keyring.parse(text, source);
+  const existing = (JSON.parse(text) as { keys: (PrivateJwk | PublicJwk)[] }).keys;
+  const fresh = generateSigningJwk(kid);
+  if (existing.some((k) => k.kid === fresh.kid))
+    throw new SigningKeysError(`${source}: kid ${fresh.kid} is already in the key set`);
+  return keySetText([fresh, ...existing]);
+}

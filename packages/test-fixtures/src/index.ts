@@ -14,4 +14,5 @@ export {
   useTestNats,
 } from './resources.js';
 export { type ServiceName, type ServiceProcess, spawnService } from './services.js';
+export { testSigningKeysFile } from './signing-keys.js';
 export { type WaitOptions, waitUntil } from './wait.js';

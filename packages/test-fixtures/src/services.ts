@@ -8,13 +8,15 @@ import {
 import { TEST_AUDIT_KEY } from './audit-key.js';
 import { TEST_DIRECTORY_FILE } from './directory.js';
 import { onFileEnd, type TestNats, testNatsAt } from './resources.js';
+import { testSigningKeysFile } from './signing-keys.js';
 
 export type { ServiceName, ServiceProcess };
 
 /**
  * Runs a service's `main.ts` as a real child process (tests may SIGKILL it), waits for its
  * ready line, and stops it after the test file unless `autoStop` is false. OPA_BIN defaults to
- * the pinned opa so the policy service can build its bundle.
+ * the pinned opa so the policy service can build its bundle, DIRECTORY_FILE to the test
+ * directory and SIGNING_KEYS_FILE to this process's key set (testSigningKeysFile).
  *
  * NATS credentials: the service connects as its own user (`approval`, `policy`, `notifier`).
  * They come from `nats` when given (a proxied or clustered address), else from the test
@@ -32,6 +34,8 @@ export async function spawnService(
       DIRECTORY_FILE: TEST_DIRECTORY_FILE,
       // The approval service keys its audit chain with it (tests verify the chains); others ignore it.
       AUDIT_KEY: TEST_AUDIT_KEY,
+      // The approval service signs receipts with it; the others ignore it.
+      SIGNING_KEYS_FILE: testSigningKeysFile(),
       ...credentialsOf(name, options),
       ...options.env,
     },

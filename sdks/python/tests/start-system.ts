@@ -32,6 +32,7 @@ import {
 } from '@countersign/devinfra';
 // A path into the runtime's sources: this launcher is not a workspace package.
 import { Directory } from '../../../packages/runtime/src/directory/index.js';
+import { newKeySetText } from '../../../packages/runtime/src/signing-keys.js';
 
 /** Test timings (as test/support.ts): fast retries and sweeps, so expiry tests take seconds. */
 const FAST_APPROVAL_ENV = {
@@ -102,6 +103,8 @@ try {
       HTTP_PORT: '0',
       REVIEW_LINK_SECRET: randomBytes(32).toString('base64url'),
       AUDIT_KEY: randomBytes(32).toString('base64url'),
+      // A fresh receipt-signing key per run; the tests verify receipts against its JWKS.
+      SIGNING_KEYS: newKeySetText(),
     }),
   ]);
   const ready = approval.logs().findLast((line) => line.includes('"msg":"ready"'));

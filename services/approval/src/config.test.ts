@@ -1,10 +1,15 @@
-import { ConfigError, loadConfig } from '@countersign/runtime';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, generateSigningJwk, keySetText, loadConfig } from '@countersign/runtime';
 import { describe, expect, it } from 'vitest';
 import { ApprovalEnv } from './config.js';
 
+const key = generateSigningJwk('test-key');
 const base = {
   DATABASE_URL: 'postgres://localhost/x',
   DIRECTORY_FILE: 'directory.yaml',
+  SIGNING_KEYS: keySetText([key]),
   AUDIT_KEY: 'a'.repeat(32),
 };
 const secret = 'r'.repeat(32);
@@ -172,5 +177,47 @@ describe('ApprovalEnv audit chain', () => {
     expect(keys.current.id).toMatch(/^ak1-[0-9a-f]{16}$/);
     expect(loadConfig(ApprovalEnv, base).service.audit.keys.current.id).toBe(keys.current.id);
     expect(JSON.stringify(config)).not.toContain('a'.repeat(32));
+  });
+});
+
+describe('ApprovalEnv signing keys', () => {
+  const { SIGNING_KEYS: _, ...withoutKeys } = base;
+
+  function issues(env: Record<string, string>): { variable: string; message: string }[] {
+    try {
+      loadConfig(ApprovalEnv, env);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).not.toContain(key.d);
+      return [...(err as ConfigError).issues];
+    }
+    throw new Error('expected a configuration error');
+  }
+
+  it('are required: a service that cannot sign does not start', () => {
+    expect(issues(withoutKeys)).toEqual([
+      { variable: 'SIGNING_KEYS_FILE', message: expect.stringMatching(/^required \(or SIGNING_KEYS\)/) },
+    ]);
+  });
+
+  it('load from SIGNING_KEYS inline or from SIGNING_KEYS_FILE, never from both', () => {
+    expect(loadConfig(ApprovalEnv, base).signingKeys.activeKid).toBe('test-key');
+    const file = join(mkdtempSync(join(tmpdir(), 'approval-config-')), 'keys.json');
+    writeFileSync(file, keySetText([generateSigningJwk('from-file'), key]));
+    const fromFile = loadConfig(ApprovalEnv, { ...withoutKeys, SIGNING_KEYS_FILE: file }).signingKeys;
+    expect(fromFile.activeKid).toBe('from-file');
+    expect(fromFile.jwks().keys.map((k) => k.kid)).toEqual(['from-file', 'test-key']);
+    expect(issues({ ...base, SIGNING_KEYS_FILE: file }).map((i) => i.variable)).toEqual(['SIGNING_KEYS']);
+  });
+
+  it('name the variable of a key set that is missing or invalid, never its content', () => {
+    expect(issues({ ...withoutKeys, SIGNING_KEYS_FILE: '/nonexistent/keys.json' })).toEqual([
+      { variable: 'SIGNING_KEYS_FILE', message: expect.stringMatching(/\/nonexistent\/keys\.json: ENOENT/) },
+    ]);
+    const publicOnly = keySetText([{ ...key, d: undefined } as never]);
+    expect(issues({ ...base, SIGNING_KEYS: publicOnly })).toEqual([
+      { variable: 'SIGNING_KEYS', message: expect.stringMatching(/no key has a private part/) },
+    ]);
+    expect(issues({ ...base, SIGNING_KEYS: `${key.d}` }).map((i) => i.variable)).toEqual(['SIGNING_KEYS']);
   });
 });

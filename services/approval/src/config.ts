@@ -1,5 +1,14 @@
 import { MAX_PAYLOAD_BYTES } from '@countersign/contracts';
-import { CommonEnv, DatabaseEnv, databaseSettings, env, runtimeSettings, Secret } from '@countersign/runtime';
+import {
+  CommonEnv,
+  DatabaseEnv,
+  databaseSettings,
+  env,
+  Keyring,
+  runtimeSettings,
+  Secret,
+  SigningKeysError,
+} from '@countersign/runtime';
 import { z } from 'zod';
 import { AuditKeys } from './audit-key.js';
 import type { HttpSettings } from './http/app.js';
@@ -66,6 +75,12 @@ export const ApprovalVariables = CommonEnv.extend({
   OUTBOX_POLL_INTERVAL: env.duration('1s', { min: 10 }),
   OUTBOX_BATCH_SIZE: env.int(500, 1, 5_000),
   OUTBOX_PUBLISH_TIMEOUT: env.duration('5s', { min: 100 }),
+
+  // ---- Signing keys: decision receipts (docs/security.md "Receipts"); one of the two is required ----
+  /** Required unless SIGNING_KEYS is set: path of the Ed25519 JWK Set receipts are signed with (first private key signs, all are published); `pnpm keys generate` makes one. */
+  SIGNING_KEYS_FILE: z.string().min(1).optional(),
+  /** The same JWK Set inline (a secret; never logged), instead of SIGNING_KEYS_FILE. */
+  SIGNING_KEYS: env.secret().optional(),
 
   // ---- HTTP: API, review links, dashboard, health and metrics (see README "HTTP") ----
   /** Port of the HTTP server; unset = no HTTP server (NATS only); 0 = any free port. */
@@ -150,6 +165,22 @@ export const ApprovalVariables = CommonEnv.extend({
       message: 'required: the secret the audit chain is keyed with (at least 32 characters)',
     });
   }
+  // Security by default: a service that could not sign would hand out decisions nobody can check.
+  if (config.SIGNING_KEYS_FILE === undefined && config.SIGNING_KEYS === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['SIGNING_KEYS_FILE'],
+      message:
+        'required (or SIGNING_KEYS): the Ed25519 key set decision receipts are signed with; `pnpm keys generate` makes one',
+    });
+  }
+  if (config.SIGNING_KEYS_FILE !== undefined && config.SIGNING_KEYS !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['SIGNING_KEYS'],
+      message: 'set SIGNING_KEYS_FILE or SIGNING_KEYS, not both',
+    });
+  }
   if (config.HTTP_PORT !== undefined && config.REVIEW_LINK_SECRET === undefined) {
     ctx.addIssue({
       code: 'custom',
@@ -164,8 +195,9 @@ export const ApprovalVariables = CommonEnv.extend({
  * (NATS, logging, shutdown, the database), the service's tuning, and the HTTP server's settings
  * when HTTP_PORT is set. Tests get the defaults from here too: `ApprovalEnv.parse({ DATABASE_URL })`.
  */
-export const ApprovalEnv = ApprovalVariables.transform((v) => ({
+export const ApprovalEnv = ApprovalVariables.transform((v, ctx) => ({
   runtime: runtimeSettings(v),
+  signingKeys: loadSigningKeys(v, ctx),
   database: databaseSettings(v),
   streamReplicas: v.NATS_STREAM_REPLICAS,
   service: {
@@ -193,6 +225,21 @@ export const ApprovalEnv = ApprovalVariables.transform((v) => ({
   apiTokens: v.API_TOKENS,
 }));
 export type ApprovalConfig = z.output<typeof ApprovalEnv>;
+
+/**
+ * The keyring, read here so that an unreadable or invalid key set is a configuration error
+ * naming its variable (never the key), reported before the service connects to anything.
+ */
+function loadSigningKeys(v: z.output<typeof ApprovalVariables>, ctx: z.RefinementCtx): Keyring {
+  try {
+    return Keyring.load({ inline: v.SIGNING_KEYS?.reveal(), file: v.SIGNING_KEYS_FILE });
+  } catch (err) {
+    if (!(err instanceof SigningKeysError)) throw err;
+    const variable = v.SIGNING_KEYS ? 'SIGNING_KEYS' : 'SIGNING_KEYS_FILE';
+    ctx.addIssue({ code: 'custom', path: [variable], message: err.message });
+    return z.NEVER;
+  }
+}
 
 /** The HTTP server's settings, or undefined when HTTP_PORT is unset (NATS only). */
 function httpSettings(v: z.output<typeof ApprovalVariables>): HttpSettings | undefined {

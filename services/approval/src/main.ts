@@ -18,7 +18,14 @@ await runService({
   migrations: approvalMigrations,
   async start({ settings, nc, pool, logger, directory }) {
     await ensureStreams(await jetstreamManager(nc), { replicas: settings.streamReplicas });
-    const service = await startApprovalService({ nc, pool, logger, directory, settings: settings.service });
+    const service = await startApprovalService({
+      nc,
+      pool,
+      logger,
+      directory,
+      keyring: settings.signingKeys,
+      settings: settings.service,
+    });
     const http = settings.http
       ? await startHttpServer({
           service,
@@ -37,6 +44,7 @@ await runService({
       ready: {
         pool_size: settings.database.poolSize,
         batch_size: settings.service.intakeBatchSize,
+        signing_kid: settings.signingKeys.activeKid,
         ...(http
           ? {
               http_url: http.url,

@@ -1,5 +1,11 @@
 import { ServiceNames } from '@countersign/contracts';
-import { type DirectoryHolder, type Logger, memoStop, startService } from '@countersign/runtime';
+import {
+  type DirectoryHolder,
+  type Keyring,
+  type Logger,
+  memoStop,
+  startService,
+} from '@countersign/runtime';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type pg from 'pg';
@@ -30,6 +36,8 @@ export interface ApprovalServiceOptions {
   settings: ApprovalSettings;
   /** The directory of people and requesting systems (the scaffold opens and reloads it). */
   directory: DirectoryHolder;
+  /** The signing keys (SIGNING_KEYS_FILE / SIGNING_KEYS): receipts are signed with the first private key. */
+  keyring: Keyring;
   /** Replaces the NATS policy client (e.g. a differently configured one); never a mock in tests. */
   policy?: PolicyClient;
   /** Metrics to feed; a fresh per-instance registry when absent. */
@@ -62,6 +70,7 @@ export async function startApprovalService(options: ApprovalServiceOptions): Pro
     policy: options.policy ?? natsPolicyClient(options.nc, settings.policyTimeoutMs),
     directory: () => options.directory.current(),
     logger,
+    keyring: options.keyring,
     metrics,
     audit: {
       key: settings.audit.keys.current,

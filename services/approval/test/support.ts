@@ -28,6 +28,7 @@ import {
   spawnService,
   TEST_AUDIT_KEY,
   TEST_DIRECTORY_FILE,
+  testSigningKeysFile,
   useTestDatabase,
   useTestNats,
   waitUntil,
@@ -66,24 +67,24 @@ export async function startHarness(
   const nc = await nats.connect('ops', reconnecting);
   await ensureStreams(await jetstreamManager(serviceNc));
   const directory = await openDirectory({ file: TEST_DIRECTORY_FILE, logger: testLogger });
+  // The defaults are the schema's; only the sweeps and retries are made fast for tests.
+  const parsed = ApprovalEnv.parse({
+    DATABASE_URL: db.url,
+    DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+    SIGNING_KEYS_FILE: testSigningKeysFile(),
+    AUDIT_KEY: TEST_AUDIT_KEY,
+    EXPIRY_INTERVAL: '200ms',
+    OUTBOX_POLL_INTERVAL: '200ms',
+    INTAKE_RETRY_BASE: '50ms',
+    INTAKE_RETRY_MAX: '500ms',
+  });
   const service = await startApprovalService({
     nc: serviceNc,
     pool,
     logger,
     directory,
-    // The defaults are the schema's; only the sweeps and retries are made fast for tests.
-    settings: {
-      ...ApprovalEnv.parse({
-        DATABASE_URL: db.url,
-        DIRECTORY_FILE: TEST_DIRECTORY_FILE,
-        AUDIT_KEY: TEST_AUDIT_KEY,
-        EXPIRY_INTERVAL: '200ms',
-        OUTBOX_POLL_INTERVAL: '200ms',
-        INTAKE_RETRY_BASE: '50ms',
-        INTAKE_RETRY_MAX: '500ms',
-      }).service,
-      ...config,
-    },
+    keyring: parsed.signingKeys,
+    settings: { ...parsed.service, ...config },
   });
   afterAll(async () => {
     await service.stop();

@@ -1,5 +1,5 @@
 /** What every lifecycle function is handed: the database, the policy, a logger and the metrics it feeds. */
-import type { Directory, Logger } from '@countersign/runtime';
+import type { Directory, Keyring, Logger } from '@countersign/runtime';
 import type pg from 'pg';
 import type { AuditHead } from '../audit.js';
 import type { AuditKey } from '../audit-key.js';
@@ -15,6 +15,8 @@ export interface LifecycleDeps {
   /** The directory in force (it reloads): who an identity is, what it may request. */
   directory: () => Directory;
   logger: Logger;
+  /** Signs the receipt of every approval that turns terminal, in the transaction that does it. */
+  keyring: Keyring;
   /**
    * Fed by the lifecycle, never by a transport: a decision is counted once, after its
    * transaction commits, whichever door it came through.
