@@ -101,7 +101,7 @@ export function auditApproval(input: ApprovalAudit, keys: AuditKeys): AuditFindi
   }
 
   const requested = events[0];
-  if (!requested || requested.event !== 'requested') {
+  if (requested?.event !== 'requested') {
     return finding({ seq: 1, problem: 'the chain does not start with the request' });
   }
   // Chains from before request_hash was recorded have none to compare.

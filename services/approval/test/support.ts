@@ -15,14 +15,7 @@ import {
   Streams,
   Subjects,
 } from '@countersign/contracts';
-import {
-  createLogger,
-  ensureStreams,
-  type Logger,
-  migrate,
-  openDirectory,
-  Secret,
-} from '@countersign/runtime';
+import { createLogger, ensureStreams, type Logger, migrate, openDirectory } from '@countersign/runtime';
 import {
   call,
   spawnService,
