@@ -33,11 +33,7 @@ export const ApprovalVariables = CommonEnv.extend({
   NATS_STREAM_REPLICAS: env.int(1, 1, 5),
 
   // ---- Tamper evidence: the keyed audit chain and its signed heads (docs/security.md) ----
-  /**
-   * Required. The secret the audit chain's HMAC key is derived from (its own derived key): a
-   * database writer without it cannot append or rewrite an event that verifies. Keep it out of
-   * the database's reach; `pnpm verify-audit` needs it too.
-   */
+  /** Required: the secret the audit chain's HMAC key is derived from (at least 32 characters); `pnpm verify-audit` needs it too. */
   AUDIT_KEY: SigningSecret.transform((v) => new Secret(v)).optional(),
   /** Earlier AUDIT_KEY values, comma-separated: events they chained still verify; nothing new uses them. */
   AUDIT_KEYS_RETIRED: z
