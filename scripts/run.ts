@@ -10,6 +10,7 @@
  * every service warns). With NATS_URL, the services use NATS_CREDS or NATS_USER/NATS_PASSWORD
  * from this environment.
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -92,6 +93,46 @@ const mailSink = process.env.SMTP_URL
       },
     });
 
+/**
+ * On the run's own PostgreSQL, the services run as in production: `pnpm migrate` as the owner,
+ * then each service as its own role (rows of its own schema only, audit events insert-only),
+ * never migrating at start. With DATABASE_URL, that database's user does everything, as before.
+ */
+function serviceDatabases(): Record<'approval' | 'notifier', Record<string, string>> {
+  if (process.env.DATABASE_URL) {
+    return { approval: { DATABASE_URL: infra.databaseUrl }, notifier: { DATABASE_URL: infra.databaseUrl } };
+  }
+  const roles = {
+    approval: { role: 'countersign_approval', password: devSecret('pg-approval-password') },
+    notifier: { role: 'countersign_notifier', password: devSecret('pg-notifier-password') },
+  };
+  const migrated = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts/migrate.ts')], {
+    cwd: REPO_ROOT,
+    env: {
+      PATH: process.env.PATH ?? '',
+      MIGRATION_DATABASE_URL: infra.databaseUrl,
+      DATABASE_RUNTIME_ROLE_APPROVAL: roles.approval.role,
+      DATABASE_RUNTIME_PASSWORD_APPROVAL: roles.approval.password,
+      DATABASE_RUNTIME_ROLE_NOTIFIER: roles.notifier.role,
+      DATABASE_RUNTIME_PASSWORD_NOTIFIER: roles.notifier.password,
+      LOG_LEVEL: 'warn',
+    },
+    encoding: 'utf8',
+  });
+  if (migrated.status !== 0) {
+    console.error(`pnpm migrate failed:\n${migrated.stdout}${migrated.stderr}`);
+    process.exit(1);
+  }
+  const urlOf = ({ role, password }: { role: string; password: string }) => {
+    const url = new URL(infra.databaseUrl);
+    url.username = role;
+    url.password = password;
+    return { DATABASE_URL: url.toString(), MIGRATE_ON_START: 'false' };
+  };
+  return { approval: urlOf(roles.approval), notifier: urlOf(roles.notifier) };
+}
+const databases = serviceDatabases();
+
 const publicUrl = process.env.PUBLIC_URL ?? `http://127.0.0.1:${httpPort}`;
 const devToken = process.env.DEV_API_TOKEN ?? devSecret('api-token');
 const common = {
@@ -115,6 +156,7 @@ const envFor: Record<ServiceName, Record<string, string>> = {
   policy: { ...common, ...login('policy'), POLICY_WATCH: 'true', OPA_BIN: tool('opa') },
   approval: {
     ...common,
+    ...databases.approval,
     ...login('approval'),
     HTTP_PORT: String(httpPort),
     ...(process.env.SIGNING_KEYS
@@ -125,6 +167,7 @@ const envFor: Record<ServiceName, Record<string, string>> = {
   },
   notifier: {
     ...common,
+    ...databases.notifier,
     ...login('notifier'),
     SMTP_URL: process.env.SMTP_URL ?? (mailSink as { url: string }).url,
     NOTIFIER_CONFIG: process.env.NOTIFIER_CONFIG ?? join(REPO_ROOT, 'scripts/dev/channels.yaml'),
