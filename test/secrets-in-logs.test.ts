@@ -27,6 +27,7 @@ const secrets = {
   smtp: secret('smtppass'),
   review: secret('review-link-secret-0123456789'),
   session: secret('session-secret-0123456789abcdef'),
+  audit: secret('audit-key-0123456789abcdef'),
   webhook: `whsec_${randomBytes(24).toString('base64')}`,
   frankToken: secret('frank-token'),
   daveToken: secret('dave-token'),
@@ -83,6 +84,7 @@ const approval = await spawnService('approval', {
     HTTP_PORT: '0',
     REVIEW_LINK_SECRET: secrets.review,
     SESSION_SECRET: secrets.session,
+    AUDIT_KEY: secrets.audit,
     API_TOKENS: `${secrets.frankToken}:frank,${secrets.daveToken}:dave`,
   },
 });
