@@ -114,6 +114,8 @@ export function startAuditHeads(options: AuditHeadsOptions): AuditHeads {
         heads: page.rows,
       });
       if (final) break;
+      // Stopping: the next start publishes a whole checkpoint again.
+      if (stopped) return total;
       after = page.rows.at(-1)?.action_id ?? after;
     }
     log.info({ checkpoint: id, chains: total, parts: part }, 'audit heads checkpoint published');
@@ -145,6 +147,8 @@ export function startAuditHeads(options: AuditHeadsOptions): AuditHeads {
     async stop() {
       stopped = true;
       clearTimeout(timer);
+      // Bounded by a publish timeout or two: a checkpoint stops between parts, and what is still
+      // queued is published once (the next start's checkpoint covers it otherwise).
       await running;
       await flushing;
       await flush();
