@@ -1,9 +1,14 @@
 /**
- * Re-checks the hash chain of approvals' audit histories from outside, the way an auditor would:
- * it needs nothing but `approval.get` and the chain rule, so it is written out here rather than
- * imported from the service. Each event's `hash` is
- * sha256(prev_hash + canonical JSON of {action_id, seq, event, actor, reason, data, at}), with
- * object keys sorted at every level; the first event's prev_hash is 64 zeros.
+ * Re-checks the chain of approvals' audit histories from outside, the way anyone with read
+ * access could: it needs nothing but `approval.get` and the chain rule, so it is written out here
+ * rather than imported from the service. Each event's `prev_hash` is the hash of the event before
+ * it (64 zeros for the first), and its `hash` covers prev_hash + the canonical JSON of {action_id,
+ * seq, event, actor, reason, data, at} (object keys sorted at every level): an HMAC-SHA256 under
+ * the service's audit key, which this public check does not hold, for every event written since
+ * the chain was keyed; plain sha256 for the events written before, which it recomputes. So it
+ * checks that no event is missing, inserted or reordered, and the content of the old events; the
+ * keyed hashes, and the chains against the heads the service signs and publishes, are checked by
+ * the operators' `pnpm verify-audit` (docs/operations.md).
  *
  *   node --import tsx examples/verify-audit.ts <action_id>...   # these approvals
  *   node --import tsx examples/verify-audit.ts --all            # every approval (pages through approval.list)
@@ -40,24 +45,37 @@ function sortKeys(value: unknown): unknown {
 
 type History = Awaited<ReturnType<CountersignClient['get']>>['history'];
 
-/** Undefined when the chain holds; else the first event where it breaks, and why. */
-function firstBreak(actionId: string, history: History): { seq: number; problem: string } | undefined {
+/**
+ * Undefined when the chain holds as far as a public check can tell; else the first event where it
+ * breaks, and why. `keyed` counts the events whose hash only the audit key can recompute.
+ */
+function firstBreak(
+  actionId: string,
+  history: History,
+): { seq: number; problem: string } | { keyed: number } {
   let prev = GENESIS;
+  let keyed = 0;
   for (const [index, event] of history.entries()) {
     if (event.seq !== index + 1) return { seq: event.seq, problem: `expected seq ${index + 1}` };
     if (event.prev_hash !== prev)
       return { seq: event.seq, problem: 'prev_hash does not link to the event before' };
+    if (!/^[0-9a-f]{64}$/.test(event.hash)) return { seq: event.seq, problem: 'hash is not 64 hex digits' };
     const { seq, event: name, actor, reason, data, at } = event;
     const content = JSON.stringify(
       sortKeys({ action_id: actionId, seq, event: name, actor, reason, data, at }),
     );
-    const hash = createHash('sha256')
+    const plain = createHash('sha256')
       .update(prev + content, 'utf8')
       .digest('hex');
-    if (hash !== event.hash) return { seq, problem: 'hash does not match the content' };
+    if (plain === event.hash) {
+      // An event from before the chain was keyed: none can follow a keyed one.
+      if (keyed > 0) return { seq, problem: 'a plain sha256 event after keyed ones' };
+    } else {
+      keyed++;
+    }
     prev = event.hash;
   }
-  return undefined;
+  return { keyed };
 }
 
 // Auditing is the operators' task: their context, unless the environment names another user.
@@ -78,25 +96,32 @@ async function* actionIds(): AsyncGenerator<string> {
 }
 
 let exitCode = 0;
+let keyedEvents = 0;
 try {
   let checked = 0;
   let events = 0;
   for await (const actionId of actionIds()) {
     const { history } = await client.get(actionId);
-    const broken = firstBreak(actionId, history);
+    const verdict = firstBreak(actionId, history);
     checked++;
     events += history.length;
-    if (broken) {
+    if ('problem' in verdict) {
       exitCode = 1;
-      console.log(`${actionId}: BROKEN at event ${broken.seq}: ${broken.problem}`);
-    } else if (!args.all) {
-      console.log(
-        `${actionId}: ok (${history.length} events, head ${history.at(-1)?.hash.slice(0, 16) ?? '-'})`,
-      );
+      console.log(`${actionId}: BROKEN at event ${verdict.seq}: ${verdict.problem}`);
+    } else {
+      keyedEvents += verdict.keyed;
+      if (!args.all) {
+        console.log(
+          `${actionId}: ok (${history.length} events, ${verdict.keyed} keyed, head ${history.at(-1)?.hash.slice(0, 16) ?? '-'})`,
+        );
+      }
     }
   }
   console.log(
-    `${checked} approval(s), ${events} audit events: ${exitCode === 0 ? 'every chain verifies' : 'BROKEN chains above'}`,
+    `${checked} approval(s), ${events} audit events: ${exitCode === 0 ? 'every chain links' : 'BROKEN chains above'}` +
+      (keyedEvents > 0
+        ? ` (${keyedEvents} keyed: their HMACs and the signed heads are checked by pnpm verify-audit)`
+        : ''),
   );
 } catch (err) {
   exitCode = 1;

@@ -14,6 +14,7 @@
  * at start) it says in one line, naming the dependency and where (never a password), stops what
  * it started and exits 1.
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
@@ -156,6 +157,46 @@ const mailSink = process.env.SMTP_URL
       },
     });
 
+/**
+ * On the run's own PostgreSQL, the services run as in production: `pnpm migrate` as the owner,
+ * then each service as its own role (rows of its own schema only, audit events insert-only),
+ * never migrating at start. With DATABASE_URL, that database's user does everything, as before.
+ */
+function serviceDatabases(): Record<'approval' | 'notifier', Record<string, string>> {
+  if (process.env.DATABASE_URL) {
+    return { approval: { DATABASE_URL: infra.databaseUrl }, notifier: { DATABASE_URL: infra.databaseUrl } };
+  }
+  const roles = {
+    approval: { role: 'countersign_approval', password: devSecret('pg-approval-password') },
+    notifier: { role: 'countersign_notifier', password: devSecret('pg-notifier-password') },
+  };
+  const migrated = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts/migrate.ts')], {
+    cwd: REPO_ROOT,
+    env: {
+      PATH: process.env.PATH ?? '',
+      MIGRATION_DATABASE_URL: infra.databaseUrl,
+      DATABASE_RUNTIME_ROLE_APPROVAL: roles.approval.role,
+      DATABASE_RUNTIME_PASSWORD_APPROVAL: roles.approval.password,
+      DATABASE_RUNTIME_ROLE_NOTIFIER: roles.notifier.role,
+      DATABASE_RUNTIME_PASSWORD_NOTIFIER: roles.notifier.password,
+      LOG_LEVEL: 'warn',
+    },
+    encoding: 'utf8',
+  });
+  if (migrated.status !== 0) {
+    console.error(`pnpm migrate failed:\n${migrated.stdout}${migrated.stderr}`);
+    process.exit(1);
+  }
+  const urlOf = ({ role, password }: { role: string; password: string }) => {
+    const url = new URL(infra.databaseUrl);
+    url.username = role;
+    url.password = password;
+    return { DATABASE_URL: url.toString(), MIGRATE_ON_START: 'false' };
+  };
+  return { approval: urlOf(roles.approval), notifier: urlOf(roles.notifier) };
+}
+const databases = serviceDatabases();
+
 const publicUrl = process.env.PUBLIC_URL ?? `http://127.0.0.1:${httpPort}`;
 const devToken = process.env.DEV_API_TOKEN ?? devSecret('api-token');
 const common = {
@@ -166,6 +207,8 @@ const common = {
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
   PUBLIC_URL: publicUrl,
   REVIEW_LINK_SECRET: process.env.REVIEW_LINK_SECRET ?? devSecret('review-link-secret'),
+  // The approval service keys its audit chain with it; the notifier ignores it.
+  AUDIT_KEY: process.env.AUDIT_KEY ?? devSecret('audit-key'),
 };
 /** Each service's own NATS user on the server this run started. */
 const login = (name: ServiceName) => {
@@ -181,6 +224,7 @@ const envFor: Record<ServiceName, Record<string, string>> = {
   policy: { ...common, ...login('policy'), POLICY_WATCH: 'true', OPA_BIN: tool('opa') },
   approval: {
     ...common,
+    ...databases.approval,
     ...login('approval'),
     HTTP_PORT: String(httpPort),
     ...(process.env.SIGNING_KEYS
@@ -191,6 +235,7 @@ const envFor: Record<ServiceName, Record<string, string>> = {
   },
   notifier: {
     ...common,
+    ...databases.notifier,
     ...login('notifier'),
     SMTP_URL: process.env.SMTP_URL ?? (mailSink as { url: string }).url,
     NOTIFIER_CONFIG: process.env.NOTIFIER_CONFIG ?? join(REPO_ROOT, 'scripts/dev/channels.yaml'),

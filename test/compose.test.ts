@@ -61,7 +61,9 @@ const NATS_PASSWORDS = composePasswordVariables(read('deploy/directory.yaml'));
 /** What a person fills in for the secrets .env.example leaves empty. */
 const FILLED_SECRETS: Record<string, string> = {
   POSTGRES_PASSWORD: 'a1b2c3d4e5f6a1b2c3d4e5f6',
-  POSTGRES_APP_PASSWORD: 'f6e5d4c3b2a1f6e5d4c3b2a1',
+  POSTGRES_APPROVAL_PASSWORD: 'f6e5d4c3b2a1f6e5d4c3b2a1',
+  POSTGRES_NOTIFIER_PASSWORD: 'b2a1f6e5d4c3b2a1f6e5d4c3',
+  AUDIT_KEY: 'a'.repeat(44),
   REVIEW_LINK_SECRET: 'k'.repeat(44),
   SESSION_SECRET: 's'.repeat(44),
   API_TOKENS: `${'t'.repeat(40)}:alice,${'u'.repeat(40)}:frank`,
@@ -237,7 +239,6 @@ describe('docker-compose.yml', () => {
     expect(approval.SESSION_SECRET).toBe(FILLED_SECRETS.SESSION_SECRET);
     expect(notifier.SESSION_SECRET).toBeUndefined();
     expect(notifier.PUBLIC_URL).toBe(approval.PUBLIC_URL);
-    expect(notifier.DATABASE_URL).toBe(approval.DATABASE_URL);
     expect(approval).toMatchObject({ HTTP_PORT: '8080', HTTP_HOST: '0.0.0.0' });
     expect(services.approval?.ports).toContain('127.0.0.1:8080:8080');
     const pg = environmentOf('postgres', filled);
@@ -245,7 +246,7 @@ describe('docker-compose.yml', () => {
     for (const key of Object.keys(migrate))
       expect(key in MigrationEnv.in.shape, `migrate: ${key} is not in its schema`).toBe(true);
     expect(MigrationEnv.safeParse(migrate).success).toBe(true);
-    // The job migrates as the owner; the services run as the role it grants, with its password.
+    // The job migrates as the owner; each service runs as its own role it grants, with its password.
     const owner = new URL(migrate.MIGRATION_DATABASE_URL as string);
     expect([owner.username, owner.password, owner.pathname.slice(1), owner.hostname]).toEqual([
       pg.POSTGRES_USER,
@@ -253,14 +254,22 @@ describe('docker-compose.yml', () => {
       pg.POSTGRES_DB,
       'postgres',
     ]);
-    const database = new URL(approval.DATABASE_URL as string);
-    expect([database.username, database.password, database.pathname.slice(1), database.hostname]).toEqual([
-      migrate.DATABASE_RUNTIME_ROLE,
-      migrate.DATABASE_RUNTIME_PASSWORD,
-      pg.POSTGRES_DB,
-      'postgres',
-    ]);
-    expect(database.username).not.toBe(owner.username);
+    for (const [service, suffix] of [
+      [approval, 'APPROVAL'],
+      [notifier, 'NOTIFIER'],
+    ] as const) {
+      const database = new URL(service.DATABASE_URL as string);
+      expect([database.username, database.password, database.pathname.slice(1), database.hostname]).toEqual([
+        migrate[`DATABASE_RUNTIME_ROLE_${suffix}`],
+        migrate[`DATABASE_RUNTIME_PASSWORD_${suffix}`],
+        pg.POSTGRES_DB,
+        'postgres',
+      ]);
+      expect(database.username).not.toBe(owner.username);
+    }
+    expect(new URL(notifier.DATABASE_URL as string).username).not.toBe(
+      new URL(approval.DATABASE_URL as string).username,
+    );
     expect([approval.MIGRATE_ON_START, notifier.MIGRATE_ON_START]).toEqual(['false', 'false']);
     for (const name of APP_SERVICES) expect(environmentOf(name, filled).NATS_URL).toBe('nats://nats:4222');
   });
@@ -283,7 +292,7 @@ describe('docker-compose.yml', () => {
 
   it('sets every secret a service knows from .env, never a value written in the compose file', () => {
     // The variables of the services' schemas that hold credentials or signing secrets.
-    const SECRET_KEYS = /SECRET|TOKEN|PASSWORD|CREDS|DATABASE_URL|SMTP_URL|SIGNING_KEYS/;
+    const SECRET_KEYS = /SECRET|TOKEN|PASSWORD|CREDS|DATABASE_URL|SMTP_URL|SIGNING_KEYS|AUDIT_KEY/;
     const checked: string[] = [];
     for (const name of Object.keys(services)) {
       for (const [key, value] of Object.entries(services[name]?.environment ?? {})) {
@@ -305,10 +314,18 @@ describe('docker-compose.yml', () => {
         'SMTP_URL',
         'SESSION_SECRET',
         'SIGNING_KEYS',
+        'AUDIT_KEY',
       ]),
     );
     const approval = services.approval?.environment ?? {};
-    for (const key of ['REVIEW_LINK_SECRET', 'SESSION_SECRET', 'API_TOKENS', 'NATS_PASSWORD', 'SIGNING_KEYS'])
+    for (const key of [
+      'REVIEW_LINK_SECRET',
+      'SESSION_SECRET',
+      'API_TOKENS',
+      'NATS_PASSWORD',
+      'SIGNING_KEYS',
+      'AUDIT_KEY',
+    ])
       expect(String(approval[key]), key).toMatch(/^\$\{[A-Z_]+:\?/);
   });
 

@@ -24,9 +24,10 @@ const cases = [
   },
   {
     service: 'approval',
-    // No signing keys either: security by default, a service that cannot sign does not start.
+    // No signing keys nor audit key either: security by default, a service that cannot sign
+    // or key its audit chain does not start.
     env: { DIRECTORY_FILE, DATABASE_URL: `postgres://u:${SECRETISH}@db/x`, HTTP_PORT: '8080' },
-    variables: ['REVIEW_LINK_SECRET', 'SIGNING_KEYS_FILE'],
+    variables: ['AUDIT_KEY', 'REVIEW_LINK_SECRET', 'SIGNING_KEYS_FILE'],
   },
   {
     service: 'notifier',

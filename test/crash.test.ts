@@ -8,6 +8,7 @@ import { Streams, Subjects } from '@countersign/contracts';
 import { waitUntil } from '@countersign/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../services/approval/src/audit.js';
+import { TEST_AUDIT_KEYS } from '../services/approval/test/audit-keys.js';
 import { alive, eventCounts, payment, startSystem } from './support.js';
 
 const TOTAL = 2_000;
@@ -120,6 +121,7 @@ describe('crash test', () => {
         !verifyAuditChain(
           id,
           events.map((e) => ({ ...e, at: e.at.toISOString() })),
+          TEST_AUDIT_KEYS,
         ).ok,
     );
     expect(broken.map(([id]) => id)).toEqual([]);

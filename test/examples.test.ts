@@ -19,8 +19,9 @@ import {
   StatsResponse,
 } from '@countersign/contracts';
 import { freePort, REPO_ROOT, tool } from '@countersign/devinfra';
-import { call, waitUntil } from '@countersign/test-fixtures';
+import { call, TEST_AUDIT_KEY, testSigningKeysFile, waitUntil } from '@countersign/test-fixtures';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runVerifyAudit } from '../services/approval/src/verify-audit.js';
 import { startSystem } from './support.js';
 
 const sys = await startSystem('examples');
@@ -287,15 +288,18 @@ describe('examples/payment-job.ts', () => {
 });
 
 describe('examples/verify-audit.ts', () => {
-  it('verifies every chain the service wrote, and finds an edited event', async () => {
+  it('links every chain the service wrote, and finds a removed event; an edited one is found with the key', async () => {
     const all = await runExample('verify-audit', ['--all']).exited;
     expect(all.code, all.output).toBe(0);
     const count = Number(
-      /^(\d+) approval\(s\), \d+ audit events: every chain verifies$/m.exec(all.output)?.[1],
+      /^(\d+) approval\(s\), \d+ audit events: every chain links \(\d+ keyed: .*pnpm verify-audit\)$/m.exec(
+        all.output,
+      )?.[1],
     );
     expect(count).toBeGreaterThanOrEqual(5);
 
-    // Only someone who can switch the append-only trigger off can edit history; the chain shows it.
+    // Only someone who can switch the append-only trigger off can edit history. The content of a
+    // keyed event needs the audit key to check: pnpm verify-audit finds the edit, naming the event.
     const target = `deploy-web-staging-st1-${tag}`;
     const client = await sys.pool.connect();
     try {
@@ -310,9 +314,30 @@ describe('examples/verify-audit.ts', () => {
     } finally {
       client.release();
     }
+    const lines: string[] = [];
+    const verifyEnv = {
+      ...sys.nats.env('ops'),
+      DATABASE_URL: sys.db.url,
+      AUDIT_KEY: TEST_AUDIT_KEY,
+      SIGNING_KEYS_FILE: testSigningKeysFile(),
+    };
+    expect(await runVerifyAudit([target], verifyEnv, (line) => lines.push(line))).toBe(1);
+    expect(lines[0]).toBe(`${target}: event 1: hash does not match the content`);
+
+    // A removed event breaks the chain for anyone who reads it.
+    const removed = await sys.pool.connect();
+    try {
+      await removed.query('begin');
+      await removed.query('alter table approval.audit_events disable trigger audit_events_append_only');
+      await removed.query('delete from approval.audit_events where action_id = $1 and seq = 1', [target]);
+      await removed.query('alter table approval.audit_events enable trigger audit_events_append_only');
+      await removed.query('commit');
+    } finally {
+      removed.release();
+    }
     const one = await runExample('verify-audit', [target]).exited;
     expect(one.code, one.output).toBe(1);
-    expect(one.output).toContain(`${target}: BROKEN at event 1: hash does not match the content`);
+    expect(one.output).toContain(`${target}: BROKEN at event 2: expected seq 1`);
   });
 });
 

@@ -11,6 +11,7 @@ import { startMailSink } from '@countersign/devinfra';
 import {
   onFileEnd,
   spawnService,
+  TEST_AUDIT_KEY,
   TEST_DIRECTORY_FILE,
   testSigningKeysFile,
   useTestDatabase,
@@ -118,17 +119,120 @@ describe('pnpm migrate', () => {
   });
 });
 
-describe('services running as the runtime role', () => {
+// Each service's own role (DATABASE_RUNTIME_ROLE_<SERVICE>): created by the command with its password.
+const suffix = randomBytes(4).toString('hex');
+const serviceRoles = {
+  approval: { role: `cs_approval_${suffix}`, password: randomBytes(12).toString('hex') },
+  notifier: { role: `cs_notifier_${suffix}`, password: randomBytes(12).toString('hex') },
+};
+onFileEnd(async () => {
+  for (const { role: r } of Object.values(serviceRoles)) {
+    await admin.query(`drop owned by ${r}`).catch(() => {});
+    await admin.query(`drop role if exists ${r}`);
+  }
+});
+const urlOf = ({ role: r, password }: { role: string; password: string }) => {
+  const url = new URL(db.url);
+  url.username = r;
+  url.password = password;
+  return url.toString();
+};
+const asApproval = new pg.Pool({ connectionString: urlOf(serviceRoles.approval), max: 2 });
+asApproval.on('error', () => {});
+onFileEnd(() => asApproval.end());
+const asNotifier = new pg.Pool({ connectionString: urlOf(serviceRoles.notifier), max: 2 });
+asNotifier.on('error', () => {});
+onFileEnd(() => asNotifier.end());
+
+describe('per-service runtime roles', () => {
+  it('are created and granted their own schema only', async () => {
+    const run = await runScript('scripts/migrate.ts', {
+      MIGRATION_DATABASE_URL: db.url,
+      DATABASE_RUNTIME_ROLE_APPROVAL: serviceRoles.approval.role,
+      DATABASE_RUNTIME_PASSWORD_APPROVAL: serviceRoles.approval.password,
+      DATABASE_RUNTIME_ROLE_NOTIFIER: serviceRoles.notifier.role,
+      DATABASE_RUNTIME_PASSWORD_NOTIFIER: serviceRoles.notifier.password,
+    });
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.lines.at(-1) as string).service_roles).toEqual({
+      approval: serviceRoles.approval.role,
+      notifier: serviceRoles.notifier.role,
+    });
+    expect(run.lines.join('\n')).not.toContain(serviceRoles.approval.password);
+  });
+
+  it("refuse the approval role DDL, trigger changes, rewriting audit events or votes, and the notifier's tables", async () => {
+    for (const statement of [
+      'create table approval.sneaky (id int)',
+      'alter table approval.approvals disable trigger approvals_terminal_audited',
+      'alter table approval.audit_events disable trigger audit_events_append_only',
+      'drop trigger approvals_guard on approval.approvals',
+      'alter table approval.audit_events drop constraint audit_events_keyed',
+      "update approval.audit_events set reason = 'forged'",
+      'delete from approval.audit_events',
+      'truncate approval.audit_events',
+      'update approval.votes set approved = true',
+      'delete from approval.votes',
+      'select count(*) from notifier.deliveries',
+    ]) {
+      await expect(asApproval.query(statement), statement).rejects.toThrow(/permission denied|must be owner/);
+    }
+    // What it needs: rows of its own schema.
+    await expect(asApproval.query('select count(*) from approval.approvals')).resolves.toBeTruthy();
+  });
+
+  it('refuse the notifier role every approval table', async () => {
+    for (const table of ['approvals', 'votes', 'audit_events', 'outbox', 'migrations']) {
+      await expect(asNotifier.query(`select 1 from approval.${table} limit 1`), table).rejects.toThrow(
+        /permission denied/,
+      );
+    }
+    await expect(asNotifier.query('select count(*) from notifier.deliveries')).resolves.toBeTruthy();
+  });
+
+  it('a terminal status without its audit event is refused at commit, even to the approval role', async () => {
+    const id = `forged-${suffix}`;
+    await asApproval.query(
+      `insert into approval.approvals (action_id, action_type, description, requested_by, request_hash, status,
+         policy, required_approvals, created_at, expires_at)
+       values ($1, 'payment', 'x', 'dave', 'h', 'pending', '{}', 1, now(), now() + interval '1 hour')`,
+      [id],
+    );
+    await expect(
+      asApproval.query(
+        `update approval.approvals set status = 'approved', decided_at = now(), decided_by = 'frank'
+          where action_id = $1`,
+        [id],
+      ),
+    ).rejects.toThrow(new RegExp(`approval ${id} is approved without an audit event approved`));
+    // Inserted as decided right away: the same.
+    await expect(
+      asApproval.query(
+        `insert into approval.approvals (action_id, action_type, description, requested_by, request_hash, status,
+           policy, required_approvals, created_at, expires_at, decided_at, decided_by)
+         values ($1, 'payment', 'x', 'dave', 'h', 'rejected', '{}', 1, now(), now(), now(), 'policy')`,
+        [`${id}-2`],
+      ),
+    ).rejects.toThrow(/is rejected without an audit event rejected/);
+    const row = await admin.query('select status from approval.approvals where action_id = $1', [id]);
+    expect(row.rows[0].status).toBe('pending');
+  });
+});
+
+describe('services running as their runtime roles', () => {
   it('do all their work: an approval is requested, notified, decided', async () => {
     const mail = await startMailSink();
     onFileEnd(mail.stop);
     const channels = writeMailChannels('migrate');
-    const env = { NATS_URL: nats.url, DATABASE_URL: runtimeUrl, MIGRATE_ON_START: 'false' };
+    const env = { NATS_URL: nats.url, MIGRATE_ON_START: 'false' };
     await spawnService('policy', { env: { NATS_URL: nats.url } });
-    await spawnService('approval', { env: { ...env, ...FAST_APPROVAL_ENV } });
+    await spawnService('approval', {
+      env: { ...env, DATABASE_URL: urlOf(serviceRoles.approval), ...FAST_APPROVAL_ENV },
+    });
     await spawnService('notifier', {
       env: testEnv(db, nats.url, {
         ...env,
+        DATABASE_URL: urlOf(serviceRoles.notifier),
         SMTP_URL: mail.url,
         NOTIFIER_CONFIG: channels,
         LOG_LEVEL: 'info',
@@ -161,6 +265,7 @@ describe('a service that does not migrate at start', () => {
     const run = await runScript('services/approval/src/main.ts', {
       ...nats.env('approval'),
       DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+      AUDIT_KEY: TEST_AUDIT_KEY,
       SIGNING_KEYS_FILE: testSigningKeysFile(),
       // Only the refusal: not the info line of the directory loading before it.
       LOG_LEVEL: 'warn',
@@ -192,6 +297,7 @@ describe('a service that does not migrate at start', () => {
     const run = await runScript('services/approval/src/main.ts', {
       ...nats.env('approval'),
       DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+      AUDIT_KEY: TEST_AUDIT_KEY,
       SIGNING_KEYS_FILE: testSigningKeysFile(),
       // Only the refusal: not the info line of the directory loading before it.
       LOG_LEVEL: 'warn',
@@ -215,6 +321,7 @@ describe('a service that does not migrate at start', () => {
       ...env,
       ...nats.env('approval'),
       DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+      AUDIT_KEY: TEST_AUDIT_KEY,
       SIGNING_KEYS_FILE: testSigningKeysFile(),
       LOG_LEVEL: 'warn',
     });
@@ -234,6 +341,7 @@ describe('a service that does not migrate at start', () => {
       ...env,
       ...nats.env('approval'),
       DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+      AUDIT_KEY: TEST_AUDIT_KEY,
       SIGNING_KEYS_FILE: testSigningKeysFile(),
       DATABASE_URL: db.url,
       MIGRATE_ON_START: 'true',

@@ -78,13 +78,15 @@ export async function loadApprovals(databaseUrl: string, prefix: string, count: 
      select action_id, case when bucket < 75 then 'frank' else 'alice' end, bucket < 75, 'checked',
             created_at + interval '10 minutes'
        from bulk where path = 'people' and status <> 'pending'`,
-    `insert into approval.audit_events (action_id, seq, event, actor, reason, data, at, prev_hash, hash)
+    // Hashes that look like the service's (these chains verify under no key: they are load, not
+    // history), with a key id, as the table requires of every new row.
+    `insert into approval.audit_events (action_id, seq, event, actor, reason, data, at, prev_hash, hash, key_id)
      select action_id, 1, 'requested', requested_by, null, '{}'::jsonb, created_at, repeat('0', 64),
-            md5(action_id || '1') || md5(action_id || '1b')
+            md5(action_id || '1') || md5(action_id || '1b'), 'bench'
        from bulk
      union all
      select action_id, 2, status, 'policy', null, '{}'::jsonb, created_at,
-            md5(action_id || '1') || md5(action_id || '1b'), md5(action_id || '2') || md5(action_id || '2b')
+            md5(action_id || '1') || md5(action_id || '1b'), md5(action_id || '2') || md5(action_id || '2b'), 'bench'
        from bulk where status <> 'pending'`,
     'drop table bulk',
     'commit',
@@ -115,9 +117,9 @@ export async function loadDueApprovals(
             md5(n::text) || md5(n::text), 'pending', ${policyJson("'needs_approval'")}, 1,
             ${due} - interval '1 hour', ${due}
        from generate_series(1, ${count}) as n`,
-    `insert into approval.audit_events (action_id, seq, event, actor, reason, data, at, prev_hash, hash)
+    `insert into approval.audit_events (action_id, seq, event, actor, reason, data, at, prev_hash, hash, key_id)
      select '${prefix}-' || n, 1, 'requested', 'ci-bot', null, '{}'::jsonb, ${due} - interval '1 hour',
-            repeat('0', 64), md5(n::text || 'a') || md5(n::text || 'b')
+            repeat('0', 64), md5(n::text || 'a') || md5(n::text || 'b'), 'bench'
        from generate_series(1, ${count}) as n`,
     `insert into approval.outbox (action_id, kind, subject, payload, created_at, published_at)
      select '${prefix}-' || n, 'pending', 'approval.pending.${prefix}-' || n, '{}'::jsonb,

@@ -57,9 +57,9 @@ export function approvalWriteScript(rows: number): string {
     from generate_series(1, ${rows})
   returning action_id
 ), e as (
-  insert into approval.audit_events (action_id, seq, event, actor, reason, data, at, prev_hash, hash)
+  insert into approval.audit_events (action_id, seq, event, actor, reason, data, at, prev_hash, hash, key_id)
   select action_id, s.seq, s.event, s.actor, null, '{"outcome":"auto_approve","risk":"medium"}'::jsonb, now(),
-         '${HASH}', '${HASH}'
+         '${HASH}', '${HASH}', 'pgbench'
     from a cross join (values (1, 'requested', 'ci-bot'), (2, 'approved', 'policy')) as s(seq, event, actor)
 )
 insert into approval.outbox (action_id, kind, subject, payload)

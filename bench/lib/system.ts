@@ -191,6 +191,7 @@ export async function startApproval(
   const env: Record<string, string> = {
     NATS_URL: infra.natsUrl,
     DATABASE_URL: infra.databaseUrl,
+    AUDIT_KEY: randomBytes(32).toString('hex'),
     // A fresh key per run: receipts are signed as in production (one Ed25519 signature each).
     SIGNING_KEYS: newKeySetText(),
     ...options.env,

@@ -100,6 +100,7 @@ export async function e2eScenario(ctx: BenchContext): Promise<ScenarioResult> {
     const defaults = ApprovalEnv.parse({
       DATABASE_URL: infra.databaseUrl,
       DIRECTORY_FILE: 'directory.yaml',
+      AUDIT_KEY: 'only-read-here-never-used-0123456789',
       SIGNING_KEYS: newKeySetText(),
     }).service;
     const clients = defaults.intakeConcurrency;

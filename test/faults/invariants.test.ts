@@ -53,17 +53,26 @@ describe('invariant checker', () => {
     // event; an accepted request that never got a row; an outcome other than acknowledged.
     await sys.js.publish(Subjects.decided(auto.action_id), JSON.stringify({ forged: true }));
     const now = new Date().toISOString();
-    await sys.pool.query(
-      `insert into approval.approvals (action_id, action_type, description, requested_by, request_hash, status,
-         policy, required_approvals, created_at, expires_at, decided_at, decided_by)
-       values ('inv-forged', 'payment', 'x', 'dave', 'h', 'approved', '{"outcome":"needs_approval"}', 1, $1, $1, $1, 'frank')`,
-      [now],
-    );
-    await sys.pool.query(
-      `insert into approval.audit_events (action_id, seq, event, actor, data, at, prev_hash, hash)
-       values ('inv-forged', 1, 'approved', 'frank', '{}', $1, $2, 'not-a-hash')`,
-      [now, '0'.repeat(64)],
-    );
+    // In one transaction: a terminal status needs its audit event by commit (the trigger), and
+    // every new audit row a key id (the forger names one; its hash is no HMAC of anything).
+    const forger = await sys.pool.connect();
+    try {
+      await forger.query('begin');
+      await forger.query(
+        `insert into approval.approvals (action_id, action_type, description, requested_by, request_hash, status,
+           policy, required_approvals, created_at, expires_at, decided_at, decided_by)
+         values ('inv-forged', 'payment', 'x', 'dave', 'h', 'approved', '{"outcome":"needs_approval"}', 1, $1, $1, $1, 'frank')`,
+        [now],
+      );
+      await forger.query(
+        `insert into approval.audit_events (action_id, seq, event, actor, data, at, prev_hash, hash, key_id)
+         values ('inv-forged', 1, 'approved', 'frank', '{}', $1, $2, 'not-a-hash', 'ak1-forged')`,
+        [now, '0'.repeat(64)],
+      );
+      await forger.query('commit');
+    } finally {
+      forger.release();
+    }
     // Notifications: one email delivered twice, one delivery still waiting.
     const eventId = 'inv-voted.pending';
     await sys.pool.query(

@@ -12,6 +12,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type pg from 'pg';
 import { verifyAuditChain } from '../../services/approval/src/audit.js';
+import { TEST_AUDIT_KEYS } from '../../services/approval/test/audit-keys.js';
 import type { LoadStats } from './load.js';
 
 const TERMINAL = new Set<string>(['approved', 'rejected', 'expired', 'cancelled']);
@@ -200,7 +201,7 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantR
   const chains = groupBy(audit.rows, (r) => r.action_id as string);
   for (const row of rows) {
     const chain = (chains.get(row.action_id) ?? []).map((e) => ({ ...e, at: (e.at as Date).toISOString() }));
-    const verdict = verifyAuditChain(row.action_id, chain);
+    const verdict = verifyAuditChain(row.action_id, chain, TEST_AUDIT_KEYS);
     if (!verdict.ok)
       violations.push(`${row.action_id}: audit chain broken at seq ${verdict.seq}: ${verdict.problem}`);
     const decisions = chain.filter((e) => TERMINAL.has(e.event));

@@ -6,6 +6,8 @@ import * as s from './schemas.js';
 export const Streams = {
   requests: 'APPROVAL_REQUESTS',
   events: 'APPROVAL_EVENTS',
+  /** Signed heads of the audit chains, kept outside PostgreSQL (docs/security.md). */
+  auditHeads: 'AUDIT_HEADS',
 } as const;
 
 export const Subjects = {
@@ -26,6 +28,8 @@ export const Subjects = {
   decidedAll: 'approval.decided.>',
   pending: (actionId: string) => `approval.pending.${actionId}`,
   decided: (actionId: string) => `approval.decided.${actionId}`,
+  /** Signed audit-chain heads: one compact JWS per message (docs/security.md, "Tamper evidence"). */
+  auditHeads: 'audit.heads',
 } as const;
 
 /** Services-framework names, as `nats micro ls` shows them. */

@@ -63,6 +63,7 @@ const APPROVAL: NatsPermissions = {
     'approval.pending.>',
     'approval.decided.>',
     'approval.invalid',
+    'audit.heads',
     '$JS.API.INFO',
     // ensureStreams: create or update the two streams it owns
     '$JS.API.STREAM.INFO.APPROVAL_REQUESTS',
@@ -71,6 +72,10 @@ const APPROVAL: NatsPermissions = {
     '$JS.API.STREAM.CREATE.APPROVAL_EVENTS',
     '$JS.API.STREAM.UPDATE.APPROVAL_REQUESTS',
     '$JS.API.STREAM.UPDATE.APPROVAL_EVENTS',
+    // the signed audit heads it publishes (create or update the stream, then publish)
+    '$JS.API.STREAM.INFO.AUDIT_HEADS',
+    '$JS.API.STREAM.CREATE.AUDIT_HEADS',
+    '$JS.API.STREAM.UPDATE.AUDIT_HEADS',
     // the durable intake consumer: create, read, pull, acknowledge
     '$JS.API.CONSUMER.CREATE.APPROVAL_REQUESTS.>',
     '$JS.API.CONSUMER.DURABLE.CREATE.APPROVAL_REQUESTS.>',

@@ -228,7 +228,9 @@ const RoleName = z
 
 /**
  * Variables of the migrate command (`pnpm migrate`, the compose `migrate` job): it connects as
- * a privileged role that owns the schemas, and grants the services' runtime role what they need.
+ * a privileged role that owns the schemas, and grants each service's runtime role what that
+ * service needs in its own schema: DATABASE_RUNTIME_ROLE_<SERVICE> when set, else the shared
+ * DATABASE_RUNTIME_ROLE (which then reaches every schema: one role for all, as before).
  */
 export const MigrationEnv = z
   .object({
@@ -242,6 +244,14 @@ export const MigrationEnv = z
      * missing and sets its password (compose); when unset, the role must exist.
      */
     DATABASE_RUNTIME_PASSWORD: env.secret().optional(),
+    /** The approval service's own role: rows of the approval schema only (audit events insert-only). */
+    DATABASE_RUNTIME_ROLE_APPROVAL: RoleName,
+    /** Password of DATABASE_RUNTIME_ROLE_APPROVAL (created or updated like DATABASE_RUNTIME_PASSWORD's). */
+    DATABASE_RUNTIME_PASSWORD_APPROVAL: env.secret().optional(),
+    /** The notifier's own role: rows of the notifier schema only, nothing of the approval schema. */
+    DATABASE_RUNTIME_ROLE_NOTIFIER: RoleName,
+    /** Password of DATABASE_RUNTIME_ROLE_NOTIFIER. */
+    DATABASE_RUNTIME_PASSWORD_NOTIFIER: env.secret().optional(),
     LOG_LEVEL: CommonEnv.shape.LOG_LEVEL,
     LOG_PRETTY: env.bool(false),
   })
@@ -252,17 +262,36 @@ export const MigrationEnv = z
         path: ['MIGRATION_DATABASE_URL'],
         message: 'required (or DATABASE_URL)',
       });
-    if (v.DATABASE_RUNTIME_PASSWORD && !v.DATABASE_RUNTIME_ROLE)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['DATABASE_RUNTIME_ROLE'],
-        message: 'required with DATABASE_RUNTIME_PASSWORD',
-      });
+    for (const suffix of ['', '_APPROVAL', '_NOTIFIER'] as const) {
+      if (v[`DATABASE_RUNTIME_PASSWORD${suffix}`] && !v[`DATABASE_RUNTIME_ROLE${suffix}`])
+        ctx.addIssue({
+          code: 'custom',
+          path: [`DATABASE_RUNTIME_ROLE${suffix}`],
+          message: `required with DATABASE_RUNTIME_PASSWORD${suffix}`,
+        });
+    }
   })
   .transform((v) => ({
     url: (v.MIGRATION_DATABASE_URL ?? v.DATABASE_URL) as Secret,
     runtimeRole: v.DATABASE_RUNTIME_ROLE,
     runtimePassword: v.DATABASE_RUNTIME_PASSWORD,
+    /** Each service's own role, by service name, where one is set. */
+    serviceRoles: Object.fromEntries(
+      (
+        [
+          ['approval', v.DATABASE_RUNTIME_ROLE_APPROVAL, v.DATABASE_RUNTIME_PASSWORD_APPROVAL],
+          ['notifier', v.DATABASE_RUNTIME_ROLE_NOTIFIER, v.DATABASE_RUNTIME_PASSWORD_NOTIFIER],
+        ] as const
+      )
+        .filter(([, role]) => role !== undefined)
+        .map(([service, role, password]) => [service, { role: role as string, password }]),
+    ) as Record<string, RuntimeRole>,
     log: { level: v.LOG_LEVEL, pretty: v.LOG_PRETTY },
   }));
 export type MigrationSettings = z.output<typeof MigrationEnv>;
+
+/** A runtime role to grant, with the password to create or update it with (when given). */
+export interface RuntimeRole {
+  role: string;
+  password?: Secret | undefined;
+}

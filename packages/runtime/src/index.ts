@@ -24,6 +24,7 @@ export {
   MigrationEnv,
   type MigrationSettings,
   RetentionEnv,
+  type RuntimeRole,
   type RuntimeSettings,
   runtimeSettings,
 } from './config.js';

@@ -5,7 +5,7 @@
  * saying why) otherwise.
  */
 import pg from 'pg';
-import { ConfigError, loadConfig, MigrationEnv, type MigrationSettings } from './config.js';
+import { ConfigError, loadConfig, MigrationEnv, type MigrationSettings, type RuntimeRole } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { type MigrationSet, migrate, quoteIdent } from './migrate.js';
 
@@ -31,7 +31,16 @@ export async function runMigrateCommand(options: MigrateCommandOptions): Promise
   pool.on('error', () => {});
   try {
     const applied = await migrateAll(pool, options.sets, settings, logger);
-    logger.info({ applied, runtime_role: settings.runtimeRole ?? null }, 'migrations done');
+    const serviceRoles = Object.fromEntries(
+      Object.keys(options.sets).map((service) => [
+        service,
+        settings.serviceRoles[service]?.role ?? settings.runtimeRole ?? null,
+      ]),
+    );
+    logger.info(
+      { applied, runtime_role: settings.runtimeRole ?? null, service_roles: serviceRoles },
+      'migrations done',
+    );
     await pool.end();
     return exit(0);
   } catch (err) {
@@ -41,38 +50,47 @@ export async function runMigrateCommand(options: MigrateCommandOptions): Promise
   }
 }
 
-/** Applies each set in order; the applied file names by service. */
+/**
+ * Applies each set in order; the applied file names by service. Each set's runtime role (its
+ * service's own, else the shared one) is granted that set's schema and nothing else.
+ */
 export async function migrateAll(
   pool: pg.Pool,
   sets: Readonly<Record<string, MigrationSet>>,
-  settings: Pick<MigrationSettings, 'runtimeRole' | 'runtimePassword'>,
+  settings: Pick<MigrationSettings, 'runtimeRole' | 'runtimePassword'> &
+    Partial<Pick<MigrationSettings, 'serviceRoles'>>,
   logger: Logger,
 ): Promise<Record<string, string[]>> {
-  const runtimeRole = await prepareRuntimeRole(pool, settings);
+  const shared = settings.runtimeRole
+    ? { role: settings.runtimeRole, password: settings.runtimePassword }
+    : undefined;
+  const prepared = new Map<string, string | undefined>();
   const applied: Record<string, string[]> = {};
   for (const [service, set] of Object.entries(sets)) {
+    const wanted = settings.serviceRoles?.[service] ?? shared;
+    let runtimeRole: string | undefined;
+    if (wanted) {
+      if (!prepared.has(wanted.role)) prepared.set(wanted.role, await prepareRuntimeRole(pool, wanted));
+      runtimeRole = prepared.get(wanted.role);
+    }
     applied[service] = await migrate(pool, { ...set, runtimeRole, logger: logger.child({ for: service }) });
   }
   return applied;
 }
 
 /**
- * The role to grant, or undefined when there is none or it is the migrating role itself (dev).
- * With a password, the login role is created when missing and its password set, so a compose
- * deployment needs no manual step; without one, it must already exist.
+ * The role to grant, or undefined when it is the migrating role itself (dev). With a password,
+ * the login role is created when missing and its password set, so a compose deployment needs no
+ * manual step; without one, it must already exist.
  */
-async function prepareRuntimeRole(
-  pool: pg.Pool,
-  settings: Pick<MigrationSettings, 'runtimeRole' | 'runtimePassword'>,
-): Promise<string | undefined> {
-  const role = settings.runtimeRole;
-  if (!role) return undefined;
+async function prepareRuntimeRole(pool: pg.Pool, wanted: RuntimeRole): Promise<string | undefined> {
+  const role = wanted.role;
   const client = await pool.connect();
   try {
     const me = await client.query<{ user: string }>('select current_user as user');
     if (me.rows[0]?.user === role) return undefined;
     const exists = (await client.query('select 1 from pg_roles where rolname = $1', [role])).rowCount === 1;
-    const password = settings.runtimePassword?.reveal();
+    const password = wanted.password?.reveal();
     if (password !== undefined) {
       const literal = client.escapeLiteral(password);
       await client.query(
@@ -82,7 +100,7 @@ async function prepareRuntimeRole(
       );
     } else if (!exists) {
       throw new Error(
-        `runtime role ${role} does not exist: create it (a login role, no other rights) or set DATABASE_RUNTIME_PASSWORD`,
+        `runtime role ${role} does not exist: create it (a login role, no other rights) or set its password variable`,
       );
     }
     return role;

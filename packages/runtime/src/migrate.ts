@@ -10,6 +10,12 @@ export interface MigrationSet {
   dir: string;
   /** Schema that holds the bookkeeping table, and is created if missing. */
   schema: string;
+  /**
+   * Tables whose rows the runtime role may only insert and read, never update or delete (an
+   * audit trail, votes): what the table's own triggers refuse, its privileges refuse too, so it
+   * holds even where a trigger is dropped by its owner.
+   */
+  appendOnly?: readonly string[];
 }
 
 export interface MigrateOptions extends MigrationSet {
@@ -110,7 +116,9 @@ export async function migrate(pool: pg.Pool, options: MigrateOptions): Promise<s
         throw err;
       }
     }
-    if (options.runtimeRole) await grantRuntimeRole(client, options.schema, options.runtimeRole);
+    if (options.runtimeRole) {
+      await grantRuntimeRole(client, options.schema, options.runtimeRole, options.appendOnly);
+    }
   } finally {
     await client.query('select pg_advisory_unlock(hashtext($1))', [lockKey]).catch(() => {});
     client.release();
@@ -120,14 +128,16 @@ export async function migrate(pool: pg.Pool, options: MigrateOptions): Promise<s
 
 /**
  * What a service's runtime role may do in its schema: read and write rows, draw from
- * sequences, read (never write) the migrations table for its version check. No DDL, no
- * TRUNCATE, no ownership: the migrating role owns everything. Repeatable; run after every
- * migration, so tables a migration adds are covered too.
+ * sequences, read (never write) the migrations table for its version check, only insert and
+ * read the `appendOnly` tables. No DDL, no TRUNCATE, no ownership: the migrating role owns
+ * everything, so the runtime role cannot alter, disable or drop a table's triggers or
+ * constraints. Repeatable; run after every migration, so tables a migration adds are covered too.
  */
 export async function grantRuntimeRole(
   client: pg.ClientBase,
   schemaName: string,
   role: string,
+  appendOnly: readonly string[] = [],
 ): Promise<void> {
   const schema = quoteIdent(schemaName);
   const grantee = quoteIdent(role);
@@ -139,6 +149,9 @@ export async function grantRuntimeRole(
     );
     await client.query(`grant usage, select on all sequences in schema ${schema} to ${grantee}`);
     await client.query(`revoke insert, update, delete on ${schema}.migrations from ${grantee}`);
+    for (const table of appendOnly) {
+      await client.query(`revoke update, delete, truncate on ${schema}.${quoteIdent(table)} from ${grantee}`);
+    }
     await client.query('commit');
   } catch (err) {
     await client.query('rollback').catch(() => {});

@@ -16,6 +16,12 @@ export interface StreamOptions {
   eventsMaxAgeSeconds?: number;
   /** Intake de-duplication window on Nats-Msg-Id, in seconds. Default 10 minutes. */
   duplicateWindowSeconds?: number;
+  /**
+   * How long signed audit heads are kept, in seconds. Default 90 days. The approval service
+   * republishes every chain's head at each checkpoint, far more often than this, so every
+   * approval always has a head in the stream.
+   */
+  auditHeadsMaxAgeSeconds?: number;
 }
 
 const NANOS_PER_SECOND = 1_000_000_000;
@@ -46,6 +52,19 @@ export function streamConfigs(options: StreamOptions = {}): (Partial<StreamConfi
       duplicate_window: 120 * NANOS_PER_SECOND,
       num_replicas: replicas,
       allow_direct: true,
+    },
+    {
+      // Outside PostgreSQL on purpose: whoever can rewrite the database cannot rewrite what was
+      // published here (docs/security.md, "Tamper evidence").
+      name: Streams.auditHeads,
+      subjects: [Subjects.auditHeads],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_age: (options.auditHeadsMaxAgeSeconds ?? 90 * 24 * 3600) * NANOS_PER_SECOND,
+      num_replicas: replicas,
+      // A checkpoint part: up to 500 heads, signed (about 150 KiB).
+      max_msg_size: 1024 * 1024,
     },
   ];
 }

@@ -1,3 +1,4 @@
+export { TEST_AUDIT_KEY } from './audit-key.js';
 export { call } from './commands.js';
 export { TEST_DIRECTORY_FILE } from './directory.js';
 export { type JaegerSpan, type JaegerTrace, type TestJaeger, useJaeger } from './jaeger.js';

@@ -5,6 +5,7 @@ import {
   startServiceProcess,
   tool,
 } from '@countersign/devinfra';
+import { TEST_AUDIT_KEY } from './audit-key.js';
 import { TEST_DIRECTORY_FILE } from './directory.js';
 import { onFileEnd, type TestNats, testNatsAt } from './resources.js';
 import { testSigningKeysFile } from './signing-keys.js';
@@ -31,6 +32,8 @@ export async function spawnService(
     env: {
       OPA_BIN: tool('opa'),
       DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+      // The approval service keys its audit chain with it (tests verify the chains); others ignore it.
+      AUDIT_KEY: TEST_AUDIT_KEY,
       // The approval service signs receipts with it (unless the env gives SIGNING_KEYS inline);
       // the others ignore it.
       ...(options.env.SIGNING_KEYS ? {} : { SIGNING_KEYS_FILE: testSigningKeysFile() }),

@@ -102,6 +102,7 @@ try {
       ...FAST_APPROVAL_ENV,
       HTTP_PORT: '0',
       REVIEW_LINK_SECRET: randomBytes(32).toString('base64url'),
+      AUDIT_KEY: randomBytes(32).toString('base64url'),
       // A fresh receipt-signing key per run; the tests verify receipts against its JWKS.
       SIGNING_KEYS: newKeySetText(),
     }),

@@ -10,6 +10,7 @@ const base = {
   DATABASE_URL: 'postgres://localhost/x',
   DIRECTORY_FILE: 'directory.yaml',
   SIGNING_KEYS: keySetText([key]),
+  AUDIT_KEY: 'a'.repeat(32),
 };
 const secret = 'r'.repeat(32);
 
@@ -155,6 +156,27 @@ describe('ApprovalEnv single sign-on and sign-in limits', () => {
     expect(() => loadConfig(ApprovalEnv, { ...http, ...oidc, OIDC_SCOPES: 'email profile' })).toThrow(
       /OIDC_SCOPES: must include openid/,
     );
+  });
+});
+
+describe('ApprovalEnv audit chain', () => {
+  it('needs AUDIT_KEY of 32+ characters, and keys the chain with it (retired keys verify only)', () => {
+    const { AUDIT_KEY: _, ...withoutKey } = base;
+    expect(() => loadConfig(ApprovalEnv, withoutKey)).toThrow(/AUDIT_KEY: required/);
+    expect(() => loadConfig(ApprovalEnv, { ...base, AUDIT_KEY: 'short' })).toThrow(
+      /AUDIT_KEY: must be at least 32/,
+    );
+    const config = loadConfig(ApprovalEnv, {
+      ...base,
+      AUDIT_KEYS_RETIRED: `${'b'.repeat(32)}, ${'c'.repeat(32)}`,
+    });
+    const { keys } = config.service.audit;
+    expect(keys.ids()).toHaveLength(3);
+    expect(keys.ids()[0]).toBe(keys.current.id);
+    // The key id names the key without revealing it, and is stable across restarts.
+    expect(keys.current.id).toMatch(/^ak1-[0-9a-f]{16}$/);
+    expect(loadConfig(ApprovalEnv, base).service.audit.keys.current.id).toBe(keys.current.id);
+    expect(JSON.stringify(config)).not.toContain('a'.repeat(32));
   });
 });
 

@@ -11,6 +11,7 @@ import {
   SigningKeysError,
 } from '@countersign/runtime';
 import { z } from 'zod';
+import { AuditKeys } from './audit-key.js';
 import type { HttpSettings } from './http/app.js';
 import { parseApiTokens } from './http/tokens.js';
 
@@ -32,6 +33,25 @@ export const ApprovalVariables = CommonEnv.extend({
    * cluster, so losing a node loses nothing; at most the cluster's size).
    */
   NATS_STREAM_REPLICAS: env.int(1, 1, 5),
+
+  // ---- Tamper evidence: the keyed audit chain and its signed heads (docs/security.md) ----
+  /** Required: the secret the audit chain's HMAC key is derived from (at least 32 characters); `pnpm verify-audit` needs it too. */
+  AUDIT_KEY: SigningSecret.transform((v) => new Secret(v)).optional(),
+  /** Earlier AUDIT_KEY values, comma-separated: events they chained still verify; nothing new uses them. */
+  AUDIT_KEYS_RETIRED: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+        .map((s) => new Secret(s)),
+    ),
+  /** How often the head of every audit chain is signed and published to AUDIT_HEADS (besides after every change). */
+  AUDIT_CHECKPOINT_INTERVAL: env.duration('10m', { min: 100 }),
+  /** How long AUDIT_HEADS keeps signed heads; far longer than AUDIT_CHECKPOINT_INTERVAL. */
+  AUDIT_HEADS_MAX_AGE: env.duration('90d', { min: 60_000 }),
   /** Intake messages recorded per transaction. */
   INTAKE_BATCH_SIZE: env.int(100, 1, 1000),
   /** Intake batches in flight at once. */
@@ -143,6 +163,13 @@ export const ApprovalVariables = CommonEnv.extend({
       });
     }
   }
+  if (config.AUDIT_KEY === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['AUDIT_KEY'],
+      message: 'required: the secret the audit chain is keyed with (at least 32 characters)',
+    });
+  }
   // Security by default: a service that could not sign would hand out decisions nobody can check.
   if (config.SIGNING_KEYS_FILE === undefined && config.SIGNING_KEYS === undefined) {
     ctx.addIssue({
@@ -201,6 +228,12 @@ export const ApprovalEnv = ApprovalVariables.transform((v, ctx) => ({
     },
     /** Who the receipts say signed them (`iss`): where this service is reached, else its name. */
     receiptIssuer: v.PUBLIC_URL ?? 'countersign',
+    audit: {
+      // The refinement makes AUDIT_KEY present.
+      keys: AuditKeys.from(v.AUDIT_KEY as Secret, v.AUDIT_KEYS_RETIRED),
+      checkpointIntervalMs: v.AUDIT_CHECKPOINT_INTERVAL,
+      headsMaxAgeSeconds: Math.round(v.AUDIT_HEADS_MAX_AGE / 1000),
+    },
   },
   http: httpSettings(v),
   apiTokens: v.API_TOKENS,

@@ -17,7 +17,10 @@ await runService({
   env: ApprovalEnv,
   migrations: approvalMigrations,
   async start({ settings, nc, pool, logger, directory }) {
-    await ensureStreams(await jetstreamManager(nc), { replicas: settings.streamReplicas });
+    await ensureStreams(await jetstreamManager(nc), {
+      replicas: settings.streamReplicas,
+      auditHeadsMaxAgeSeconds: settings.service.audit.headsMaxAgeSeconds,
+    });
     const service = await startApprovalService({
       nc,
       pool,

@@ -8,4 +8,6 @@ import type { MigrationSet } from '@countersign/runtime';
 export const approvalMigrations: MigrationSet = {
   dir: fileURLToPath(new URL('../migrations', import.meta.url)),
   schema: 'approval',
+  // The audit trail and the votes are append-only for the service's role (docs/security.md).
+  appendOnly: ['audit_events', 'votes', 'used_review_tokens'],
 };

@@ -10,6 +10,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type pg from 'pg';
 import pkg from '../package.json' with { type: 'json' };
+import { type AuditHeads, startAuditHeads } from './audit-heads.js';
 import type { ApprovalConfig } from './config.js';
 import { approvalHandlers } from './endpoints.js';
 import { type ExpiryLoop, startExpiryLoop } from './expiry.js';
@@ -59,7 +60,7 @@ export interface ApprovalService {
 /**
  * Starts the approval service on an open connection and pool whose schema is migrated and whose
  * streams exist (the scaffold migrates, main.ts ensures the streams): the `approval` command
- * endpoints, the intake consumer, the outbox relay and the expiry loop.
+ * endpoints, the intake consumer, the outbox relay, the expiry loop and the signed audit heads.
  */
 export async function startApprovalService(options: ApprovalServiceOptions): Promise<ApprovalService> {
   const settings = options.settings;
@@ -75,11 +76,25 @@ export async function startApprovalService(options: ApprovalServiceOptions): Pro
     keyring: options.keyring,
     issuer: settings.receiptIssuer,
     metrics,
+    audit: {
+      key: settings.audit.keys.current,
+      heads: { published: (heads) => auditHeads.published(heads) },
+    },
   };
   const js = jetstream(options.nc);
   const jsm = await jetstreamManager(options.nc);
 
-  const started: { stop(): Promise<void> }[] = [];
+  // Signed heads of the audit chains, fed by every committed change; stopped last, so the heads
+  // of the last batches still go out.
+  const auditHeads: AuditHeads = startAuditHeads({
+    pool: options.pool,
+    js,
+    signer: options.keyring,
+    logger,
+    checkpointIntervalMs: settings.audit.checkpointIntervalMs,
+    publishTimeoutMs: settings.outboxPublishTimeoutMs,
+  });
+  const started: { stop(): Promise<void> }[] = [auditHeads];
   try {
     const relay: OutboxRelay = startOutboxRelay({
       pool: options.pool,

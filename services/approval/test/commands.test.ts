@@ -9,6 +9,7 @@ import { waitUntil } from '@countersign/test-fixtures';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../src/audit.js';
+import { TEST_AUDIT_KEYS } from './audit-keys.js';
 import { call, decidedEvent, eventCounts, lastEvent, refusal, request, startHarness } from './support.js';
 
 const h = await startHarness('commands');
@@ -191,7 +192,7 @@ describe('concurrent decides', () => {
     expect(final.status).toBe(won[0]?.value.status);
     expect(final.votes).toHaveLength(1);
     await decidedEvent(h.nc, pending.action_id);
-    expect(verifyAuditChain(final.action_id, final.history)).toEqual({ ok: true });
+    expect(verifyAuditChain(final.action_id, final.history, TEST_AUDIT_KEYS)).toEqual({ ok: true });
   });
 
   it('count exactly the required distinct approvals when three approvers race on a two-vote approval', async () => {
@@ -450,7 +451,7 @@ describe('audit trail', () => {
       [3, 'voted', 'frank', 'agreed'],
       [4, 'approved', 'frank', 'agreed'],
     ]);
-    expect(verifyAuditChain(pending.action_id, history)).toEqual({ ok: true });
+    expect(verifyAuditChain(pending.action_id, history, TEST_AUDIT_KEYS)).toEqual({ ok: true });
   });
 
   it('refuses to change audit rows, votes or a decided approval, and detects a tampered row', async () => {
@@ -481,6 +482,6 @@ describe('audit trail', () => {
       await admin.query('alter table approval.audit_events enable trigger audit_events_append_only');
     }
     const { history } = await call(h.nc, 'get', { action_id: id });
-    expect(verifyAuditChain(id, history)).toMatchObject({ ok: false, seq: 2 });
+    expect(verifyAuditChain(id, history, TEST_AUDIT_KEYS)).toMatchObject({ ok: false, seq: 2 });
   });
 });

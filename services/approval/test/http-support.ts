@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type Directory, mintReviewToken, reviewUrl } from '@countersign/runtime';
-import { TEST_DIRECTORY_FILE, testSigningKeysFile } from '@countersign/test-fixtures';
+import { TEST_AUDIT_KEY, TEST_DIRECTORY_FILE, testSigningKeysFile } from '@countersign/test-fixtures';
 import { afterAll } from 'vitest';
 import { ApprovalEnv } from '../src/config.js';
 import { type HttpServer, type HttpSettings, startHttpServer } from '../src/http/server.js';
@@ -23,6 +23,7 @@ function httpDefaults(databaseUrl: string, secret: string): HttpSettings {
   const { http } = ApprovalEnv.parse({
     DATABASE_URL: databaseUrl,
     DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+    AUDIT_KEY: TEST_AUDIT_KEY,
     SIGNING_KEYS_FILE: testSigningKeysFile(),
     HTTP_PORT: '0',
     REVIEW_LINK_SECRET: secret,

@@ -15,6 +15,7 @@ import { waitUntil } from '@countersign/test-fixtures';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../src/audit.js';
+import { TEST_AUDIT_KEYS } from './audit-keys.js';
 import { call, decidedEvent, eventCounts, refusal, request, startHarness } from './support.js';
 
 const h = await startHarness('intake');
@@ -158,7 +159,7 @@ describe('intake', () => {
     );
     await waitUntil(workQueueEmpty, { message: 'the work queue to drain' });
     expect(history.map((e) => e.event)).toEqual(['requested', 'idempotency_conflict']);
-    expect(verifyAuditChain(req.action_id, history)).toEqual({ ok: true });
+    expect(verifyAuditChain(req.action_id, history, TEST_AUDIT_KEYS)).toEqual({ ok: true });
     const rows = await h.pool.query('select description from approval.approvals where action_id = $1', [
       req.action_id,
     ]);

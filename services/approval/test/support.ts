@@ -3,9 +3,8 @@
  * child process, and the approval service started in-process on them (so tests can also reach
  * its lifecycle functions). Everything stops after the test file.
  */
-import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import {
   type Approval,
   type ApprovalEvent,
@@ -19,6 +18,7 @@ import { createLogger, ensureStreams, type Logger, migrate, openDirectory } from
 import {
   call,
   spawnService,
+  TEST_AUDIT_KEY,
   TEST_DIRECTORY_FILE,
   testSigningKeysFile,
   useTestDatabase,
@@ -30,9 +30,8 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import pg from 'pg';
 import { afterAll, expect } from 'vitest';
 import { ApprovalEnv } from '../src/config.js';
+import { approvalMigrations } from '../src/migrations.js';
 import { type ApprovalSettings, startApprovalService } from '../src/service.js';
-
-export const MIGRATIONS = join(dirname(fileURLToPath(import.meta.url)), '../migrations');
 
 /** Quiet unless a test run asks for logs. */
 export const testLogger = createLogger({
@@ -51,7 +50,17 @@ export async function startHarness(
   const policy = await spawnService('policy', { env: { NATS_URL: nats.url } });
   const pool = new pg.Pool({ connectionString: db.url, max: 10 });
   pool.on('error', () => {});
-  await migrate(pool, { dir: MIGRATIONS, schema: 'approval', logger: testLogger });
+  // The service runs as its own role, as `pnpm migrate` grants it: rows of its schema, audit
+  // events and votes insert-only, no DDL, owning nothing. The tests' `pool` is the owner's, to
+  // inspect and to tamper as only an owner can.
+  const role = { name: `${db.name}_svc`, password: randomBytes(12).toString('hex') };
+  await pool.query(`create role ${role.name} login password '${role.password}'`);
+  await migrate(pool, { ...approvalMigrations, runtimeRole: role.name, logger: testLogger });
+  const serviceUrl = new URL(db.url);
+  serviceUrl.username = role.name;
+  serviceUrl.password = role.password;
+  const servicePool = new pg.Pool({ connectionString: serviceUrl.toString(), max: 10 });
+  servicePool.on('error', () => {});
   // Reconnect forever, as services do: some tests restart the nats-server. The service runs
   // as its own least-privilege user; the tests' client connection is ops (any subject, any actor).
   const reconnecting = { maxReconnectAttempts: -1, reconnectTimeWait: 200 };
@@ -66,6 +75,7 @@ export async function startHarness(
     DIRECTORY_FILE: TEST_DIRECTORY_FILE,
     SIGNING_KEYS_FILE: testSigningKeysFile(),
     METRICS_CACHE: '0',
+    AUDIT_KEY: TEST_AUDIT_KEY,
     EXPIRY_INTERVAL: '200ms',
     OUTBOX_POLL_INTERVAL: '200ms',
     INTAKE_RETRY_BASE: '50ms',
@@ -73,7 +83,7 @@ export async function startHarness(
   });
   const service = await startApprovalService({
     nc: serviceNc,
-    pool,
+    pool: servicePool,
     logger,
     directory,
     keyring: parsed.signingKeys,
@@ -84,9 +94,12 @@ export async function startHarness(
     await directory.stop();
     await serviceNc.drain();
     await nc.drain();
+    await servicePool.end();
+    await pool.query(`drop owned by ${role.name}`);
+    await pool.query(`drop role ${role.name}`);
     await pool.end();
   });
-  return { db, nats, policy, pool, nc, js: jetstream(nc), service };
+  return { db, nats, policy, pool, servicePool, nc, js: jetstream(nc), service };
 }
 
 export type Harness = Awaited<ReturnType<typeof startHarness>>;

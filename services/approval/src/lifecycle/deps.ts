@@ -1,6 +1,8 @@
 /** What every lifecycle function is handed: the database, the policy, a logger and the metrics it feeds. */
 import type { Directory, Keyring, Logger } from '@countersign/runtime';
 import type pg from 'pg';
+import type { AuditHead } from '../audit.js';
+import type { AuditKey } from '../audit-key.js';
 import type { ApprovalMetrics } from '../metrics.js';
 import type { PolicyClient } from '../policy.js';
 
@@ -22,4 +24,10 @@ export interface LifecycleDeps {
    * transaction commits, whichever door it came through.
    */
   metrics: LifecycleMetrics;
+  /** The audit chain: the key new events are chained with, and where committed heads go. */
+  audit: {
+    key: AuditKey;
+    /** The signed-heads publisher (audit-heads.ts); never throws. */
+    heads: { published(heads: readonly AuditHead[]): void };
+  };
 }

@@ -2,16 +2,17 @@
  * Expiry: pending approvals past their deadline become expired, one at a time (when a command
  * finds one) or in batches (the sweep of ../expiry.ts and the cleanup command).
  */
-import { query, withTransaction } from '@countersign/runtime';
+import { query } from '@countersign/runtime';
 import { findApproval } from '../queries.js';
 import { APPROVAL_COLUMNS, type ApprovalRow } from '../records.js';
+import { auditedTransaction } from './audited-transaction.js';
 import { transactionNow } from './clock.js';
 import type { LifecycleDeps } from './deps.js';
 import { applyTransitions, expiryTransition } from './transitions.js';
 
 /** Expires one approval if it is still pending and overdue; returns whether it did. */
 export async function expire(deps: LifecycleDeps, actionId: string): Promise<boolean> {
-  return withTransaction(deps.pool, async (client) => {
+  return auditedTransaction(deps, async (client) => {
     const row = await findApproval(client, actionId, { lock: true });
     if (!row?.overdue) return false;
     await applyTransitions(deps, client, [expiryTransition(row)], await transactionNow(client));
@@ -25,7 +26,7 @@ export async function expire(deps: LifecycleDeps, actionId: string): Promise<boo
  * if they are still pending then. Returns how many it expired.
  */
 export async function expireDue(deps: LifecycleDeps, batchSize = 500): Promise<number> {
-  const expired = await withTransaction(deps.pool, async (client) => {
+  const expired = await auditedTransaction(deps, async (client) => {
     // Whole rows, votes included: each expiry's receipt attests the votes it ended with.
     const due = await query<ApprovalRow>(
       client,

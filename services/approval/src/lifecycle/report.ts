@@ -3,10 +3,11 @@
  * report (the requester principal) is the policy's `report` rule.
  */
 import { type Approval, CountersignError } from '@countersign/contracts';
-import { query, withTransaction } from '@countersign/runtime';
+import { query } from '@countersign/runtime';
 import { appendAudit } from '../audit.js';
 import { findApproval, notFound } from '../queries.js';
 import { iso, toApproval } from '../records.js';
+import { auditedTransaction } from './audited-transaction.js';
 import { authorize } from './authorize.js';
 import { transactionNow } from './clock.js';
 import type { LifecycleDeps } from './deps.js';
@@ -30,7 +31,7 @@ export async function report(deps: LifecycleDeps, input: ReportInput, actor: str
   if (!current) throw notFound(input.action_id);
   // Outside the transaction (a network call); who requested an approval never changes.
   await authorize(deps, 'report', toApproval(current), actor);
-  return withTransaction(deps.pool, async (client) => {
+  return auditedTransaction(deps, async (client) => {
     const row = await findApproval(client, input.action_id, { lock: true });
     if (!row) throw notFound(input.action_id);
     if (row.status !== 'approved') {

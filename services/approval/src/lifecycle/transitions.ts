@@ -12,13 +12,13 @@ import {
   startSpan,
   type TraceCarrier,
   traceCarrier,
-  withTransaction,
 } from '@countersign/runtime';
 import type pg from 'pg';
 import { type AuditEntry, appendAudit } from '../audit.js';
 import { findApproval, notFound } from '../queries.js';
 import { APPROVAL_COLUMNS, type ApprovalRow, iso, toApproval, type VoteJson } from '../records.js';
 import { Actors } from './actors.js';
+import { auditedTransaction } from './audited-transaction.js';
 import { transactionNow } from './clock.js';
 import type { LifecycleDeps } from './deps.js';
 import { eventFor, insertOutbox } from './outbox-rows.js';
@@ -170,8 +170,8 @@ export async function onPending<T>(
   actionId: string,
   fn: (client: pg.PoolClient, row: ApprovalRow, now: Date) => Promise<T>,
 ): Promise<T> {
-  const result = await withTransaction<Locked<T>>(
-    deps.pool,
+  const result = await auditedTransaction<Locked<T>>(
+    deps,
     async (client) => {
       const row = await findApproval(client, actionId, { lock: true });
       if (!row) return { kind: 'refused', error: notFound(actionId) };

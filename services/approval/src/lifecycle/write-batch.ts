@@ -5,17 +5,18 @@
  * the others.
  */
 import type { PolicyDecision } from '@countersign/contracts';
-import {
-  databaseError,
-  isDataError,
-  query,
-  traceCarrier,
-  withContext,
-  withTransaction,
-} from '@countersign/runtime';
+import { databaseError, isDataError, query, traceCarrier, withContext } from '@countersign/runtime';
 import type pg from 'pg';
-import { AUDIT_INSERT_SELECT, type AuditEntry, appendAudit, chainAudit } from '../audit.js';
+import {
+  AUDIT_INSERT_SELECT,
+  type AuditEntry,
+  appendAudit,
+  auditOf,
+  chainAudit,
+  noteHeads,
+} from '../audit.js';
 import { iso } from '../records.js';
+import { auditedTransaction } from './audited-transaction.js';
 import { transactionNow } from './clock.js';
 import type { LifecycleDeps } from './deps.js';
 import { invalidFields } from './invalid.js';
@@ -39,8 +40,8 @@ export async function writeSubmissions(
     // Traced in the trace of the batch's first item (a batch serves several traces; one holds it).
     const first = toWrite[0]?.p.trace ?? conflicts[0]?.trace;
     return await withContext(first, () =>
-      withTransaction(
-        deps.pool,
+      auditedTransaction(
+        deps,
         (client) => writeBatch(deps, client, toWrite, conflicts),
         'approval submission write',
       ),
@@ -95,6 +96,7 @@ async function writeBatch(
       trace_context: traces[i],
     }));
     const audit = chainAudit(
+      auditOf(client).key,
       decided.flatMap((d) =>
         d.audit.map((a) => ({ ...a, action_id: d.approval.action_id, at: d.approval.created_at })),
       ),
@@ -133,6 +135,10 @@ async function writeBatch(
       'approval-intake-write',
     );
     for (const row of result.rows) inserted.add(row.action_id);
+    noteHeads(
+      client,
+      audit.filter((row) => inserted.has(row.action_id)),
+    );
   }
 
   // Lost a race with another replica or a concurrent submit: compare with what it recorded.

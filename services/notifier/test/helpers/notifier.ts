@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,13 +113,25 @@ export async function startTestNotifier(
   const logger = createLogger({ service: 'notifier', level: parsed.LOG_LEVEL, destination: stream });
   const pool = new pg.Pool({ connectionString: parsed.DATABASE_URL.reveal(), max: 5 });
   pool.on('error', () => {});
-  // As the scaffold does in the process: the schema is migrated before the notifier starts.
-  await migrate(pool, { dir: MIGRATIONS, schema: 'notifier', logger });
+  // As `pnpm migrate` does: the schema is migrated by its owner, and the notifier runs as its own
+  // role, granted rows of its schema only (nothing of the approval schema). `pool` stays the
+  // owner's, for the tests to inspect.
+  const role = {
+    name: `cs_notifier_${randomBytes(4).toString('hex')}`,
+    password: randomBytes(12).toString('hex'),
+  };
+  await pool.query(`create role ${role.name} login password '${role.password}'`);
+  await migrate(pool, { dir: MIGRATIONS, schema: 'notifier', logger, runtimeRole: role.name });
+  const roleUrl = new URL(parsed.DATABASE_URL.reveal());
+  roleUrl.username = role.name;
+  roleUrl.password = role.password;
+  const servicePool = new pg.Pool({ connectionString: roleUrl.toString(), max: 5 });
+  servicePool.on('error', () => {});
   const directory = await openDirectory({ file: parsed.DIRECTORY_FILE, logger, intervalMs: 100 });
   // As the process would: the notifier's own NATS user on a harness-started server.
   const nc = await (testNatsAt(parsed.NATS_URL)?.connect('notifier') ??
     connect({ servers: parsed.NATS_URL }));
-  const notifier = await startNotifier({ nc, pool, logger, config, channels, directory });
+  const notifier = await startNotifier({ nc, pool: servicePool, logger, config, channels, directory });
   let stopped = false;
   return {
     notifier,
@@ -131,6 +144,9 @@ export async function startTestNotifier(
       await notifier.stop();
       await directory.stop();
       await nc.drain();
+      await servicePool.end();
+      await pool.query(`drop owned by ${role.name}`);
+      await pool.query(`drop role ${role.name}`);
       await pool.end();
     },
   };
