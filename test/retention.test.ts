@@ -2,15 +2,14 @@
  * Bounded storage: the tables that only grew are pruned by the retention jobs, rows past their
  * retention go, rows within it (and everything unpublished, undelivered or still referenced)
  * stay, approvals, votes and audit trails are never touched, and every audit chain still
- * verifies afterwards (examples/verify-audit.ts). The approval service's job runs on its own
+ * verifies afterwards (`pnpm verify-audit`: rows, keyed chains, signed heads). The approval service's job runs on its own
  * schedule in the real process; the notifier's is run directly, in batches smaller than the
  * rows to delete, and once while another replica holds the lock.
  */
-import { spawn } from 'node:child_process';
-import { REPO_ROOT } from '@countersign/devinfra';
 import { createLogger, migrate, runRetention } from '@countersign/runtime';
-import { waitUntil } from '@countersign/test-fixtures';
+import { TEST_AUDIT_KEY, testSigningKeysFile, waitUntil } from '@countersign/test-fixtures';
 import { describe, expect, it } from 'vitest';
+import { runVerifyAudit } from '../services/approval/src/verify-audit.js';
 import { NotifierEnv } from '../services/notifier/src/config.js';
 import { notifierMigrations } from '../services/notifier/src/migrations.js';
 import { NOTIFIER_RETENTION_LOCK, notifierRetentionSteps } from '../services/notifier/src/retention.js';
@@ -43,21 +42,17 @@ const q = async (sql: string, values: unknown[] = []) => (await sys.pool.query(s
 const keys = async (sql: string, values: unknown[] = []) =>
   (await q(sql, values)).map((r) => String(Object.values(r)[0])).sort();
 
-/** `node --import tsx examples/verify-audit.ts --all`, as ops, against this system. */
-function verifyAudit(): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/verify-audit.ts', '--all'], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...sys.nats.env('ops') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (c: Buffer) => {
-    output += c.toString();
-  });
-  child.stderr.on('data', (c: Buffer) => {
-    output += c.toString();
-  });
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, output })));
+/** `pnpm verify-audit --all` against this system: rows, chains (with the audit key) and signed heads. */
+async function verifyAudit(): Promise<{ code: number; output: string }> {
+  const lines: string[] = [];
+  const env = {
+    ...sys.nats.env('ops'),
+    DATABASE_URL: sys.db.url,
+    AUDIT_KEY: TEST_AUDIT_KEY,
+    SIGNING_KEYS_FILE: testSigningKeysFile(),
+  };
+  const code = await runVerifyAudit(['--all'], env, (line) => lines.push(line));
+  return { code, output: lines.join('\n') };
 }
 
 describe('the approval service’s retention job', () => {
@@ -134,7 +129,9 @@ describe('the approval service’s retention job', () => {
 
     const verified = await verifyAudit();
     expect(verified.code, verified.output).toBe(0);
-    expect(verified.output).toMatch(/^\d+ approval\(s\), \d+ audit events: every chain verifies$/m);
+    expect(verified.output).toMatch(
+      /^\d+ approval\(s\) checked against \d+ signed head message\(s\): every record agrees$/m,
+    );
   });
 });
 
