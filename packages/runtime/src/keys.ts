@@ -3,8 +3,10 @@ import { hkdfSync } from 'node:crypto';
 /**
  * What a derived key is for. Each purpose gets its own key from the configured secret, so a
  * value signed for one purpose never verifies for another, and one leaked derived key signs for
- * nothing else (HKDF is one-way: it does not give back the secret or a sibling key). `receipt`
- * and `audit-chain` are reserved for the decision receipts and the keyed audit chain.
+ * nothing else (HKDF is one-way: it does not give back the secret or a sibling key).
+ * `audit-chain` keys the audit trail's HMACs (from AUDIT_KEY). Receipts are signed with an
+ * Ed25519 key set of their own (signing-keys.ts), never with a derived key: their public half is
+ * published.
  */
 export type KeyPurpose =
   | 'review-link'
@@ -13,7 +15,6 @@ export type KeyPurpose =
   | 'session-csrf'
   | 'session-secret'
   | 'oidc-flow'
-  | 'receipt'
   | 'audit-chain';
 
 const SALT = 'countersign';
