@@ -10,7 +10,7 @@ import { type AuditEntry, appendAudit } from '../audit.js';
 import { findApproval, notFound } from '../queries.js';
 import { APPROVAL_COLUMNS, type ApprovalRow, iso, toApproval } from '../records.js';
 import { Actors } from './actors.js';
-import { transactionNow } from './clock.js';
+import { lockWithNow } from './clock.js';
 import type { LifecycleDeps } from './deps.js';
 import { eventFor, insertOutbox } from './outbox-rows.js';
 
@@ -104,10 +104,12 @@ export async function onPending<T>(
   fn: (client: pg.PoolClient, row: ApprovalRow, now: Date) => Promise<T>,
 ): Promise<T> {
   const result = await withTransaction<Locked<T>>(deps.pool, async (client) => {
-    const row = await findApproval(client, actionId, { lock: true });
-    if (!row) return { kind: 'refused', error: notFound(actionId) };
+    const now = await lockWithNow(client, actionId);
+    // Read after the lock is granted, by a statement of its own: its snapshot sees every vote and
+    // status change committed by whoever held the lock before (a locking read's own snapshot may not).
+    const row = now ? await findApproval(client, actionId) : undefined;
+    if (!now || !row) return { kind: 'refused', error: notFound(actionId) };
     if (row.status !== 'pending') return { kind: 'refused', error: closedError(row) };
-    const now = await transactionNow(client);
     if (row.overdue) {
       // Expire it (committed below) and refuse the command: the deadline has passed.
       await applyTransitions(client, [expiryTransition(row.action_id, row.policy.timeout_seconds)], now);
