@@ -11,4 +11,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=bootstrap.sh
 . scripts/bootstrap.sh
 
+# The services run from the compiled build, as in the image (bench/lib/system.ts).
+pnpm build
 exec node --import tsx bench/run.ts "$@"

@@ -174,11 +174,11 @@ describe('docker-compose.yml', () => {
     });
   });
 
-  it('builds the three services from the one Dockerfile, SERVICE choosing which', () => {
+  it('builds the services from the one Dockerfile, SERVICE choosing which', () => {
     const dockerfile = read('Dockerfile');
     expect(dockerfile).toMatch(/^ARG SERVICE=/m);
-    expect(dockerfile).toMatch(/services\/\$\{SERVICE\}\/src\/main\.ts/);
-    for (const name of APP_SERVICES) {
+    expect(dockerfile).toMatch(/services\/\$\{SERVICE\}\/dist\/main\.js/);
+    for (const name of [...APP_SERVICES, 'mcp']) {
       const build = services[name]?.build;
       expect(build, name).toMatchObject({ context: '.', args: { SERVICE: name } });
       expect(build?.dockerfile ?? 'Dockerfile').toBe('Dockerfile');
@@ -209,7 +209,15 @@ describe('docker-compose.yml', () => {
     expect(Object.keys(services.approval?.depends_on ?? {}).sort()).toEqual(['migrate', 'nats', 'policy']);
     expect(Object.keys(services.notifier?.depends_on ?? {})).toContain('migrate');
     expect(Object.keys(services.migrate?.depends_on ?? {})).toEqual(['postgres']);
-    expect(services.migrate?.command).toEqual(['node', '--import', 'tsx', 'scripts/migrate.ts']);
+    // The image holds the compiled migrate job of each service with a schema (scripts/migrate.ts,
+    // `pnpm migrate`, runs both from the sources); test/compiled-services.test.ts runs this command.
+    expect(services.migrate?.command).toEqual([
+      'sh',
+      '-c',
+      'node services/approval/dist/migrate.js && node services/notifier/dist/migrate.js',
+    ]);
+    for (const name of ['approval', 'notifier'])
+      expect(existsSync(join(REPO_ROOT, `services/${name}/src/migrate.ts`)), name).toBe(true);
     expect(read('package.json')).toContain('"migrate": "node --import tsx scripts/migrate.ts"');
     // /readyz checks PostgreSQL, NATS and the policy service.
     expect(services.approval?.healthcheck?.test.join(' ')).toContain('http://127.0.0.1:8080/readyz');
@@ -394,7 +402,8 @@ describe('the policy health check', () => {
     expect(test[0]).toBe('CMD-SHELL');
     // Its own server even with NATS_URL set: on a shared one a policy service may answer already.
     const nats = await useTestNats({ own: true });
-    // The container's working directory is the repository root (/app), as here.
+    // The container's working directory (/app) holds services/policy with its dependencies, as
+    // the repository root does here (test/compiled-services.test.ts builds that layout).
     const check = () =>
       run('sh', ['-c', test[1] as string], {
         cwd: REPO_ROOT,

@@ -1,7 +1,7 @@
 /**
  * Starts Countersign for a benchmark the way it runs in production, on this machine: a durable
  * PostgreSQL (fsync on), a nats-server with JetStream, and the services as real processes
- * (policy, approval, notifier), each with its production log level. Everything is registered
+ * (policy, approval, notifier) from the compiled build, each with its production log level. Everything is registered
  * with the caller's Cleanup before it can fail.
  */
 import { randomBytes } from 'node:crypto';
@@ -160,6 +160,18 @@ async function service(
 ): Promise<ServiceProcess> {
   const { NATS_URL: _url, ...credentials } = benchNatsAuth().env(name, '');
   const proc = await startServiceProcess(name, {
+    // The compiled build (scripts/bench.sh runs `pnpm build` first), resolving the workspace
+    // packages to their dist/ as the image does: what runs in production is what is measured.
+    command: {
+      file: process.execPath,
+      args: [
+        '--conditions=countersign-dist',
+        // BENCH_CPU_PROF=<dir>: each service writes a V8 CPU profile there when it stops.
+        ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+        join(REPO_ROOT, `services/${name}/dist/main.js`),
+      ],
+      cwd: REPO_ROOT,
+    },
     env: { DIRECTORY_FILE: BENCH_DIRECTORY, ...credentials, ...env },
     maxLogLines: KEEP_LOG_LINES,
     timeout: 60_000,

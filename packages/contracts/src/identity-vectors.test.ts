@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { canonicalIdentity, Identity } from './identity.js';
+import { canonicalIdentity, canonicalizeFully, Identity } from './identity.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const REPO_ROOT = join(here, '../../..');
@@ -96,4 +96,40 @@ describe('the Python SDK table of confusable scripts', () => {
       join(REPO_ROOT, 'sdks/python/src/countersign/_scripts.py'),
     );
   }, 60_000);
+});
+
+describe('the ASCII fast path of canonicalIdentity', () => {
+  it('answers exactly what the full path answers', () => {
+    // Every string of up to three characters over ASCII letters of both cases, digits, the
+    // allowed symbols, separators, spaces and look-alikes, and every shared vector.
+    const alphabet = [
+      'a',
+      'Z',
+      'k',
+      '0',
+      '9',
+      '_',
+      '-',
+      '@',
+      '+',
+      '.',
+      ' ',
+      '\t',
+      '/',
+      'é',
+      'а',
+      'ı',
+      'K',
+      '\u200b',
+    ];
+    const inputs = [''];
+    for (let length = 1; length <= 3; length++) {
+      for (const prefix of inputs.filter((s) => [...s].length === length - 1)) {
+        for (const c of alphabet) inputs.push(prefix + c);
+      }
+    }
+    inputs.push(...vectors.map((v) => v.input), 'a'.repeat(128), 'a'.repeat(129), 'billing-job', 'a.b.c');
+    for (const input of inputs)
+      expect(canonicalIdentity(input), JSON.stringify(input)).toEqual(canonicalizeFully(input));
+  });
 });

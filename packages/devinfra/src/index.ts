@@ -37,6 +37,7 @@ export {
 } from './postgres.js';
 export { type ManagedProcess, spawnManaged, stopProcess } from './processes.js';
 export {
+  type ServiceCommand,
   type ServiceName,
   type ServiceProcess,
   ServiceStartError,

@@ -56,6 +56,18 @@ export interface SpawnServiceOptions {
   onLine?: (line: string) => void;
   /** Keep only the last this many log lines (benchmarks log millions). Default: all of them. */
   maxLogLines?: number;
+  /**
+   * The program to run instead of the service's TypeScript sources under tsx: the
+   * compiled-services test runs the image's command in the layout the image has.
+   */
+  command?: ServiceCommand;
+}
+
+/** A service started some other way than `node --import tsx services/<name>/src/main.ts`. */
+export interface ServiceCommand {
+  file: string;
+  args: readonly string[];
+  cwd: string;
 }
 
 // tsx as a loader in the service's own process, not its CLI: the CLI runs the script in a
@@ -81,14 +93,15 @@ export async function startServiceProcess(
   let stopped = false;
 
   const launch = async () => {
-    const proc = spawnManaged(
-      process.execPath,
-      [...tsxLoader, join(REPO_ROOT, `services/${name}/src/main.ts`)],
-      {
-        cwd: REPO_ROOT,
-        env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...options.env },
-      },
-    );
+    const command = options.command ?? {
+      file: process.execPath,
+      args: [...tsxLoader, join(REPO_ROOT, `services/${name}/src/main.ts`)],
+      cwd: REPO_ROOT,
+    };
+    const proc = spawnManaged(command.file, [...command.args], {
+      cwd: command.cwd,
+      env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...options.env },
+    });
     current = proc;
     let ready = false;
     let buffer = '';

@@ -96,6 +96,14 @@ export function classify(data: Uint8Array): Classified {
       return { kind: 'unaddressable', error: refused };
     }
   }
+  // The common case first, in one schema pass: a valid request has a valid action_id, so the
+  // Addressable pass below is only for telling an invalid message's requester why.
+  let invalid: CountersignError | undefined;
+  if (refused === undefined) {
+    const parsed = ApprovalRequest.safeParse(value);
+    if (parsed.success) return { kind: 'item', item: { kind: 'request', request: parsed.data } };
+    invalid = invalidRequest(parsed.error);
+  }
   const addressed = Addressable.safeParse(value);
   if (!addressed.success) return { kind: 'unaddressable', error: refused ?? invalidRequest(addressed.error) };
   const action_id = addressed.data.action_id;
@@ -109,14 +117,11 @@ export function classify(data: Uint8Array): Classified {
     );
     return { kind: 'item', item: { kind: 'invalid', action_id, raw: shallow, error: refused } };
   }
-  const parsed = ApprovalRequest.safeParse(value);
-  if (!parsed.success) {
-    return {
-      kind: 'item',
-      item: { kind: 'invalid', action_id, raw: value, error: invalidRequest(parsed.error) },
-    };
-  }
-  return { kind: 'item', item: { kind: 'request', request: parsed.data } };
+  // Not refused, so the request pass above ran, and failed.
+  return {
+    kind: 'item',
+    item: { kind: 'invalid', action_id, raw: value, error: invalid as CountersignError },
+  };
 }
 
 /**

@@ -64,7 +64,9 @@ export async function decide(
     await options.inTransaction?.(client);
     return vote(deps, client, row, now, input, actor);
   });
-  deps.logger.info(
+  // Debug, not info: one line per vote on the hottest command path (the vote and its outcome
+  // are in the audit chain and the decided event; the decision metric counts them).
+  deps.logger.debug(
     { action_id: input.action_id, decider: actor, approved: input.approved, status: approval.status },
     'vote recorded',
   );

@@ -19,7 +19,7 @@ import { findApproval, notFound } from '../queries.js';
 import { APPROVAL_COLUMNS, type ApprovalRow, iso, toApproval, type VoteJson } from '../records.js';
 import { Actors } from './actors.js';
 import { auditedTransaction } from './audited-transaction.js';
-import { transactionNow } from './clock.js';
+import { lockWithNow } from './clock.js';
 import type { LifecycleDeps } from './deps.js';
 import { eventFor, insertOutbox } from './outbox-rows.js';
 import { receiptVote, signReceipt } from './receipts.js';
@@ -173,10 +173,12 @@ export async function onPending<T>(
   const result = await auditedTransaction<Locked<T>>(
     deps,
     async (client) => {
-      const row = await findApproval(client, actionId, { lock: true });
-      if (!row) return { kind: 'refused', error: notFound(actionId) };
+      const now = await lockWithNow(client, actionId);
+      // Read after the lock is granted, by a statement of its own: its snapshot sees every vote and
+      // status change committed by whoever held the lock before (a locking read's own snapshot may not).
+      const row = now ? await findApproval(client, actionId) : undefined;
+      if (!now || !row) return { kind: 'refused', error: notFound(actionId) };
       if (row.status !== 'pending') return { kind: 'refused', error: closedError(row) };
-      const now = await transactionNow(client);
       if (row.overdue) {
         // Expire it (committed below) and refuse the command: the deadline has passed.
         await applyTransitions(deps, client, [expiryTransition(row)], now);
