@@ -76,6 +76,7 @@ export {
   Vote,
   WebhookBody,
 } from './schemas.js';
+export { type SlackAction, SlackActions } from './slack.js';
 export {
   type ActorField,
   actorSubject,

@@ -23,6 +23,7 @@ import { isOidcFingerprint, type OidcSignIn, startOidc } from './oidc.js';
 import { SignInLimiter } from './rate-limit.js';
 import { reviewRoutes } from './review.js';
 import { isSignedOut } from './sign-outs.js';
+import { slackRoutes } from './slack.js';
 import { ssoRoutes } from './sso.js';
 import { type ApiToken, TokenStore } from './tokens.js';
 
@@ -115,6 +116,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     ...reviewRoutes(app),
     ...dashboardRoutes(app),
     ...(oidc ? ssoRoutes(app, oidc) : []),
+    ...(settings.slack ? slackRoutes(app, settings.slack) : []),
     ...assetRoutes(),
   ];
 
