@@ -23,7 +23,7 @@ import { isOidcFingerprint, type OidcSignIn, startOidc } from './oidc.js';
 import { SignInLimiter } from './rate-limit.js';
 import { reviewRoutes } from './review.js';
 import { isSignedOut } from './sign-outs.js';
-import { slackRoutes } from './slack.js';
+import { slackDoor } from './slack.js';
 import { ssoRoutes } from './sso.js';
 import { type ApiToken, TokenStore } from './tokens.js';
 
@@ -110,13 +110,14 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     publicOrigin,
     draining: () => draining,
   };
+  const slack = settings.slack ? slackDoor(app, settings.slack) : undefined;
   const routes: Route[] = [
     ...healthRoutes(app),
     ...apiRoutes(app),
     ...reviewRoutes(app),
     ...dashboardRoutes(app),
     ...(oidc ? ssoRoutes(app, oidc) : []),
-    ...(settings.slack ? slackRoutes(app, settings.slack) : []),
+    ...(slack?.routes ?? []),
     ...assetRoutes(),
   ];
 
@@ -152,6 +153,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       draining = true;
       if (settings.drainMs > 0) await new Promise((r) => setTimeout(r, settings.drainMs));
       events.stop();
+      // Clicks Slack was told were received are decided before the pool and NATS close.
+      await slack?.settled();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // Requests still running after a grace period are cut: shutdown has its own deadline.

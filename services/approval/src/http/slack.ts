@@ -93,8 +93,17 @@ export function answerText(
   return `Not recorded: ${error.message}`;
 }
 
-export function slackRoutes(app: HttpApp, slack: SlackDoorSettings): Route[] {
+/** The door's route, and a wait for the clicks it acknowledged but has not decided yet. */
+export interface SlackDoor {
+  routes: Route[];
+  /** Resolves once every acknowledged click is decided and answered: shutdown waits for it. */
+  settled(): Promise<void>;
+}
+
+export function slackDoor(app: HttpApp, slack: SlackDoorSettings): SlackDoor {
   const logger = app.logger.child({ door: 'slack' });
+  // Clicks acknowledged to Slack and still being decided: a shutdown must not drop them.
+  const inFlight = new Set<Promise<void>>();
 
   /** Posts an ephemeral answer to the click's response_url; a failure is logged, never thrown. */
   const answer = async (click: Pick<SlackClick, 'responseUrl' | 'actionId'>, text: string) => {
@@ -146,7 +155,7 @@ export function slackRoutes(app: HttpApp, slack: SlackDoorSettings): Route[] {
     await answer(click, text);
   };
 
-  return [
+  const routes: Route[] = [
     {
       method: 'POST',
       path: '/slack/interactions',
@@ -190,10 +199,17 @@ export function slackRoutes(app: HttpApp, slack: SlackDoorSettings): Route[] {
           return;
         }
         // Not awaited: Slack's 3-second deadline includes the policy call and the write.
-        void decideClick(click, person.id);
+        const decided = decideClick(click, person.id).finally(() => inFlight.delete(decided));
+        inFlight.add(decided);
       },
     },
   ];
+  return {
+    routes,
+    settled: async () => {
+      await Promise.allSettled([...inFlight]);
+    },
+  };
 }
 
 /** Slack posts interactions form-encoded, the JSON in one `payload` field. */
