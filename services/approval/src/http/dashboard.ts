@@ -20,7 +20,7 @@ import { approvalStats, getApproval, listApprovals } from '../queries.js';
 import { analyticsPanel, readAnalytics } from './analytics.js';
 import type { HttpApp, RequestContext, Route } from './app.js';
 import { fromThisOrigin, type Session } from './auth.js';
-import { type ExportFormat, streamExport } from './export.js';
+import { exportFormat, streamExport } from './export.js';
 import { html, queryString, type SafeHtml } from './html.js';
 import { BULK_LIMIT, type BulkResult, decideMany, waitingFor } from './inbox.js';
 import { authenticationRequired, readForm, redirect, sendHtml } from './io.js';
@@ -513,15 +513,10 @@ export function dashboardRoutes(app: HttpApp): Route[] {
       handle: async (ctx) => {
         const session = await sessionOf(ctx);
         if (!session) throw authenticationRequired('sign in to export');
-        const format = ctx.url.searchParams.get('format') ?? 'csv';
-        if (format !== 'csv' && format !== 'jsonl') {
-          throw new CountersignError('invalid_request', 'invalid request: format must be csv or jsonl', {
-            fields: [{ path: 'format', message: 'csv or jsonl' }],
-          });
-        }
+        const format = exportFormat(ctx.url.searchParams.get('format'));
         const { request } = readFilters(ctx.url);
         const { cursor: _cursor, limit: _limit, ...filter } = request;
-        const count = await streamExport(deps.pool, ctx.res, filter, format as ExportFormat);
+        const count = await streamExport(deps.pool, ctx.res, filter, format);
         app.logger.info({ identity: session.identity, format, approvals: count }, 'approvals exported');
       },
     },

@@ -5,11 +5,20 @@
  * query), so an export of a year holds one page in memory and the first bytes leave at once.
  */
 import type { ServerResponse } from 'node:http';
-import type { ApprovalWithHistory, ListRequest } from '@countersign/contracts';
+import { type ApprovalWithHistory, CountersignError, type ListRequest } from '@countersign/contracts';
 import type pg from 'pg';
 import { getApproval, listApprovals } from '../queries.js';
 
 export type ExportFormat = 'csv' | 'jsonl';
+
+/** The `format` parameter: csv (the default) or jsonl; anything else is invalid_request. */
+export function exportFormat(value: string | null): ExportFormat {
+  if (value === null || value === 'csv') return 'csv';
+  if (value === 'jsonl') return 'jsonl';
+  throw new CountersignError('invalid_request', 'invalid request: format must be csv or jsonl', {
+    fields: [{ path: 'format', message: 'csv or jsonl' }],
+  });
+}
 
 /** Approvals read per page while exporting. */
 const PAGE = 100;
