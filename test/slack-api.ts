@@ -15,6 +15,8 @@ export interface SlackCall {
   authorization: string | undefined;
   // biome-ignore lint/suspicious/noExplicitAny: Slack arguments of any shape; tests assert on them.
   args: Record<string, any>;
+  /** The ts Slack gave a posted message. */
+  ts?: string;
 }
 
 async function bodyOf(req: IncomingMessage): Promise<string> {
@@ -33,7 +35,11 @@ function argsOf(req: IncomingMessage, text: string): Record<string, unknown> {
   return args;
 }
 
-export async function startSlackApi() {
+/**
+ * `slowPostMs`: how long chat.postMessage takes to answer for messages whose text contains
+ * `-slow-` (a post still in flight when the decision arrives).
+ */
+export async function startSlackApi(options: { slowPostMs?: number } = {}) {
   const calls: SlackCall[] = [];
   let seq = 0;
   const server = createServer(async (req, res) => {
@@ -50,11 +56,16 @@ export async function startSlackApi() {
     }
     const method = path.replace(/^\/api\//, '');
     const args = argsOf(req, text);
-    calls.push({ method, authorization: req.headers.authorization, args });
+    const call: SlackCall = { method, authorization: req.headers.authorization, args };
+    calls.push(call);
     switch (method) {
       case 'chat.postMessage': {
         seq += 1;
         const ts = `1700000000.${String(seq).padStart(6, '0')}`;
+        call.ts = ts;
+        if (String(args.text).includes('-slow-') && options.slowPostMs) {
+          await new Promise((resolve) => setTimeout(resolve, options.slowPostMs));
+        }
         answer({ ok: true, channel: args.channel, ts, message: { text: args.text, ts } });
         return;
       }

@@ -35,7 +35,7 @@ function directoryWithSlack(): string {
   return file;
 }
 
-const slack = await startSlackApi();
+const slack = await startSlackApi({ slowPostMs: 1500 });
 const directoryFile = directoryWithSlack();
 const tokens = {
   alice: `alice-${randomBytes(16).toString('hex')}`,
@@ -89,12 +89,16 @@ async function interact(request: { body: string; headers: Record<string, string>
 async function pendingPayment(label: string): Promise<{ id: string; posted: SlackCall; ts: string }> {
   const id = `slack-${label}-${randomBytes(4).toString('hex')}`;
   await call(sys.nc, 'submit', payment(id, 1500));
+  return { id, ...(await postedAbout(id)) };
+}
+
+/** The chat.postMessage call about `id`, once Slack received it (answered or not). */
+async function postedAbout(id: string): Promise<{ posted: SlackCall; ts: string }> {
   const posted = await waitUntil(
     () => slack.callsOf('chat.postMessage').find((c) => String(c.args.text).includes(id)),
     { timeout: 20_000, message: `the Slack message about ${id}` },
   );
-  const ts = `1700000000.${String(slack.callsOf('chat.postMessage').indexOf(posted) + 1).padStart(6, '0')}`;
-  return { id, posted, ts };
+  return { posted, ts: posted.ts as string };
 }
 
 const statusOf = async (id: string) => (await call(sys.nc, 'get', { action_id: id })).status;
@@ -221,5 +225,25 @@ describe('the Slack app', () => {
     });
     expect(JSON.stringify(update.args.blocks)).toContain('rejected by alice at ');
     expect((update.args.blocks as { type: string }[]).some((b) => b.type === 'actions')).toBe(false);
+  });
+
+  it('updates the message a decision overtook: the post was still in flight when the decision came', async () => {
+    const id = `slack-slow-${randomBytes(4).toString('hex')}`;
+    await call(sys.nc, 'submit', payment(id, 1500));
+    const { ts } = await postedAbout(id);
+    // Slack has the message but has not answered yet: the decision arrives meanwhile.
+    const res = await fetch(`${base}/api/v1/approvals/${id}/decide`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens.alice}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ approved: true }),
+    });
+    expect(res.status).toBe(200);
+    const update = await waitUntil(() => slack.callsOf('chat.update').find((c) => c.args.ts === ts), {
+      timeout: 20_000,
+      message: `chat.update of ${ts}`,
+    });
+    expect(JSON.stringify(update.args.blocks)).toContain('approved by alice at ');
+    // One message about it, updated in place: no second message with the decision.
+    expect(slack.callsOf('chat.postMessage').filter((c) => String(c.args.text).includes(id))).toHaveLength(1);
   });
 });

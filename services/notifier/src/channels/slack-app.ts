@@ -4,7 +4,12 @@ import { approversOf, type DirectorySource } from '../approvers.js';
 import type { SlackSettings } from '../channel-config.js';
 import type { Outcome } from '../outcome.js';
 import type { ReviewLinks } from '../review-links.js';
-import { forgetSlackMessage, postedSlackMessage, recordSlackMessage } from '../store/slack-messages.js';
+import {
+  forgetSlackMessage,
+  postedSlackMessage,
+  recordSlackMessage,
+  withSlackMessageLock,
+} from '../store/slack-messages.js';
 import { decidedSlackMessage, pendingSlackMessage } from './slack-message.js';
 import type { Channel } from './types.js';
 
@@ -60,58 +65,65 @@ export function createSlackAppChannel(settings: SlackSettings, deps: SlackAppCha
     async send({ event }) {
       const approval = event.data;
       try {
-        if (event.type === 'approval.pending') {
-          const approvers = approversOf(approval, deps.directory.current());
-          const links = settings.review_buttons ? deps.reviewLinks : undefined;
-          const message = pendingSlackMessage(
-            approval,
-            approvers.map(({ identity, slackUser }) => ({ identity, slackUser })),
-            links
-              ? approvers.map(({ identity }) => ({ approver: identity, url: links(approval, identity) }))
-              : [],
-            { decisionButtons: true },
-          );
-          const posted = await client.chat.postMessage({
-            ...(message as Omit<ChatPostMessageArguments, 'channel'>),
-            channel: app.channel,
-          } as ChatPostMessageArguments);
-          if (!posted.ts || !posted.channel)
-            return { result: 'failed', error: 'chat.postMessage returned no ts' };
-          try {
-            await recordSlackMessage(deps.pool, {
-              channel: settings.name,
-              actionId: approval.action_id,
-              slackChannel: posted.channel,
-              ts: posted.ts,
-            });
-          } catch (err) {
-            // Posted, but not recorded: a resend would post it twice, so it is not resent (and
-            // the decision will be posted as a message of its own).
-            return {
-              result: 'unknown',
-              error: `posted ${posted.ts}, not recorded: ${(err as Error).message}`,
-            };
+        return await withSlackMessageLock(deps.pool, settings.name, approval.action_id, async (db) => {
+          if (event.type === 'approval.pending') {
+            if (await postedSlackMessage(db, settings.name, approval.action_id)) {
+              // Posted before (a replayed event): a second message would show live buttons twice.
+              return { result: 'delivered', detail: 'already posted' } satisfies Outcome;
+            }
+            const approvers = approversOf(approval, deps.directory.current());
+            const links = settings.review_buttons ? deps.reviewLinks : undefined;
+            const message = pendingSlackMessage(
+              approval,
+              approvers.map(({ identity, slackUser }) => ({ identity, slackUser })),
+              links
+                ? approvers.map(({ identity }) => ({ approver: identity, url: links(approval, identity) }))
+                : [],
+              { decisionButtons: true },
+            );
+            const posted = await client.chat.postMessage({
+              ...(message as Omit<ChatPostMessageArguments, 'channel'>),
+              channel: app.channel,
+            } as ChatPostMessageArguments);
+            if (!posted.ts || !posted.channel) {
+              return { result: 'failed', error: 'chat.postMessage returned no ts' } satisfies Outcome;
+            }
+            try {
+              await recordSlackMessage(db, {
+                channel: settings.name,
+                actionId: approval.action_id,
+                slackChannel: posted.channel,
+                ts: posted.ts,
+              });
+            } catch (err) {
+              // Posted, but not recorded: a resend would post it twice, so it is not resent (and
+              // the decision will be posted as a message of its own).
+              return {
+                result: 'unknown',
+                error: `posted ${posted.ts}, not recorded: ${(err as Error).message}`,
+              } satisfies Outcome;
+            }
+            return { result: 'delivered', detail: `posted ${posted.ts}` } satisfies Outcome;
           }
-          return { result: 'delivered', detail: `posted ${posted.ts}` };
-        }
-        const message = decidedSlackMessage(approval);
-        const pending = await postedSlackMessage(deps.pool, settings.name, approval.action_id);
-        if (pending) {
-          await client.chat.update({
-            channel: pending.slackChannel,
-            ts: pending.ts,
+          const message = decidedSlackMessage(approval);
+          const pending = await postedSlackMessage(db, settings.name, approval.action_id);
+          if (pending) {
+            await client.chat.update({
+              channel: pending.slackChannel,
+              ts: pending.ts,
+              text: message.text as string,
+              blocks: message.blocks as never,
+            });
+            await forgetSlackMessage(db, settings.name, approval.action_id);
+            return { result: 'delivered', detail: `updated ${pending.ts}` } satisfies Outcome;
+          }
+          const posted = await client.chat.postMessage({
+            channel: app.channel,
             text: message.text as string,
             blocks: message.blocks as never,
           });
-          await forgetSlackMessage(deps.pool, settings.name, approval.action_id);
-          return { result: 'delivered', detail: `updated ${pending.ts}` };
-        }
-        const posted = await client.chat.postMessage({
-          channel: app.channel,
-          text: message.text as string,
-          blocks: message.blocks as never,
+          return { result: 'delivered', detail: `posted ${posted.ts ?? ''}` } satisfies Outcome;
         });
-        return { result: 'delivered', detail: `posted ${posted.ts ?? ''}` };
       } catch (err) {
         return classifySlackError(err);
       }

@@ -1,5 +1,35 @@
 import type pg from 'pg';
 
+/**
+ * Runs `fn` holding a lock on (channel, approval) across replicas, in a transaction on one
+ * client: posting the pending message (and recording where it went) and updating it with the
+ * decision take it, so a decision arriving while the post is still in flight waits for its `ts`
+ * instead of posting a second message and leaving live buttons behind. Held at most one Slack
+ * call long (the channel's timeout).
+ */
+export async function withSlackMessageLock<T>(
+  pool: pg.Pool,
+  channel: string,
+  actionId: string,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    await client.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [
+      `countersign.slack:${channel}:${actionId}`,
+    ]);
+    const result = await fn(client);
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    await client.query('rollback').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
 /** Where Slack put the app's message about a pending approval. */
 export interface PostedSlackMessage {
   slackChannel: string;
@@ -8,7 +38,7 @@ export interface PostedSlackMessage {
 
 /** Records the message posted for `channel` and the approval (the first one stays: it is the one people see). */
 export async function recordSlackMessage(
-  pool: pg.Pool,
+  pool: pg.Pool | pg.PoolClient,
   message: { channel: string; actionId: string } & PostedSlackMessage,
 ): Promise<void> {
   await pool.query(
@@ -20,7 +50,7 @@ export async function recordSlackMessage(
 
 /** The message posted for `channel` and the approval, if one was. */
 export async function postedSlackMessage(
-  pool: pg.Pool,
+  pool: pg.Pool | pg.PoolClient,
   channel: string,
   actionId: string,
 ): Promise<PostedSlackMessage | undefined> {
@@ -33,7 +63,11 @@ export async function postedSlackMessage(
 }
 
 /** Forgets a message once it shows the decision: nothing will update it again. */
-export async function forgetSlackMessage(pool: pg.Pool, channel: string, actionId: string): Promise<void> {
+export async function forgetSlackMessage(
+  pool: pg.Pool | pg.PoolClient,
+  channel: string,
+  actionId: string,
+): Promise<void> {
   await pool.query('delete from notifier.slack_messages where channel = $1 and action_id = $2', [
     channel,
     actionId,
