@@ -298,6 +298,40 @@ export function openApi(): JsonSchema {
         'CleanupResponse',
         ['401', '500', '503'],
       ),
+      '/api/v1/approvals/export': {
+        get: {
+          operationId: 'exportApprovals',
+          summary:
+            'Every approval the list filters select, with its audit history, streamed as CSV or JSON Lines',
+          description:
+            'All pages of the filtered list (no cursor or limit). CSV: one row per audit event, the approval columns repeated, RFC 4180 quoting, CRLF lines, and fields starting with =, +, -, @, tab or carriage return prefixed with a single quote (spreadsheet formula injection). JSON Lines: one ApprovalWithHistory per line. Once streaming has begun, a failure cuts the stream.',
+          parameters: [
+            ...listParams.filter((p: { name: string }) => p.name !== 'limit' && p.name !== 'cursor'),
+            {
+              name: 'format',
+              in: 'query',
+              required: false,
+              schema: { type: 'string', enum: ['csv', 'jsonl'], default: 'csv' },
+            },
+          ],
+          responses: {
+            '200': {
+              description: 'The export, as an attachment',
+              content: {
+                'text/csv': { schema: { type: 'string' } },
+                'application/x-ndjson': {
+                  schema: {
+                    type: 'string',
+                    description:
+                      'One ApprovalWithHistory (#/components/schemas/ApprovalWithHistory) per line.',
+                  },
+                },
+              },
+            },
+            ...errors('400', '401', '500', '503'),
+          },
+        },
+      },
       '/api/v1/approvals/{action_id}': {
         parameters: [ACTION_ID_PARAM],
         ...get(

@@ -194,6 +194,17 @@ describe('the notifier’s retention job', () => {
         [`${name}-${tag}`, days],
       );
 
+    // Slack app messages whose decision never came to update them: forgotten with the events.
+    for (const [name, days] of [
+      ['old', 61],
+      ['recent', 59],
+    ] as const)
+      await q(
+        `insert into notifier.slack_messages (channel, action_id, slack_channel, ts, posted_at)
+         values ('slack', $1, 'C0X', '1.2', now() - make_interval(days => $2))`,
+        [`${name}-${tag}`, days],
+      );
+
     const steps = notifierRetentionSteps(settings);
     // Another replica running a pass holds the lock: this one skips, deleting nothing.
     const other = await sys.pool.connect();
@@ -221,8 +232,11 @@ describe('the notifier’s retention job', () => {
     });
     expect(result).toEqual({
       skipped: false,
-      deleted: { deliveries: 3, dead_letters: 2, invalid_events: 1, events: 2 },
+      deleted: { deliveries: 3, dead_letters: 2, invalid_events: 1, events: 2, slack_messages: 1 },
     });
+    expect(
+      await keys('select action_id from notifier.slack_messages where action_id like $1', [`%-${tag}`]),
+    ).toEqual([`recent-${tag}`]);
 
     const left = await q(
       `select e.id, array_remove(array_agg(d.status || ':' || extract(day from now() - d.finished_at)::int order by d.id), null) as deliveries
@@ -261,7 +275,7 @@ describe('the notifier’s retention job', () => {
       await runRetention({ pool: sys.pool, logger, lockName: NOTIFIER_RETENTION_LOCK, steps, batchSize: 1 }),
     ).toEqual({
       skipped: false,
-      deleted: { deliveries: 0, dead_letters: 0, invalid_events: 0, events: 0 },
+      deleted: { deliveries: 0, dead_letters: 0, invalid_events: 0, events: 0, slack_messages: 0 },
     });
   });
 });

@@ -86,6 +86,7 @@ export {
   Vote,
   WebhookBody,
 } from './schemas.js';
+export { type SlackAction, SlackActions } from './slack.js';
 export {
   type ActorField,
   actorSubject,

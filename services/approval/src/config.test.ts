@@ -31,6 +31,22 @@ describe('ApprovalEnv HTTP settings', () => {
     });
   });
 
+  it('opens the Slack door only with a signing secret and HTTP, never printing the secret', () => {
+    const http = { ...base, HTTP_PORT: '0', REVIEW_LINK_SECRET: secret };
+    expect(loadConfig(ApprovalEnv, http).http?.slack).toBeUndefined();
+    const signing = 's'.repeat(32);
+    const config = loadConfig(ApprovalEnv, { ...http, SLACK_SIGNING_SECRET: signing });
+    expect(config.http?.slack).toMatchObject({
+      responseUrlPrefix: 'https://hooks.slack.com/',
+      responseTimeoutMs: 5_000,
+    });
+    expect(config.http?.slack?.signingSecret.reveal()).toBe(signing);
+    expect(JSON.stringify(config)).not.toContain(signing);
+    expect(() => loadConfig(ApprovalEnv, { ...base, SLACK_SIGNING_SECRET: signing })).toThrow(
+      /SLACK_SIGNING_SECRET: needs HTTP_PORT/,
+    );
+  });
+
   it('needs REVIEW_LINK_SECRET of 32+ characters with HTTP_PORT', () => {
     expect(() => loadConfig(ApprovalEnv, { ...base, HTTP_PORT: '0' })).toThrow(
       /REVIEW_LINK_SECRET: required/,

@@ -146,6 +146,18 @@ export const ApprovalVariables = CommonEnv.extend({
   OIDC_SCOPES: env
     .string('openid email profile')
     .refine((s) => s.split(/\s+/).includes('openid'), 'must include openid'),
+
+  // ---- The Slack app's interactivity door, POST /slack/interactions (needs HTTP_PORT) ----
+  /** The Slack app's signing secret; unset = no Slack door. Never logged. */
+  SLACK_SIGNING_SECRET: z
+    .string()
+    .min(16, 'must be the Slack app signing secret')
+    .transform((v) => new Secret(v))
+    .optional(),
+  /** Answers to clicks are posted only to response URLs starting with this. */
+  SLACK_RESPONSE_URL_PREFIX: env.string('https://hooks.slack.com/'),
+  /** How long one answer to a response URL may take. */
+  SLACK_RESPONSE_TIMEOUT: env.duration('5s', { min: 100, max: 60_000 }),
 }).superRefine((config, ctx) => {
   const oidc = ['OIDC_ISSUER', 'OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET'] as const;
   const set = oidc.filter((k) => config[k] !== undefined);
@@ -184,6 +196,13 @@ export const ApprovalVariables = CommonEnv.extend({
       code: 'custom',
       path: ['SIGNING_KEYS'],
       message: 'set SIGNING_KEYS_FILE or SIGNING_KEYS, not both',
+    });
+  }
+  if (config.SLACK_SIGNING_SECRET !== undefined && config.HTTP_PORT === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['SLACK_SIGNING_SECRET'],
+      message: 'needs HTTP_PORT (Slack posts clicks to POST /slack/interactions)',
     });
   }
   if (config.HTTP_PORT !== undefined && config.REVIEW_LINK_SECRET === undefined) {
@@ -273,6 +292,13 @@ function httpSettings(v: z.output<typeof ApprovalVariables>): HttpSettings | und
     drainMs: v.HTTP_DRAIN,
     expiryBatchSize: v.EXPIRY_BATCH_SIZE,
     signInPerMinute: v.SIGNIN_RATE_LIMIT,
+    slack: v.SLACK_SIGNING_SECRET
+      ? {
+          signingSecret: v.SLACK_SIGNING_SECRET,
+          responseUrlPrefix: v.SLACK_RESPONSE_URL_PREFIX,
+          responseTimeoutMs: v.SLACK_RESPONSE_TIMEOUT,
+        }
+      : undefined,
     oidc:
       v.OIDC_ISSUER && v.OIDC_CLIENT_ID && v.OIDC_CLIENT_SECRET
         ? {

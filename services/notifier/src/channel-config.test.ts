@@ -20,10 +20,20 @@ describe('channels file', () => {
     const example = parse(readFileSync(new URL('../channels.example.yaml', import.meta.url), 'utf8'));
     const config = resolveChannels(
       example,
-      { ACME_WEBHOOK_SECRET: secret, OPS_SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T/B/x' },
+      {
+        ACME_WEBHOOK_SECRET: secret,
+        OPS_SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T/B/x',
+        SLACK_BOT_TOKEN: 'xoxb-example',
+      },
       { allowHttp: false },
     );
-    expect(config.channels.map((c) => c.type).sort()).toEqual(['email', 'markdown', 'slack', 'webhook']);
+    expect(config.channels.map((c) => c.type).sort()).toEqual([
+      'email',
+      'markdown',
+      'slack',
+      'slack',
+      'webhook',
+    ]);
     expect(config.secrets).toContain(secret);
   });
 
@@ -87,6 +97,30 @@ describe('channels file', () => {
       allowHttp: false,
     }).channels;
     expect(on).toMatchObject({ review_buttons: true });
+  });
+
+  it('takes the Slack app (bot token and channel id) instead of a webhook, never both', () => {
+    const app = { name: 'ops', type: 'slack', token_env: 'SLACK_BOT_TOKEN', channel: 'C0OPS' };
+    const env = { SLACK_BOT_TOKEN: 'xoxb-1-2-secret', SLACK_URL: 'https://hooks.slack.com/services/T/B/x' };
+    const config = resolveChannels({ channels: [app] }, env, { allowHttp: false });
+    expect(config.channels[0]).toMatchObject({
+      type: 'slack',
+      app: { channel: 'C0OPS', apiUrl: 'https://slack.com/api/' },
+    });
+    // The token is scrubbed from error text like every secret.
+    expect(config.secrets).toContain('xoxb-1-2-secret');
+    expect(refusal({ channels: [{ ...app, url_env: 'SLACK_URL' }] })).toContain(
+      'give exactly one of url_env (incoming webhook), token_env (Slack app)',
+    );
+    expect(refusal({ channels: [{ name: 'ops', type: 'slack', token_env: 'SLACK_BOT_TOKEN' }] })).toContain(
+      'channels.0.channel: required with token_env',
+    );
+    expect(refusal({ channels: [{ ...app, channel: '#ops' }] })).toContain('must be a Slack channel id');
+    expect(() =>
+      resolveChannels({ channels: [{ ...app, api_url: 'http://127.0.0.1:1/api/' }] }, env, {
+        allowHttp: false,
+      }),
+    ).toThrow('api_url must be https');
   });
 
   it('refuses two markdown channels on one folder: a file belongs to one channel', () => {

@@ -55,7 +55,20 @@ const SlackChannelConfig = z.strictObject({
   ...common,
   type: z.literal('slack'),
   /** Environment variable holding the incoming-webhook URL (the URL is the credential). */
-  url_env: EnvName,
+  url_env: EnvName.optional(),
+  /**
+   * The Slack app instead of a webhook: the environment variable holding its bot token
+   * (`xoxb-…`). Messages then carry Approve and Reject buttons (handled by the approval
+   * service's Slack door) and are updated in place once the approval is decided, from any door.
+   */
+  token_env: EnvName.optional(),
+  /** The Slack channel id (`C…`) the app posts to; required with `token_env`. */
+  channel: z
+    .string()
+    .regex(/^[CGD][A-Z0-9]{2,}$/, 'must be a Slack channel id such as C0123ABCD')
+    .optional(),
+  /** The Slack Web API base URL (tests point it at a local server). */
+  api_url: z.url().default('https://slack.com/api/'),
   /**
    * A Review button per approver. Off by default: a button is a personal review link, and
    * anyone in the Slack channel can open any button, so turn it on only where every member of
@@ -102,6 +115,21 @@ export const ChannelsFile = z
         });
       }
       seen.add(channel.name);
+      if (channel.type === 'slack') {
+        if ((channel.url_env === undefined) === (channel.token_env === undefined)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['channels', index],
+            message: 'give exactly one of url_env (incoming webhook), token_env (Slack app)',
+          });
+        } else if (channel.token_env !== undefined && channel.channel === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['channels', index, 'channel'],
+            message: 'required with token_env (the Slack channel id the app posts to)',
+          });
+        }
+      }
       if (channel.type === 'webhook' && (channel.url === undefined) === (channel.url_env === undefined)) {
         ctx.addIssue({
           code: 'custom',
@@ -125,7 +153,11 @@ export type WebhookSettings = Omit<WebhookChannelConfig, 'url' | 'url_env' | 'se
   /** The decoded signing key (the base64 part of `whsec_…`). */
   key: Secret<Buffer>;
 };
-export type SlackSettings = Omit<SlackChannelConfig, 'url_env'> & { url: Secret<string> };
+/** A Slack channel: an incoming webhook (`url`), or the Slack app (`app`: bot token, channel id, API URL). */
+export type SlackSettings = Omit<SlackChannelConfig, 'url_env' | 'token_env' | 'channel' | 'api_url'> & {
+  url: Secret<string>;
+  app: { token: Secret<string>; channel: string; apiUrl: string } | undefined;
+};
 export type MarkdownSettings = MarkdownChannelConfig;
 export type ChannelSettings = EmailSettings | WebhookSettings | SlackSettings | MarkdownSettings;
 
@@ -230,8 +262,24 @@ export function resolveChannels(
         return { ...rest, url: checkUrl(channel.name, url, 'url'), key: new Secret(key) };
       }
       case 'slack': {
-        const { url_env, ...rest } = channel;
-        return { ...rest, url: checkUrl(channel.name, readEnv(channel.name, url_env), url_env) };
+        const { url_env, token_env, channel: slackChannel, api_url, ...rest } = channel;
+        if (token_env !== undefined && slackChannel !== undefined) {
+          const token = readEnv(channel.name, token_env);
+          if (token !== undefined) secrets.push(token);
+          // Not a secret (the token is): only its scheme is checked, as for every URL here.
+          if (new URL(api_url).protocol !== 'https:' && !options.allowHttp) {
+            problems.push(
+              `  channel ${channel.name}: api_url must be https (http needs WEBHOOK_ALLOW_HTTP=true)`,
+            );
+          }
+          return {
+            ...rest,
+            url: new Secret(''),
+            app: { token: new Secret(token ?? ''), channel: slackChannel, apiUrl: api_url },
+          };
+        }
+        const name = url_env as string;
+        return { ...rest, url: checkUrl(channel.name, readEnv(channel.name, name), name), app: undefined };
       }
       case 'markdown': {
         const directory = resolve(options.baseDir ?? '.', channel.directory);

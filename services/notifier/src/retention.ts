@@ -1,8 +1,8 @@
 /**
  * What the notifier prunes: deliveries once finished (with their attempts, by cascade), dead
  * letters after a longer retention (they are what an operator replays), invalid-event records
- * with the dead letters, and events once no delivery refers to them and they are older than
- * their own retention. Only tables of the `notifier` schema: the notifier's database role has no
+ * with the dead letters, events once no delivery refers to them and they are older than
+ * their own retention, and Slack app messages never updated, with the events. Only tables of the `notifier` schema: the notifier's database role has no
  * rights on the approval service's tables.
  */
 import { type Logger, type RetentionJob, type RetentionStep, startRetentionJob } from '@countersign/runtime';
@@ -54,6 +54,16 @@ export function notifierRetentionSteps(retention: NotifierRetention): RetentionS
                where e.received_at < ${CUTOFF}
                  and not exists (select 1 from notifier.deliveries d where d.event_id = e.id)
                limit $1)`,
+    },
+    {
+      name: 'slack_messages',
+      retentionMs: retention.eventsMs,
+      // A Slack app message is forgotten once updated with its decision; one whose decision never
+      // reached this channel (filtered out, dead-lettered) is forgotten with the events, long
+      // after any approval's deadline (at most seven days).
+      sql: `delete from notifier.slack_messages where (channel, action_id) in (
+              select channel, action_id from notifier.slack_messages
+               where posted_at < ${CUTOFF} limit $1)`,
     },
   ];
 }

@@ -76,6 +76,15 @@ services:
     expect(directory.identityOfNatsUser('billing-job')?.kind).toBe('service');
   });
 
+  it('maps a Slack member id to one person, and refuses one id for two people', () => {
+    const slack = Directory.parse('people:\n  frank: { slack_user: U0FRANK }\n  dave: {}\n');
+    expect(slack.identityOfSlackUser('U0FRANK')?.id).toBe('frank');
+    expect(slack.identityOfSlackUser('U0DAVE')).toBeUndefined();
+    expect(problems('people:\n  a: { slack_user: U0SAME }\n  b: { slack_user: U0SAME }\n')).toEqual([
+      "people.b: Slack member U0SAME is also a's",
+    ]);
+  });
+
   it('maps an OpenID sign-in by subject, else only by a verified email', () => {
     expect(directory.identityOfOidc({ sub: 'sub-frank' })?.id).toBe('frank');
     expect(

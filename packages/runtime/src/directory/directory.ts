@@ -39,6 +39,7 @@ export class Directory {
     private readonly byNatsUser: ReadonlyMap<string, Principal>,
     private readonly byOidcSubject: ReadonlyMap<string, Principal>,
     private readonly byEmail: ReadonlyMap<string, Principal>,
+    private readonly bySlackUser: ReadonlyMap<string, Principal>,
   ) {}
 
   /** Parses YAML or JSON text; throws DirectoryError naming every problem. */
@@ -62,6 +63,7 @@ export class Directory {
     const byNatsUser = new Map<string, Principal>();
     const byOidcSubject = new Map<string, Principal>();
     const byEmail = new Map<string, Principal>();
+    const bySlackUser = new Map<string, Principal>();
     const claim = <K>(index: Map<K, Principal>, key: K, principal: Principal, what: string) => {
       const holder = index.get(key);
       if (holder)
@@ -95,11 +97,14 @@ export class Directory {
           claim(byOidcSubject, principal.oidc.subject, principal, 'the OpenID subject');
         const email = principal.oidc?.email ?? principal.email;
         if (email) claim(byEmail, email.toLowerCase(), principal, `email ${email}`);
+        // A Slack click is mapped to the one person holding the member id: never two.
+        if (principal.slack_user)
+          claim(bySlackUser, principal.slack_user, principal, `Slack member ${principal.slack_user}`);
       }
     }
     Directory.checkActsFor(byId, problems);
     if (problems.length > 0) throw new DirectoryError(problems);
-    return new Directory(revision, byId, byNatsUser, byOidcSubject, byEmail);
+    return new Directory(revision, byId, byNatsUser, byOidcSubject, byEmail, bySlackUser);
   }
 
   /**
@@ -159,6 +164,12 @@ export class Directory {
     if (!claims.email || claims.email_verified !== true) return undefined;
     const byEmail = this.byEmail.get(claims.email.toLowerCase());
     return byEmail?.kind === 'person' ? byEmail : undefined;
+  }
+
+  /** The person a Slack member id (from a signature-verified Slack request) is, by `slack_user`. */
+  identityOfSlackUser(slackUser: string): Extract<Principal, { kind: 'person' }> | undefined {
+    const principal = this.bySlackUser.get(slackUser);
+    return principal?.kind === 'person' ? principal : undefined;
   }
 
   rolesOf(id: string): readonly string[] {

@@ -24,6 +24,7 @@ import { actorMismatch, cancel, decide, expireAllDue, report, submit } from '../
 import { approvalStats, getApproval, listApprovals } from '../queries.js';
 import type { HttpApp, RequestContext, Route } from './app.js';
 import { bearerIdentity } from './auth.js';
+import { exportFormat, streamExport } from './export.js';
 import { readJsonObject, sendJson } from './io.js';
 
 /**
@@ -114,6 +115,23 @@ export function apiRoutes(app: HttpApp): Route[] {
       return submit(deps, parseWith(ApprovalRequest, actingAs(body, 'requested_by', identity)));
     }),
     route('GET', '/api/v1/approvals', 'list', async (ctx) => listApprovals(deps.pool, listQuery(ctx.url))),
+    {
+      // Before the :action_id route, which would take "export" for an id.
+      method: 'GET',
+      path: '/api/v1/approvals/export',
+      name: 'export',
+      kind: 'api',
+      handle: async (ctx) => {
+        const identity = who(ctx);
+        const query = new URL(ctx.url);
+        const format = exportFormat(query.searchParams.get('format'));
+        query.searchParams.delete('format');
+        // The list's filters; every page is exported, so no cursor or limit.
+        const { cursor: _cursor, limit: _limit, ...filter } = listQuery(query);
+        const count = await streamExport(deps.pool, ctx.res, filter, format);
+        app.logger.info({ identity, format, approvals: count }, 'approvals exported');
+      },
+    },
     route('GET', '/api/v1/approvals/:action_id', 'get', async (ctx) =>
       getApproval(deps.pool, parseWith(GetRequest, { action_id: id(ctx) }).action_id),
     ),

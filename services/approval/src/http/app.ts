@@ -12,6 +12,7 @@ import type { Session, Sessions } from './auth.js';
 import type { EventHub } from './events.js';
 import type { OidcSettings, OidcSignIn } from './oidc.js';
 import type { SignInLimiter } from './rate-limit.js';
+import type { SlackDoorSettings } from './slack.js';
 import type { TokenStore } from './tokens.js';
 
 export interface HttpSettings {
@@ -38,6 +39,8 @@ export interface HttpSettings {
   oidc?: OidcSettings | undefined;
   /** Sign-in attempts (token POSTs, OpenID starts and callbacks) per minute and client address. */
   signInPerMinute: number;
+  /** The Slack app's interactivity door (`POST /slack/interactions`); absent without SLACK_SIGNING_SECRET. */
+  slack?: SlackDoorSettings | undefined;
 }
 
 export interface HttpApp {

@@ -56,6 +56,18 @@ a.button.sso { display:inline-block; text-decoration:none; border-radius:6px; pa
 .notice { background:var(--okbg); color:var(--ok); padding:.6rem .9rem; border-radius:6px; }
 .error { background:var(--badbg); color:var(--bad); padding:.6rem .9rem; border-radius:6px; }
 .empty { color:var(--muted); }
+nav.tabs { display:flex; gap:.4rem; margin-bottom:1rem; }
+nav.tabs a { padding:.35rem .9rem; border-radius:6px; text-decoration:none; color:var(--fg); border:1px solid var(--line); background:#fff; }
+nav.tabs a.current { background:#151a26; color:#fff; border-color:#151a26; }
+.exports { font-size:.85em; color:var(--muted); display:flex; gap:.6rem; align-items:center; }
+form.bulk { display:flex; flex-wrap:wrap; gap:1rem; align-items:end; margin-bottom:1rem; }
+form.bulk label { display:flex; flex-direction:column; font-size:.85em; color:var(--muted); gap:.2rem; min-width:320px; }
+.error-inline { color:var(--bad); }
+.visually-hidden { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); white-space:nowrap; }
+.stats { display:grid; grid-template-columns:repeat(auto-fit,minmax(180px,1fr)); gap:1rem; margin-bottom:1rem; }
+.stat { border:1px solid var(--line); border-radius:8px; padding:.7rem 1rem; display:flex; flex-direction:column; }
+.stat .label { color:var(--muted); font-size:.85em; } .stat .value { font-size:1.6rem; font-weight:700; }
+svg.chart { max-width:100%; height:auto; }
 `;
 
 // Refetches every [data-live] region (server-rendered, already escaped) when the event stream
@@ -74,7 +86,11 @@ const JS = `'use strict';
         delete el.dataset.stale;
         const res = await fetch(el.dataset.src, { credentials: 'same-origin', headers: { accept: 'text/html' } });
         if (res.status === 401) { location.reload(); return; }
-        if (res.ok) el.innerHTML = await res.text();
+        if (!res.ok) continue;
+        // Selections of the bulk form survive a refresh: only rows that left lose theirs.
+        const checked = new Set(Array.from(el.querySelectorAll('input[type=checkbox]:checked')).map((c) => c.value));
+        el.innerHTML = await res.text();
+        for (const box of el.querySelectorAll('input[type=checkbox]')) if (checked.has(box.value)) box.checked = true;
       }
     } catch (err) {
       console.warn('countersign: refresh failed', err);

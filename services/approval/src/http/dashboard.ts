@@ -17,9 +17,12 @@ import {
 import { coerceError } from '@countersign/runtime';
 import { decide } from '../lifecycle/index.js';
 import { approvalStats, getApproval, listApprovals } from '../queries.js';
+import { analyticsPanel, readAnalytics } from './analytics.js';
 import type { HttpApp, RequestContext, Route } from './app.js';
 import { fromThisOrigin, type Session } from './auth.js';
+import { exportFormat, streamExport } from './export.js';
 import { html, queryString, type SafeHtml } from './html.js';
+import { BULK_LIMIT, type BulkResult, decideMany, waitingFor } from './inbox.js';
 import { authenticationRequired, readForm, redirect, sendHtml } from './io.js';
 import { recordSignOut } from './sign-outs.js';
 import { OIDC_START_PATH } from './sso.js';
@@ -94,6 +97,51 @@ function approvalRows(items: readonly Approval[]): SafeHtml {
   </table>`;
 }
 
+/** Tabs of the dashboard's pages. */
+function nav(current: 'list' | 'inbox' | 'analytics'): SafeHtml {
+  const tab = (id: typeof current, href: string, label: string) =>
+    html`<a href="${href}" ${id === current ? html`aria-current="page" class="current"` : null}>${label}</a>`;
+  return html`<nav class="tabs">${tab('inbox', '/dashboard/inbox', 'Waiting for me')}${tab('list', '/dashboard', 'All approvals')}${tab('analytics', '/dashboard/analytics', 'Analytics')}</nav>`;
+}
+
+/** The inbox: each approval with a checkbox of the bulk form (outside the table, by `form=`). */
+function inboxRows(items: readonly Approval[], truncated: boolean): SafeHtml {
+  if (items.length === 0) return html`<p class="empty">Nothing is waiting for you.</p>`;
+  return html`<table class="approvals inbox">
+    <thead><tr><th><span class="visually-hidden">Select</span></th><th>Action</th><th>Type</th><th>Description</th>
+      <th>Requested by</th><th>Risk</th><th>Expires</th></tr></thead>
+    <tbody>
+      ${items.map(
+        (a) => html`<tr data-action-id="${a.action_id}">
+          <td><input type="checkbox" name="action_id" value="${a.action_id}" form="bulk"
+            aria-label="Select ${a.action_id}"></td>
+          <td><a href="${detailHref(a.action_id)}"><code>${a.action_id}</code></a></td>
+          <td>${a.action_type}</td>
+          <td class="desc">${shorten(a.description)}</td>
+          <td>${a.requested_by}</td>
+          <td>${riskBadge(a.policy.risk)}</td>
+          <td>${time(a.expires_at)}</td>
+        </tr>`,
+      )}
+    </tbody>
+  </table>
+  ${truncated ? html`<p class="muted small">Only the newest pending approvals were looked at.</p>` : null}`;
+}
+
+function bulkResults(results: readonly BulkResult[], approved: boolean): SafeHtml {
+  const done = results.filter((r) => r.ok).length;
+  return html`<section class="card results" role="status">
+    <h2>${approved ? 'Approved' : 'Rejected'} ${done} of ${results.length}</h2>
+    <table class="bulk-results"><thead><tr><th>Action</th><th>Result</th></tr></thead><tbody>
+    ${results.map(
+      (r) => html`<tr data-action-id="${r.action_id}" data-result="${r.ok ? 'ok' : r.code}">
+        <td><a href="${detailHref(r.action_id)}"><code>${r.action_id}</code></a></td>
+        <td>${r.ok ? html`${statusBadge(r.status)} recorded` : html`<span class="error-inline">Not recorded (${r.code}): ${r.message}</span>`}</td>
+      </tr>`,
+    )}
+    </tbody></table></section>`;
+}
+
 function badgeInner(pending: number): SafeHtml {
   return html`<span class="count">${pending}</span> pending`;
 }
@@ -160,6 +208,34 @@ export function dashboardRoutes(app: HttpApp): Route[] {
         </section>`,
     });
 
+  const inboxFragment = async (session: Session) => {
+    const { items, truncated } = await waitingFor(deps, session.identity);
+    return inboxRows(items, truncated);
+  };
+
+  const inboxPage = async (session: Session, results: SafeHtml | null) =>
+    page({
+      title: 'Waiting for me',
+      identity: session.identity,
+      csrf: sessions.csrfToken(session),
+      badge: await badge(),
+      live: true,
+      body: html`${nav('inbox')}${results}
+        <form id="bulk" class="bulk" method="post" action="/dashboard/bulk">
+          <input type="hidden" name="csrf" value="${sessions.csrfToken(session)}">
+          <label>Reason (optional, for every selected approval)
+            <input name="reason" maxlength="1000"></label>
+          <div class="buttons">
+            <button type="submit" name="decision" value="approve" class="approve">Approve selected</button>
+            <button type="submit" name="decision" value="reject" class="reject">Reject selected</button>
+          </div>
+          <p class="muted small">Each selected approval is decided on its own (at most ${BULK_LIMIT}), as the policy allows you.</p>
+        </form>
+        <section class="card" id="inbox" data-live data-src="/dashboard/fragments/inbox">
+          ${await inboxFragment(session)}
+        </section>`,
+    });
+
   const signInPage = (error?: string) =>
     page({
       title: 'Sign in',
@@ -218,13 +294,17 @@ export function dashboardRoutes(app: HttpApp): Route[] {
         const session = await sessionOf(ctx);
         if (!session) return sendHtml(ctx.res, 200, signInPage());
         const { filters } = readFilters(ctx.url);
-        const body = html`<form class="filters" method="get" action="/dashboard">
+        const exportQuery = { ...filters, cursor: undefined };
+        const body = html`${nav('list')}<form class="filters" method="get" action="/dashboard">
             <label>Status <select name="status">
               ${STATUSES.map((s) => html`<option value="${s}" ${s === filters.status ? html`selected` : null}>${s}</option>`)}
             </select></label>
             <label>Action type <input name="action_type" value="${filters.action_type ?? ''}" maxlength="64"></label>
             <label>Run <input name="run_id" value="${filters.run_id ?? ''}" maxlength="256"></label>
             <button type="submit">Filter</button>
+            <span class="exports">Export with history:
+              <a href="/dashboard/export${queryString({ ...exportQuery, format: 'csv' })}" download>CSV</a>
+              <a href="/dashboard/export${queryString({ ...exportQuery, format: 'jsonl' })}" download>JSON Lines</a></span>
           </form>
           <section class="card" id="approvals" data-live
             data-src="/dashboard/fragments/list${queryString({ ...filters })}">
@@ -366,7 +446,134 @@ export function dashboardRoutes(app: HttpApp): Route[] {
         }
       },
     },
+    {
+      method: 'GET',
+      path: '/dashboard/inbox',
+      name: 'dashboard_inbox',
+      kind: 'page',
+      handle: async (ctx) => {
+        const session = await sessionOf(ctx);
+        if (!session) return redirect(ctx.res, '/dashboard');
+        sendHtml(ctx.res, 200, await inboxPage(session, null));
+      },
+    },
+    {
+      method: 'GET',
+      path: '/dashboard/fragments/inbox',
+      name: 'dashboard_inbox_list',
+      kind: 'page',
+      handle: async (ctx) => {
+        const session = await fragmentSession(ctx);
+        sendHtml(ctx.res, 200, await inboxFragment(session));
+      },
+    },
+    {
+      method: 'POST',
+      path: '/dashboard/bulk',
+      name: 'dashboard_bulk',
+      kind: 'page',
+      handle: async (ctx) => {
+        const session = await sessionOf(ctx);
+        if (!session) throw authenticationRequired('sign in to decide');
+        const form = await readForm(ctx.req, ctx.res, limit);
+        checkForm(ctx, session, form);
+        const decision = form.get('decision');
+        if (decision !== 'approve' && decision !== 'reject') {
+          throw new CountersignError(
+            'invalid_request',
+            'invalid request: decision must be approve or reject',
+            {
+              fields: [{ path: 'decision', message: 'approve or reject' }],
+            },
+          );
+        }
+        const approved = decision === 'approve';
+        const results = await decideMany(deps, session.identity, {
+          actionIds: form.getAll('action_id'),
+          approved,
+          reason: form.get('reason')?.trim() || undefined,
+        });
+        app.logger.info(
+          {
+            identity: session.identity,
+            approved,
+            items: results.length,
+            recorded: results.filter((r) => r.ok).length,
+          },
+          'bulk decision',
+        );
+        sendHtml(ctx.res, 200, await inboxPage(session, bulkResults(results, approved)));
+      },
+    },
+    {
+      method: 'GET',
+      path: '/dashboard/export',
+      name: 'dashboard_export',
+      kind: 'page',
+      handle: async (ctx) => {
+        const session = await sessionOf(ctx);
+        if (!session) throw authenticationRequired('sign in to export');
+        const format = exportFormat(ctx.url.searchParams.get('format'));
+        const { request } = readFilters(ctx.url);
+        const { cursor: _cursor, limit: _limit, ...filter } = request;
+        const count = await streamExport(deps.pool, ctx.res, filter, format);
+        app.logger.info({ identity: session.identity, format, approvals: count }, 'approvals exported');
+      },
+    },
+    {
+      method: 'GET',
+      path: '/dashboard/analytics',
+      name: 'dashboard_analytics',
+      kind: 'page',
+      handle: async (ctx) => {
+        const session = await sessionOf(ctx);
+        if (!session) return redirect(ctx.res, '/dashboard');
+        const days = analyticsDays(ctx.url);
+        sendHtml(
+          ctx.res,
+          200,
+          page({
+            title: 'Analytics',
+            identity: session.identity,
+            csrf: sessions.csrfToken(session),
+            badge: await badge(),
+            live: true,
+            body: html`${nav('analytics')}
+              <form class="filters" method="get" action="/dashboard/analytics">
+                <label>Window <select name="days">
+                  ${[7, 30, 90, 365].map((d) => html`<option value="${d}" ${d === days ? html`selected` : null}>last ${d} days</option>`)}
+                </select></label>
+                <button type="submit">Show</button>
+              </form>
+              <section class="card analytics" data-live data-src="/dashboard/fragments/analytics?days=${days}">
+                ${analyticsPanel(await readAnalytics(deps.pool, days))}
+              </section>`,
+          }),
+        );
+      },
+    },
+    {
+      method: 'GET',
+      path: '/dashboard/fragments/analytics',
+      name: 'dashboard_analytics_panel',
+      kind: 'page',
+      handle: async (ctx) => {
+        await fragmentSession(ctx);
+        sendHtml(ctx.res, 200, analyticsPanel(await readAnalytics(deps.pool, analyticsDays(ctx.url))));
+      },
+    },
   ];
+}
+
+/** The analytics window in days: one of the offered ones, 30 by default. */
+function analyticsDays(url: URL): number {
+  const days = Number(url.searchParams.get('days') ?? '30');
+  if (![7, 30, 90, 365].includes(days)) {
+    throw new CountersignError('invalid_request', 'invalid request: days must be 7, 30, 90 or 365', {
+      fields: [{ path: 'days', message: '7, 30, 90 or 365' }],
+    });
+  }
+  return days;
 }
 
 /** Renders a refusal of a page route (unknown approval, bad filter, database down) for people. */

@@ -32,6 +32,7 @@ import { isOidcFingerprint, type OidcSignIn, startOidc } from './oidc.js';
 import { SignInLimiter } from './rate-limit.js';
 import { reviewRoutes } from './review.js';
 import { isSignedOut } from './sign-outs.js';
+import { slackDoor } from './slack.js';
 import { ssoRoutes } from './sso.js';
 import { type ApiToken, TokenStore } from './tokens.js';
 
@@ -118,6 +119,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     publicOrigin,
     draining: () => draining,
   };
+  const slack = settings.slack ? slackDoor(app, settings.slack) : undefined;
   const routes: Route[] = [
     ...healthRoutes(app),
     ...keysRoutes(app),
@@ -125,6 +127,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     ...reviewRoutes(app),
     ...dashboardRoutes(app),
     ...(oidc ? ssoRoutes(app, oidc) : []),
+    ...(slack?.routes ?? []),
     ...assetRoutes(),
   ];
 
@@ -160,6 +163,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       draining = true;
       if (settings.drainMs > 0) await new Promise((r) => setTimeout(r, settings.drainMs));
       events.stop();
+      // Clicks Slack was told were received are decided before the pool and NATS close.
+      await slack?.settled();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // Requests still running after a grace period are cut: shutdown has its own deadline.

@@ -7,6 +7,7 @@ import { createEmailChannel } from './email.js';
 import type { HttpDeliveryOptions } from './http-delivery.js';
 import { createMarkdownChannel } from './markdown.js';
 import { createSlackChannel } from './slack.js';
+import { createSlackAppChannel } from './slack-app.js';
 import type { SmtpSender } from './smtp.js';
 import type { Channel } from './types.js';
 import { createWebhookChannel } from './webhook.js';
@@ -52,6 +53,14 @@ export function buildChannels(config: ChannelsConfig, deps: ChannelDeps): BuiltC
           throw new Error(
             `channel ${settings.name}: review buttons need PUBLIC_URL and REVIEW_LINK_SECRET (or set review_buttons: false)`,
           );
+        }
+        if (settings.app) {
+          return createSlackAppChannel(settings, {
+            directory: deps.directory,
+            reviewLinks: deps.reviewLinks,
+            pool: deps.pool,
+            timeoutMs: deps.http.timeoutMs,
+          });
         }
         return createSlackChannel(settings, {
           directory: deps.directory,

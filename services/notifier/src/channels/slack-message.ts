@@ -1,4 +1,4 @@
-import type { Approval } from '@countersign/contracts';
+import { type Approval, SlackActions } from '@countersign/contracts';
 import { formatTime, formatValue, oneLine, truncate } from '../text.js';
 
 /** Slack mrkdwn treats &, < and > as markup (`<url|label>`, `<!channel>`): escape them. */
@@ -27,6 +27,7 @@ export function pendingSlackMessage(
   approval: Approval,
   approvers: SlackApprover[],
   buttons: SlackButton[],
+  options: { decisionButtons?: boolean } = {},
 ): Record<string, unknown> {
   const title = `Approval needed: ${oneLine(approval.action_type, 64)} (${approval.policy.risk} risk)`;
   const context = Object.entries(approval.context)
@@ -62,6 +63,30 @@ export function pendingSlackMessage(
     );
     blocks.push(section(`*Asked to approve*\n${names.join(', ')}`));
   }
+  if (options.decisionButtons) {
+    // The Slack app's buttons: a click is signed by Slack and names the clicker, whom the approval
+    // service maps to a person and authorizes like any other vote. The value is only the approval.
+    blocks.push({
+      type: 'actions',
+      block_id: 'countersign_decision',
+      elements: [
+        {
+          type: 'button',
+          action_id: SlackActions.approve,
+          style: 'primary',
+          text: { type: 'plain_text', text: 'Approve' },
+          value: approval.action_id,
+        },
+        {
+          type: 'button',
+          action_id: SlackActions.reject,
+          style: 'danger',
+          text: { type: 'plain_text', text: 'Reject' },
+          value: approval.action_id,
+        },
+      ],
+    });
+  }
   if (buttons.length > 0) {
     blocks.push({
       type: 'actions',
@@ -85,10 +110,14 @@ export function pendingSlackMessage(
   return { text: `${title} - ${approval.action_id}`, blocks };
 }
 
-/** Block Kit message for a decided approval. */
+/**
+ * Block Kit message for a decided approval: who decided and when, and no buttons (it replaces
+ * the pending message in place when the Slack app posted that).
+ */
 export function decidedSlackMessage(approval: Approval): Record<string, unknown> {
   const title = `Approval ${approval.status}: ${oneLine(approval.action_type, 64)}`;
-  const by = approval.decided_by ? ` by ${mrkdwn(oneLine(approval.decided_by))}` : '';
+  const when = approval.decided_at ? ` at ${formatTime(approval.decided_at)}` : '';
+  const by = approval.decided_by ? ` by ${mrkdwn(oneLine(approval.decided_by))}${when}` : when;
   const reason = approval.decision_reason ? `\n>${mrkdwn(oneLine(approval.decision_reason, 500))}` : '';
   return {
     text: `${title} - ${approval.action_id}`,
