@@ -4,14 +4,27 @@
  * forever for a NATS that is not there.
  */
 import { freePort } from '@countersign/devinfra';
-import { TEST_DIRECTORY_FILE, useTestDatabase, useTestNats } from '@countersign/test-fixtures';
+import {
+  TEST_AUDIT_KEY,
+  TEST_DIRECTORY_FILE,
+  testSigningKeysFile,
+  useTestDatabase,
+  useTestNats,
+} from '@countersign/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import { runScript } from './support.js';
 
 const PASSWORD = 'do-not-log-this-password';
 const [db, nats] = await Promise.all([useTestDatabase('startup_errors'), useTestNats({ own: true })]);
 const deadPort = await freePort();
-const base = { DIRECTORY_FILE: TEST_DIRECTORY_FILE, STARTUP_TIMEOUT: '2s', NOTIFIER_CONFIG: 'unused.yaml' };
+// Everything else each service requires is valid, so the dependency is all that can fail.
+const base = {
+  DIRECTORY_FILE: TEST_DIRECTORY_FILE,
+  STARTUP_TIMEOUT: '2s',
+  NOTIFIER_CONFIG: 'unused.yaml',
+  AUDIT_KEY: TEST_AUDIT_KEY,
+  SIGNING_KEYS_FILE: testSigningKeysFile(),
+};
 const deadNats = { NATS_URL: `nats://svc:${PASSWORD}@127.0.0.1:${deadPort}`, NATS_AUTH: 'off' };
 const deadDatabase = `postgres://countersign:${PASSWORD}@127.0.0.1:${deadPort}/countersign`;
 
