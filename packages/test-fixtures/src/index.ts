@@ -1,5 +1,6 @@
 export { call } from './commands.js';
 export { TEST_DIRECTORY_FILE } from './directory.js';
+export { HARBOR_DIRECTORY_FILE, HARBOR_POLICY_DIR } from './policies.js';
 export {
   authenticated,
   directoryOf,

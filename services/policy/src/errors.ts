@@ -6,7 +6,6 @@ export type PolicyLoadErrorKind =
   | 'missing_entrypoint'
   | 'unsupported_builtin'
   | 'invalid_golden_cases'
-  | 'golden_cases_missing'
   | 'golden_case_failed';
 
 /**

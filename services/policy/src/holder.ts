@@ -24,6 +24,8 @@ export interface ReloadStatus {
   source: string | null;
   reloads: number;
   failed_reloads: number;
+  /** Why the policy in use is less guarded than it should be (e.g. it carries no golden cases). */
+  warnings: string[];
   last_error: { at: string; source: string; kind: string; message: string } | null;
 }
 
@@ -126,6 +128,7 @@ export class PolicyHolder {
       source: this.#active?.source ?? null,
       reloads: this.#reloads,
       failed_reloads: this.#failed,
+      warnings: [...(this.#active?.engine.warnings ?? [])],
       last_error: this.#lastError,
     };
   }
@@ -171,6 +174,9 @@ export class PolicyHolder {
       source,
     };
     if (previous !== null) this.#reloads++;
+    for (const warning of engine.warnings) {
+      this.#logger.warn({ source, revision: engine.revision, warning }, 'policy loaded with a warning');
+    }
     this.#logger.info(
       {
         source,
