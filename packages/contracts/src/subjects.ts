@@ -66,6 +66,12 @@ export const Endpoints = {
   get: endpoint('get', 'approval.get', s.GetRequest, s.ApprovalWithHistory),
   list: endpoint('list', 'approval.list', s.ListRequest, s.ListResponse),
   stats: endpoint('stats', 'approval.stats', s.StatsRequest, s.StatsResponse),
+  policyInputs: endpoint(
+    'policy_inputs',
+    'approval.policy_inputs',
+    s.PolicyInputsRequest,
+    s.PolicyInputsResponse,
+  ),
   report: endpoint('report', 'approval.report', s.ReportRequest, s.Approval, 'reported_by'),
   evaluate: endpoint('evaluate', 'policy.evaluate', s.EvaluateRequest, s.PolicyDecision),
   authorize: endpoint('authorize', 'policy.authorize', s.AuthorizeRequest, s.AuthorizeResponse),

@@ -94,6 +94,8 @@ const APPROVAL: NatsPermissions = {
     'approval.get',
     'approval.list',
     'approval.stats',
+    // operators' replay reads (ops only: no principal may publish it)
+    'approval.policy_inputs',
     // services framework: nats micro ls/info/stats/ping
     '$SRV.>',
     '_INBOX.>',

@@ -1,8 +1,17 @@
 import type { EndpointHandlers, HandlerContext } from '@countersign/runtime';
 import { bindActor, cancel, decide, type LifecycleDeps, report, submit } from './lifecycle/index.js';
+import { listPolicyInputs } from './policy-inputs.js';
 import { approvalStats, getApproval, listApprovals } from './queries.js';
 
-export type ApprovalEndpoint = 'submit' | 'decide' | 'cancel' | 'get' | 'list' | 'stats' | 'report';
+export type ApprovalEndpoint =
+  | 'submit'
+  | 'decide'
+  | 'cancel'
+  | 'get'
+  | 'list'
+  | 'stats'
+  | 'report'
+  | 'policyInputs';
 
 /** The identity an actor-bound subject proved; the runtime sets it on every such command. */
 function proven(ctx: HandlerContext): string {
@@ -39,6 +48,7 @@ export function approvalHandlers(deps: LifecycleDeps): EndpointHandlers<Approval
     get: (request) => getApproval(deps.pool, request.action_id),
     list: (request) => listApprovals(deps.pool, request),
     stats: () => approvalStats(deps.pool),
+    policyInputs: (request) => listPolicyInputs(deps.pool, request),
     report: (request, ctx) => {
       const { actor } = bindActor(deps, proven(ctx), 'reported_by', request.reported_by);
       return report(deps, request, actor);
