@@ -3,6 +3,8 @@
  *
  *   pnpm policy build --out bundle.tar.gz [--dir policies]
  *   pnpm policy publish [--dir policies | --bundle bundle.tar.gz] [--bucket countersign-policy]
+ *   pnpm policy shadow [--dir policies | --bundle bundle.tar.gz]   (evaluate beside the live policy, never enforced)
+ *   pnpm policy promote | drop                                  (end the shadow: make it live, or remove it)
  *   pnpm policy replay --bundle <dir|tar> [--live <dir|tar>] [--since 7d] [--action-type t] [--max-changes n] [--json]
  *
  * Every bundle is checked exactly as a replica checks it (entrypoints, builtins, golden cases)
@@ -17,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { Directory, loadConfig, natsAuthOptions, parseDuration } from '@countersign/runtime';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
-import { BUNDLE_OBJECT, getBundle, openPolicyBucket, putBundle } from './bucket.js';
+import { BUNDLE_OBJECT, getBundle, openPolicyBucket, putBundle, SHADOW_OBJECT } from './bucket.js';
 import { buildBundle, readBundle } from './bundle.js';
 import { PolicyCliEnv } from './config.js';
 import { PolicyEngine } from './engine.js';
@@ -28,6 +30,9 @@ import { EMPTY_DIRECTORY, type PolicyDirectory, policyDirectory } from './roles.
 const USAGE = `usage:
   pnpm policy build --out <file> [--dir <policies>]
   pnpm policy publish [--dir <policies> | --bundle <file>] [--bucket <name>]
+  pnpm policy shadow [--dir <policies> | --bundle <file>] [--bucket <name>]
+  pnpm policy promote [--bucket <name>]
+  pnpm policy drop [--bucket <name>]
   pnpm policy replay --bundle <dir|file> [--live <dir|file>] [--since 7d] [--action-type <type>]
                      [--max-changes <n>] [--json] [--bucket <name>]`;
 
@@ -106,6 +111,42 @@ async function main(argv: string[]): Promise<void> {
       const store = await openPolicyBucket(nc, bucket);
       const info = await putBundle(store, bytes, revision);
       console.log(`published ${revision} (${info.size} bytes) to ${bucket}/${BUNDLE_OBJECT}`);
+    });
+    return;
+  }
+  if (command === 'shadow') {
+    if (!bucket) throw new UsageError('no bucket: pass --bucket or set POLICY_BUCKET');
+    const { bytes, revision } = await prepare();
+    await withNats(async (nc) => {
+      await putBundle(await openPolicyBucket(nc, bucket), bytes, revision, SHADOW_OBJECT);
+      console.log(
+        `shadowing ${revision}: evaluated beside the live policy, never enforced (${bucket}/${SHADOW_OBJECT})`,
+      );
+    });
+    return;
+  }
+  if (command === 'drop') {
+    if (!bucket) throw new UsageError('no bucket: pass --bucket or set POLICY_BUCKET');
+    await withNats(async (nc) => {
+      const store = await openPolicyBucket(nc, bucket);
+      const shadow = await getBundle(store, SHADOW_OBJECT);
+      if (!shadow) throw new UsageError(`no shadow policy in ${bucket}`);
+      await store.delete(SHADOW_OBJECT);
+      console.log(`dropped the shadow ${shadow.info.metadata?.revision ?? ''}`.trimEnd());
+    });
+    return;
+  }
+  if (command === 'promote') {
+    if (!bucket) throw new UsageError('no bucket: pass --bucket or set POLICY_BUCKET');
+    await withNats(async (nc) => {
+      const store = await openPolicyBucket(nc, bucket);
+      const shadow = await getBundle(store, SHADOW_OBJECT);
+      if (!shadow) throw new UsageError(`no shadow policy in ${bucket}`);
+      // Checked again: a shadow is evaluated, never trusted.
+      const engine = await PolicyEngine.load(readBundle(shadow.bytes));
+      await putBundle(store, shadow.bytes, engine.revision);
+      await store.delete(SHADOW_OBJECT);
+      console.log(`promoted ${engine.revision} to ${bucket}/${BUNDLE_OBJECT}; the shadow ended`);
     });
     return;
   }

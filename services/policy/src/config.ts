@@ -21,6 +21,8 @@ export const PolicyVariables = CommonEnv.extend({
     .string()
     .regex(/^[A-Za-z0-9_-]*$/, 'must be a bucket name (letters, digits, "_" and "-") or empty to disable')
     .default(DEFAULT_POLICY_BUCKET),
+  /** Serve Prometheus metrics (shadow-mode disagreements) at /metrics on this port; unset: off. */
+  POLICY_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   /** The opa binary used to build bundles. */
   OPA_BIN: env.string('opa'),
 });
@@ -34,6 +36,7 @@ const policySettings = (v: Variables) => ({
   watchIntervalMs: v.POLICY_WATCH_INTERVAL,
   bucket: v.POLICY_BUCKET,
   opaBin: v.OPA_BIN,
+  metricsPort: v.POLICY_METRICS_PORT,
 });
 
 /** The policy service's settings, parsed from its environment. */

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { EndpointHandlers, Logger } from '@countersign/runtime';
 import type { PolicyHolder } from './holder.js';
+import type { PolicyMetrics } from './metrics.js';
+import { evaluateShadow } from './shadow.js';
 
 export type PolicyEndpoint = 'evaluate' | 'authorize' | 'policyInfo';
 
@@ -11,9 +13,14 @@ const elapsedMs = (start: number) => Math.round((performance.now() - start) * 10
  * The three endpoints. Requests arrive validated (startService decodes them with the contract);
  * every decision, and every refusal to decide, is written as one decision log line.
  */
-export function policyHandlers(holder: PolicyHolder, logger: Logger): EndpointHandlers<PolicyEndpoint> {
+export function policyHandlers(
+  holder: PolicyHolder,
+  logger: Logger,
+  metrics?: PolicyMetrics,
+): EndpointHandlers<PolicyEndpoint> {
   // Bound once: a log call per request then only serialises its own fields.
   const decisions = logger.child({ log: 'decision' });
+  const shadowLog = logger.child({ log: 'shadow' });
 
   return {
     async evaluate(request) {
@@ -21,9 +28,10 @@ export function policyHandlers(holder: PolicyHolder, logger: Logger): EndpointHa
       const { engine, revision, directory_revision } = holder.current();
       const now = new Date().toISOString();
       const decision_id = randomUUID();
+      const input = { ...request, now };
       let evaluation: ReturnType<typeof engine.decide>;
       try {
-        evaluation = engine.decide({ ...request, now });
+        evaluation = engine.decide(input);
       } catch (err) {
         decisions.error(
           {
@@ -58,6 +66,8 @@ export function policyHandlers(holder: PolicyHolder, logger: Logger): EndpointHa
         },
         'policy decision',
       );
+      // After the live decision is final: the shadow can only be logged and counted.
+      evaluateShadow(holder, input, { result, revision, decision_id }, shadowLog, metrics);
       return { ...result, revision, decision_id, directory_revision };
     },
 

@@ -6,14 +6,10 @@
  * that differ are kept: outcome, required approvals, approver roles, risk.
  */
 import { callEndpoint } from '@countersign/client';
-import type { PolicyResult, StoredPolicyInput } from '@countersign/contracts';
+import type { StoredPolicyInput } from '@countersign/contracts';
 import type { NatsConnection } from '@nats-io/nats-core';
+import { type ComparedField, changedFields, type DecisionSummary, summarize } from './compare.js';
 import type { PolicyEngine } from './engine.js';
-
-/** The parts of a decision a replay compares: what a change in them does to people. */
-export const COMPARED_FIELDS = ['outcome', 'required_approvals', 'approver_roles', 'risk'] as const;
-export type ComparedField = (typeof COMPARED_FIELDS)[number];
-export type DecisionSummary = Pick<PolicyResult, ComparedField>;
 
 export interface DecisionChange {
   action_id: string;
@@ -90,7 +86,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
     const live = evaluate(options.live, input, stored, 'live', report);
     const candidate = evaluate(options.candidate, input, stored, 'candidate', report);
     if (!live || !candidate) continue;
-    const changed = COMPARED_FIELDS.filter((f) => !same(live[f], candidate[f]));
+    const changed = changedFields(live, candidate);
     if (changed.length === 0) continue;
     report.changes.push({
       action_id: stored.action_id,
@@ -113,20 +109,12 @@ function evaluate(
   report: ReplayReport,
 ): DecisionSummary | undefined {
   try {
-    const { result } = engine.decide(input);
-    return {
-      outcome: result.outcome,
-      required_approvals: result.required_approvals,
-      approver_roles: [...result.approver_roles].sort(),
-      risk: result.risk,
-    };
+    return summarize(engine.decide(input).result);
   } catch (err) {
     report.errors.push({ action_id: stored.action_id, policy, message: (err as Error).message });
     return undefined;
   }
 }
-
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 const show = (d: DecisionSummary) =>
   `${d.outcome} x${d.required_approvals} [${d.approver_roles.join(',')}] ${d.risk}`;

@@ -4,12 +4,13 @@ import { type DirectoryHolder, type Logger, memoStop, startService } from '@coun
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Service } from '@nats-io/services';
 import pkg from '../package.json' with { type: 'json' };
-import { BUNDLE_OBJECT, followBucket, getBundle, openPolicyBucket } from './bucket.js';
+import { BUNDLE_OBJECT, followBucket, getBundle, openPolicyBucket, SHADOW_OBJECT } from './bucket.js';
 import { buildBundle, readBundle, sourceRevision } from './bundle.js';
 import { PolicyEngine } from './engine.js';
 import { describeLoadError, PolicyLoadError } from './errors.js';
 import { policyHandlers } from './handlers.js';
 import { PolicyHolder } from './holder.js';
+import { createPolicyMetrics, type PolicyMetrics, serveMetrics } from './metrics.js';
 import { type PolicyDirectory, policyDirectory } from './roles.js';
 import { type Watcher, watchPolicyDir } from './watch-dir.js';
 
@@ -38,11 +39,18 @@ export interface PolicyServiceOptions {
    * authorize refuses (`unknown_identity`) and nobody bypasses.
    */
   directory?: DirectoryHolder;
+  /** Serve Prometheus `/metrics` on this port (0: any free port); absent: no HTTP server. */
+  metricsPort?: number | undefined;
+  /** The address the metrics server listens on. Default 0.0.0.0. */
+  metricsHost?: string;
 }
 
 export interface PolicyService {
   holder: PolicyHolder;
   service: Service;
+  metrics: PolicyMetrics;
+  /** Where `/metrics` is served, when it is. */
+  metricsUrl: string | undefined;
   /** Stops the endpoints, then the watchers; the caller drains the connection. Idempotent. */
   stop(): Promise<void>;
 }
@@ -118,6 +126,11 @@ export async function startPolicyService(
     );
   }
 
+  const metrics = createPolicyMetrics();
+  const metricsServer =
+    options.metricsPort === undefined
+      ? undefined
+      : await serveMetrics(metrics, options.metricsPort, options.metricsHost ?? '0.0.0.0', logger);
   const service = await startService(
     nc,
     {
@@ -127,12 +140,28 @@ export async function startPolicyService(
       ...(options.queue ? { queue: options.queue } : {}),
       statsHandler: async () => holder.status(),
     },
-    policyHandlers(holder, logger),
+    policyHandlers(holder, logger, metrics),
     logger,
   );
 
   const watchers: Watcher[] = [];
   if (bucket) {
+    // Shadow mode: a candidate put as shadow.tar.gz is evaluated beside the live policy, never
+    // enforced; deleting the object ends it (`pnpm policy drop`, or `promote`).
+    const shadowSource = `object-store ${bucket}/${SHADOW_OBJECT}`;
+    watchers.push(
+      followBucket({
+        nc,
+        bucket,
+        name: SHADOW_OBJECT,
+        logger,
+        onBundle: async (bytes, info) => {
+          logger.info({ bucket, nuid: info.nuid, size: info.size }, 'new shadow policy bundle in the bucket');
+          await holder.swapShadow(shadowSource, (directory) => loadBytes(bytes, directory));
+        },
+        onDelete: async () => holder.dropShadow('the shadow bundle was removed from the bucket'),
+      }),
+    );
     watchers.push(
       followBucket({
         nc,
@@ -166,10 +195,13 @@ export async function startPolicyService(
   return {
     holder,
     service,
+    metrics,
+    metricsUrl: metricsServer?.url,
     stop: memoStop(async () => {
       stopped = true;
       await service.stop();
       await Promise.all(watchers.map((w) => w.stop()));
+      await metricsServer?.stop();
     }),
   };
 }
