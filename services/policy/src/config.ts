@@ -23,6 +23,11 @@ export const PolicyVariables = CommonEnv.extend({
     .default(DEFAULT_POLICY_BUCKET),
   /** Serve Prometheus metrics (shadow-mode disagreements) at /metrics on this port; unset: off. */
   POLICY_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /**
+   * `opa`: besides the decision log, write every evaluation as an OPA decision-log event
+   * (input and result included, so requesters' context reaches the log); `countersign`: not.
+   */
+  POLICY_DECISION_LOG: z.enum(['countersign', 'opa']).default('countersign'),
   /** The opa binary used to build bundles. */
   OPA_BIN: env.string('opa'),
 });
@@ -37,6 +42,7 @@ const policySettings = (v: Variables) => ({
   bucket: v.POLICY_BUCKET,
   opaBin: v.OPA_BIN,
   metricsPort: v.POLICY_METRICS_PORT,
+  decisionLog: v.POLICY_DECISION_LOG,
 });
 
 /** The policy service's settings, parsed from its environment. */

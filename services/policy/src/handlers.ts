@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { EndpointHandlers, Logger } from '@countersign/runtime';
+import { ENTRYPOINTS } from './bundle.js';
 import type { PolicyHolder } from './holder.js';
 import type { PolicyMetrics } from './metrics.js';
+import { logOpaDecision } from './opa-log.js';
 import { evaluateShadow } from './shadow.js';
 
 export type PolicyEndpoint = 'evaluate' | 'authorize' | 'policyInfo';
@@ -13,11 +15,19 @@ const elapsedMs = (start: number) => Math.round((performance.now() - start) * 10
  * The three endpoints. Requests arrive validated (startService decodes them with the contract);
  * every decision, and every refusal to decide, is written as one decision log line.
  */
+export interface HandlerOptions {
+  metrics?: PolicyMetrics;
+  /** Also write each decision as an OPA decision-log event (input and result included). */
+  opaDecisionLog?: boolean;
+}
+
 export function policyHandlers(
   holder: PolicyHolder,
   logger: Logger,
-  metrics?: PolicyMetrics,
+  options: HandlerOptions = {},
 ): EndpointHandlers<PolicyEndpoint> {
+  const { metrics } = options;
+  const opaLog = options.opaDecisionLog ? logger.child({ log: 'opa_decision' }) : undefined;
   // Bound once: a log call per request then only serialises its own fields.
   const decisions = logger.child({ log: 'decision' });
   const shadowLog = logger.child({ log: 'shadow' });
@@ -66,6 +76,17 @@ export function policyHandlers(
         },
         'policy decision',
       );
+      if (opaLog) {
+        logOpaDecision(opaLog, {
+          decision_id,
+          path: ENTRYPOINTS.decision,
+          input,
+          result,
+          revision,
+          directory_revision,
+          duration_ms: elapsedMs(start),
+        });
+      }
       // After the live decision is final: the shadow can only be logged and counted.
       evaluateShadow(holder, input, { result, revision, decision_id }, shadowLog, metrics);
       return { ...result, revision, decision_id, directory_revision };
@@ -101,6 +122,16 @@ export function policyHandlers(
         },
         'policy authorization',
       );
+      if (opaLog) {
+        logOpaDecision(opaLog, {
+          path: ENTRYPOINTS.authorize,
+          input: request,
+          result,
+          revision,
+          directory_revision,
+          duration_ms: elapsedMs(start),
+        });
+      }
       // Only the verdict from the policy; the revisions are the service's to state.
       return { allowed: result.allowed, reasons: result.reasons, revision, directory_revision };
     },

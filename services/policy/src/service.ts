@@ -43,6 +43,8 @@ export interface PolicyServiceOptions {
   metricsPort?: number | undefined;
   /** The address the metrics server listens on. Default 0.0.0.0. */
   metricsHost?: string;
+  /** `opa`: also log every decision as an OPA decision-log event. Default `countersign`. */
+  decisionLog?: 'countersign' | 'opa';
 }
 
 export interface PolicyService {
@@ -140,7 +142,7 @@ export async function startPolicyService(
       ...(options.queue ? { queue: options.queue } : {}),
       statsHandler: async () => holder.status(),
     },
-    policyHandlers(holder, logger, metrics),
+    policyHandlers(holder, logger, { metrics, opaDecisionLog: options.decisionLog === 'opa' }),
     logger,
   );
 

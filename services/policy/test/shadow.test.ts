@@ -11,7 +11,9 @@ import { readBundle } from '../src/bundle.js';
 import { buildBytes, copyOfPolicies, policyCli, setThreshold } from './support.js';
 
 const nats = await useTestNats();
-const policy = await spawnService('policy', { env: { NATS_URL: nats.url, POLICY_METRICS_PORT: '0' } });
+const policy = await spawnService('policy', {
+  env: { NATS_URL: nats.url, POLICY_METRICS_PORT: '0', POLICY_DECISION_LOG: 'opa' },
+});
 const nc = await nats.connect();
 afterAll(() => nc.drain());
 const cliEnv = { ...nats.env('ops'), DIRECTORY_FILE: TEST_DIRECTORY_FILE };
@@ -45,6 +47,25 @@ const candidateDir = copyOfPolicies();
 setThreshold(candidateDir, 'payment_amount', 2000);
 const candidateRevision = readBundle(await buildBytes(candidateDir)).revision;
 const liveRevision = (await callEndpoint(nc, 'policyInfo', {})).revision;
+
+describe('decision logs in OPA format (POLICY_DECISION_LOG=opa)', () => {
+  it('writes each decision as an OPA decision-log event naming the decision, input, result and revision', async () => {
+    const answer = await evaluate('opa-log-1', 1500);
+    const event = await waitUntil(() =>
+      logs().find((l) => l.msg === 'Decision Log' && l.decision_id === answer.decision_id),
+    );
+    expect(event).toMatchObject({
+      type: 'openpolicyagent.org/decision_logs',
+      path: 'countersign/decision/result',
+      input: { action_id: 'opa-log-1', context: { amount: 1500 }, now: expect.any(String) },
+      result: { outcome: 'needs_approval', approver_roles: ['finance'] },
+      bundles: { countersign: { revision: liveRevision } },
+      labels: { app: 'countersign-policy' },
+      timestamp: expect.any(String),
+      metrics: { timer_server_handler_ns: expect.any(Number) },
+    });
+  });
+});
 
 describe('shadow mode', () => {
   it('never affects an outcome, and logs and counts every disagreement with both revisions', async () => {
