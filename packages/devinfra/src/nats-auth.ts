@@ -108,6 +108,8 @@ const POLICY: NatsPermissions = {
   publish: [
     // its container's health check (docker-compose.yml) asks it, under its own user
     'policy.info',
+    // POLICY_REQUIRE_APPROVAL: reads the approval a bundle names before loading it
+    'approval.get',
     '$JS.API.INFO',
     // the object store bucket of policy bundles (countersign-policy): create, read, follow
     '$JS.API.STREAM.INFO.OBJ_countersign-policy',

@@ -2,7 +2,10 @@
  * `pnpm policy <command>`: build, check and roll out policy bundles.
  *
  *   pnpm policy build --out bundle.tar.gz [--dir policies]
- *   pnpm policy publish [--dir policies | --bundle bundle.tar.gz] [--bucket countersign-policy]
+ *   pnpm policy publish [--dir policies | --bundle bundle.tar.gz] [--as <identity>] [--break-glass]
+ *                       (files a policy_change approval; `activate <id>` puts it live once approved)
+ *   pnpm policy publish --direct ...   (no approval: only where replicas do not require one)
+ *   pnpm policy activate <approval id>
  *   pnpm policy shadow [--dir policies | --bundle bundle.tar.gz]   (evaluate beside the live policy, never enforced)
  *   pnpm policy promote | drop                                  (end the shadow: make it live, or remove it)
  *   pnpm policy replay --bundle <dir|tar> [--live <dir|tar>] [--since 7d] [--action-type t] [--max-changes n] [--json]
@@ -16,6 +19,7 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { inboxPrefixOf } from '@countersign/contracts';
 import { Directory, loadConfig, natsAuthOptions, parseDuration } from '@countersign/runtime';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
@@ -24,12 +28,15 @@ import { buildBundle, readBundle } from './bundle.js';
 import { PolicyCliEnv } from './config.js';
 import { PolicyEngine } from './engine.js';
 import { describeLoadError } from './errors.js';
+import { activateChange, dataDiff, fileChange, replaySummary } from './policy-change.js';
 import { formatReplay, replay } from './replay.js';
 import { EMPTY_DIRECTORY, type PolicyDirectory, policyDirectory } from './roles.js';
 
 const USAGE = `usage:
   pnpm policy build --out <file> [--dir <policies>]
-  pnpm policy publish [--dir <policies> | --bundle <file>] [--bucket <name>]
+  pnpm policy publish [--dir <policies> | --bundle <file>] [--as <identity>] [--break-glass]
+                      [--since 7d] [--bucket <name>] [--direct]
+  pnpm policy activate <approval id> [--bucket <name>]
   pnpm policy shadow [--dir <policies> | --bundle <file>] [--bucket <name>]
   pnpm policy promote [--bucket <name>]
   pnpm policy drop [--bucket <name>]
@@ -54,6 +61,9 @@ async function main(argv: string[]): Promise<void> {
       'action-type': { type: 'string' },
       'max-changes': { type: 'string' },
       json: { type: 'boolean' },
+      as: { type: 'string' },
+      'break-glass': { type: 'boolean' },
+      direct: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -84,9 +94,13 @@ async function main(argv: string[]): Promise<void> {
   const withNats = async <T>(run: (nc: NatsConnection) => Promise<T>): Promise<T> => {
     const auth = natsAuthOptions(runtime.nats);
     if (!auth.ok) throw new UsageError(auth.issues.map((i) => `${i.variable}: ${i.message}`).join('\n'));
+    // A person's credentials may read replies only on the identity's own inbox prefix.
+    const inbox =
+      values.as ?? (runtime.nats.user && runtime.nats.user !== 'ops' ? runtime.nats.user : undefined);
     const nc = await connect({
       servers: runtime.nats.url.split(',').map((s) => s.trim()),
       name: 'countersign-policy-cli',
+      ...(inbox ? { inboxPrefix: inboxPrefixOf(inbox) } : {}),
       ...auth.options,
     });
     try {
@@ -107,10 +121,66 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'publish') {
     if (!bucket) throw new UsageError('no bucket: pass --bucket or set POLICY_BUCKET');
     const { bytes, revision } = await prepare();
+    if (values.direct) {
+      await withNats(async (nc) => {
+        const store = await openPolicyBucket(nc, bucket);
+        const info = await putBundle(store, bytes, revision);
+        console.log(`published ${revision} (${info.size} bytes) to ${bucket}/${BUNDLE_OBJECT}`);
+      });
+      return;
+    }
+    // The publisher is the identity the NATS subject proves: its own user's, or --as with ops.
+    const identity = values.as ?? (runtime.nats.user !== 'ops' ? runtime.nats.user : undefined);
+    if (!identity)
+      throw new UsageError('publish files an approval as you: pass --as <identity> or NATS_USER');
+    const directory = await replayDirectory(runtime.directoryFile);
     await withNats(async (nc) => {
       const store = await openPolicyBucket(nc, bucket);
-      const info = await putBundle(store, bytes, revision);
-      console.log(`published ${revision} (${info.size} bytes) to ${bucket}/${BUNDLE_OBJECT}`);
+      const candidate = await PolicyEngine.load(readBundle(bytes), { directory });
+      const live = await getBundle(store);
+      const context: Record<string, unknown> = {};
+      if (live) {
+        const liveBundle = readBundle(live.bytes);
+        context.live_revision = liveBundle.revision;
+        context.diff = dataDiff(liveBundle.data, readBundle(bytes).data);
+        const since = new Date(Date.now() - parseDuration(values.since ?? '7d')).toISOString();
+        context.replay = await replay({
+          nc,
+          live: await PolicyEngine.load(liveBundle, { directory }),
+          candidate,
+          since,
+        }).then(replaySummary, (err: unknown) => ({ error: (err as Error).message }));
+      }
+      const approval = await fileChange({
+        nc,
+        store,
+        bytes,
+        revision,
+        identity,
+        context,
+        breakGlass: values['break-glass'] ?? false,
+      });
+      if (approval.status === 'approved') {
+        await activateChange(nc, store, approval.action_id);
+        console.log(
+          `break-glass: ${revision} is live (approval ${approval.action_id}; security is notified)`,
+        );
+        return;
+      }
+      console.log(
+        `approval ${approval.action_id} filed for ${revision}: ${approval.status}, needs ${approval.required_approvals} approvals from ${approval.policy.approver_roles.join(', ')}\n` +
+          `once approved: pnpm policy activate ${approval.action_id}`,
+      );
+    });
+    return;
+  }
+  if (command === 'activate') {
+    const id = positionals[1];
+    if (!id) throw new UsageError('activate needs the approval id that publish printed');
+    if (!bucket) throw new UsageError('no bucket: pass --bucket or set POLICY_BUCKET');
+    await withNats(async (nc) => {
+      const { revision } = await activateChange(nc, await openPolicyBucket(nc, bucket), id);
+      console.log(`activated ${revision} (approval ${id}) in ${bucket}/${BUNDLE_OBJECT}`);
     });
     return;
   }

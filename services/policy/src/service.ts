@@ -4,6 +4,7 @@ import { type DirectoryHolder, type Logger, memoStop, startService } from '@coun
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Service } from '@nats-io/services';
 import pkg from '../package.json' with { type: 'json' };
+import { requireApproval } from './approved-bundle.js';
 import { BUNDLE_OBJECT, followBucket, getBundle, openPolicyBucket, SHADOW_OBJECT } from './bucket.js';
 import { buildBundle, readBundle, sourceRevision } from './bundle.js';
 import { PolicyEngine } from './engine.js';
@@ -43,6 +44,11 @@ export interface PolicyServiceOptions {
   metricsPort?: number | undefined;
   /** The address the metrics server listens on. Default 0.0.0.0. */
   metricsHost?: string;
+  /**
+   * Load a bucket bundle only when the approval its object names is approved for its revision
+   * (policy changes need approval). Default false.
+   */
+  requireApproval?: boolean;
   /** `opa`: also log every decision as an OPA decision-log event. Default `countersign`. */
   decisionLog?: 'countersign' | 'opa';
 }
@@ -59,6 +65,23 @@ export interface PolicyService {
 
 const loadBytes = (bytes: Uint8Array, directory: PolicyDirectory) =>
   PolicyEngine.load(readBundle(bytes), { directory });
+
+/** The live bundle from the bucket: with `requireApproval`, only once its approval holds. */
+async function loadLive(
+  nc: NatsConnection,
+  options: PolicyServiceOptions,
+  bytes: Uint8Array,
+  info: { metadata?: Record<string, string> | undefined },
+  directory: PolicyDirectory,
+  logger: Logger,
+): Promise<PolicyEngine> {
+  const bundle = readBundle(bytes);
+  if (options.requireApproval) {
+    const approval = await requireApproval(nc, info.metadata?.approval, bundle.revision);
+    logger.info({ revision: bundle.revision, approval }, 'policy change approved: loading it');
+  }
+  return PolicyEngine.load(bundle, { directory });
+}
 
 /**
  * Starts the `policy` service on `nc`: loads the first policy (the bucket's bundle when there is
@@ -105,7 +128,9 @@ export async function startPolicyService(
           'watching sources: the bundle already in the bucket is not loaded',
         );
       } else {
-        await holder.swap(bucketSource, (directory) => loadBytes(found.bytes, directory));
+        await holder.swap(bucketSource, (directory) =>
+          loadLive(nc, options, found.bytes, found.info, directory, logger),
+        );
       }
     }
   }
@@ -172,7 +197,9 @@ export async function startPolicyService(
         logger,
         onBundle: async (bytes, info) => {
           logger.info({ bucket, nuid: info.nuid, size: info.size }, 'new policy bundle in the bucket');
-          await holder.swap(bucketSource, (directory) => loadBytes(bytes, directory));
+          await holder.swap(bucketSource, (directory) =>
+            loadLive(nc, options, bytes, info, directory, logger),
+          );
         },
       }),
     );

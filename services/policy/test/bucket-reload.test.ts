@@ -277,7 +277,7 @@ describe('pnpm policy publish (src/cli.ts)', () => {
   it('builds, validates and publishes a directory, printing the revision every replica then runs', async () => {
     const dir = copyOfPolicies();
     setThreshold(dir, 'payment_amount', 3000);
-    const { code, stdout } = await cli(['publish', '--dir', dir]);
+    const { code, stdout } = await cli(['publish', '--direct', '--dir', dir]);
     expect(code).toBe(0);
     const revision = /published (sha256:[0-9a-f]{16})/.exec(stdout)?.[1];
     expect(revision).toBeDefined();
@@ -290,7 +290,7 @@ describe('pnpm policy publish (src/cli.ts)', () => {
     const before = (await store.info(BUNDLE_OBJECT))?.nuid;
     const dir = copyOfPolicies();
     writeFileSync(join(dir, 'countersign/broken.rego'), 'package countersign.decision\n\nx := input.y +\n');
-    const { code, stderr } = await cli(['publish', '--dir', dir]);
+    const { code, stderr } = await cli(['publish', '--direct', '--dir', dir]);
     expect(code).toBe(1);
     expect(stderr).toMatch(/build_failed: .*broken\.rego/);
     expect((await store.info(BUNDLE_OBJECT))?.nuid).toBe(before);
