@@ -1,3 +1,4 @@
+-- expand: a nullable column older code never writes, and a trigger that only guards that column.
 -- The exact request each approval's policy decision was made on, so a candidate policy can be
 -- replayed against real history (`pnpm policy replay`, approval.policy_inputs). The other
 -- columns lose what the request said but the approval does not keep (its own timeout_seconds).
