@@ -246,6 +246,33 @@ production_delete if {
 	is_delete
 }
 
+# --- policy changes ----------------------------------------------------------------------
+
+# A new policy bundle (`pnpm policy publish`) is itself an approval: two people from ops and
+# security (approver_roles_by_reason.policy_change, approvals.dual), never the publisher
+# (authorize refuses self_approval), and no bypass role skips it: the policy guarding
+# everyone's actions must not be loosened by one person.
+is_policy_change if action_type == "policy_change"
+
+# Break-glass: a named identity (policy_change.break_glass) may put a policy live at once in an
+# emergency, asking for it explicitly. Auto-approved, recorded like every approval, critical
+# risk, and security is notified (notify_by_reason.break_glass).
+break_glass if {
+	is_policy_change
+	ctx.break_glass == true
+	input.requested_by in {id | some id in lib.policy_change.break_glass}
+}
+
+fired contains {"code": "policy_change", "message": "a policy change goes live only once approved"} if {
+	is_policy_change
+	not break_glass
+}
+
+break_glass_reason := {"code": "break_glass", "message": msg} if {
+	break_glass
+	msg := concat("", ["break-glass policy change by ", input.requested_by, ": live without approval"])
+}
+
 # --- bypass ------------------------------------------------------------------------------
 
 requester_roles := lib.roles_of(input.requested_by)
@@ -259,6 +286,7 @@ bypass if {
 	count(fired) > 0
 	not denied
 	not is_pause
+	not is_policy_change
 	count(bypass_roles_held) > 0
 }
 
@@ -275,7 +303,9 @@ no_rule_reason := {
 	"message": "no policy rule matched: auto-approved",
 }
 
-all_reasons := fired | {bypass_reason} if bypass
+all_reasons := {break_glass_reason} if break_glass
+
+else := fired | {bypass_reason} if bypass
 
 else := fired if count(fired) > 0
 
@@ -294,6 +324,10 @@ else := "auto_approve"
 risk := "critical" if denied
 
 else := "critical" if production_delete
+
+else := "critical" if break_glass
+
+else := "high" if is_policy_change
 
 else := "high" if amount > lib.thresholds.risk_high_amount
 
@@ -318,6 +352,8 @@ else := "low"
 required_approvals := lib.approvals.dual if is_high_value
 
 else := lib.approvals.dual if production_delete
+
+else := lib.approvals.dual if is_policy_change
 
 else := lib.approvals.default
 

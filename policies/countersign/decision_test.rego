@@ -642,3 +642,42 @@ test_bypassed_rule_without_roles_names_none if {
 	d.outcome == "auto_approve"
 	d.approver_roles == []
 }
+
+# --- policy changes ----------------------------------------------------------------------
+
+policy_change(who, context) := decide({"action_type": "policy_change", "requested_by": who, "context": context})
+
+test_policy_change_needs_two_from_ops_and_security if {
+	d := policy_change("bob", {"revision": "sha256:abc"})
+	d.outcome == "needs_approval"
+	d.required_approvals == 2
+	d.approver_roles == ["ops", "security"]
+	d.risk == "high"
+	d.notify == ["ops", "security"]
+	[r.code | some r in d.reasons] == ["policy_change"]
+}
+
+test_policy_change_is_never_bypassed if {
+	d := policy_change("carol", {"revision": "sha256:abc"})
+	d.outcome == "needs_approval"
+	d.required_approvals == 2
+}
+
+test_break_glass_by_a_named_identity if {
+	d := policy_change("carol", {"revision": "sha256:abc", "break_glass": true})
+	d.outcome == "auto_approve"
+	d.risk == "critical"
+	d.notify == ["security"]
+	[r.code | some r in d.reasons] == ["break_glass"]
+}
+
+test_break_glass_refused_to_others if {
+	d := policy_change("bob", {"revision": "sha256:abc", "break_glass": true})
+	d.outcome == "needs_approval"
+	d.required_approvals == 2
+}
+
+test_break_glass_must_be_true if {
+	d := policy_change("carol", {"revision": "sha256:abc", "break_glass": "yes"})
+	d.outcome == "needs_approval"
+}

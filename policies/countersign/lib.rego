@@ -43,6 +43,10 @@ operator_roles := data.countersign.operator_roles
 
 notify_by_reason := data.countersign.notify_by_reason
 
+# Policy changes (action type policy_change, filed by `pnpm policy publish`): who may take the
+# break-glass path.
+policy_change := data.countersign.policy_change
+
 # MCP tools: argument names lifted into the context, words in tool names that need a person.
 mcp := data.countersign.mcp
 

@@ -51,6 +51,7 @@ const seeds: Record<EndpointName, () => Record<string, unknown>> = {
   list: () => ({ status: 'pending', run_id: 'r', action_type: 'payment', requested_by: 'dave', limit: 5 }),
   stats: () => ({}),
   keys: () => ({}),
+  policyInputs: () => ({ since: '2020-01-01T00:00:00Z', action_type: 'payment', limit: 5 }),
   report: () => ({ action_id: approved.action_id, outcome: 'executed', reported_by: 'dave', detail: 'x' }),
   authorize: () => ({ action: 'decide', approval: pending, actor: 'frank' }),
   policyInfo: () => ({}),

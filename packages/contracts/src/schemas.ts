@@ -208,6 +208,50 @@ export type ListRequest = z.infer<typeof ListRequest>;
 export const ListResponse = z.object({ items: z.array(Approval), next_cursor: z.string().nullable() });
 export type ListResponse = z.infer<typeof ListResponse>;
 
+/**
+ * A page of stored policy inputs for a replay (`pnpm policy replay`): the request each approval's
+ * decision was made on, oldest first, with the decision the live policy gave then. Read-only;
+ * NATS permissions give it to operators only (it reads every requester's context).
+ */
+export const PolicyInputsRequest = z.strictObject({
+  /** Only approvals created at or after this instant. */
+  since: Timestamp.optional(),
+  action_type: Filter(64).optional(),
+  limit: z.number().int().min(1).max(500).default(100),
+  cursor: z.string().min(1).max(512).optional(),
+});
+export type PolicyInputsRequestInput = z.input<typeof PolicyInputsRequest>;
+export type PolicyInputsRequest = z.infer<typeof PolicyInputsRequest>;
+
+/** One stored policy input: the request as the policy evaluated it, `now`, and its decision then. */
+export const StoredPolicyInput = z.object({
+  action_id: ActionId,
+  /**
+   * The request sent to `policy.evaluate`, as recorded (validated and canonicalised at intake,
+   * so not parsed again: the policy must see the bytes it saw then).
+   */
+  request: z.object({
+    action_id: ActionId,
+    action_type: z.string(),
+    description: z.string(),
+    context: z.record(z.string(), z.unknown()),
+    requested_by: z.string(),
+    run_id: z.string().optional(),
+    timeout_seconds: z.number().int().optional(),
+  }),
+  /** When the approval was recorded: the `now` a replay evaluates with. */
+  now: Timestamp,
+  /** The decision recorded then, with the revision that made it. */
+  decision: PolicyDecision,
+});
+export type StoredPolicyInput = z.infer<typeof StoredPolicyInput>;
+
+export const PolicyInputsResponse = z.object({
+  items: z.array(StoredPolicyInput),
+  next_cursor: z.string().nullable(),
+});
+export type PolicyInputsResponse = z.infer<typeof PolicyInputsResponse>;
+
 export const StatsRequest = z.strictObject({});
 export type StatsRequest = z.infer<typeof StatsRequest>;
 

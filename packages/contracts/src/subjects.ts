@@ -71,6 +71,12 @@ export const Endpoints = {
   get: endpoint('get', 'approval.get', s.GetRequest, s.ApprovalWithHistory),
   list: endpoint('list', 'approval.list', s.ListRequest, s.ListResponse),
   stats: endpoint('stats', 'approval.stats', s.StatsRequest, s.StatsResponse),
+  policyInputs: endpoint(
+    'policy_inputs',
+    'approval.policy_inputs',
+    s.PolicyInputsRequest,
+    s.PolicyInputsResponse,
+  ),
   report: endpoint('report', 'approval.report', s.ReportRequest, s.Approval, 'reported_by'),
   /** The public keys receipts are signed with (a JWK Set), read-only, for anyone verifying one. */
   keys: endpoint('keys', 'approval.keys', r.KeysRequest, r.Jwks),

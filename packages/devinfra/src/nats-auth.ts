@@ -100,6 +100,8 @@ const APPROVAL: NatsPermissions = {
     'approval.list',
     'approval.stats',
     'approval.keys',
+    // operators' replay reads (ops only: no principal may publish it)
+    'approval.policy_inputs',
     // services framework: nats micro ls/info/stats/ping
     '$SRV.>',
     '_INBOX.>',
@@ -112,6 +114,8 @@ const POLICY: NatsPermissions = {
   publish: [
     // its container's health check (docker-compose.yml) asks it, under its own user
     'policy.info',
+    // POLICY_REQUIRE_APPROVAL: reads the approval a bundle names before loading it
+    'approval.get',
     '$JS.API.INFO',
     // the object store bucket of policy bundles (countersign-policy): create, read, follow
     '$JS.API.STREAM.INFO.OBJ_countersign-policy',

@@ -2,6 +2,7 @@ export { TEST_AUDIT_KEY } from './audit-key.js';
 export { call } from './commands.js';
 export { TEST_DIRECTORY_FILE } from './directory.js';
 export { type JaegerSpan, type JaegerTrace, type TestJaeger, useJaeger } from './jaeger.js';
+export { HARBOR_DIRECTORY_FILE, HARBOR_POLICY_DIR } from './policies.js';
 export {
   authenticated,
   directoryOf,

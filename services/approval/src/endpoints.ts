@@ -1,8 +1,18 @@
 import type { EndpointHandlers, HandlerContext } from '@countersign/runtime';
 import { bindActor, cancel, decide, type LifecycleDeps, report, submit } from './lifecycle/index.js';
+import { listPolicyInputs } from './policy-inputs.js';
 import { approvalStats, getApproval, listApprovals } from './queries.js';
 
-export type ApprovalEndpoint = 'submit' | 'decide' | 'cancel' | 'get' | 'list' | 'stats' | 'report' | 'keys';
+export type ApprovalEndpoint =
+  | 'submit'
+  | 'decide'
+  | 'cancel'
+  | 'get'
+  | 'list'
+  | 'stats'
+  | 'report'
+  | 'keys'
+  | 'policyInputs';
 
 /** The identity an actor-bound subject proved; the runtime sets it on every such command. */
 function proven(ctx: HandlerContext): string {
@@ -41,6 +51,7 @@ export function approvalHandlers(deps: LifecycleDeps): EndpointHandlers<Approval
     stats: () => approvalStats(deps.pool),
     // Public keys only (the keyring never publishes a private part): anyone may check a receipt.
     keys: async () => deps.keyring.jwks(),
+    policyInputs: (request) => listPolicyInputs(deps.pool, request),
     report: (request, ctx) => {
       const { actor } = bindActor(deps, proven(ctx), 'reported_by', request.reported_by);
       return report(deps, request, actor);

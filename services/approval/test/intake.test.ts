@@ -58,6 +58,25 @@ describe('intake', () => {
     await waitUntil(workQueueEmpty, { message: 'the work queue to drain' });
   });
 
+  it('keeps the request as the policy evaluated it, for a replay, and never lets it change', async () => {
+    // Pending (a terminal approval refuses every update anyway).
+    const req = request('input', { context: { amount: 1500 }, timeout_seconds: 600 });
+    await publish(req, req.action_id);
+    await recorded(req.action_id);
+    const row = await h.pool.query('select policy_input from approval.approvals where action_id = $1', [
+      req.action_id,
+    ]);
+    // timeout_seconds is the request's own: the approval's columns do not keep it.
+    expect(row.rows[0]?.policy_input).toMatchObject({
+      action_id: req.action_id,
+      timeout_seconds: 600,
+      context: { amount: 1500 },
+    });
+    await expect(
+      h.pool.query(`update approval.approvals set policy_input = '{}' where action_id = $1`, [req.action_id]),
+    ).rejects.toThrow(/may not change the policy input/);
+  });
+
   it('rejects an addressable invalid request at once, with the validation errors as the reason', async () => {
     const action_id = request('bad').action_id;
     await publish({ action_id, action_type: 'payment', requested_by: 'dave', context: { amount: -5 } });

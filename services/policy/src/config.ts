@@ -21,6 +21,18 @@ export const PolicyVariables = CommonEnv.extend({
     .string()
     .regex(/^[A-Za-z0-9_-]*$/, 'must be a bucket name (letters, digits, "_" and "-") or empty to disable')
     .default(DEFAULT_POLICY_BUCKET),
+  /**
+   * Policy changes need approval: load a bundle from the bucket only when the approval its
+   * object names (`pnpm policy activate`) is approved for its revision.
+   */
+  POLICY_REQUIRE_APPROVAL: env.bool(false),
+  /** Serve Prometheus metrics (shadow-mode disagreements) at /metrics on this port; unset: off. */
+  POLICY_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /**
+   * `opa`: besides the decision log, write every evaluation as an OPA decision-log event
+   * (input and result included, so requesters' context reaches the log); `countersign`: not.
+   */
+  POLICY_DECISION_LOG: z.enum(['countersign', 'opa']).default('countersign'),
   /** The opa binary used to build bundles. */
   OPA_BIN: env.string('opa'),
 });
@@ -34,6 +46,9 @@ const policySettings = (v: Variables) => ({
   watchIntervalMs: v.POLICY_WATCH_INTERVAL,
   bucket: v.POLICY_BUCKET,
   opaBin: v.OPA_BIN,
+  metricsPort: v.POLICY_METRICS_PORT,
+  requireApproval: v.POLICY_REQUIRE_APPROVAL,
+  decisionLog: v.POLICY_DECISION_LOG,
 });
 
 /** The policy service's settings, parsed from its environment. */

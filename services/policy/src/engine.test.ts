@@ -223,21 +223,34 @@ describe('loading refuses', () => {
     expect(err.message).toContain('payment of 1,000,000,000');
   });
 
-  it('a bundle that carries no golden cases, none for one entrypoint, or no refused cancel', async () => {
+  it('loads, with a warning, a bundle that carries no golden cases, none for one entrypoint, or no refused cancel', async () => {
     const bundle = readBundle(await buildBytes(copyOfPolicies()));
-    const none = await refusal(PolicyEngine.load({ ...bundle, goldenCases: undefined }));
-    expect(none.kind).toBe('golden_cases_missing');
-    expect(none.message).toContain('data.countersign.golden_cases');
+    const none = await PolicyEngine.load({ ...bundle, goldenCases: undefined });
+    expect(none.warnings).toEqual([expect.stringContaining('data.countersign.golden_cases')]);
     const decideOnly = (bundle.goldenCases ?? []).filter((c) => 'decide' in c);
-    const half = await refusal(PolicyEngine.load({ ...bundle, goldenCases: decideOnly }));
-    expect(half.kind).toBe('golden_cases_missing');
-    expect(half.message).toContain('authorize entrypoint to refuse decide, resume, cancel, report');
+    const half = await PolicyEngine.load({ ...bundle, goldenCases: decideOnly });
+    expect(half.warnings).toEqual([
+      expect.stringContaining('authorize entrypoint to refuse decide, resume, cancel, report'),
+    ]);
     const noRefusedCancel = (bundle.goldenCases ?? []).filter(
       (c) => !('authorize' in c && c.authorize.action === 'cancel' && !c.expect.allowed),
     );
-    const open = await refusal(PolicyEngine.load({ ...bundle, goldenCases: noRefusedCancel }));
-    expect(open.kind).toBe('golden_cases_missing');
-    expect(open.message).toMatch(/to refuse cancel$|to refuse cancel:/);
+    const open = await PolicyEngine.load({ ...bundle, goldenCases: noRefusedCancel });
+    expect(open.warnings).toEqual([expect.stringMatching(/to refuse cancel:/)]);
+    // The warning stays with the policy when the directory changes.
+    expect(open.withDirectory(rolesDirectory({})).warnings).toEqual(open.warnings);
+    // A complete set of cases gives no warning.
+    expect((await PolicyEngine.load(bundle)).warnings).toEqual([]);
+  });
+
+  it('refuses a bundle that fails one of its own cases, even when its cases are incomplete', async () => {
+    const bundle = readBundle(await buildBytes(copyOfPolicies()));
+    const data = bundle.data as { countersign: { thresholds: Record<string, number> } };
+    data.countersign.thresholds.payment_amount = Number.MAX_SAFE_INTEGER;
+    data.countersign.thresholds.max_amount = Number.MAX_SAFE_INTEGER;
+    const decideOnly = (bundle.goldenCases ?? []).filter((c) => 'decide' in c);
+    const err = await refusal(PolicyEngine.load({ ...bundle, goldenCases: decideOnly }));
+    expect(err.kind).toBe('golden_case_failed');
   });
 
   it.each([

@@ -53,8 +53,8 @@ export interface Evaluation<T> {
 export interface LoadOptions {
   /**
    * Golden cases to run instead of the bundle's own. Default: the bundle's
-   * (`bundle.goldenCases`), which must exist and ask both entrypoints. Tests pass `[]` to load
-   * a deliberately broken policy; the service and `pnpm policy` never pass this.
+   * (`bundle.goldenCases`). Tests pass `[]` to load a deliberately broken policy; the service
+   * and `pnpm policy` never pass this.
    */
   goldenCases?: readonly GoldenCase[];
   /**
@@ -79,6 +79,12 @@ export class PolicyEngine {
   /** The revision of the directory whose roles this engine sees. */
   readonly directoryRevision: string;
   readonly entrypoints: readonly string[];
+  /**
+   * Why this policy is less guarded than it should be (no golden cases, or none refusing an
+   * authorize action). It loads anyway: another organisation's policy starts without cases,
+   * and refusing it would leave no way in. The holder logs these and shows them in stats.
+   */
+  readonly warnings: readonly string[];
   readonly #policy: LoadedPolicy;
   readonly #module: WebAssembly.Module;
   readonly #data: Record<string, unknown>;
@@ -88,8 +94,10 @@ export class PolicyEngine {
     data: Record<string, unknown>,
     revision: string,
     directory: PolicyDirectory,
+    warnings: readonly string[] = [],
   ) {
     this.#module = module;
+    this.warnings = warnings;
     this.#data = data;
     // Instantiating a compiled module is cheap and synchronous: a directory change swaps
     // engines between two requests, never during one.
@@ -101,21 +109,18 @@ export class PolicyEngine {
   }
 
   /**
-   * Instantiates a bundle and refuses it (PolicyLoadError) unless it carries golden cases for
-   * both entrypoints (and a refusal for every authorize action), leaves the directory to the
-   * service, the module exports both entrypoints, needs no builtin the SDK lacks, and answers
-   * every golden case as expected with its golden directory. Then it serves with `directory`.
+   * Instantiates a bundle and refuses it (PolicyLoadError) unless it leaves the directory to
+   * the service, the module exports both entrypoints, needs no builtin the SDK lacks, and
+   * answers every golden case it carries as expected with its golden directory. A bundle
+   * without golden cases (or without a refusal case for every authorize action) loads with a
+   * warning ({@link warnings}): the cases are the bundle's own input, so the engine knows no
+   * organisation's rules. Then it serves with `directory`.
    */
   static async load(bundle: PolicyBundle, options: LoadOptions = {}): Promise<PolicyEngine> {
     const goldenCases = options.goldenCases ?? bundle.goldenCases ?? [];
-    // Before any work: without its own cases nothing would stop a policy that fails open.
     const gap = options.goldenCases ? undefined : goldenCoverageGap(bundle.goldenCases);
-    if (gap !== undefined) {
-      throw new PolicyLoadError(
-        'golden_cases_missing',
-        `${gap}: add them beside the policy (countersign/golden.json)`,
-      );
-    }
+    const warnings =
+      gap === undefined ? [] : [`${gap}: add them beside the policy (countersign/golden.json)`];
     refuseBundledDirectory(bundle.data);
     const goldenDirectory = readGoldenDirectory(bundle.data);
     let module: WebAssembly.Module;
@@ -152,7 +157,7 @@ export class PolicyEngine {
     }
     let golden: PolicyEngine;
     try {
-      golden = new PolicyEngine(module, bundle.data, bundle.revision, goldenDirectory);
+      golden = new PolicyEngine(module, bundle.data, bundle.revision, goldenDirectory, warnings);
     } catch (err) {
       throw new PolicyLoadError(
         'invalid_bundle',
@@ -181,7 +186,7 @@ export class PolicyEngine {
 
   /** The same policy serving with another directory (after DIRECTORY_FILE changed). */
   withDirectory(directory: PolicyDirectory): PolicyEngine {
-    return new PolicyEngine(this.#module, this.#data, this.revision, directory);
+    return new PolicyEngine(this.#module, this.#data, this.revision, directory, this.warnings);
   }
 
   decide(input: DecisionInput): Evaluation<PolicyResult> {

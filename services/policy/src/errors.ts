@@ -6,8 +6,8 @@ export type PolicyLoadErrorKind =
   | 'missing_entrypoint'
   | 'unsupported_builtin'
   | 'invalid_golden_cases'
-  | 'golden_cases_missing'
-  | 'golden_case_failed';
+  | 'golden_case_failed'
+  | 'approval_required';
 
 /**
  * A bundle could not be built, read or accepted; `kind` says which check refused it, `field`

@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { type EndpointHandlers, type Logger, markFailed, startSpan } from '@countersign/runtime';
+import { ENTRYPOINTS } from './bundle.js';
 import type { PolicyHolder } from './holder.js';
+import type { PolicyMetrics } from './metrics.js';
+import { logOpaDecision } from './opa-log.js';
+import { evaluateShadow } from './shadow.js';
 
 export type PolicyEndpoint = 'evaluate' | 'authorize' | 'policyInfo';
 
@@ -11,9 +15,22 @@ const elapsedMs = (start: number) => Math.round((performance.now() - start) * 10
  * The three endpoints. Requests arrive validated (startService decodes them with the contract);
  * every decision, and every refusal to decide, is written as one decision log line.
  */
-export function policyHandlers(holder: PolicyHolder, logger: Logger): EndpointHandlers<PolicyEndpoint> {
+export interface HandlerOptions {
+  metrics?: PolicyMetrics;
+  /** Also write each decision as an OPA decision-log event (input and result included). */
+  opaDecisionLog?: boolean;
+}
+
+export function policyHandlers(
+  holder: PolicyHolder,
+  logger: Logger,
+  options: HandlerOptions = {},
+): EndpointHandlers<PolicyEndpoint> {
+  const { metrics } = options;
+  const opaLog = options.opaDecisionLog ? logger.child({ log: 'opa_decision' }) : undefined;
   // Bound once: a log call per request then only serialises its own fields.
   const decisions = logger.child({ log: 'decision' });
+  const shadowLog = logger.child({ log: 'shadow' });
 
   return {
     async evaluate(request) {
@@ -21,13 +38,14 @@ export function policyHandlers(holder: PolicyHolder, logger: Logger): EndpointHa
       const { engine, revision, directory_revision } = holder.current();
       const now = new Date().toISOString();
       const decision_id = randomUUID();
+      const input = { ...request, now };
       let evaluation: ReturnType<typeof engine.decide>;
       // The Rego evaluation itself, inside the request's server span (undefined when tracing is off).
       const span = startSpan('policy evaluation', {
         attributes: { 'countersign.action_id': request.action_id, 'countersign.policy.revision': revision },
       });
       try {
-        evaluation = engine.decide({ ...request, now });
+        evaluation = engine.decide(input);
         span?.setAttribute('countersign.outcome', evaluation.result.outcome);
       } catch (err) {
         markFailed(span, 'policy decision failed');
@@ -66,6 +84,19 @@ export function policyHandlers(holder: PolicyHolder, logger: Logger): EndpointHa
         },
         'policy decision',
       );
+      if (opaLog) {
+        logOpaDecision(opaLog, {
+          decision_id,
+          path: ENTRYPOINTS.decision,
+          input,
+          result,
+          revision,
+          directory_revision,
+          duration_ms: elapsedMs(start),
+        });
+      }
+      // After the live decision is final: the shadow can only be logged and counted.
+      evaluateShadow(holder, input, { result, revision, decision_id }, shadowLog, metrics);
       return { ...result, revision, decision_id, directory_revision };
     },
 
@@ -99,6 +130,16 @@ export function policyHandlers(holder: PolicyHolder, logger: Logger): EndpointHa
         },
         'policy authorization',
       );
+      if (opaLog) {
+        logOpaDecision(opaLog, {
+          path: ENTRYPOINTS.authorize,
+          input: request,
+          result,
+          revision,
+          directory_revision,
+          duration_ms: elapsedMs(start),
+        });
+      }
       // Only the verdict from the policy; the revisions are the service's to state.
       return { allowed: result.allowed, reasons: result.reasons, revision, directory_revision };
     },

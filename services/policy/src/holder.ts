@@ -16,6 +16,23 @@ export interface ActivePolicy {
   source: string;
 }
 
+/** A candidate evaluated beside the live policy and never enforced (shadow mode). */
+export interface ShadowPolicy {
+  engine: PolicyEngine;
+  revision: string;
+  loaded_at: string;
+  source: string;
+}
+
+/** Shadow mode as `nats micro stats policy` shows it; the counts restart with each shadow. */
+export interface ShadowStatus {
+  revision: string;
+  loaded_at: string;
+  evaluations: number;
+  disagreements: number;
+  errors: number;
+}
+
 /** Reload history for operators (`nats micro stats policy` shows it per replica). */
 export interface ReloadStatus {
   revision: string | null;
@@ -24,6 +41,10 @@ export interface ReloadStatus {
   source: string | null;
   reloads: number;
   failed_reloads: number;
+  /** Why the policy in use is less guarded than it should be (e.g. it carries no golden cases). */
+  warnings: string[];
+  /** The shadow candidate, when one is published. */
+  shadow: ShadowStatus | null;
   last_error: { at: string; source: string; kind: string; message: string } | null;
 }
 
@@ -40,6 +61,8 @@ export type SwapResult =
  */
 export class PolicyHolder {
   #active: ActivePolicy | undefined;
+  #shadow: ShadowPolicy | undefined;
+  #shadowCounts = { evaluations: 0, disagreements: 0, errors: 0 };
   #directory: PolicyDirectory;
   #queue: Promise<unknown> = Promise.resolve();
   #reloads = 0;
@@ -87,6 +110,19 @@ export class PolicyHolder {
       }
       this.#active = { ...active, engine, directory_revision: directory.revision };
     }
+    // The shadow sees the same roles, or its disagreements would be the directory's, not the policy's.
+    const shadow = this.#shadow;
+    if (shadow) {
+      try {
+        this.#shadow = { ...shadow, engine: shadow.engine.withDirectory(directory) };
+      } catch (err) {
+        this.#logger.error(
+          { shadow_revision: shadow.revision, reason: describeLoadError(err).message },
+          'shadow policy cannot take the new directory: shadow dropped',
+        );
+        this.#shadow = undefined;
+      }
+    }
     this.#logger.info(
       {
         directory_revision: directory.revision,
@@ -126,8 +162,68 @@ export class PolicyHolder {
       source: this.#active?.source ?? null,
       reloads: this.#reloads,
       failed_reloads: this.#failed,
+      warnings: [...(this.#active?.engine.warnings ?? [])],
+      shadow: this.#shadow
+        ? { revision: this.#shadow.revision, loaded_at: this.#shadow.loaded_at, ...this.#shadowCounts }
+        : null,
       last_error: this.#lastError,
     };
+  }
+
+  /** The shadow candidate, if one is published. */
+  shadow(): ShadowPolicy | undefined {
+    return this.#shadow;
+  }
+
+  /** Counts one shadow evaluation for the stats. */
+  countShadow(result: 'agreed' | 'disagreed' | 'failed'): void {
+    this.#shadowCounts.evaluations++;
+    if (result === 'disagreed') this.#shadowCounts.disagreements++;
+    if (result === 'failed') this.#shadowCounts.errors++;
+  }
+
+  /**
+   * Loads a shadow candidate (checked like any bundle) to evaluate beside the live policy;
+   * never throws. A refused one leaves no shadow: its answers would mean nothing.
+   */
+  swapShadow(
+    source: string,
+    load: (directory: PolicyDirectory) => Promise<PolicyEngine>,
+  ): Promise<SwapResult> {
+    const run = this.#queue.then(async (): Promise<SwapResult> => {
+      try {
+        let engine = await load(this.#directory);
+        if (engine.directoryRevision !== this.#directory.revision)
+          engine = engine.withDirectory(this.#directory);
+        this.#shadow = { engine, revision: engine.revision, loaded_at: new Date().toISOString(), source };
+        this.#shadowCounts = { evaluations: 0, disagreements: 0, errors: 0 };
+        this.#logger.info(
+          { source, shadow_revision: engine.revision, revision: this.#active?.revision },
+          'shadow policy loaded: evaluated beside the live policy, never enforced',
+        );
+        return { swapped: true, revision: engine.revision };
+      } catch (err) {
+        const { kind, message } = describeLoadError(err);
+        this.#shadow = undefined;
+        this.#failed++;
+        this.#lastError = { at: new Date().toISOString(), source, kind, message };
+        this.#logger.error({ source, kind, reason: message }, 'shadow policy rejected: no shadow');
+        return { swapped: false, kind, message, revision: this.#active?.revision ?? null };
+      }
+    });
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  /** Ends shadow mode (the shadow was dropped or promoted). */
+  dropShadow(reason: string): void {
+    const shadow = this.#shadow;
+    if (!shadow) return;
+    this.#shadow = undefined;
+    this.#logger.info(
+      { shadow_revision: shadow.revision, reason, ...this.#shadowCounts },
+      'shadow policy ended',
+    );
   }
 
   /**
@@ -171,6 +267,9 @@ export class PolicyHolder {
       source,
     };
     if (previous !== null) this.#reloads++;
+    for (const warning of engine.warnings) {
+      this.#logger.warn({ source, revision: engine.revision, warning }, 'policy loaded with a warning');
+    }
     this.#logger.info(
       {
         source,

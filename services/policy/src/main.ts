@@ -20,6 +20,7 @@ await runService({
         revision: policy.holder.revision,
         directory_revision: status.directory_revision,
         source: status.source,
+        ...(policy.metricsUrl ? { metrics_url: policy.metricsUrl } : {}),
       },
     };
   },

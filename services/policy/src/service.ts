@@ -10,12 +10,14 @@ import {
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Service } from '@nats-io/services';
 import pkg from '../package.json' with { type: 'json' };
-import { BUNDLE_OBJECT, followBucket, getBundle, openPolicyBucket } from './bucket.js';
+import { requireApproval } from './approved-bundle.js';
+import { BUNDLE_OBJECT, followBucket, getBundle, openPolicyBucket, SHADOW_OBJECT } from './bucket.js';
 import { buildBundle, readBundle, sourceRevision } from './bundle.js';
 import { PolicyEngine } from './engine.js';
 import { describeLoadError, PolicyLoadError } from './errors.js';
 import { policyHandlers } from './handlers.js';
 import { PolicyHolder } from './holder.js';
+import { createPolicyMetrics, type PolicyMetrics, serveMetrics } from './metrics.js';
 import { type PolicyDirectory, policyDirectory } from './roles.js';
 import { type Watcher, watchPolicyDir } from './watch-dir.js';
 
@@ -44,17 +46,48 @@ export interface PolicyServiceOptions {
    * authorize refuses (`unknown_identity`) and nobody bypasses.
    */
   directory?: DirectoryHolder;
+  /** Serve Prometheus `/metrics` on this port (0: any free port); absent: no HTTP server. */
+  metricsPort?: number | undefined;
+  /** The address the metrics server listens on. Default 0.0.0.0. */
+  metricsHost?: string;
+  /**
+   * Load a bucket bundle only when the approval its object names is approved for its revision
+   * (policy changes need approval). Default false.
+   */
+  requireApproval?: boolean;
+  /** `opa`: also log every decision as an OPA decision-log event. Default `countersign`. */
+  decisionLog?: 'countersign' | 'opa';
 }
 
 export interface PolicyService {
   holder: PolicyHolder;
   service: Service;
+  metrics: PolicyMetrics;
+  /** Where `/metrics` is served, when it is. */
+  metricsUrl: string | undefined;
   /** Stops the endpoints, then the watchers; the caller drains the connection. Idempotent. */
   stop(): Promise<void>;
 }
 
 const loadBytes = (bytes: Uint8Array, directory: PolicyDirectory) =>
   PolicyEngine.load(readBundle(bytes), { directory });
+
+/** The live bundle from the bucket: with `requireApproval`, only once its approval holds. */
+async function loadLive(
+  nc: NatsConnection,
+  options: PolicyServiceOptions,
+  bytes: Uint8Array,
+  info: { metadata?: Record<string, string> | undefined },
+  directory: PolicyDirectory,
+  logger: Logger,
+): Promise<PolicyEngine> {
+  const bundle = readBundle(bytes);
+  if (options.requireApproval) {
+    const approval = await requireApproval(nc, info.metadata?.approval, bundle.revision);
+    logger.info({ revision: bundle.revision, approval }, 'policy change approved: loading it');
+  }
+  return PolicyEngine.load(bundle, { directory });
+}
 
 /**
  * Starts the `policy` service on `nc`: loads the first policy (the bucket's bundle when there is
@@ -101,7 +134,9 @@ export async function startPolicyService(
           'watching sources: the bundle already in the bucket is not loaded',
         );
       } else {
-        await holder.swap(bucketSource, (directory) => loadBytes(found.bytes, directory));
+        await holder.swap(bucketSource, (directory) =>
+          loadLive(nc, options, found.bytes, found.info, directory, logger),
+        );
       }
     }
   }
@@ -130,6 +165,11 @@ export async function startPolicyService(
     );
   }
 
+  const metrics = createPolicyMetrics();
+  const metricsServer =
+    options.metricsPort === undefined
+      ? undefined
+      : await serveMetrics(metrics, options.metricsPort, options.metricsHost ?? '0.0.0.0', logger);
   const service = await startService(
     nc,
     {
@@ -139,12 +179,28 @@ export async function startPolicyService(
       ...(options.queue ? { queue: options.queue } : {}),
       statsHandler: async () => holder.status(),
     },
-    policyHandlers(holder, logger),
+    policyHandlers(holder, logger, { metrics, opaDecisionLog: options.decisionLog === 'opa' }),
     logger,
   );
 
   const watchers: Watcher[] = [];
   if (bucket) {
+    // Shadow mode: a candidate put as shadow.tar.gz is evaluated beside the live policy, never
+    // enforced; deleting the object ends it (`pnpm policy drop`, or `promote`).
+    const shadowSource = `object-store ${bucket}/${SHADOW_OBJECT}`;
+    watchers.push(
+      followBucket({
+        nc,
+        bucket,
+        name: SHADOW_OBJECT,
+        logger,
+        onBundle: async (bytes, info) => {
+          logger.info({ bucket, nuid: info.nuid, size: info.size }, 'new shadow policy bundle in the bucket');
+          await holder.swapShadow(shadowSource, (directory) => loadBytes(bytes, directory));
+        },
+        onDelete: async () => holder.dropShadow('the shadow bundle was removed from the bucket'),
+      }),
+    );
     watchers.push(
       followBucket({
         nc,
@@ -153,7 +209,9 @@ export async function startPolicyService(
         logger,
         onBundle: async (bytes, info) => {
           logger.info({ bucket, nuid: info.nuid, size: info.size }, 'new policy bundle in the bucket');
-          await holder.swap(bucketSource, (directory) => loadBytes(bytes, directory));
+          await holder.swap(bucketSource, (directory) =>
+            loadLive(nc, options, bytes, info, directory, logger),
+          );
         },
       }),
     );
@@ -178,10 +236,13 @@ export async function startPolicyService(
   return {
     holder,
     service,
+    metrics,
+    metricsUrl: metricsServer?.url,
     stop: memoStop(async () => {
       stopped = true;
       await service.stop();
       await Promise.all(watchers.map((w) => w.stop()));
+      await metricsServer?.stop();
     }),
   };
 }

@@ -135,8 +135,6 @@ describe('the policy bucket', () => {
       { kind: 'missing_entrypoint', bytes: await buildBytes(shippedDir, [ENTRYPOINTS.decision]) },
       // Compiles and loads, but would auto-approve a payment of any size.
       { kind: 'golden_case_failed', bytes: (await bundleWithThreshold(Number.MAX_SAFE_INTEGER)).bytes },
-      // Nothing would stop such a bundle from failing open, so it is refused too.
-      { kind: 'golden_cases_missing', bytes: await buildBytes(withoutGoldenCases()) },
     ];
     for (const { kind, bytes } of broken) {
       const failedBefore = failedReloads();
@@ -153,6 +151,16 @@ describe('the policy bucket', () => {
       }
       const d = await callEndpoint(client, 'evaluate', payment1500);
       expect(d).toMatchObject({ revision: current, outcome: 'auto_approve' });
+    }
+  });
+
+  it('loads a bundle that carries no golden cases, with a warning in the log and the stats', async () => {
+    const bytes = await buildBytes(withoutGoldenCases());
+    const { revision } = readBundle(bytes);
+    await putBundle(store, bytes, revision);
+    await waitUntil(() => revisions().every((r) => r === revision), { message: 'both replicas to swap' });
+    for (const r of replicas) {
+      expect(r.holder.status().warnings).toEqual([expect.stringContaining('carries no golden cases')]);
     }
   });
 
@@ -269,7 +277,7 @@ describe('pnpm policy publish (src/cli.ts)', () => {
   it('builds, validates and publishes a directory, printing the revision every replica then runs', async () => {
     const dir = copyOfPolicies();
     setThreshold(dir, 'payment_amount', 3000);
-    const { code, stdout } = await cli(['publish', '--dir', dir]);
+    const { code, stdout } = await cli(['publish', '--direct', '--dir', dir]);
     expect(code).toBe(0);
     const revision = /published (sha256:[0-9a-f]{16})/.exec(stdout)?.[1];
     expect(revision).toBeDefined();
@@ -282,7 +290,7 @@ describe('pnpm policy publish (src/cli.ts)', () => {
     const before = (await store.info(BUNDLE_OBJECT))?.nuid;
     const dir = copyOfPolicies();
     writeFileSync(join(dir, 'countersign/broken.rego'), 'package countersign.decision\n\nx := input.y +\n');
-    const { code, stderr } = await cli(['publish', '--dir', dir]);
+    const { code, stderr } = await cli(['publish', '--direct', '--dir', dir]);
     expect(code).toBe(1);
     expect(stderr).toMatch(/build_failed: .*broken\.rego/);
     expect((await store.info(BUNDLE_OBJECT))?.nuid).toBe(before);

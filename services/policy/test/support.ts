@@ -1,11 +1,12 @@
 /** Helpers shared by the policy service's unit and integration tests. */
+import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { callEndpoint } from '@countersign/client';
 import type { Approval, ApprovalRequestInput, PolicyDecision } from '@countersign/contracts';
-import { tool } from '@countersign/devinfra';
+import { REPO_ROOT, tool } from '@countersign/devinfra';
 import { createLogger, Directory, type Logger } from '@countersign/runtime';
 import { TEST_DIRECTORY_FILE } from '@countersign/test-fixtures';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -161,4 +162,25 @@ export function pendingApproval(policy: PolicyDecision, overrides: Partial<Appro
     required_approvals: 1,
     ...overrides,
   };
+}
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `pnpm policy <args>` (src/cli.ts) from the repository root with `env` added. */
+export function policyCli(args: string[], env: Record<string, string>): Promise<CliRun> {
+  return new Promise((resolveRun) => {
+    execFile(
+      process.execPath,
+      [join(REPO_ROOT, 'node_modules/tsx/dist/cli.mjs'), 'services/policy/src/cli.ts', ...args],
+      { cwd: REPO_ROOT, env: { ...process.env, OPA_BIN: opaBin(), ...env }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        resolveRun({ code, stdout, stderr });
+      },
+    );
+  });
 }

@@ -92,6 +92,8 @@ async function writeBatch(
     const approvals = decided.map((d, i) => ({
       ...d.approval,
       request_hash: d.prepared.request_hash,
+      // What the policy evaluated, kept for a replay; none for a request refused unevaluated.
+      policy_input: d.prepared.item.kind === 'request' ? d.prepared.item.request : null,
       votes: undefined,
       trace_context: traces[i],
     }));
@@ -106,14 +108,14 @@ async function writeBatch(
       `with inserted as (
          insert into approval.approvals (action_id, action_type, description, context, requested_by, run_id,
             request_hash, status, policy, required_approvals, created_at, expires_at, decided_at, decided_by,
-            decision_reason, trace_context, receipt)
+            decision_reason, trace_context, receipt, policy_input)
          select action_id, action_type, description, context, requested_by, run_id, request_hash, status, policy,
                 required_approvals, created_at, expires_at, decided_at, decided_by, decision_reason, trace_context,
-                receipt
+                receipt, policy_input
            from json_to_recordset($1::json) as x(action_id text, action_type text, description text,
                 context jsonb, requested_by text, run_id text, request_hash text, status text, policy jsonb,
                 required_approvals int, created_at timestamptz, expires_at timestamptz, decided_at timestamptz,
-                decided_by text, decision_reason text, trace_context json, receipt text)
+                decided_by text, decision_reason text, trace_context json, receipt text, policy_input jsonb)
          on conflict (action_id) do nothing
          returning action_id
        ), audit as (
