@@ -23,9 +23,10 @@ export const PolicyVariables = CommonEnv.extend({
     .default(DEFAULT_POLICY_BUCKET),
   /**
    * Policy changes need approval: load a bundle from the bucket only when the approval its
-   * object names (`pnpm policy activate`) is approved for its revision.
+   * object names (`pnpm policy activate`) is approved for its revision. `false` lets whoever
+   * can write the bucket put a bundle live (`--direct`, `promote`); the service warns at start.
    */
-  POLICY_REQUIRE_APPROVAL: env.bool(false),
+  POLICY_REQUIRE_APPROVAL: env.bool(true),
   /** Serve Prometheus metrics (shadow-mode disagreements) at /metrics on this port; unset: off. */
   POLICY_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   /**

@@ -118,6 +118,12 @@ export async function startPolicyService(
   // (watch): there the files being edited are the truth, and a bundle left in the bucket by an
   // earlier publish must not shadow them; only puts made from now on apply.
   let seenNuid: string | undefined;
+  if (bucket && !options.requireApproval) {
+    logger.warn(
+      { bucket },
+      'POLICY_REQUIRE_APPROVAL=false: a bundle written to the bucket goes live without an approved policy change',
+    );
+  }
   if (bucket) {
     const found = await withTimeout(
       openPolicyBucket(nc, bucket).then(getBundle),

@@ -12,7 +12,13 @@ import { buildBytes, copyOfPolicies, policyCli, setThreshold } from './support.j
 
 const nats = await useTestNats();
 const policy = await spawnService('policy', {
-  env: { NATS_URL: nats.url, POLICY_METRICS_PORT: '0', POLICY_DECISION_LOG: 'opa' },
+  // promote writes the live bundle directly, which only a replica not requiring approval loads.
+  env: {
+    NATS_URL: nats.url,
+    POLICY_METRICS_PORT: '0',
+    POLICY_DECISION_LOG: 'opa',
+    POLICY_REQUIRE_APPROVAL: 'false',
+  },
 });
 const nc = await nats.connect();
 afterAll(() => nc.drain());
