@@ -1,8 +1,10 @@
 # Who may act on an approval: decide it, resume a paused task, cancel it, report its execution.
 #
 # Input: {"action": "decide"|"resume"|"cancel"|"report", "approval": <Approval record>,
-# "actor": string}. The actor is the identity the caller's credential proves (the approval
-# service binds it; nothing in the input is believed about roles or ownership).
+# "actor": string, "on_behalf_of"?: string, "delegations"?: [{delegator, role}]}. The actor is
+# the identity the caller's credential proves (the approval service binds it; nothing in the
+# input is believed about roles or ownership). on_behalf_of asks to vote as that person's
+# delegate; delegations are the ones from them to the actor in force now (the service's table).
 # Entrypoint: countersign/authorize/result -> {"allowed": bool, "reasons": [{code, message}]}.
 # allowed is true exactly when reasons is empty, so every check below is a refusal and anything
 # missing or malformed refuses (fail closed). Roles come only from data.directory.
@@ -30,6 +32,39 @@ action_type := lib.normalize_action_type(approval.action_type)
 is_pause if action_type == "task_pause"
 
 actor_roles := lib.roles_of(actor)
+
+# --- delegation --------------------------------------------------------------------------------
+# A delegate votes with the delegator's own directory roles (all of them, or the one role a
+# delegation names), never their own and never roles the delegator holds by delegation: chains
+# are impossible because grants are only ever read for the person named in on_behalf_of.
+
+on_behalf_of := input.on_behalf_of if is_string(input.on_behalf_of)
+
+else := ""
+
+delegated if on_behalf_of != ""
+
+grants := [g |
+	delegated
+	is_array(input.delegations)
+	some g in input.delegations
+	is_object(g)
+	g.delegator == on_behalf_of
+]
+
+delegated_roles := lib.roles_of(on_behalf_of) if {
+	some g in grants
+	g.role == null
+} else := {r | some g in grants; is_string(g.role); r := g.role} & lib.roles_of(on_behalf_of)
+
+# Whose vote it is, and the roles it is cast with.
+principal := on_behalf_of if delegated
+
+else := actor
+
+decider_roles := delegated_roles if delegated
+
+else := actor_roles
 
 has_actor if trim_space(actor) != ""
 
@@ -67,6 +102,38 @@ denial contains {"code": "unknown_identity", "message": msg} if {
 
 # --- decide ----------------------------------------------------------------------------------
 
+denial contains {"code": "delegation_only_for_votes", "message": msg} if {
+	delegated
+	action != "decide"
+	msg := concat("", ["only a vote may be cast on behalf of someone; ", label(action), " may not"])
+}
+
+denial contains {"code": "unknown_identity", "message": msg} if {
+	delegated
+	not lib.known(on_behalf_of)
+	msg := concat("", [label(on_behalf_of), " (on_behalf_of) is not in the directory"])
+}
+
+denial contains {"code": "not_delegated", "message": msg} if {
+	delegated
+	count(grants) == 0
+	msg := concat("", [label(actor), " holds no delegation from ", label(on_behalf_of), " in force"])
+}
+
+# The requester can never approve through a delegate: not by delegating, not by being one.
+denial contains {"code": "self_approval", "message": msg} if {
+	action == "decide"
+	delegated
+	on_behalf_of == approval.requested_by
+	msg := concat("", [on_behalf_of, " requested this action and cannot decide it through a delegate"])
+}
+
+denial contains {"code": "delegate_is_self", "message": msg} if {
+	delegated
+	on_behalf_of == actor
+	msg := concat("", [actor, " cannot vote on their own behalf as a delegate"])
+}
+
 denial contains {"code": "use_resume", "message": msg} if {
 	action == "decide"
 	is_pause
@@ -93,9 +160,9 @@ denial contains {"code": "missing_role", "message": msg} if {
 	action == "decide"
 	not is_pause
 	count(approver_roles) > 0
-	count(actor_roles & approver_roles) == 0
+	count(decider_roles & approver_roles) == 0
 	msg := concat("", [
-		label(actor), " holds none of the approver roles ",
+		label(principal), delegation_note, " holds none of the approver roles ",
 		concat(", ", sort([lib.text(r) | some r in approver_roles])),
 	])
 }
@@ -106,7 +173,7 @@ denial contains {"code": "no_approver_roles", "message": msg} if {
 	action == "decide"
 	not is_pause
 	count(approver_roles) == 0
-	not is_operator
+	not decider_is_operator
 	msg := concat("", [
 		"approval names no approver roles: only an operator (",
 		concat(", ", sort([lib.text(r) | some r in lib.operator_roles])), ") may decide it, not ",
@@ -114,14 +181,23 @@ denial contains {"code": "no_approver_roles", "message": msg} if {
 	])
 }
 
-# A resume is the owner's vote on its pause: one each, like a decision.
+# A resume is the owner's vote on its pause: one each, like a decision. A person's vote counts
+# once, cast by them or by a delegate for them, and a delegate casts one vote per approval.
 denial contains {"code": "already_voted", "message": msg} if {
 	action in {"decide", "resume"}
 	has_actor
 	some vote in approval.votes
-	vote.voter == actor
-	msg := concat("", [actor, " has already voted on this approval"])
+	voted_for(vote) & {actor, principal} != set()
+	msg := concat("", [principal, " has already voted on this approval"])
 }
+
+voted_for(vote) := {vote.voter, object.get(vote, "on_behalf_of", vote.voter)} if is_string(object.get(vote, "on_behalf_of", null))
+
+else := {vote.voter}
+
+delegation_note := concat("", [" (for whom ", label(actor), " votes)"]) if delegated
+
+else := ""
 
 # --- resume ----------------------------------------------------------------------------------
 
@@ -156,6 +232,8 @@ may_cancel if count(actor_roles & approver_roles) > 0
 may_cancel if is_operator
 
 is_operator if count(actor_roles & {r | some r in lib.operator_roles}) > 0
+
+decider_is_operator if count(decider_roles & {r | some r in lib.operator_roles}) > 0
 
 denial contains {"code": "not_allowed_to_cancel", "message": msg} if {
 	action == "cancel"

@@ -53,6 +53,9 @@ const seeds: Record<EndpointName, () => Record<string, unknown>> = {
   report: () => ({ action_id: approved.action_id, outcome: 'executed', reported_by: 'dave', detail: 'x' }),
   authorize: () => ({ action: 'decide', approval: pending, actor: 'frank' }),
   policyInfo: () => ({}),
+  delegate: () => ({ delegator: 'frank', delegate: 'eve', role: 'finance', ends_at: '2099-01-01T00:00:00Z' }),
+  undelegate: () => ({ id: '00000000-0000-4000-8000-000000000000', revoked_by: 'frank' }),
+  delegations: () => ({ person: 'frank', active: true }),
 };
 
 /** A reply is either the command's result or a structured error, and never `internal`. */
@@ -75,6 +78,8 @@ describe('NATS commands under arbitrary input', () => {
     decide: 'frank',
     cancel: 'dave',
     report: 'dave',
+    delegate: 'frank',
+    undelegate: 'frank',
   };
   for (const name of Object.keys(Endpoints) as EndpointName[]) {
     const actor = actors[name];

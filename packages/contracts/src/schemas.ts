@@ -89,10 +89,16 @@ export const PolicyDecision = PolicyResult.extend({
 export type PolicyDecision = z.infer<typeof PolicyDecision>;
 
 export const Vote = z.object({
+  /** Who cast the vote: the identity the credential proved. */
   voter: z.string(),
   approved: z.boolean(),
   reason: z.string().nullable(),
   at: Timestamp,
+  /**
+   * Set when `voter` voted as the delegate of this person (a delegation in force): the vote
+   * counts as that person's. Optional so records written before delegation existed still parse.
+   */
+  on_behalf_of: z.string().nullable().optional(),
 });
 export type Vote = z.infer<typeof Vote>;
 
@@ -156,6 +162,12 @@ export const DecideRequest = z.strictObject({
   reason: OptionalReason,
   /** A relayed decision: the file-based channel the person decided on (the notifier's markdown). */
   channel: z.string().min(1).max(128).optional(),
+  /**
+   * Vote as the delegate of this person: allowed only while a delegation from them to the actor
+   * is in force (see Delegation), and the policy then checks the delegator's roles, never the
+   * actor's. The requester can never approve through a delegate.
+   */
+  on_behalf_of: Identity.optional(),
 });
 export type DecideRequest = z.infer<typeof DecideRequest>;
 
@@ -226,11 +238,22 @@ export type EvaluateRequest = z.infer<typeof EvaluateRequest>;
 export const AuthorizeAction = z.enum(['decide', 'resume', 'cancel', 'report']);
 export type AuthorizeAction = z.infer<typeof AuthorizeAction>;
 
+/** A delegation in force, as the policy sees it: whose approvals, and for which role (null: all). */
+export const DelegationGrant = z.object({ delegator: z.string(), role: z.string().nullable() });
+export type DelegationGrant = z.infer<typeof DelegationGrant>;
+
 export const AuthorizeRequest = z.strictObject({
   action: AuthorizeAction,
   approval: Approval,
   /** The authenticated identity asking to act. */
   actor: Identity,
+  /** The person the actor votes for as a delegate (decide only). */
+  on_behalf_of: Identity.optional(),
+  /**
+   * The delegations from `on_behalf_of` to the actor in force now, looked up by the approval
+   * service in its table: the policy decides whether they let the actor vote.
+   */
+  delegations: z.array(DelegationGrant).max(64).optional(),
 });
 export type AuthorizeRequest = z.infer<typeof AuthorizeRequest>;
 
@@ -253,6 +276,66 @@ export const PolicyInfo = z.object({
   source: z.string(),
 });
 export type PolicyInfo = z.infer<typeof PolicyInfo>;
+
+// ---- delegation ---------------------------------------------------------------------------
+
+/** The longest a delegation may run: 90 days. */
+export const MAX_DELEGATION_SECONDS = 90 * 86_400;
+
+/** A role name as the directory spells it. */
+const RoleName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[^\p{Cc}\s]+$/u, 'must not contain spaces or control characters');
+
+/**
+ * A person's approvals handed to another person for a period: all of them (`role` null) or those
+ * needing one role. The delegate votes with `on_behalf_of`; delegations do not chain (a delegate
+ * passes on only roles the directory gives them, never roles held by delegation).
+ */
+export const Delegation = z.object({
+  id: z.uuid(),
+  delegator: z.string(),
+  delegate: z.string(),
+  role: z.string().nullable(),
+  starts_at: Timestamp,
+  ends_at: Timestamp,
+  created_at: Timestamp,
+  revoked_at: Timestamp.nullable(),
+  revoked_by: z.string().nullable(),
+});
+export type Delegation = z.infer<typeof Delegation>;
+
+export const DelegateRequest = z.strictObject({
+  /** May repeat the actor (a person delegates only their own approvals); naming someone else is `actor_mismatch`. */
+  delegator: Identity.optional(),
+  delegate: Identity,
+  /** One of the delegator's directory roles; absent: every approval the delegator may decide. */
+  role: RoleName.optional(),
+  /** Default: now. */
+  starts_at: Timestamp.optional(),
+  ends_at: Timestamp,
+});
+export type DelegateRequest = z.infer<typeof DelegateRequest>;
+
+export const UndelegateRequest = z.strictObject({
+  id: z.uuid(),
+  /** May repeat the actor: the delegator or the delegate ends a delegation. */
+  revoked_by: Identity.optional(),
+});
+export type UndelegateRequest = z.infer<typeof UndelegateRequest>;
+
+export const ListDelegationsRequest = z.strictObject({
+  /** Delegations this person gave or received; absent: everyone's. */
+  person: Identity.optional(),
+  /** Only those in force now (not revoked, started, not ended). Default false. */
+  active: z.boolean().default(false),
+});
+export type ListDelegationsRequest = z.infer<typeof ListDelegationsRequest>;
+
+export const ListDelegationsResponse = z.object({ items: z.array(Delegation) });
+export type ListDelegationsResponse = z.infer<typeof ListDelegationsResponse>;
 
 export const ErrorBody = z.object({
   error: z.object({

@@ -31,7 +31,13 @@ export const Subjects = {
 export const ServiceNames = { approval: 'approval', policy: 'policy' } as const;
 
 /** The payload field naming who acts, on commands whose subject carries the actor. */
-export type ActorField = 'requested_by' | 'decided_by' | 'cancelled_by' | 'reported_by';
+export type ActorField =
+  | 'requested_by'
+  | 'decided_by'
+  | 'cancelled_by'
+  | 'reported_by'
+  | 'delegator'
+  | 'revoked_by';
 
 interface EndpointSpec<Req extends z.ZodType, Res extends z.ZodType> {
   /** Endpoint name inside its service. */
@@ -67,6 +73,14 @@ export const Endpoints = {
   list: endpoint('list', 'approval.list', s.ListRequest, s.ListResponse),
   stats: endpoint('stats', 'approval.stats', s.StatsRequest, s.StatsResponse),
   report: endpoint('report', 'approval.report', s.ReportRequest, s.Approval, 'reported_by'),
+  delegate: endpoint('delegate', 'approval.delegate', s.DelegateRequest, s.Delegation, 'delegator'),
+  undelegate: endpoint('undelegate', 'approval.undelegate', s.UndelegateRequest, s.Delegation, 'revoked_by'),
+  delegations: endpoint(
+    'delegations',
+    'approval.delegations',
+    s.ListDelegationsRequest,
+    s.ListDelegationsResponse,
+  ),
   evaluate: endpoint('evaluate', 'policy.evaluate', s.EvaluateRequest, s.PolicyDecision),
   authorize: endpoint('authorize', 'policy.authorize', s.AuthorizeRequest, s.AuthorizeResponse),
   policyInfo: endpoint('info', 'policy.info', s.PolicyInfoRequest, s.PolicyInfo),

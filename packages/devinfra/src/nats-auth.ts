@@ -52,7 +52,7 @@ export interface NatsUser {
  */
 export type NatsSecrets = Readonly<Record<string, string>> | 'environment';
 
-const ACTOR_COMMANDS = ['submit', 'decide', 'cancel', 'report'] as const;
+const ACTOR_COMMANDS = ['submit', 'decide', 'cancel', 'report', 'delegate', 'undelegate'] as const;
 
 /** The approval service: serves approval.*, asks the policy, owns both streams and the intake. */
 const APPROVAL: NatsPermissions = {
@@ -94,6 +94,7 @@ const APPROVAL: NatsPermissions = {
     'approval.get',
     'approval.list',
     'approval.stats',
+    'approval.delegations',
     // services framework: nats micro ls/info/stats/ping
     '$SRV.>',
     '_INBOX.>',
@@ -155,6 +156,7 @@ export function principalPermissions(identity: string, actsFor: readonly string[
       'approval.get',
       'approval.list',
       'approval.stats',
+      'approval.delegations',
       'policy.evaluate',
       '$JS.API.INFO',
       '$JS.API.STREAM.MSG.GET.APPROVAL_EVENTS',

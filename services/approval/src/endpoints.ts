@@ -1,8 +1,28 @@
 import type { EndpointHandlers, HandlerContext } from '@countersign/runtime';
-import { bindActor, cancel, decide, type LifecycleDeps, report, submit } from './lifecycle/index.js';
+import {
+  bindActor,
+  cancel,
+  decide,
+  delegate,
+  type LifecycleDeps,
+  listDelegations,
+  report,
+  submit,
+  undelegate,
+} from './lifecycle/index.js';
 import { approvalStats, getApproval, listApprovals } from './queries.js';
 
-export type ApprovalEndpoint = 'submit' | 'decide' | 'cancel' | 'get' | 'list' | 'stats' | 'report';
+export type ApprovalEndpoint =
+  | 'submit'
+  | 'decide'
+  | 'cancel'
+  | 'get'
+  | 'list'
+  | 'stats'
+  | 'report'
+  | 'delegate'
+  | 'undelegate'
+  | 'delegations';
 
 /** The identity an actor-bound subject proved; the runtime sets it on every such command. */
 function proven(ctx: HandlerContext): string {
@@ -43,5 +63,14 @@ export function approvalHandlers(deps: LifecycleDeps): EndpointHandlers<Approval
       const { actor } = bindActor(deps, proven(ctx), 'reported_by', request.reported_by);
       return report(deps, request, actor);
     },
+    delegate: (request, ctx) => {
+      const { actor } = bindActor(deps, proven(ctx), 'delegator', request.delegator);
+      return delegate(deps, request, actor);
+    },
+    undelegate: (request, ctx) => {
+      const { actor } = bindActor(deps, proven(ctx), 'revoked_by', request.revoked_by);
+      return undelegate(deps, request, actor);
+    },
+    delegations: (request) => listDelegations(deps.pool, request),
   };
 }

@@ -28,6 +28,7 @@ interface VoteJson {
   approved: boolean;
   reason: string | null;
   at: string;
+  on_behalf_of: string | null;
 }
 
 /**
@@ -40,13 +41,21 @@ export const APPROVAL_COLUMNS = `
   a.decision_reason,
   (a.status = 'pending' and a.expires_at <= now()) as overdue,
   coalesce((
-    select json_agg(json_build_object('voter', v.voter, 'approved', v.approved, 'reason', v.reason, 'at', v.at)
+    select json_agg(json_build_object('voter', v.voter, 'approved', v.approved, 'reason', v.reason, 'at', v.at,
+                                      'on_behalf_of', v.on_behalf_of)
                     order by v.at, v.voter)
       from approval.votes v where v.action_id = a.action_id
   ), '[]'::json) as votes`;
 
 export function toVote(vote: VoteJson): Vote {
-  return { voter: vote.voter, approved: vote.approved, reason: vote.reason, at: iso(new Date(vote.at)) };
+  const base = {
+    voter: vote.voter,
+    approved: vote.approved,
+    reason: vote.reason,
+    at: iso(new Date(vote.at)),
+  };
+  // Only a delegate's vote carries the field: records of plain votes stay as they were (hashes, events).
+  return vote.on_behalf_of ? { ...base, on_behalf_of: vote.on_behalf_of } : base;
 }
 
 /** The contract's record for a row; field order follows the contract for readable JSON. */
