@@ -75,9 +75,22 @@ is_requester if {
 	actor == approval.requested_by
 }
 
-# The approval's approver roles as a set; undefined when the record carries no array.
-approver_roles := {r | some r in approval.policy.approver_roles} if {
+# The approval's approver roles as a set; undefined when the record carries no array. An
+# escalated approval (the approval service records `escalation` when the policy's
+# escalate_after passed) adds the roles it escalated to.
+approver_roles := {r | some r in approval.policy.approver_roles} | escalated_roles if {
 	is_array(object.get(approval, ["policy", "approver_roles"], null))
+}
+
+escalated_roles := {r | some r in approval.escalation.roles; is_string(r)} if {
+	is_array(object.get(approval, ["escalation", "roles"], null))
+} else := set()
+
+# People the approval escalated to decide it whatever their roles (never the requester: the
+# self_approval refusal holds for them like for everyone).
+escalated_person if {
+	is_array(object.get(approval, ["escalation", "people"], null))
+	principal in approval.escalation.people
 }
 
 # --- any action ----------------------------------------------------------------------------
@@ -161,6 +174,7 @@ denial contains {"code": "missing_role", "message": msg} if {
 	not is_pause
 	count(approver_roles) > 0
 	count(decider_roles & approver_roles) == 0
+	not escalated_person
 	msg := concat("", [
 		label(principal), delegation_note, " holds none of the approver roles ",
 		concat(", ", sort([lib.text(r) | some r in approver_roles])),
@@ -174,6 +188,7 @@ denial contains {"code": "no_approver_roles", "message": msg} if {
 	not is_pause
 	count(approver_roles) == 0
 	not decider_is_operator
+	not escalated_person
 	msg := concat("", [
 		"approval names no approver roles: only an operator (",
 		concat(", ", sort([lib.text(r) | some r in lib.operator_roles])), ") may decide it, not ",

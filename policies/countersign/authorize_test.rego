@@ -430,3 +430,42 @@ test_refusal_message_names_whose_roles_count if {
 	r := as_delegate(payment, "dave", "eve", [{"delegator": "eve", "role": null}])
 	r.reasons == [{"code": "missing_role", "message": "\"eve\" (for whom \"dave\" votes) holds none of the approver roles finance"}]
 }
+
+# --- escalation ---------------------------------------------------------------------------------
+
+escalated(roles, people) := object.union(payment, {"escalation": {"at": "2026-01-01T00:00:00Z", "roles": roles, "people": people}})
+
+test_escalation_adds_roles_and_people if {
+	# bob (ops) may not decide a finance payment until it escalates to ops
+	codes(check(payment, "bob")) == ["missing_role"]
+	check(escalated(["ops"], []), "bob") == allowed
+	codes(check(escalated(["admin"], []), "bob")) == ["missing_role"]
+
+	# a person named by the escalation decides without the role
+	check(escalated([], ["eve"]), "eve") == allowed
+	codes(check(escalated([], ["eve"]), "dave")) == ["missing_role"]
+
+	# the original approvers still decide
+	check(escalated(["ops"], []), "frank") == allowed
+}
+
+test_escalation_never_lets_the_requester_decide if {
+	codes(check(escalated([], ["billing-job"]), "billing-job")) == ["self_approval"]
+}
+
+test_malformed_escalation_adds_nobody if {
+	bad := object.union(payment, {"escalation": {"roles": "ops", "people": "eve"}})
+	codes(check(bad, "bob")) == ["missing_role"]
+	codes(check(bad, "eve")) == ["missing_role"]
+}
+
+test_escalation_to_people_on_an_approval_naming_no_role if {
+	open := object.union(
+		payment,
+		{
+			"policy": {"outcome": "needs_approval", "approver_roles": [], "required_approvals": 1},
+			"escalation": {"roles": [], "people": ["eve"]},
+		},
+	)
+	check(open, "eve") == allowed
+}

@@ -88,6 +88,7 @@ export {
   actorSubject,
   type EndpointName,
   Endpoints,
+  eventSubject,
   Headers,
   type ParsedRequestOf,
   type RequestOf,

@@ -77,6 +77,14 @@ export const PolicyResult = z.object({
   approver_roles: z.array(z.string()),
   timeout_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS),
   notify: z.array(z.string()),
+  /** Approvers who have not voted are reminded this long after the request, and every interval after. */
+  remind_after_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS).optional(),
+  /** This long after the request, a still pending approval escalates to `escalate_to`. */
+  escalate_after_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS).optional(),
+  /** Who an escalation adds as approvers: roles (their members) and people. */
+  escalate_to: z.object({ roles: z.array(z.string()), people: z.array(z.string()) }).optional(),
+  /** How far an escalation moves the deadline (0 or absent: not at all). */
+  escalation_extends_seconds: z.number().int().min(0).max(MAX_TIMEOUT_SECONDS).optional(),
 });
 export type PolicyResult = z.infer<typeof PolicyResult>;
 
@@ -127,6 +135,11 @@ export const Approval = z.object({
     .string()
     .regex(/^[0-9a-f]{64}$/)
     .optional(),
+  /**
+   * Set once the approval escalated (the policy's `escalate_after_seconds` passed while it was
+   * pending): the roles and people added as approvers, which the authorize policy honours.
+   */
+  escalation: z.object({ at: Timestamp, roles: z.array(z.string()), people: z.array(z.string()) }).optional(),
 });
 export type Approval = z.infer<typeof Approval>;
 
@@ -348,7 +361,16 @@ export type ErrorBody = z.infer<typeof ErrorBody>;
 
 // ---- events -------------------------------------------------------------------------------
 
-export const ApprovalEventType = z.enum(['approval.pending', 'approval.decided']);
+/**
+ * `approval.reminder`: approvers who have not voted are asked again (one event per interval);
+ * `approval.escalated`: the approval escalated (its record carries `escalation`).
+ */
+export const ApprovalEventType = z.enum([
+  'approval.pending',
+  'approval.decided',
+  'approval.reminder',
+  'approval.escalated',
+]);
 export type ApprovalEventType = z.infer<typeof ApprovalEventType>;
 
 /** The envelope version producers write; see `decodeApprovalEvent` for what readers accept. */

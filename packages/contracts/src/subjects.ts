@@ -25,7 +25,19 @@ export const Subjects = {
   decidedAll: 'approval.decided.>',
   pending: (actionId: string) => `approval.pending.${actionId}`,
   decided: (actionId: string) => `approval.decided.${actionId}`,
+  reminderAll: 'approval.reminder.>',
+  escalatedAll: 'approval.escalated.>',
+  reminder: (actionId: string) => `approval.reminder.${actionId}`,
+  escalated: (actionId: string) => `approval.escalated.${actionId}`,
 } as const;
+
+/** The subject an event of `type` about `actionId` is published on. */
+export function eventSubject(
+  type: `approval.${'pending' | 'decided' | 'reminder' | 'escalated'}`,
+  actionId: string,
+) {
+  return `${type}.${actionId}`;
+}
 
 /** Services-framework names, as `nats micro ls` shows them. */
 export const ServiceNames = { approval: 'approval', policy: 'policy' } as const;

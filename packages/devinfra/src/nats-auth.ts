@@ -62,6 +62,8 @@ const APPROVAL: NatsPermissions = {
     'policy.info',
     'approval.pending.>',
     'approval.decided.>',
+    'approval.reminder.>',
+    'approval.escalated.>',
     'approval.invalid',
     '$JS.API.INFO',
     // ensureStreams: create or update the two streams it owns

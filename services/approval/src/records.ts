@@ -18,6 +18,8 @@ export interface ApprovalRow {
   decided_by: string | null;
   decision_reason: string | null;
   votes: VoteJson[];
+  /** Set once the approval escalated: who it escalated to, and when. */
+  escalation: { at: string; roles: string[]; people: string[] } | null;
   /** Pending and past its deadline by the database clock. */
   overdue: boolean;
 }
@@ -38,7 +40,7 @@ interface VoteJson {
 export const APPROVAL_COLUMNS = `
   a.action_id, a.action_type, a.description, a.context, a.requested_by, a.run_id, a.request_hash,
   a.status, a.policy, a.required_approvals, a.created_at, a.expires_at, a.decided_at, a.decided_by,
-  a.decision_reason,
+  a.decision_reason, a.escalation,
   (a.status = 'pending' and a.expires_at <= now()) as overdue,
   coalesce((
     select json_agg(json_build_object('voter', v.voter, 'approved', v.approved, 'reason', v.reason, 'at', v.at,
@@ -77,6 +79,8 @@ export function toApproval(row: ApprovalRow): Approval {
     votes: row.votes.map(toVote),
     required_approvals: row.required_approvals,
     request_hash: row.request_hash,
+    // Only an escalated approval carries the field: other records stay as they were.
+    ...(row.escalation ? { escalation: row.escalation } : {}),
   };
 }
 

@@ -8,9 +8,11 @@ import type pg from 'pg';
 
 export interface OutboxRow {
   action_id: string;
-  kind: 'pending' | 'decided';
+  kind: 'pending' | 'decided' | 'reminder' | 'escalated';
   subject: string;
   payload: Approval;
+  /** Set for an event an approval emits more than once (a reminder): its own event id. */
+  event_id?: string;
 }
 
 /** The event a new or changed approval emits: pending while people decide, decided once terminal. */
@@ -31,6 +33,6 @@ export async function insertOutbox(client: pg.PoolClient, rows: readonly OutboxR
 
 /** Columns and source of an outbox insert from a JSON array of {@link OutboxRow} in parameter `param`. */
 export const OUTBOX_INSERT_SELECT = (param: string) =>
-  `(action_id, kind, subject, payload)
-   select action_id, kind, subject, payload
-     from json_to_recordset(${param}::json) as x(action_id text, kind text, subject text, payload json)`;
+  `(action_id, kind, subject, payload, event_id)
+   select action_id, kind, subject, payload, event_id
+     from json_to_recordset(${param}::json) as x(action_id text, kind text, subject text, payload json, event_id text)`;
