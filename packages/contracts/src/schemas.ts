@@ -350,6 +350,77 @@ export type ListDelegationsRequest = z.infer<typeof ListDelegationsRequest>;
 export const ListDelegationsResponse = z.object({ items: z.array(Delegation) });
 export type ListDelegationsResponse = z.infer<typeof ListDelegationsResponse>;
 
+// ---- notifier administration (ops only: see docs/security.md) ------------------------------
+
+export const DeliveryStatus = z.enum([
+  'scheduled',
+  'in_progress',
+  'delivered',
+  'dead',
+  'superseded',
+  'discarded',
+]);
+export type DeliveryStatus = z.infer<typeof DeliveryStatus>;
+
+/** One notification: an event sent to one target of one channel. */
+export const DeliveryView = z.object({
+  id: z.number().int(),
+  event_id: z.string(),
+  event_type: z.string(),
+  action_id: z.string(),
+  channel: z.string(),
+  kind: z.string(),
+  target: z.string(),
+  status: DeliveryStatus,
+  attempts: z.number().int().min(0),
+  last_error: z.string().nullable(),
+  created_at: Timestamp,
+  finished_at: Timestamp.nullable(),
+});
+export type DeliveryView = z.infer<typeof DeliveryView>;
+
+export const DeadLettersRequest = z.strictObject({
+  /** Default `dead`. */
+  status: DeliveryStatus.default('dead'),
+  channel: z.string().min(1).max(128).optional(),
+  limit: z.number().int().min(1).max(500).default(50),
+});
+export type DeadLettersRequest = z.infer<typeof DeadLettersRequest>;
+
+export const ApprovalDeliveriesRequest = z.strictObject({ action_id: ActionId });
+export type ApprovalDeliveriesRequest = z.infer<typeof ApprovalDeliveriesRequest>;
+
+export const DeliveryList = z.object({ items: z.array(DeliveryView) });
+export type DeliveryList = z.infer<typeof DeliveryList>;
+
+/** Retry or discard: dead (or superseded) deliveries by id. */
+export const DeliveryIdsRequest = z.strictObject({ ids: z.array(z.number().int().min(1)).min(1).max(100) });
+export type DeliveryIdsRequest = z.infer<typeof DeliveryIdsRequest>;
+
+/** Which ids were acted on, and which were not (no such delivery, or not dead or superseded). */
+export const DeliveryIdsResponse = z.object({
+  done: z.array(z.number().int()),
+  refused: z.array(z.number().int()),
+});
+export type DeliveryIdsResponse = z.infer<typeof DeliveryIdsResponse>;
+
+export const ChannelHealthRequest = z.strictObject({});
+export const ChannelHealth = z.object({
+  channels: z.array(
+    z.object({
+      channel: z.string(),
+      kind: z.string(),
+      /** Disabled because the receiver answered 410 Gone (enable it again with the dlq CLI). */
+      disabled: z.boolean(),
+      disabled_reason: z.string().nullable(),
+      scheduled: z.number().int().min(0),
+      dead: z.number().int().min(0),
+      last_delivered_at: Timestamp.nullable(),
+    }),
+  ),
+});
+export type ChannelHealth = z.infer<typeof ChannelHealth>;
+
 export const ErrorBody = z.object({
   error: z.object({
     code: z.enum(ERROR_CODE_NAMES),

@@ -40,7 +40,7 @@ export function eventSubject(
 }
 
 /** Services-framework names, as `nats micro ls` shows them. */
-export const ServiceNames = { approval: 'approval', policy: 'policy' } as const;
+export const ServiceNames = { approval: 'approval', policy: 'policy', notifier: 'notifier' } as const;
 
 /** The payload field naming who acts, on commands whose subject carries the actor. */
 export type ActorField =
@@ -94,6 +94,22 @@ export const Endpoints = {
     s.ListDelegationsResponse,
   ),
   evaluate: endpoint('evaluate', 'policy.evaluate', s.EvaluateRequest, s.PolicyDecision),
+  // The notifier's administration: only the ops user may publish these (nats-auth.ts).
+  deadLetters: endpoint('deadletters', 'notifier.deadletters.list', s.DeadLettersRequest, s.DeliveryList),
+  retryDeliveries: endpoint(
+    'retry',
+    'notifier.deadletters.retry',
+    s.DeliveryIdsRequest,
+    s.DeliveryIdsResponse,
+  ),
+  discardDeliveries: endpoint(
+    'discard',
+    'notifier.deadletters.discard',
+    s.DeliveryIdsRequest,
+    s.DeliveryIdsResponse,
+  ),
+  deliveries: endpoint('deliveries', 'notifier.deliveries', s.ApprovalDeliveriesRequest, s.DeliveryList),
+  channelHealth: endpoint('health', 'notifier.health', s.ChannelHealthRequest, s.ChannelHealth),
   authorize: endpoint('authorize', 'policy.authorize', s.AuthorizeRequest, s.AuthorizeResponse),
   policyInfo: endpoint('info', 'policy.info', s.PolicyInfoRequest, s.PolicyInfo),
 } as const;

@@ -139,7 +139,10 @@ const NOTIFIER: NatsPermissions = {
     '$JS.API.CONSUMER.MSG.NEXT.APPROVAL_EVENTS.>',
     '$JS.ACK.APPROVAL_EVENTS.>',
   ],
-  subscribe: ['_INBOX.>'],
+  // Its administration commands (notifier.*: only ops publishes them) and the services
+  // framework's discovery (nats micro ls/info/stats).
+  subscribe: ['notifier.>', '$SRV.>', '_INBOX.>'],
+  allowResponses: true,
 };
 
 /**
@@ -193,6 +196,8 @@ export function natsUsers(directory: NatsDirectory): NatsUser[] {
         permissions: {
           publish: [...NOTIFIER.publish, ...own.publish.filter((s) => !NOTIFIER.publish.includes(s))],
           subscribe: [...NOTIFIER.subscribe, ...own.subscribe],
+          // It answers its administration commands (and nats micro), whatever the asker's inbox.
+          allowResponses: true,
         },
       });
       continue;
