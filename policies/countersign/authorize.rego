@@ -12,7 +12,7 @@ package countersign.authorize
 
 import data.countersign.lib
 
-actions := {"decide", "resume", "cancel", "report"}
+actions := {"decide", "resume", "cancel", "report", "extend"}
 
 approval := input.approval if is_object(input.approval)
 
@@ -257,6 +257,54 @@ denial contains {"code": "not_allowed_to_cancel", "message": msg} if {
 		label(actor), " is neither the requester, an eligible approver nor an operator (",
 		concat(", ", sort([lib.text(r) | some r in lib.operator_roles])), ")",
 	])
+}
+
+# --- extend ----------------------------------------------------------------------------------
+# An eligible approver (as for decide, not through a delegate) moves the deadline later, once,
+# by at most the decision's max_extension_seconds; the requester never does.
+
+denial contains {"code": "self_approval", "message": msg} if {
+	action == "extend"
+	is_requester
+	msg := concat("", [actor, " requested this action and cannot extend its deadline"])
+}
+
+denial contains {"code": "missing_role", "message": msg} if {
+	action == "extend"
+	not is_operator
+	not escalated_person
+	count(actor_roles & approver_roles_or_none) == 0
+	msg := concat("", [label(actor), " is not an approver of this approval and cannot extend its deadline"])
+}
+
+# Undefined approver_roles (no array in the record) must refuse here, not skip the rule.
+approver_roles_or_none := approver_roles if {
+	approver_roles
+} else := set()
+
+denial contains {"code": "no_extension", "message": "the policy allows no extension of this approval's deadline"} if {
+	action == "extend"
+	not is_number(object.get(approval, ["policy", "max_extension_seconds"], null))
+}
+
+denial contains {"code": "extension_too_long", "message": msg} if {
+	action == "extend"
+	max := approval.policy.max_extension_seconds
+	is_number(max)
+	not extension_within(max)
+	msg := concat("", ["an extension is 1 to ", format_int(max, 10), " seconds"])
+}
+
+# Fail closed: a missing or non-numeric extend_seconds is not within any limit.
+extension_within(max) if {
+	is_number(input.extend_seconds)
+	input.extend_seconds >= 1
+	input.extend_seconds <= max
+}
+
+denial contains {"code": "already_extended", "message": "this approval's deadline was extended already (once per approval)"} if {
+	action == "extend"
+	is_object(object.get(approval, "extension", null))
 }
 
 # --- report ----------------------------------------------------------------------------------

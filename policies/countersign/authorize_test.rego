@@ -86,7 +86,7 @@ test_invalid_action if {
 	}
 	r := authorize.result with input as {"approval": payment, "actor": "frank"}
 		with data.directory as directory
-	r.reasons == [{"code": "invalid_action", "message": "action (none) is not one of cancel, decide, report, resume"}]
+	r.reasons == [{"code": "invalid_action", "message": "action (none) is not one of cancel, decide, extend, report, resume"}]
 }
 
 test_missing_approval_fails_closed if {
@@ -468,4 +468,39 @@ test_escalation_to_people_on_an_approval_naming_no_role if {
 		},
 	)
 	check(open, "eve") == allowed
+}
+
+# --- extend --------------------------------------------------------------------------------------
+
+extendable := object.union(payment, {"policy": {"outcome": "needs_approval", "approver_roles": ["finance"], "required_approvals": 1, "max_extension_seconds": 3600}})
+
+extend(approval, actor, seconds) := r if {
+	r := authorize.result with input as {"action": "extend", "approval": approval, "actor": actor, "extend_seconds": seconds}
+		with data.directory as directory
+}
+
+test_an_approver_extends_once_within_the_limit if {
+	extend(extendable, "frank", 3600) == allowed
+	codes(extend(extendable, "frank", 3601)) == ["extension_too_long"]
+	codes(extend(object.union(extendable, {"extension": {"by": "alice", "seconds": 60}}), "frank", 60)) == ["already_extended"]
+	codes(extend(payment, "frank", 60)) == ["no_extension"]
+}
+
+test_only_approvers_extend if {
+	codes(extend(extendable, "bob", 60)) == ["missing_role"]
+	codes(extend(object.union(extendable, {"requested_by": "frank"}), "frank", 60)) == ["self_approval"]
+	extend(extendable, "carol", 60) == allowed
+	extend(object.union(extendable, {"escalation": {"roles": ["ops"], "people": []}}), "bob", 60) == allowed
+
+	# a record without approver_roles refuses (fail closed)
+	bare := {"action_id": "pay-1", "action_type": "payment", "requested_by": "billing-job", "policy": {"max_extension_seconds": 3600}, "votes": []}
+	codes(extend(bare, "frank", 60)) == ["missing_role"]
+}
+
+test_extend_without_seconds_refuses if {
+	r := authorize.result with input as {"action": "extend", "approval": extendable, "actor": "frank"}
+		with data.directory as directory
+	codes(r) == ["extension_too_long"]
+	codes(extend(extendable, "frank", 0)) == ["extension_too_long"]
+	codes(extend(extendable, "frank", "60")) == ["extension_too_long"]
 }

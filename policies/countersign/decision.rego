@@ -376,7 +376,10 @@ reasons := [r |
 # escalation_extends_seconds (the deadline moves by that much when it escalates). Only the
 # known keys pass, and only for an approval people decide.
 
-follow_up_keys := ["remind_after_seconds", "escalate_after_seconds", "escalate_to", "escalation_extends_seconds"]
+follow_up_keys := [
+	"remind_after_seconds", "escalate_after_seconds", "escalate_to", "escalation_extends_seconds",
+	"max_extension_seconds",
+]
 
 follow_up_plan := lib.follow_ups.by_action_type[action_type] if {
 	is_object(lib.follow_ups.by_action_type[action_type])

@@ -56,6 +56,7 @@ const seeds: Record<EndpointName, () => Record<string, unknown>> = {
   delegate: () => ({ delegator: 'frank', delegate: 'eve', role: 'finance', ends_at: '2099-01-01T00:00:00Z' }),
   undelegate: () => ({ id: '00000000-0000-4000-8000-000000000000', revoked_by: 'frank' }),
   delegations: () => ({ person: 'frank', active: true }),
+  extend: () => ({ action_id: pending.action_id, seconds: 60, extended_by: 'frank', reason: 'later' }),
   deadLetters: () => ({ status: 'dead', limit: 5 }),
   retryDeliveries: () => ({ ids: [1] }),
   discardDeliveries: () => ({ ids: [1] }),
@@ -88,6 +89,7 @@ describe('NATS commands under arbitrary input', () => {
     report: 'dave',
     delegate: 'frank',
     undelegate: 'frank',
+    extend: 'frank',
   };
   for (const name of (Object.keys(Endpoints) as EndpointName[]).filter(served)) {
     const actor = actors[name];

@@ -66,6 +66,7 @@ export {
   ErrorBody,
   EvaluateRequest,
   ExecutionOutcome,
+  ExtendRequest,
   GetRequest,
   InvalidMessageEvent,
   ListDelegationsRequest,

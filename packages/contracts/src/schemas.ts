@@ -85,6 +85,8 @@ export const PolicyResult = z.object({
   escalate_to: z.object({ roles: z.array(z.string()), people: z.array(z.string()) }).optional(),
   /** How far an escalation moves the deadline (0 or absent: not at all). */
   escalation_extends_seconds: z.number().int().min(0).max(MAX_TIMEOUT_SECONDS).optional(),
+  /** The most an approver may extend the deadline by, once (absent: no extension). */
+  max_extension_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS).optional(),
 });
 export type PolicyResult = z.infer<typeof PolicyResult>;
 
@@ -140,6 +142,8 @@ export const Approval = z.object({
    * pending): the roles and people added as approvers, which the authorize policy honours.
    */
   escalation: z.object({ at: Timestamp, roles: z.array(z.string()), people: z.array(z.string()) }).optional(),
+  /** Set once an approver extended the deadline (once per approval, within the policy's limit). */
+  extension: z.object({ by: z.string(), seconds: z.number().int(), at: Timestamp }).optional(),
 });
 export type Approval = z.infer<typeof Approval>;
 
@@ -190,6 +194,16 @@ export const CancelRequest = z.strictObject({
   reason: OptionalReason,
 });
 export type CancelRequest = z.infer<typeof CancelRequest>;
+
+/** An approver moves a pending approval's deadline later, once, within the policy's limit. */
+export const ExtendRequest = z.strictObject({
+  action_id: ActionId,
+  seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS),
+  /** May repeat the actor; naming someone else is `actor_mismatch`. */
+  extended_by: Identity.optional(),
+  reason: OptionalReason,
+});
+export type ExtendRequest = z.infer<typeof ExtendRequest>;
 
 export const GetRequest = z.strictObject({ action_id: ActionId });
 export type GetRequest = z.infer<typeof GetRequest>;
@@ -248,7 +262,7 @@ export const EvaluateRequest = ApprovalRequest;
 export type EvaluateRequest = z.infer<typeof EvaluateRequest>;
 
 /** What the policy authorizes: a vote, a resume of a paused task, a cancel or an execution report. */
-export const AuthorizeAction = z.enum(['decide', 'resume', 'cancel', 'report']);
+export const AuthorizeAction = z.enum(['decide', 'resume', 'cancel', 'report', 'extend']);
 export type AuthorizeAction = z.infer<typeof AuthorizeAction>;
 
 /** A delegation in force, as the policy sees it: whose approvals, and for which role (null: all). */
@@ -267,6 +281,8 @@ export const AuthorizeRequest = z.strictObject({
    * service in its table: the policy decides whether they let the actor vote.
    */
   delegations: z.array(DelegationGrant).max(64).optional(),
+  /** For `extend`: by how many seconds the actor asks to move the deadline. */
+  extend_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS).optional(),
 });
 export type AuthorizeRequest = z.infer<typeof AuthorizeRequest>;
 

@@ -49,7 +49,8 @@ export type ActorField =
   | 'cancelled_by'
   | 'reported_by'
   | 'delegator'
-  | 'revoked_by';
+  | 'revoked_by'
+  | 'extended_by';
 
 interface EndpointSpec<Req extends z.ZodType, Res extends z.ZodType> {
   /** Endpoint name inside its service. */
@@ -85,6 +86,7 @@ export const Endpoints = {
   list: endpoint('list', 'approval.list', s.ListRequest, s.ListResponse),
   stats: endpoint('stats', 'approval.stats', s.StatsRequest, s.StatsResponse),
   report: endpoint('report', 'approval.report', s.ReportRequest, s.Approval, 'reported_by'),
+  extend: endpoint('extend', 'approval.extend', s.ExtendRequest, s.Approval, 'extended_by'),
   delegate: endpoint('delegate', 'approval.delegate', s.DelegateRequest, s.Delegation, 'delegator'),
   undelegate: endpoint('undelegate', 'approval.undelegate', s.UndelegateRequest, s.Delegation, 'revoked_by'),
   delegations: endpoint(

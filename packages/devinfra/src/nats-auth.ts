@@ -52,7 +52,7 @@ export interface NatsUser {
  */
 export type NatsSecrets = Readonly<Record<string, string>> | 'environment';
 
-const ACTOR_COMMANDS = ['submit', 'decide', 'cancel', 'report', 'delegate', 'undelegate'] as const;
+const ACTOR_COMMANDS = ['submit', 'decide', 'cancel', 'report', 'extend', 'delegate', 'undelegate'] as const;
 
 /** The approval service: serves approval.*, asks the policy, owns both streams and the intake. */
 const APPROVAL: NatsPermissions = {

@@ -7,7 +7,9 @@ alter table approval.approvals
   add column reminders_sent   integer not null default 0 check (reminders_sent >= 0),
   add column escalate_at      timestamptz,
   -- {at, roles, people}: who the approval escalated to (the authorize policy honours it).
-  add column escalation       jsonb;
+  add column escalation       jsonb,
+  -- {by, seconds, at}: the one extension of the deadline an approver made.
+  add column extension        jsonb;
 
 -- The first due times come from the policy the approval was recorded with, whatever code
 -- inserted it.
@@ -54,6 +56,10 @@ begin
   end if;
   if old.escalation is not null and new.escalation is distinct from old.escalation then
     raise exception 'approval % escalated already', old.action_id
+      using errcode = 'integrity_constraint_violation';
+  end if;
+  if old.extension is not null and new.extension is distinct from old.extension then
+    raise exception 'approval % had its deadline extended already', old.action_id
       using errcode = 'integrity_constraint_violation';
   end if;
   return new;

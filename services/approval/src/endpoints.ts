@@ -4,6 +4,7 @@ import {
   cancel,
   decide,
   delegate,
+  extend,
   type LifecycleDeps,
   listDelegations,
   report,
@@ -20,6 +21,7 @@ export type ApprovalEndpoint =
   | 'list'
   | 'stats'
   | 'report'
+  | 'extend'
   | 'delegate'
   | 'undelegate'
   | 'delegations';
@@ -62,6 +64,10 @@ export function approvalHandlers(deps: LifecycleDeps): EndpointHandlers<Approval
     report: (request, ctx) => {
       const { actor } = bindActor(deps, proven(ctx), 'reported_by', request.reported_by);
       return report(deps, request, actor);
+    },
+    extend: (request, ctx) => {
+      const { actor } = bindActor(deps, proven(ctx), 'extended_by', request.extended_by);
+      return extend(deps, request, actor);
     },
     delegate: (request, ctx) => {
       const { actor } = bindActor(deps, proven(ctx), 'delegator', request.delegator);

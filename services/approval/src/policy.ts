@@ -22,6 +22,8 @@ export interface PolicyClient {
     approval: Approval,
     actor: string,
     delegation?: Delegated,
+    /** For `extend`: by how many seconds the actor asks to move the deadline. */
+    extendSeconds?: number,
   ): Promise<AuthorizeResponse>;
 }
 
@@ -38,7 +40,7 @@ export interface Delegated {
 export function natsPolicyClient(nc: NatsConnection, timeoutMs: number): PolicyClient {
   return {
     evaluate: (request) => callEndpoint(nc, 'evaluate', request, { timeout: timeoutMs }),
-    authorize: (action, approval, actor, delegation) =>
+    authorize: (action, approval, actor, delegation, extendSeconds) =>
       callEndpoint(
         nc,
         'authorize',
@@ -47,6 +49,7 @@ export function natsPolicyClient(nc: NatsConnection, timeoutMs: number): PolicyC
           approval,
           actor,
           ...(delegation ? { on_behalf_of: delegation.on_behalf_of, delegations: delegation.grants } : {}),
+          ...(extendSeconds === undefined ? {} : { extend_seconds: extendSeconds }),
         },
         { timeout: timeoutMs },
       ),

@@ -20,6 +20,8 @@ export interface ApprovalRow {
   votes: VoteJson[];
   /** Set once the approval escalated: who it escalated to, and when. */
   escalation: { at: string; roles: string[]; people: string[] } | null;
+  /** Set once an approver extended the deadline. */
+  extension: { by: string; seconds: number; at: string } | null;
   /** Pending and past its deadline by the database clock. */
   overdue: boolean;
 }
@@ -40,7 +42,7 @@ interface VoteJson {
 export const APPROVAL_COLUMNS = `
   a.action_id, a.action_type, a.description, a.context, a.requested_by, a.run_id, a.request_hash,
   a.status, a.policy, a.required_approvals, a.created_at, a.expires_at, a.decided_at, a.decided_by,
-  a.decision_reason, a.escalation,
+  a.decision_reason, a.escalation, a.extension,
   (a.status = 'pending' and a.expires_at <= now()) as overdue,
   coalesce((
     select json_agg(json_build_object('voter', v.voter, 'approved', v.approved, 'reason', v.reason, 'at', v.at,
@@ -81,6 +83,7 @@ export function toApproval(row: ApprovalRow): Approval {
     request_hash: row.request_hash,
     // Only an escalated approval carries the field: other records stay as they were.
     ...(row.escalation ? { escalation: row.escalation } : {}),
+    ...(row.extension ? { extension: row.extension } : {}),
   };
 }
 

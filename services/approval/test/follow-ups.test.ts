@@ -22,6 +22,7 @@ data.follow_ups.by_action_type.payment = {
   escalate_after_seconds: 2,
   escalate_to: { roles: ['ops'], people: ['eve'] },
   escalation_extends_seconds: 60,
+  max_extension_seconds: 600,
 };
 writeFileSync(dataFile, JSON.stringify(data));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -105,5 +106,34 @@ describe('escalation', () => {
       { as: 'eve' },
     );
     expect(decided).toMatchObject({ status: 'rejected', decided_by: 'eve' });
+  });
+});
+
+describe('an approver extends the deadline', () => {
+  const codes = (err: { details?: Record<string, unknown> }) =>
+    ((err.details?.reasons as { code: string }[] | undefined) ?? []).map((r) => r.code);
+  const extendAs = (as: string, action_id: string, seconds: number) =>
+    call(h.nc, 'extend', { action_id, seconds, reason: 'waiting for the invoice' }, { as });
+
+  it('once, within the policy’s limit, audited; never the requester, never a non-approver', async () => {
+    const pending = await payment();
+    expect(codes(await refusal(extendAs('dave', pending.action_id, 60)))).toContain('self_approval');
+    expect(codes(await refusal(extendAs('erin', pending.action_id, 60)))).toEqual(['missing_role']);
+    expect(codes(await refusal(extendAs('frank', pending.action_id, 601)))).toEqual(['extension_too_long']);
+
+    const extended = await extendAs('frank', pending.action_id, 600);
+    expect(Date.parse(extended.expires_at) - Date.parse(pending.expires_at)).toBe(600_000);
+    expect(extended.extension).toMatchObject({ by: 'frank', seconds: 600 });
+    expect(codes(await refusal(extendAs('alice', pending.action_id, 60)))).toEqual(['already_extended']);
+    const { history } = await call(h.nc, 'get', { action_id: pending.action_id });
+    expect(history.filter((e) => e.event === 'extended')).toEqual([
+      expect.objectContaining({
+        actor: 'frank',
+        reason: 'waiting for the invoice',
+        data: expect.objectContaining({ seconds: 600 }),
+      }),
+    ]);
+    // Still pending: an extension decides nothing.
+    expect((await call(h.nc, 'get', { action_id: pending.action_id })).status).toBe('pending');
   });
 });

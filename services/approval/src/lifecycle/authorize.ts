@@ -19,9 +19,11 @@ export async function authorize(
   actor: string,
   /** A vote as a delegate: the policy checks the delegator's roles under these grants. */
   delegation?: Delegated,
+  /** For `extend`: the seconds asked for, which the policy bounds. */
+  extendSeconds?: number,
 ): Promise<void> {
   knownPrincipal(deps, actor);
-  const verdict = await deps.policy.authorize(action, approval, actor, delegation);
+  const verdict = await deps.policy.authorize(action, approval, actor, delegation, extendSeconds);
   if (!verdict.allowed) {
     throw new CountersignError(
       'forbidden',

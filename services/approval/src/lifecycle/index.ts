@@ -19,6 +19,7 @@ export { type DecideInput, type DecideOptions, decide } from './decide.js';
 export { delegate, grantsInForce, listDelegations, undelegate } from './delegations.js';
 export type { LifecycleDeps, LifecycleMetrics } from './deps.js';
 export { expire, expireAllDue, expireDue } from './expiry.js';
+export { extend } from './extend.js';
 export { escalateDue, remindDue } from './follow-ups.js';
 export { actorMismatch, admissionRefusal, type BoundActor, bindActor, knownPrincipal } from './identities.js';
 export { invalidRequestDecision } from './invalid.js';
