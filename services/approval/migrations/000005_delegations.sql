@@ -1,3 +1,4 @@
+-- expand: new tables and a nullable vote column; older versions never cast a vote as a delegate.
 -- Delegation: a person hands their approvals (all, or those needing one role) to another person
 -- for a period. Votes cast as a delegate record whose vote they are (on_behalf_of).
 

@@ -1,3 +1,5 @@
+-- Not expand: an older relay would publish the new reminder and escalated outbox rows as decided
+-- events. Upgrade every approval replica before the sweep of a new one writes them.
 -- Reminders and escalation, decided by the policy (policy.remind_after_seconds,
 -- escalate_after_seconds, escalate_to, escalation_extends_seconds): due times the follow-up sweep
 -- reads (SKIP LOCKED, like expiry), the escalation an approval records, and the events they emit.
