@@ -20,6 +20,7 @@ import {
   ApprovalRequest,
   CancelRequest,
   DecideRequest,
+  DelegateRequest,
   Endpoints,
   ErrorBody,
   ErrorCodes,
@@ -27,6 +28,7 @@ import {
   InvalidMessageEvent,
   ReportRequest,
   Subjects,
+  UndelegateRequest,
   WebhookBody,
 } from '../packages/contracts/src/index.js';
 import { MAX_REPLAY } from '../services/approval/src/http/events.js';
@@ -272,7 +274,7 @@ export function openApi(): JsonSchema {
       title: 'Countersign approval service HTTP API',
       version: '1',
       description:
-        'The NATS commands over HTTP: the same bodies, records and error codes (see docs/contract.md). The bearer token names who acts: actor fields (requested_by, decided_by, cancelled_by, reported_by) may be left out and, when sent, must equal that identity (else 403, reason actor_mismatch). Generated from the zod schemas by scripts/contracts.ts.',
+        'The NATS commands over HTTP: the same bodies, records and error codes (see docs/contract.md). The bearer token names who acts: actor fields (requested_by, decided_by, cancelled_by, reported_by, delegator, revoked_by) may be left out and, when sent, must equal that identity (else 403, reason actor_mismatch). Generated from the zod schemas by scripts/contracts.ts.',
     },
     servers: [{ url: 'http://127.0.0.1:8080', description: 'the dev run (scripts/run.sh)' }],
     security: [{ bearer: [] }],
@@ -369,6 +371,50 @@ export function openApi(): JsonSchema {
           'ReportBody',
           'Approval',
           [...COMMON, '403', '404', '409'],
+        ),
+      },
+      '/api/v1/delegations': {
+        ...post(
+          'delegate',
+          'Hand the token identity’s approvals to another person for a period (approval.delegate)',
+          'DelegateBody',
+          'Delegation',
+          [...COMMON, '403'],
+        ),
+        ...get(
+          'listDelegations',
+          'Delegations given or received by a person, newest first (approval.delegations)',
+          ref('ListDelegationsResponse'),
+          ['400', '401', '500', '503'],
+          {
+            parameters: [
+              { name: 'person', in: 'query', required: false, schema: { type: 'string' } },
+              {
+                name: 'active',
+                in: 'query',
+                required: false,
+                schema: { type: 'string', enum: ['true', 'false'] },
+              },
+            ],
+          },
+        ),
+      },
+      '/api/v1/delegations/{id}/revoke': {
+        parameters: [
+          {
+            name: 'id',
+            in: 'path',
+            required: true,
+            description: 'The delegation id.',
+            schema: { type: 'string', format: 'uuid' },
+          },
+        ],
+        ...post(
+          'undelegate',
+          'End a delegation the token identity gave or received (approval.undelegate)',
+          'UndelegateBody',
+          'Delegation',
+          [...COMMON, '404', '409'],
         ),
       },
       '/api/v1/stats': get(
@@ -495,6 +541,18 @@ export function openApi(): JsonSchema {
         DecideBody: component(pathBody(DecideRequest, 'decided_by'), 'input'),
         CancelBody: component(pathBody(CancelRequest, 'cancelled_by'), 'input'),
         ReportBody: component(pathBody(ReportRequest, 'reported_by'), 'input'),
+        DelegateBody: component(
+          DelegateRequest,
+          'input',
+          'DelegateRequest; delegator is the token identity.',
+        ),
+        UndelegateBody: component(
+          UndelegateRequest.partial({ id: true }),
+          'input',
+          'UndelegateRequest; the id comes from the path, revoked_by is the token identity.',
+        ),
+        Delegation: component(Endpoints.delegate.response, 'output'),
+        ListDelegationsResponse: component(Endpoints.delegations.response, 'output'),
         Approval: component(Endpoints.submit.response, 'output'),
         ApprovalWithHistory: component(Endpoints.get.response, 'output'),
         ListResponse: component(Endpoints.list.response, 'output'),

@@ -1,8 +1,10 @@
 # Who may act on an approval: decide it, resume a paused task, cancel it, report its execution.
 #
 # Input: {"action": "decide"|"resume"|"cancel"|"report", "approval": <Approval record>,
-# "actor": string}. The actor is the identity the caller's credential proves (the approval
-# service binds it; nothing in the input is believed about roles or ownership).
+# "actor": string, "on_behalf_of"?: string, "delegations"?: [{delegator, role}]}. The actor is
+# the identity the caller's credential proves (the approval service binds it; nothing in the
+# input is believed about roles or ownership). on_behalf_of asks to vote as that person's
+# delegate; delegations are the ones from them to the actor in force now (the service's table).
 # Entrypoint: countersign/authorize/result -> {"allowed": bool, "reasons": [{code, message}]}.
 # allowed is true exactly when reasons is empty, so every check below is a refusal and anything
 # missing or malformed refuses (fail closed). Roles come only from data.directory.
@@ -10,7 +12,7 @@ package countersign.authorize
 
 import data.countersign.lib
 
-actions := {"decide", "resume", "cancel", "report"}
+actions := {"decide", "resume", "cancel", "report", "extend"}
 
 approval := input.approval if is_object(input.approval)
 
@@ -31,6 +33,39 @@ is_pause if action_type == "task_pause"
 
 actor_roles := lib.roles_of(actor)
 
+# --- delegation --------------------------------------------------------------------------------
+# A delegate votes with the delegator's own directory roles (all of them, or the one role a
+# delegation names), never their own and never roles the delegator holds by delegation: chains
+# are impossible because grants are only ever read for the person named in on_behalf_of.
+
+on_behalf_of := input.on_behalf_of if is_string(input.on_behalf_of)
+
+else := ""
+
+delegated if on_behalf_of != ""
+
+grants := [g |
+	delegated
+	is_array(input.delegations)
+	some g in input.delegations
+	is_object(g)
+	g.delegator == on_behalf_of
+]
+
+delegated_roles := lib.roles_of(on_behalf_of) if {
+	some g in grants
+	g.role == null
+} else := {r | some g in grants; is_string(g.role); r := g.role} & lib.roles_of(on_behalf_of)
+
+# Whose vote it is, and the roles it is cast with.
+principal := on_behalf_of if delegated
+
+else := actor
+
+decider_roles := delegated_roles if delegated
+
+else := actor_roles
+
 has_actor if trim_space(actor) != ""
 
 # The requester is the identity the approval service bound at intake; a paused task's owner is
@@ -40,9 +75,22 @@ is_requester if {
 	actor == approval.requested_by
 }
 
-# The approval's approver roles as a set; undefined when the record carries no array.
-approver_roles := {r | some r in approval.policy.approver_roles} if {
+# The approval's approver roles as a set; undefined when the record carries no array. An
+# escalated approval (the approval service records `escalation` when the policy's
+# escalate_after passed) adds the roles it escalated to.
+approver_roles := {r | some r in approval.policy.approver_roles} | escalated_roles if {
 	is_array(object.get(approval, ["policy", "approver_roles"], null))
+}
+
+escalated_roles := {r | some r in approval.escalation.roles; is_string(r)} if {
+	is_array(object.get(approval, ["escalation", "roles"], null))
+} else := set()
+
+# People the approval escalated to decide it whatever their roles (never the requester: the
+# self_approval refusal holds for them like for everyone).
+escalated_person if {
+	is_array(object.get(approval, ["escalation", "people"], null))
+	principal in approval.escalation.people
 }
 
 # --- any action ----------------------------------------------------------------------------
@@ -66,6 +114,38 @@ denial contains {"code": "unknown_identity", "message": msg} if {
 }
 
 # --- decide ----------------------------------------------------------------------------------
+
+denial contains {"code": "delegation_only_for_votes", "message": msg} if {
+	delegated
+	action != "decide"
+	msg := concat("", ["only a vote may be cast on behalf of someone; ", label(action), " may not"])
+}
+
+denial contains {"code": "unknown_identity", "message": msg} if {
+	delegated
+	not lib.known(on_behalf_of)
+	msg := concat("", [label(on_behalf_of), " (on_behalf_of) is not in the directory"])
+}
+
+denial contains {"code": "not_delegated", "message": msg} if {
+	delegated
+	count(grants) == 0
+	msg := concat("", [label(actor), " holds no delegation from ", label(on_behalf_of), " in force"])
+}
+
+# The requester can never approve through a delegate: not by delegating, not by being one.
+denial contains {"code": "self_approval", "message": msg} if {
+	action == "decide"
+	delegated
+	on_behalf_of == approval.requested_by
+	msg := concat("", [on_behalf_of, " requested this action and cannot decide it through a delegate"])
+}
+
+denial contains {"code": "delegate_is_self", "message": msg} if {
+	delegated
+	on_behalf_of == actor
+	msg := concat("", [actor, " cannot vote on their own behalf as a delegate"])
+}
 
 denial contains {"code": "use_resume", "message": msg} if {
 	action == "decide"
@@ -93,9 +173,10 @@ denial contains {"code": "missing_role", "message": msg} if {
 	action == "decide"
 	not is_pause
 	count(approver_roles) > 0
-	count(actor_roles & approver_roles) == 0
+	count(decider_roles & approver_roles) == 0
+	not escalated_person
 	msg := concat("", [
-		label(actor), " holds none of the approver roles ",
+		label(principal), delegation_note, " holds none of the approver roles ",
 		concat(", ", sort([lib.text(r) | some r in approver_roles])),
 	])
 }
@@ -106,7 +187,8 @@ denial contains {"code": "no_approver_roles", "message": msg} if {
 	action == "decide"
 	not is_pause
 	count(approver_roles) == 0
-	not is_operator
+	not decider_is_operator
+	not escalated_person
 	msg := concat("", [
 		"approval names no approver roles: only an operator (",
 		concat(", ", sort([lib.text(r) | some r in lib.operator_roles])), ") may decide it, not ",
@@ -114,14 +196,23 @@ denial contains {"code": "no_approver_roles", "message": msg} if {
 	])
 }
 
-# A resume is the owner's vote on its pause: one each, like a decision.
+# A resume is the owner's vote on its pause: one each, like a decision. A person's vote counts
+# once, cast by them or by a delegate for them, and a delegate casts one vote per approval.
 denial contains {"code": "already_voted", "message": msg} if {
 	action in {"decide", "resume"}
 	has_actor
 	some vote in approval.votes
-	vote.voter == actor
-	msg := concat("", [actor, " has already voted on this approval"])
+	voted_for(vote) & {actor, principal} != set()
+	msg := concat("", [principal, " has already voted on this approval"])
 }
+
+voted_for(vote) := {vote.voter, object.get(vote, "on_behalf_of", vote.voter)} if is_string(object.get(vote, "on_behalf_of", null))
+
+else := {vote.voter}
+
+delegation_note := concat("", [" (for whom ", label(actor), " votes)"]) if delegated
+
+else := ""
 
 # --- resume ----------------------------------------------------------------------------------
 
@@ -157,6 +248,8 @@ may_cancel if is_operator
 
 is_operator if count(actor_roles & {r | some r in lib.operator_roles}) > 0
 
+decider_is_operator if count(decider_roles & {r | some r in lib.operator_roles}) > 0
+
 denial contains {"code": "not_allowed_to_cancel", "message": msg} if {
 	action == "cancel"
 	not may_cancel
@@ -164,6 +257,54 @@ denial contains {"code": "not_allowed_to_cancel", "message": msg} if {
 		label(actor), " is neither the requester, an eligible approver nor an operator (",
 		concat(", ", sort([lib.text(r) | some r in lib.operator_roles])), ")",
 	])
+}
+
+# --- extend ----------------------------------------------------------------------------------
+# An eligible approver (as for decide, not through a delegate) moves the deadline later, once,
+# by at most the decision's max_extension_seconds; the requester never does.
+
+denial contains {"code": "self_approval", "message": msg} if {
+	action == "extend"
+	is_requester
+	msg := concat("", [actor, " requested this action and cannot extend its deadline"])
+}
+
+denial contains {"code": "missing_role", "message": msg} if {
+	action == "extend"
+	not is_operator
+	not escalated_person
+	count(actor_roles & approver_roles_or_none) == 0
+	msg := concat("", [label(actor), " is not an approver of this approval and cannot extend its deadline"])
+}
+
+# Undefined approver_roles (no array in the record) must refuse here, not skip the rule.
+approver_roles_or_none := approver_roles if {
+	approver_roles
+} else := set()
+
+denial contains {"code": "no_extension", "message": "the policy allows no extension of this approval's deadline"} if {
+	action == "extend"
+	not is_number(object.get(approval, ["policy", "max_extension_seconds"], null))
+}
+
+denial contains {"code": "extension_too_long", "message": msg} if {
+	action == "extend"
+	max := approval.policy.max_extension_seconds
+	is_number(max)
+	not extension_within(max)
+	msg := concat("", ["an extension is 1 to ", format_int(max, 10), " seconds"])
+}
+
+# Fail closed: a missing or non-numeric extend_seconds is not within any limit.
+extension_within(max) if {
+	is_number(input.extend_seconds)
+	input.extend_seconds >= 1
+	input.extend_seconds <= max
+}
+
+denial contains {"code": "already_extended", "message": "this approval's deadline was extended already (once per approval)"} if {
+	action == "extend"
+	is_object(object.get(approval, "extension", null))
 }
 
 # --- report ----------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ test_invalid_action if {
 	}
 	r := authorize.result with input as {"approval": payment, "actor": "frank"}
 		with data.directory as directory
-	r.reasons == [{"code": "invalid_action", "message": "action (none) is not one of cancel, decide, report, resume"}]
+	r.reasons == [{"code": "invalid_action", "message": "action (none) is not one of cancel, decide, extend, report, resume"}]
 }
 
 test_missing_approval_fails_closed if {
@@ -332,4 +332,175 @@ test_report_by_anyone_else_refused if {
 	}
 	codes(ask("report", payment, "bob")) == ["not_requester"]
 	codes(ask("report", payment, "carol")) == ["not_requester"]
+}
+
+# --- delegation: who could claim to vote as someone else? --------------------------------------
+
+as_delegate(approval, actor, on_behalf_of, delegations) := r if {
+	r := authorize.result with input as {
+		"action": "decide", "approval": approval, "actor": actor,
+		"on_behalf_of": on_behalf_of, "delegations": delegations,
+	}
+		with data.directory as directory
+}
+
+frank_to_eve := [{"delegator": "frank", "role": null}]
+
+test_delegate_votes_with_the_delegators_roles if {
+	as_delegate(payment, "eve", "frank", frank_to_eve) == allowed
+	as_delegate(payment, "eve", "frank", [{"delegator": "frank", "role": "finance"}]) == allowed
+}
+
+test_no_delegation_no_vote if {
+	codes(as_delegate(payment, "eve", "frank", [])) == ["missing_role", "not_delegated"]
+	codes(as_delegate(payment, "eve", "frank", null)) == ["missing_role", "not_delegated"]
+
+	# a grant from someone else does not count for frank
+	codes(as_delegate(payment, "eve", "frank", [{"delegator": "alice", "role": null}])) == ["missing_role", "not_delegated"]
+
+	# malformed grants refuse
+	codes(as_delegate(payment, "eve", "frank", ["frank", 7])) == ["missing_role", "not_delegated"]
+}
+
+test_a_role_scoped_delegation_passes_only_that_role if {
+	# alice delegates ops only: her finance role does not come with it
+	r := as_delegate(payment, "eve", "alice", [{"delegator": "alice", "role": "ops"}])
+	codes(r) == ["missing_role"]
+
+	# a role the delegator does not hold (any more) gives nothing
+	codes(as_delegate(payment, "eve", "bob", [{"delegator": "bob", "role": "finance"}])) == ["missing_role"]
+}
+
+test_the_requester_never_approves_through_a_delegate if {
+	# frank requested: his delegate eve may not approve it for him
+	by_frank := object.union(payment, {"requested_by": "frank"})
+	codes(as_delegate(by_frank, "eve", "frank", frank_to_eve)) == ["self_approval"]
+
+	# eve requested: she may not approve it as frank's delegate either
+	by_eve := object.union(payment, {"requested_by": "eve"})
+	codes(as_delegate(by_eve, "eve", "frank", frank_to_eve)) == ["self_approval"]
+}
+
+test_no_chains if {
+	# frank -> eve, then eve -> dave: dave votes with eve's own roles (none), never frank's
+	codes(as_delegate(payment, "dave", "eve", [{"delegator": "eve", "role": null}])) == ["missing_role"]
+
+	# and grants for frank handed in under dave's name do not count
+	codes(as_delegate(payment, "dave", "frank", [{"delegator": "eve", "role": null}])) == ["missing_role", "not_delegated"]
+}
+
+test_one_vote_per_person_whoever_casts_it if {
+	frank_voted := object.union(payment, {"votes": [{"voter": "frank", "approved": true}]})
+	codes(as_delegate(frank_voted, "eve", "frank", frank_to_eve)) == ["already_voted"]
+	eve_voted_for_frank := object.union(payment, {"votes": [{"voter": "eve", "approved": true, "on_behalf_of": "frank"}]})
+	codes(check(eve_voted_for_frank, "frank")) == ["already_voted"]
+	codes(as_delegate(eve_voted_for_frank, "eve", "frank", frank_to_eve)) == ["already_voted"]
+
+	# eve voted for frank: she cannot vote for alice as well on the same approval
+	codes(as_delegate(eve_voted_for_frank, "eve", "alice", [{"delegator": "alice", "role": null}])) == ["already_voted"]
+
+	# a plain vote by someone else does not count against frank
+	alice_voted := object.union(payment, {"votes": [{"voter": "alice", "approved": true, "on_behalf_of": null}]})
+	as_delegate(alice_voted, "eve", "frank", frank_to_eve) == allowed
+}
+
+test_delegation_is_for_votes_only if {
+	every action in ["cancel", "report", "resume"] {
+		r := authorize.result with input as {
+			"action": action, "approval": payment, "actor": "eve",
+			"on_behalf_of": "frank", "delegations": frank_to_eve,
+		}
+			with data.directory as directory
+		"delegation_only_for_votes" in codes(r)
+	}
+}
+
+test_unknown_or_self_delegator if {
+	"unknown_identity" in codes(as_delegate(payment, "eve", "mallory", [{"delegator": "mallory", "role": null}]))
+	codes(as_delegate(payment, "frank", "frank", frank_to_eve)) == ["delegate_is_self"]
+}
+
+test_delegated_operator_decides_an_approval_naming_no_role if {
+	open := object.union(payment, {"policy": {"outcome": "needs_approval", "approver_roles": [], "required_approvals": 1}})
+	as_delegate(open, "eve", "carol", [{"delegator": "carol", "role": null}]) == allowed
+	codes(as_delegate(open, "eve", "frank", frank_to_eve)) == ["no_approver_roles"]
+}
+
+test_refusal_message_names_whose_roles_count if {
+	r := as_delegate(payment, "dave", "eve", [{"delegator": "eve", "role": null}])
+	r.reasons == [{"code": "missing_role", "message": "\"eve\" (for whom \"dave\" votes) holds none of the approver roles finance"}]
+}
+
+# --- escalation ---------------------------------------------------------------------------------
+
+escalated(roles, people) := object.union(payment, {"escalation": {"at": "2026-01-01T00:00:00Z", "roles": roles, "people": people}})
+
+test_escalation_adds_roles_and_people if {
+	# bob (ops) may not decide a finance payment until it escalates to ops
+	codes(check(payment, "bob")) == ["missing_role"]
+	check(escalated(["ops"], []), "bob") == allowed
+	codes(check(escalated(["admin"], []), "bob")) == ["missing_role"]
+
+	# a person named by the escalation decides without the role
+	check(escalated([], ["eve"]), "eve") == allowed
+	codes(check(escalated([], ["eve"]), "dave")) == ["missing_role"]
+
+	# the original approvers still decide
+	check(escalated(["ops"], []), "frank") == allowed
+}
+
+test_escalation_never_lets_the_requester_decide if {
+	codes(check(escalated([], ["billing-job"]), "billing-job")) == ["self_approval"]
+}
+
+test_malformed_escalation_adds_nobody if {
+	bad := object.union(payment, {"escalation": {"roles": "ops", "people": "eve"}})
+	codes(check(bad, "bob")) == ["missing_role"]
+	codes(check(bad, "eve")) == ["missing_role"]
+}
+
+test_escalation_to_people_on_an_approval_naming_no_role if {
+	open := object.union(
+		payment,
+		{
+			"policy": {"outcome": "needs_approval", "approver_roles": [], "required_approvals": 1},
+			"escalation": {"roles": [], "people": ["eve"]},
+		},
+	)
+	check(open, "eve") == allowed
+}
+
+# --- extend --------------------------------------------------------------------------------------
+
+extendable := object.union(payment, {"policy": {"outcome": "needs_approval", "approver_roles": ["finance"], "required_approvals": 1, "max_extension_seconds": 3600}})
+
+extend(approval, actor, seconds) := r if {
+	r := authorize.result with input as {"action": "extend", "approval": approval, "actor": actor, "extend_seconds": seconds}
+		with data.directory as directory
+}
+
+test_an_approver_extends_once_within_the_limit if {
+	extend(extendable, "frank", 3600) == allowed
+	codes(extend(extendable, "frank", 3601)) == ["extension_too_long"]
+	codes(extend(object.union(extendable, {"extension": {"by": "alice", "seconds": 60}}), "frank", 60)) == ["already_extended"]
+	codes(extend(payment, "frank", 60)) == ["no_extension"]
+}
+
+test_only_approvers_extend if {
+	codes(extend(extendable, "bob", 60)) == ["missing_role"]
+	codes(extend(object.union(extendable, {"requested_by": "frank"}), "frank", 60)) == ["self_approval"]
+	extend(extendable, "carol", 60) == allowed
+	extend(object.union(extendable, {"escalation": {"roles": ["ops"], "people": []}}), "bob", 60) == allowed
+
+	# a record without approver_roles refuses (fail closed)
+	bare := {"action_id": "pay-1", "action_type": "payment", "requested_by": "billing-job", "policy": {"max_extension_seconds": 3600}, "votes": []}
+	codes(extend(bare, "frank", 60)) == ["missing_role"]
+}
+
+test_extend_without_seconds_refuses if {
+	r := authorize.result with input as {"action": "extend", "approval": extendable, "actor": "frank"}
+		with data.directory as directory
+	codes(r) == ["extension_too_long"]
+	codes(extend(extendable, "frank", 0)) == ["extension_too_long"]
+	codes(extend(extendable, "frank", "60")) == ["extension_too_long"]
 }

@@ -405,12 +405,39 @@ reasons := [r |
 	r.code == code
 ]
 
-result := {
-	"outcome": outcome,
-	"reasons": reasons,
-	"risk": risk,
-	"required_approvals": required_approvals,
-	"approver_roles": approver_roles,
-	"timeout_seconds": timeout_seconds,
-	"notify": notify,
+# --- reminders and escalation ------------------------------------------------------------
+# A pending approval's follow-ups, per action type (first) or risk, from data.follow_ups:
+# remind_after_seconds (approvers who have not voted are reminded, every interval),
+# escalate_after_seconds with escalate_to {roles, people} (added as approvers, notified) and
+# escalation_extends_seconds (the deadline moves by that much when it escalates). Only the
+# known keys pass, and only for an approval people decide.
+
+follow_up_keys := [
+	"remind_after_seconds", "escalate_after_seconds", "escalate_to", "escalation_extends_seconds",
+	"max_extension_seconds",
+]
+
+follow_up_plan := lib.follow_ups.by_action_type[action_type] if {
+	is_object(lib.follow_ups.by_action_type[action_type])
+} else := lib.follow_ups.by_risk[risk] if {
+	is_object(lib.follow_ups.by_risk[risk])
+} else := {}
+
+follow_ups := {key: follow_up_plan[key] |
+	outcome == "needs_approval"
+	some key in follow_up_keys
+	key in object.keys(follow_up_plan)
 }
+
+result := object.union(
+	{
+		"outcome": outcome,
+		"reasons": reasons,
+		"risk": risk,
+		"required_approvals": required_approvals,
+		"approver_roles": approver_roles,
+		"timeout_seconds": timeout_seconds,
+		"notify": notify,
+	},
+	follow_ups,
+)

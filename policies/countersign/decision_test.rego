@@ -681,3 +681,37 @@ test_break_glass_must_be_true if {
 	d := policy_change("carol", {"revision": "sha256:abc", "break_glass": "yes"})
 	d.outcome == "needs_approval"
 }
+
+# --- reminders and escalation ------------------------------------------------------------------
+
+test_follow_ups_by_action_type_first if {
+	r := decision.result with input as {"action_type": "deploy", "requested_by": "ci-pipeline", "context": {"environment": "production"}}
+	r.outcome == "needs_approval"
+	r.remind_after_seconds == 900
+	r.escalate_after_seconds == 1800
+	r.escalate_to == {"roles": ["admin"], "people": []}
+	r.escalation_extends_seconds == 1800
+}
+
+test_follow_ups_by_risk if {
+	r := decision.result with input as {"action_type": "payment", "requested_by": "billing-job", "context": {"amount": 5000}}
+	r.risk == "high"
+	r.remind_after_seconds == 1800
+	not r.escalate_after_seconds
+}
+
+test_no_follow_ups_unless_people_decide if {
+	r := decision.result with input as {"action_type": "payment", "requested_by": "billing-job", "context": {"amount": 5}}
+	r.outcome == "auto_approve"
+	not r.remind_after_seconds
+	denied := decision.result with input as {"action_type": "payment", "requested_by": "billing-job", "context": {"amount": 5000000}}
+	denied.outcome == "deny"
+	not denied.remind_after_seconds
+}
+
+test_only_known_follow_up_keys_pass if {
+	r := decision.result with input as {"action_type": "deploy", "requested_by": "ci-pipeline", "context": {"environment": "production"}}
+		with data.countersign.follow_ups as {"by_action_type": {"deploy": {"remind_after_seconds": 60, "approver_roles": ["nobody"]}}, "by_risk": {}}
+	r.remind_after_seconds == 60
+	r.approver_roles == ["ops"]
+}

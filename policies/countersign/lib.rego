@@ -72,3 +72,6 @@ known(identity) if is_array(directory[identity])
 text(x) := x if is_string(x)
 
 else := json.marshal(x)
+
+# Reminders and escalation of pending approvals, per action type (first) or risk.
+follow_ups := data.countersign.follow_ups

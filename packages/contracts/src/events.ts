@@ -7,8 +7,11 @@ import { CountersignError, type FieldIssue } from './errors.js';
 import { fieldIssues } from './parse.js';
 import { APPROVAL_EVENT_VERSION, type Approval, ApprovalEvent, type ApprovalEventType } from './schemas.js';
 
-/** Which of an approval's two events: the one asking people to decide, or the outcome. */
-export type ApprovalEventKind = 'pending' | 'decided';
+/**
+ * Which of an approval's events: the one asking people to decide, the outcome, a reminder to
+ * those who have not voted (one per interval), or its escalation.
+ */
+export type ApprovalEventKind = 'pending' | 'decided' | 'reminder' | 'escalated';
 
 /**
  * The event id (`Nats-Msg-Id`, the envelope's `id`, the webhooks' `webhook-id`): one per
@@ -16,12 +19,13 @@ export type ApprovalEventKind = 'pending' | 'decided';
  * row's serial id is not: a restored or new database reuses ids already published, and
  * JetStream would then drop new events as duplicates.
  */
-export function approvalEventId(actionId: string, kind: ApprovalEventKind): string {
-  return `${actionId}.${kind}`;
+export function approvalEventId(actionId: string, kind: ApprovalEventKind, round?: number): string {
+  // Reminders repeat: each interval's is its own event (`<action_id>.reminder.2`).
+  return kind === 'reminder' ? `${actionId}.reminder.${round ?? 1}` : `${actionId}.${kind}`;
 }
 
 export function approvalEventType(kind: ApprovalEventKind): ApprovalEventType {
-  return kind === 'pending' ? 'approval.pending' : 'approval.decided';
+  return `approval.${kind}`;
 }
 
 /** The envelope's fields besides the approval; the encoders add the version. */
@@ -37,7 +41,7 @@ export interface ApprovalEventHead {
  * The text is spliced in as it is: the relay publishes thousands of events a second, and a
  * parse plus a stringify of every approval would be most of its CPU. The caller vouches that
  * `approvalJson` is one Approval as JSON; readers check it with `decodeApprovalEvent`. (`type`
- * is one of two fixed words and needs no escaping; the id and time are quoted by JSON.stringify.)
+ * is one of a few fixed words and needs no escaping; the id and time are quoted by JSON.stringify.)
  */
 export function encodeApprovalEventFromJson(head: ApprovalEventHead, approvalJson: string): string {
   return `{"version":${APPROVAL_EVENT_VERSION},"id":${JSON.stringify(head.id)},"type":"${head.type}","occurred_at":${JSON.stringify(head.occurred_at)},"data":${approvalJson}}`;

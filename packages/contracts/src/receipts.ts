@@ -20,6 +20,8 @@ export const ReceiptVote = z.object({
   decision: z.enum(['approved', 'rejected']),
   at: Timestamp,
   channel: z.string().min(1).optional(),
+  /** The person a delegate voted for: `identity` is the delegate who cast it. */
+  on_behalf_of: z.string().min(1).optional(),
 });
 export type ReceiptVote = z.infer<typeof ReceiptVote>;
 

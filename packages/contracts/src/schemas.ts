@@ -77,6 +77,16 @@ export const PolicyResult = z.object({
   approver_roles: z.array(z.string()),
   timeout_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS),
   notify: z.array(z.string()),
+  /** Approvers who have not voted are reminded this long after the request, and every interval after. */
+  remind_after_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS).optional(),
+  /** This long after the request, a still pending approval escalates to `escalate_to`. */
+  escalate_after_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS).optional(),
+  /** Who an escalation adds as approvers: roles (their members) and people. */
+  escalate_to: z.object({ roles: z.array(z.string()), people: z.array(z.string()) }).optional(),
+  /** How far an escalation moves the deadline (0 or absent: not at all). */
+  escalation_extends_seconds: z.number().int().min(0).max(MAX_TIMEOUT_SECONDS).optional(),
+  /** The most an approver may extend the deadline by, once (absent: no extension). */
+  max_extension_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS).optional(),
 });
 export type PolicyResult = z.infer<typeof PolicyResult>;
 
@@ -89,10 +99,16 @@ export const PolicyDecision = PolicyResult.extend({
 export type PolicyDecision = z.infer<typeof PolicyDecision>;
 
 export const Vote = z.object({
+  /** Who cast the vote: the identity the credential proved. */
   voter: z.string(),
   approved: z.boolean(),
   reason: z.string().nullable(),
   at: Timestamp,
+  /**
+   * Set when `voter` voted as the delegate of this person (a delegation in force): the vote
+   * counts as that person's. Optional so records written before delegation existed still parse.
+   */
+  on_behalf_of: z.string().nullable().optional(),
 });
 export type Vote = z.infer<typeof Vote>;
 
@@ -132,6 +148,13 @@ export const Approval = z.object({
     .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, 'must be a compact JWS')
     .nullable()
     .optional(),
+  /**
+   * Set once the approval escalated (the policy's `escalate_after_seconds` passed while it was
+   * pending): the roles and people added as approvers, which the authorize policy honours.
+   */
+  escalation: z.object({ at: Timestamp, roles: z.array(z.string()), people: z.array(z.string()) }).optional(),
+  /** Set once an approver extended the deadline (once per approval, within the policy's limit). */
+  extension: z.object({ by: z.string(), seconds: z.number().int(), at: Timestamp }).optional(),
 });
 export type Approval = z.infer<typeof Approval>;
 
@@ -167,6 +190,12 @@ export const DecideRequest = z.strictObject({
   reason: OptionalReason,
   /** A relayed decision: the file-based channel the person decided on (the notifier's markdown). */
   channel: z.string().min(1).max(128).optional(),
+  /**
+   * Vote as the delegate of this person: allowed only while a delegation from them to the actor
+   * is in force (see Delegation), and the policy then checks the delegator's roles, never the
+   * actor's. The requester can never approve through a delegate.
+   */
+  on_behalf_of: Identity.optional(),
 });
 export type DecideRequest = z.infer<typeof DecideRequest>;
 
@@ -176,6 +205,16 @@ export const CancelRequest = z.strictObject({
   reason: OptionalReason,
 });
 export type CancelRequest = z.infer<typeof CancelRequest>;
+
+/** An approver moves a pending approval's deadline later, once, within the policy's limit. */
+export const ExtendRequest = z.strictObject({
+  action_id: ActionId,
+  seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS),
+  /** May repeat the actor; naming someone else is `actor_mismatch`. */
+  extended_by: Identity.optional(),
+  reason: OptionalReason,
+});
+export type ExtendRequest = z.infer<typeof ExtendRequest>;
 
 export const GetRequest = z.strictObject({ action_id: ActionId });
 export type GetRequest = z.infer<typeof GetRequest>;
@@ -283,14 +322,27 @@ export const EvaluateRequest = ApprovalRequest;
 export type EvaluateRequest = z.infer<typeof EvaluateRequest>;
 
 /** What the policy authorizes: a vote, a resume of a paused task, a cancel or an execution report. */
-export const AuthorizeAction = z.enum(['decide', 'resume', 'cancel', 'report']);
+export const AuthorizeAction = z.enum(['decide', 'resume', 'cancel', 'report', 'extend']);
 export type AuthorizeAction = z.infer<typeof AuthorizeAction>;
+
+/** A delegation in force, as the policy sees it: whose approvals, and for which role (null: all). */
+export const DelegationGrant = z.object({ delegator: z.string(), role: z.string().nullable() });
+export type DelegationGrant = z.infer<typeof DelegationGrant>;
 
 export const AuthorizeRequest = z.strictObject({
   action: AuthorizeAction,
   approval: Approval,
   /** The authenticated identity asking to act. */
   actor: Identity,
+  /** The person the actor votes for as a delegate (decide only). */
+  on_behalf_of: Identity.optional(),
+  /**
+   * The delegations from `on_behalf_of` to the actor in force now, looked up by the approval
+   * service in its table: the policy decides whether they let the actor vote.
+   */
+  delegations: z.array(DelegationGrant).max(64).optional(),
+  /** For `extend`: by how many seconds the actor asks to move the deadline. */
+  extend_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS).optional(),
 });
 export type AuthorizeRequest = z.infer<typeof AuthorizeRequest>;
 
@@ -314,6 +366,137 @@ export const PolicyInfo = z.object({
 });
 export type PolicyInfo = z.infer<typeof PolicyInfo>;
 
+// ---- delegation ---------------------------------------------------------------------------
+
+/** The longest a delegation may run: 90 days. */
+export const MAX_DELEGATION_SECONDS = 90 * 86_400;
+
+/** A role name as the directory spells it. */
+const RoleName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[^\p{Cc}\s]+$/u, 'must not contain spaces or control characters');
+
+/**
+ * A person's approvals handed to another person for a period: all of them (`role` null) or those
+ * needing one role. The delegate votes with `on_behalf_of`; delegations do not chain (a delegate
+ * passes on only roles the directory gives them, never roles held by delegation).
+ */
+export const Delegation = z.object({
+  id: z.uuid(),
+  delegator: z.string(),
+  delegate: z.string(),
+  role: z.string().nullable(),
+  starts_at: Timestamp,
+  ends_at: Timestamp,
+  created_at: Timestamp,
+  revoked_at: Timestamp.nullable(),
+  revoked_by: z.string().nullable(),
+});
+export type Delegation = z.infer<typeof Delegation>;
+
+export const DelegateRequest = z.strictObject({
+  /** May repeat the actor (a person delegates only their own approvals); naming someone else is `actor_mismatch`. */
+  delegator: Identity.optional(),
+  delegate: Identity,
+  /** One of the delegator's directory roles; absent: every approval the delegator may decide. */
+  role: RoleName.optional(),
+  /** Default: now. */
+  starts_at: Timestamp.optional(),
+  ends_at: Timestamp,
+});
+export type DelegateRequest = z.infer<typeof DelegateRequest>;
+
+export const UndelegateRequest = z.strictObject({
+  id: z.uuid(),
+  /** May repeat the actor: the delegator or the delegate ends a delegation. */
+  revoked_by: Identity.optional(),
+});
+export type UndelegateRequest = z.infer<typeof UndelegateRequest>;
+
+export const ListDelegationsRequest = z.strictObject({
+  /** Delegations this person gave or received; absent: everyone's. */
+  person: Identity.optional(),
+  /** Only those in force now (not revoked, started, not ended). Default false. */
+  active: z.boolean().default(false),
+});
+export type ListDelegationsRequest = z.infer<typeof ListDelegationsRequest>;
+
+export const ListDelegationsResponse = z.object({ items: z.array(Delegation) });
+export type ListDelegationsResponse = z.infer<typeof ListDelegationsResponse>;
+
+// ---- notifier administration (ops only: see docs/security.md) ------------------------------
+
+export const DeliveryStatus = z.enum([
+  'scheduled',
+  'in_progress',
+  'delivered',
+  'dead',
+  'superseded',
+  'discarded',
+]);
+export type DeliveryStatus = z.infer<typeof DeliveryStatus>;
+
+/** One notification: an event sent to one target of one channel. */
+export const DeliveryView = z.object({
+  id: z.number().int(),
+  event_id: z.string(),
+  event_type: z.string(),
+  action_id: z.string(),
+  channel: z.string(),
+  kind: z.string(),
+  target: z.string(),
+  status: DeliveryStatus,
+  attempts: z.number().int().min(0),
+  last_error: z.string().nullable(),
+  created_at: Timestamp,
+  finished_at: Timestamp.nullable(),
+});
+export type DeliveryView = z.infer<typeof DeliveryView>;
+
+export const DeadLettersRequest = z.strictObject({
+  /** Default `dead`. */
+  status: DeliveryStatus.default('dead'),
+  channel: z.string().min(1).max(128).optional(),
+  limit: z.number().int().min(1).max(500).default(50),
+});
+export type DeadLettersRequest = z.infer<typeof DeadLettersRequest>;
+
+export const ApprovalDeliveriesRequest = z.strictObject({ action_id: ActionId });
+export type ApprovalDeliveriesRequest = z.infer<typeof ApprovalDeliveriesRequest>;
+
+export const DeliveryList = z.object({ items: z.array(DeliveryView) });
+export type DeliveryList = z.infer<typeof DeliveryList>;
+
+/** Retry or discard: dead (or superseded) deliveries by id. */
+export const DeliveryIdsRequest = z.strictObject({ ids: z.array(z.number().int().min(1)).min(1).max(100) });
+export type DeliveryIdsRequest = z.infer<typeof DeliveryIdsRequest>;
+
+/** Which ids were acted on, and which were not (no such delivery, or not dead or superseded). */
+export const DeliveryIdsResponse = z.object({
+  done: z.array(z.number().int()),
+  refused: z.array(z.number().int()),
+});
+export type DeliveryIdsResponse = z.infer<typeof DeliveryIdsResponse>;
+
+export const ChannelHealthRequest = z.strictObject({});
+export const ChannelHealth = z.object({
+  channels: z.array(
+    z.object({
+      channel: z.string(),
+      kind: z.string(),
+      /** Disabled because the receiver answered 410 Gone (enable it again with the dlq CLI). */
+      disabled: z.boolean(),
+      disabled_reason: z.string().nullable(),
+      scheduled: z.number().int().min(0),
+      dead: z.number().int().min(0),
+      last_delivered_at: Timestamp.nullable(),
+    }),
+  ),
+});
+export type ChannelHealth = z.infer<typeof ChannelHealth>;
+
 export const ErrorBody = z.object({
   error: z.object({
     code: z.enum(ERROR_CODE_NAMES),
@@ -325,7 +508,16 @@ export type ErrorBody = z.infer<typeof ErrorBody>;
 
 // ---- events -------------------------------------------------------------------------------
 
-export const ApprovalEventType = z.enum(['approval.pending', 'approval.decided']);
+/**
+ * `approval.reminder`: approvers who have not voted are asked again (one event per interval);
+ * `approval.escalated`: the approval escalated (its record carries `escalation`).
+ */
+export const ApprovalEventType = z.enum([
+  'approval.pending',
+  'approval.decided',
+  'approval.reminder',
+  'approval.escalated',
+]);
 export type ApprovalEventType = z.infer<typeof ApprovalEventType>;
 
 /** The envelope version producers write; see `decodeApprovalEvent` for what readers accept. */

@@ -30,13 +30,32 @@ export const Subjects = {
   decided: (actionId: string) => `approval.decided.${actionId}`,
   /** Signed audit-chain heads: one compact JWS per message (docs/security.md, "Tamper evidence"). */
   auditHeads: 'audit.heads',
+  reminderAll: 'approval.reminder.>',
+  escalatedAll: 'approval.escalated.>',
+  reminder: (actionId: string) => `approval.reminder.${actionId}`,
+  escalated: (actionId: string) => `approval.escalated.${actionId}`,
 } as const;
 
+/** The subject an event of `type` about `actionId` is published on. */
+export function eventSubject(
+  type: `approval.${'pending' | 'decided' | 'reminder' | 'escalated'}`,
+  actionId: string,
+) {
+  return `${type}.${actionId}`;
+}
+
 /** Services-framework names, as `nats micro ls` shows them. */
-export const ServiceNames = { approval: 'approval', policy: 'policy' } as const;
+export const ServiceNames = { approval: 'approval', policy: 'policy', notifier: 'notifier' } as const;
 
 /** The payload field naming who acts, on commands whose subject carries the actor. */
-export type ActorField = 'requested_by' | 'decided_by' | 'cancelled_by' | 'reported_by';
+export type ActorField =
+  | 'requested_by'
+  | 'decided_by'
+  | 'cancelled_by'
+  | 'reported_by'
+  | 'delegator'
+  | 'revoked_by'
+  | 'extended_by';
 
 interface EndpointSpec<Req extends z.ZodType, Res extends z.ZodType> {
   /** Endpoint name inside its service. */
@@ -80,7 +99,32 @@ export const Endpoints = {
   report: endpoint('report', 'approval.report', s.ReportRequest, s.Approval, 'reported_by'),
   /** The public keys receipts are signed with (a JWK Set), read-only, for anyone verifying one. */
   keys: endpoint('keys', 'approval.keys', r.KeysRequest, r.Jwks),
+  extend: endpoint('extend', 'approval.extend', s.ExtendRequest, s.Approval, 'extended_by'),
+  delegate: endpoint('delegate', 'approval.delegate', s.DelegateRequest, s.Delegation, 'delegator'),
+  undelegate: endpoint('undelegate', 'approval.undelegate', s.UndelegateRequest, s.Delegation, 'revoked_by'),
+  delegations: endpoint(
+    'delegations',
+    'approval.delegations',
+    s.ListDelegationsRequest,
+    s.ListDelegationsResponse,
+  ),
   evaluate: endpoint('evaluate', 'policy.evaluate', s.EvaluateRequest, s.PolicyDecision),
+  // The notifier's administration: only the ops user may publish these (nats-auth.ts).
+  deadLetters: endpoint('deadletters', 'notifier.deadletters.list', s.DeadLettersRequest, s.DeliveryList),
+  retryDeliveries: endpoint(
+    'retry',
+    'notifier.deadletters.retry',
+    s.DeliveryIdsRequest,
+    s.DeliveryIdsResponse,
+  ),
+  discardDeliveries: endpoint(
+    'discard',
+    'notifier.deadletters.discard',
+    s.DeliveryIdsRequest,
+    s.DeliveryIdsResponse,
+  ),
+  deliveries: endpoint('deliveries', 'notifier.deliveries', s.ApprovalDeliveriesRequest, s.DeliveryList),
+  channelHealth: endpoint('health', 'notifier.health', s.ChannelHealthRequest, s.ChannelHealth),
   authorize: endpoint('authorize', 'policy.authorize', s.AuthorizeRequest, s.AuthorizeResponse),
   policyInfo: endpoint('info', 'policy.info', s.PolicyInfoRequest, s.PolicyInfo),
 } as const;

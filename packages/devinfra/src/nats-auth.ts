@@ -52,7 +52,7 @@ export interface NatsUser {
  */
 export type NatsSecrets = Readonly<Record<string, string>> | 'environment';
 
-const ACTOR_COMMANDS = ['submit', 'decide', 'cancel', 'report'] as const;
+const ACTOR_COMMANDS = ['submit', 'decide', 'cancel', 'report', 'extend', 'delegate', 'undelegate'] as const;
 
 /** The approval service: serves approval.*, asks the policy, owns both streams and the intake. */
 const APPROVAL: NatsPermissions = {
@@ -62,6 +62,8 @@ const APPROVAL: NatsPermissions = {
     'policy.info',
     'approval.pending.>',
     'approval.decided.>',
+    'approval.reminder.>',
+    'approval.escalated.>',
     'approval.invalid',
     'audit.heads',
     '$JS.API.INFO',
@@ -102,6 +104,7 @@ const APPROVAL: NatsPermissions = {
     'approval.keys',
     // operators' replay reads (ops only: no principal may publish it)
     'approval.policy_inputs',
+    'approval.delegations',
     // services framework: nats micro ls/info/stats/ping
     '$SRV.>',
     '_INBOX.>',
@@ -146,7 +149,10 @@ const NOTIFIER: NatsPermissions = {
     '$JS.API.CONSUMER.MSG.NEXT.APPROVAL_EVENTS.>',
     '$JS.ACK.APPROVAL_EVENTS.>',
   ],
-  subscribe: ['_INBOX.>'],
+  // Its administration commands (notifier.*: only ops publishes them) and the services
+  // framework's discovery (nats micro ls/info/stats).
+  subscribe: ['notifier.>', '$SRV.>', '_INBOX.>'],
+  allowResponses: true,
 };
 
 /**
@@ -167,6 +173,7 @@ export function principalPermissions(identity: string, actsFor: readonly string[
       'approval.stats',
       // the public keys receipts are checked against (requireApproval fetches them)
       'approval.keys',
+      'approval.delegations',
       'policy.evaluate',
       '$JS.API.INFO',
       '$JS.API.STREAM.MSG.GET.APPROVAL_EVENTS',
@@ -201,6 +208,8 @@ export function natsUsers(directory: NatsDirectory): NatsUser[] {
         permissions: {
           publish: [...NOTIFIER.publish, ...own.publish.filter((s) => !NOTIFIER.publish.includes(s))],
           subscribe: [...NOTIFIER.subscribe, ...own.subscribe],
+          // It answers its administration commands (and nats micro), whatever the asker's inbox.
+          allowResponses: true,
         },
       });
       continue;

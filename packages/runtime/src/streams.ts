@@ -44,7 +44,13 @@ export function streamConfigs(options: StreamOptions = {}): (Partial<StreamConfi
     },
     {
       name: Streams.events,
-      subjects: [Subjects.pendingAll, Subjects.decidedAll, Subjects.invalid],
+      subjects: [
+        Subjects.pendingAll,
+        Subjects.decidedAll,
+        Subjects.reminderAll,
+        Subjects.escalatedAll,
+        Subjects.invalid,
+      ],
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       discard: DiscardPolicy.Old,

@@ -1,5 +1,16 @@
 import type { EndpointHandlers, HandlerContext } from '@countersign/runtime';
-import { bindActor, cancel, decide, type LifecycleDeps, report, submit } from './lifecycle/index.js';
+import {
+  bindActor,
+  cancel,
+  decide,
+  delegate,
+  extend,
+  type LifecycleDeps,
+  listDelegations,
+  report,
+  submit,
+  undelegate,
+} from './lifecycle/index.js';
 import { listPolicyInputs } from './policy-inputs.js';
 import { approvalStats, getApproval, listApprovals } from './queries.js';
 
@@ -12,7 +23,11 @@ export type ApprovalEndpoint =
   | 'stats'
   | 'report'
   | 'keys'
-  | 'policyInputs';
+  | 'policyInputs'
+  | 'extend'
+  | 'delegate'
+  | 'undelegate'
+  | 'delegations';
 
 /** The identity an actor-bound subject proved; the runtime sets it on every such command. */
 function proven(ctx: HandlerContext): string {
@@ -56,5 +71,18 @@ export function approvalHandlers(deps: LifecycleDeps): EndpointHandlers<Approval
       const { actor } = bindActor(deps, proven(ctx), 'reported_by', request.reported_by);
       return report(deps, request, actor);
     },
+    extend: (request, ctx) => {
+      const { actor } = bindActor(deps, proven(ctx), 'extended_by', request.extended_by);
+      return extend(deps, request, actor);
+    },
+    delegate: (request, ctx) => {
+      const { actor } = bindActor(deps, proven(ctx), 'delegator', request.delegator);
+      return delegate(deps, request, actor);
+    },
+    undelegate: (request, ctx) => {
+      const { actor } = bindActor(deps, proven(ctx), 'revoked_by', request.revoked_by);
+      return undelegate(deps, request, actor);
+    },
+    delegations: (request) => listDelegations(deps.pool, request),
   };
 }

@@ -41,6 +41,8 @@ interface OutboxRecord {
   id: string;
   action_id: string;
   kind: ApprovalEventKind;
+  /** Set for events an approval emits more than once (reminders): their own id. */
+  event_id: string | null;
   subject: string;
   payload: string;
   created_at: Date;
@@ -91,7 +93,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   const publishUntraced = async (row: OutboxRecord): Promise<unknown> => {
     const headers = traceHeaders();
-    const eventId = approvalEventId(row.action_id, row.kind);
+    const eventId = row.event_id ?? approvalEventId(row.action_id, row.kind);
     // The stored payload is the Approval's JSON already: wrap it as text, no re-parsing.
     const envelope = encodeApprovalEventFromJson(
       { id: eventId, type: approvalEventType(row.kind), occurred_at: row.created_at.toISOString() },
@@ -100,7 +102,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     try {
       await options.js.publish(row.subject, envelope, {
         msgID: eventId,
-        expect: { lastSubjectSequence: 0 },
+        // Reminders repeat on their subject, so only their event id deduplicates them.
+        ...(row.kind === 'reminder' ? {} : { expect: { lastSubjectSequence: 0 } }),
         timeout: options.publishTimeoutMs,
         ...(headers ? { headers } : {}),
       });
@@ -132,8 +135,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         // the unpublished index until a vacuum, and a bitmap scan revisited every one of them on
         // every claim (more with each row published), where an index scan stops at the limit
         // and marks them, so the next claim skips them.
-        text: `select o.id::text as id, o.action_id, o.kind, o.subject, o.payload::text as payload, o.created_at,
-                o.trace_context
+        text: `select o.id::text as id, o.action_id, o.kind, o.event_id, o.subject, o.payload::text as payload,
+                o.created_at, o.trace_context
            from approval.outbox o where o.published_at is null
           order by o.id limit $1 for update skip locked`,
         values: [options.batchSize],

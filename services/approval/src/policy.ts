@@ -4,6 +4,7 @@ import type {
   ApprovalRequest,
   AuthorizeAction,
   AuthorizeResponse,
+  DelegationGrant,
   PolicyDecision,
 } from '@countersign/contracts';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -12,8 +13,24 @@ import type { NatsConnection } from '@nats-io/nats-core';
 export interface PolicyClient {
   /** Throws CountersignError: `unavailable` when no policy answered in time. */
   evaluate(request: ApprovalRequest): Promise<PolicyDecision>;
-  /** May `actor` take `action` (decide, resume, cancel, report) on `approval`? */
-  authorize(action: AuthorizeAction, approval: Approval, actor: string): Promise<AuthorizeResponse>;
+  /**
+   * May `actor` take `action` (decide, resume, cancel, report) on `approval`? With `delegation`:
+   * may the actor vote for `on_behalf_of` under the `grants` in force from that person?
+   */
+  authorize(
+    action: AuthorizeAction,
+    approval: Approval,
+    actor: string,
+    delegation?: Delegated,
+    /** For `extend`: by how many seconds the actor asks to move the deadline. */
+    extendSeconds?: number,
+  ): Promise<AuthorizeResponse>;
+}
+
+/** A vote as a delegate: for whom, and the delegations from them to the actor in force now. */
+export interface Delegated {
+  on_behalf_of: string;
+  grants: DelegationGrant[];
 }
 
 /**
@@ -23,7 +40,18 @@ export interface PolicyClient {
 export function natsPolicyClient(nc: NatsConnection, timeoutMs: number): PolicyClient {
   return {
     evaluate: (request) => callEndpoint(nc, 'evaluate', request, { timeout: timeoutMs }),
-    authorize: (action, approval, actor) =>
-      callEndpoint(nc, 'authorize', { action, approval, actor }, { timeout: timeoutMs }),
+    authorize: (action, approval, actor, delegation, extendSeconds) =>
+      callEndpoint(
+        nc,
+        'authorize',
+        {
+          action,
+          approval,
+          actor,
+          ...(delegation ? { on_behalf_of: delegation.on_behalf_of, delegations: delegation.grants } : {}),
+          ...(extendSeconds === undefined ? {} : { extend_seconds: extendSeconds }),
+        },
+        { timeout: timeoutMs },
+      ),
   };
 }

@@ -20,6 +20,10 @@ export interface ApprovalRow {
   /** The signed decision receipt; null while pending (and on approvals decided before receipts). */
   receipt: string | null;
   votes: VoteJson[];
+  /** Set once the approval escalated: who it escalated to, and when. */
+  escalation: { at: string; roles: string[]; people: string[] } | null;
+  /** Set once an approver extended the deadline. */
+  extension: { by: string; seconds: number; at: string } | null;
   /** Pending and past its deadline by the database clock. */
   overdue: boolean;
 }
@@ -32,6 +36,7 @@ export interface VoteJson {
   at: string;
   /** The relay channel that carried it, if any (the receipt names it; the contract's Vote does not). */
   channel: string | null;
+  on_behalf_of: string | null;
 }
 
 /**
@@ -41,17 +46,24 @@ export interface VoteJson {
 export const APPROVAL_COLUMNS = `
   a.action_id, a.action_type, a.description, a.context, a.requested_by, a.run_id, a.request_hash,
   a.status, a.policy, a.required_approvals, a.created_at, a.expires_at, a.decided_at, a.decided_by,
-  a.decision_reason, a.receipt,
+  a.decision_reason, a.receipt, a.escalation, a.extension,
   (a.status = 'pending' and a.expires_at <= now()) as overdue,
   coalesce((
     select json_agg(json_build_object('voter', v.voter, 'approved', v.approved, 'reason', v.reason, 'at', v.at,
-                                      'channel', v.channel)
+                                      'channel', v.channel, 'on_behalf_of', v.on_behalf_of)
                     order by v.at, v.voter)
       from approval.votes v where v.action_id = a.action_id
   ), '[]'::json) as votes`;
 
 export function toVote(vote: VoteJson): Vote {
-  return { voter: vote.voter, approved: vote.approved, reason: vote.reason, at: iso(new Date(vote.at)) };
+  const base = {
+    voter: vote.voter,
+    approved: vote.approved,
+    reason: vote.reason,
+    at: iso(new Date(vote.at)),
+  };
+  // Only a delegate's vote carries the field: records of plain votes stay as they were (hashes, events).
+  return vote.on_behalf_of ? { ...base, on_behalf_of: vote.on_behalf_of } : base;
 }
 
 /** The contract's record for a row; field order follows the contract for readable JSON. */
@@ -74,6 +86,9 @@ export function toApproval(row: ApprovalRow): Approval {
     required_approvals: row.required_approvals,
     request_hash: row.request_hash,
     receipt: row.receipt,
+    // Only an escalated approval carries the field: other records stay as they were.
+    ...(row.escalation ? { escalation: row.escalation } : {}),
+    ...(row.extension ? { extension: row.extension } : {}),
   };
 }
 

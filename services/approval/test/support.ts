@@ -43,11 +43,14 @@ export async function startHarness(
   label: string,
   config: Partial<ApprovalSettings> = {},
   logger: Logger = testLogger,
-  /** `ownNats`: a nats-server of the file's own, even with NATS_URL set (to crash it). */
-  options: { ownNats?: boolean } = {},
+  /**
+   * `ownNats`: a nats-server of the file's own, even with NATS_URL set (to crash it).
+   * `policyEnv`: more environment for the policy service (a POLICY_DIR with other data).
+   */
+  options: { ownNats?: boolean; policyEnv?: Record<string, string> } = {},
 ) {
   const [db, nats] = await Promise.all([useTestDatabase(label), useTestNats({ own: options.ownNats })]);
-  const policy = await spawnService('policy', { env: { NATS_URL: nats.url } });
+  const policy = await spawnService('policy', { env: { NATS_URL: nats.url, ...options.policyEnv } });
   const pool = new pg.Pool({ connectionString: db.url, max: 10 });
   pool.on('error', () => {});
   // The service runs as its own role, as `pnpm migrate` grants it: rows of its schema, audit

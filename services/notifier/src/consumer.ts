@@ -1,4 +1,10 @@
-import { type ApprovalEvent, decodeApprovalEvent, Streams, Subjects } from '@countersign/contracts';
+import {
+  type ApprovalEvent,
+  decodeApprovalEvent,
+  eventSubject,
+  Streams,
+  Subjects,
+} from '@countersign/contracts';
 import {
   contextFromHeaders,
   isDataError,
@@ -147,7 +153,7 @@ export async function startEventConsumer(options: ConsumerOptions): Promise<Even
       }
       const approval = event.value.data;
       const planned =
-        event.value.type === 'approval.pending' && Date.parse(approval.expires_at) <= Date.now()
+        event.value.type !== 'approval.decided' && Date.parse(approval.expires_at) <= Date.now()
           ? [] // expired already: a review link would be dead on arrival
           : planDeliveries(options.channels, event.value);
       // Kept with the event: its deliveries, sent later by the worker, continue this trace.
@@ -179,7 +185,7 @@ export async function startEventConsumer(options: ConsumerOptions): Promise<Even
     stream: Streams.events,
     consumer: {
       name: options.durableName,
-      filterSubjects: [Subjects.pendingAll, Subjects.decidedAll],
+      filterSubjects: [Subjects.pendingAll, Subjects.decidedAll, Subjects.reminderAll, Subjects.escalatedAll],
       ackWaitMs: ACK_WAIT_MS,
       maxAckPending: MAX_ACK_PENDING,
     },
@@ -202,10 +208,7 @@ function parseEvent(subject: string, raw: string): Parsed {
   const decoded = decodeApprovalEvent(raw);
   if (!decoded.ok) return { ok: false, error: decoded.error.message };
   const event = decoded.event;
-  const expected =
-    event.type === 'approval.pending'
-      ? Subjects.pending(event.data.action_id)
-      : Subjects.decided(event.data.action_id);
+  const expected = eventSubject(event.type, event.data.action_id);
   if (subject !== expected)
     return { ok: false, error: `a ${event.type} event does not belong on ${subject}` };
   return { ok: true, value: event };

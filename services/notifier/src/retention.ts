@@ -35,7 +35,7 @@ export function notifierRetentionSteps(retention: NotifierRetention): RetentionS
       retentionMs: retention.deadLettersMs,
       sql: `delete from notifier.deliveries where id in (
               select id from notifier.deliveries
-               where status in ('dead', 'superseded') and coalesce(finished_at, updated_at) < ${CUTOFF}
+               where status in ('dead', 'superseded', 'discarded') and coalesce(finished_at, updated_at) < ${CUTOFF}
                order by id limit $1)`,
     },
     {

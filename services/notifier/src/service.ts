@@ -1,6 +1,7 @@
 import { type Logger, memoStop } from '@countersign/runtime';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type pg from 'pg';
+import { startNotifierService } from './admin.js';
 import type { DirectorySource } from './approvers.js';
 import type { ChannelsConfig } from './channel-config.js';
 import { buildChannels } from './channels/index.js';
@@ -92,6 +93,7 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
   });
 
   let consumer: Awaited<ReturnType<typeof startEventConsumer>> | undefined;
+  let admin: Awaited<ReturnType<typeof startNotifierService>> | undefined;
   const watchers: MarkdownWatcher[] = [];
   // Bounded storage: one replica at a time prunes finished deliveries and old events.
   const retention = startNotifierRetention({
@@ -121,6 +123,13 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
       firstDelayMs: config.retry.schedule[0] ?? 0,
       onRecorded: worker.kick,
     });
+    admin = await startNotifierService({
+      nc,
+      pool,
+      channels,
+      logger: logger.child({ component: 'admin' }),
+      onRetried: worker.kick,
+    });
     for (const { settings, folder } of watched) {
       watchers.push(
         startMarkdownWatcher({
@@ -136,6 +145,7 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
       );
     }
   } catch (err) {
+    await admin?.stop();
     await metricsServer?.stop();
     await retention.stop();
     await Promise.all(watchers.map((w) => w.stop()));
@@ -159,6 +169,7 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
     stop: memoStop(async () => {
       // Intake first (no new deliveries), then the attempts in flight finish and are recorded.
       await Promise.all(watchers.map((w) => w.stop()));
+      await admin?.stop();
       await consumer?.stop();
       await worker.stop();
       await retention.stop();

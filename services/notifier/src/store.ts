@@ -7,7 +7,9 @@
 export { deadLetterDisabledChannels, enableChannel, listDisabledChannels } from './store/channels.js';
 export {
   type AttemptView,
+  channelCounts,
   type DeliveryView,
+  discardDelivery,
   getDelivery,
   listDeliveries,
   replayDelivery,

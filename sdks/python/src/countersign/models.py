@@ -208,6 +208,8 @@ class Vote(_Record):
     approved: bool
     reason: str | None
     at: datetime
+    # Set when ``voter`` voted as the delegate of this person.
+    on_behalf_of: str | None = None
 
 
 class Approval(_Record):
@@ -270,12 +272,12 @@ class StatsResponse(_Record):
 
 
 class ApprovalEvent(_Record):
-    """What ``approval.pending.<id>`` and ``approval.decided.<id>`` carry. Read it with
+    """What ``approval.pending|decided|reminder|escalated.<id>`` carry. Read it with
     :func:`countersign.events.decode_approval_event`, which applies the version rule."""
 
     version: Literal[1] = 1
     id: str = Field(min_length=1)
-    type: Literal["approval.pending", "approval.decided"]
+    type: Literal["approval.pending", "approval.decided", "approval.reminder", "approval.escalated"]
     occurred_at: datetime
     data: Approval
 

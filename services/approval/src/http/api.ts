@@ -2,7 +2,8 @@
  * The JSON API: each route translates a request into the same lifecycle and query calls the NATS
  * commands make (see ../endpoints.ts), validated with the same contract schemas, and answers the
  * same records and error codes. The one difference: who acts is the bearer token's identity.
- * Actor fields (`requested_by`, `decided_by`, `cancelled_by`, `reported_by`) may be left out, and
+ * Actor fields (`requested_by`, `decided_by`, `cancelled_by`, `reported_by`, `delegator`,
+ * `revoked_by`) may be left out, and
  * when sent they must name that identity, so the same JSON body works on both transports and no
  * body can choose who acts. `POST /api/v1/policy/evaluate` answers what `policy.evaluate` would
  * for a request (nothing is stored).
@@ -14,13 +15,26 @@ import {
   CountersignError,
   canonicalIdentity,
   DecideRequest,
+  DelegateRequest,
   EvaluateRequest,
   GetRequest,
+  ListDelegationsRequest,
   ListRequest,
   parseWith,
   ReportRequest,
+  UndelegateRequest,
 } from '@countersign/contracts';
-import { actorMismatch, cancel, decide, expireAllDue, report, submit } from '../lifecycle/index.js';
+import {
+  actorMismatch,
+  cancel,
+  decide,
+  delegate,
+  expireAllDue,
+  listDelegations,
+  report,
+  submit,
+  undelegate,
+} from '../lifecycle/index.js';
 import { approvalStats, getApproval, listApprovals } from '../queries.js';
 import type { HttpApp, RequestContext, Route } from './app.js';
 import { bearerIdentity } from './auth.js';
@@ -148,6 +162,21 @@ export function apiRoutes(app: HttpApp): Route[] {
       return report(deps, parseWith(ReportRequest, actingAs(body, 'reported_by', identity)), identity);
     }),
     route('GET', '/api/v1/stats', 'stats', async () => approvalStats(deps.pool)),
+    // Delegations: the token's identity delegates its own approvals, and ends those it gave or got.
+    route('POST', '/api/v1/delegations', 'delegate', async (ctx, identity) => {
+      const body = await readJsonObject(ctx.req, ctx.res, limit);
+      return delegate(deps, parseWith(DelegateRequest, actingAs(body, 'delegator', identity)), identity);
+    }),
+    route('GET', '/api/v1/delegations', 'delegations', async (ctx) => {
+      const query = Object.fromEntries(ctx.url.searchParams);
+      const active = query.active === undefined ? {} : { active: query.active === 'true' };
+      return listDelegations(deps.pool, parseWith(ListDelegationsRequest, { ...query, ...active }));
+    }),
+    route('POST', '/api/v1/delegations/:id/revoke', 'undelegate', async (ctx, identity) => {
+      const body = await readJsonObject(ctx.req, ctx.res, limit);
+      const request = { ...actingAs(body, 'revoked_by', identity), id: ctx.params.id };
+      return undelegate(deps, parseWith(UndelegateRequest, request), identity);
+    }),
     // What the policy would decide for this request, and why: policy.evaluate through the
     // service's own policy client (its timeout; `unavailable` when no policy answers). Nothing
     // is stored. The requester is the token's identity, as for a submit.

@@ -142,7 +142,7 @@ export function votesList(votes: readonly Vote[], required: number): SafeHtml {
         ? html`<ul class="votes">${votes.map(
             (v) => html`<li>
               <span class="vote ${v.approved ? 'vote-yes' : 'vote-no'}">${v.approved ? 'approved' : 'rejected'}</span>
-              <strong>${v.voter}</strong> ${time(v.at)}${v.reason ? html`: <q>${v.reason}</q>` : null}
+              <strong>${v.voter}</strong>${v.on_behalf_of ? html` for ${v.on_behalf_of}` : null} ${time(v.at)}${v.reason ? html`: <q>${v.reason}</q>` : null}
             </li>`,
           )}</ul>`
         : html`<p class="muted">No votes yet.</p>`

@@ -1,5 +1,6 @@
 /** Asking the policy whether a proven identity may act on an approval: one call for every command. */
 import { type Approval, type AuthorizeAction, CountersignError } from '@countersign/contracts';
+import type { Delegated } from '../policy.js';
 import type { LifecycleDeps } from './deps.js';
 import { knownPrincipal } from './identities.js';
 
@@ -16,9 +17,13 @@ export async function authorize(
   action: AuthorizeAction,
   approval: Approval,
   actor: string,
+  /** A vote as a delegate: the policy checks the delegator's roles under these grants. */
+  delegation?: Delegated,
+  /** For `extend`: the seconds asked for, which the policy bounds. */
+  extendSeconds?: number,
 ): Promise<void> {
   knownPrincipal(deps, actor);
-  const verdict = await deps.policy.authorize(action, approval, actor);
+  const verdict = await deps.policy.authorize(action, approval, actor, delegation, extendSeconds);
   if (!verdict.allowed) {
     throw new CountersignError(
       'forbidden',

@@ -10,8 +10,10 @@ import { type AuditEntry, appendAudit } from '../audit.js';
 import { findApproval, notFound } from '../queries.js';
 import { type ApprovalRow, iso, toApproval, type VoteJson } from '../records.js';
 import { authorize, TASK_PAUSE } from './authorize.js';
+import { grantsInForce } from './delegations.js';
 import type { LifecycleDeps } from './deps.js';
 import { expire } from './expiry.js';
+import { knownPrincipal } from './identities.js';
 import { containsUnstorable, unstorableError } from './storable.js';
 import { applyTransitions, closedError, onPending, type Transition } from './transitions.js';
 
@@ -21,6 +23,8 @@ export interface DecideInput {
   reason?: string | undefined;
   /** Set when a relay (the notifier's markdown folders) carried the decision: recorded with the vote. */
   relay?: { by: string; channel: string } | undefined;
+  /** Vote as the delegate of this person (a delegation from them to the actor must be in force). */
+  on_behalf_of?: string | undefined;
 }
 
 /** How a caller takes part in the vote's transaction; the domain input above stays plain data. */
@@ -58,16 +62,37 @@ export async function decide(
 
   // A paused task is not approved but resumed, and only by its owner: the policy tells them apart.
   const action = current.action_type === TASK_PAUSE ? 'resume' : 'decide';
-  await authorize(deps, action, toApproval(current), actor);
+  const behalf = input.on_behalf_of;
+  if (behalf !== undefined) knownPrincipal(deps, behalf);
+  // The grants are facts from our table; whether they let this vote through is the policy's call.
+  const delegation =
+    behalf === undefined
+      ? undefined
+      : { on_behalf_of: behalf, grants: await grantsInForce(deps.pool, actor, behalf) };
+  await authorize(deps, action, toApproval(current), actor, delegation);
 
   const approval = await onPending(deps, input.action_id, async (client, row, now) => {
+    if (behalf !== undefined && (await grantsInForce(client, actor, behalf)).length === 0) {
+      // Revoked (or ended) between the policy's answer and this lock: the vote is not written.
+      const message = `${actor} holds no delegation from ${behalf} in force`;
+      throw new CountersignError('forbidden', message, {
+        action_id: input.action_id,
+        reasons: [{ code: 'not_delegated', message }],
+      });
+    }
     await options.inTransaction?.(client);
     return vote(deps, client, row, now, input, actor);
   });
   // Debug, not info: one line per vote on the hottest command path (the vote and its outcome
   // are in the audit chain and the decided event; the decision metric counts them).
   deps.logger.debug(
-    { action_id: input.action_id, decider: actor, approved: input.approved, status: approval.status },
+    {
+      action_id: input.action_id,
+      decider: actor,
+      on_behalf_of: behalf,
+      approved: input.approved,
+      status: approval.status,
+    },
     'vote recorded',
   );
   // After the commit, so a rolled-back vote is never counted; every door calls decide, none
@@ -85,14 +110,30 @@ async function vote(
   input: DecideInput,
   actor: string,
 ): Promise<Approval> {
-  const inserted = await query(
-    client,
-    `insert into approval.votes (action_id, voter, approved, reason, at, channel) values ($1, $2, $3, $4, $5, $6)
-     on conflict (action_id, voter) do nothing returning voter`,
-    [input.action_id, actor, input.approved, input.reason ?? null, iso(now), input.relay?.channel ?? null],
+  // Whose vote this is: the delegator's when cast as a delegate. Under the row lock, so a vote by
+  // the person and one by their delegate cannot both be counted.
+  const principal = input.on_behalf_of ?? actor;
+  const counted = row.votes.some(
+    (v) => v.voter === principal || v.on_behalf_of === principal || v.voter === actor,
   );
+  const inserted = counted
+    ? { rowCount: 0 }
+    : await query(
+        client,
+        `insert into approval.votes (action_id, voter, approved, reason, at, channel, on_behalf_of)
+         values ($1, $2, $3, $4, $5, $6, $7) on conflict do nothing returning voter`,
+        [
+          input.action_id,
+          actor,
+          input.approved,
+          input.reason ?? null,
+          iso(now),
+          input.relay?.channel ?? null,
+          input.on_behalf_of ?? null,
+        ],
+      );
   if (inserted.rowCount === 0) {
-    const message = `${actor} has already voted on this approval`;
+    const message = `${principal} has already voted on this approval`;
     throw new CountersignError('forbidden', message, {
       action_id: input.action_id,
       reasons: [{ code: 'already_voted', message }],
@@ -106,6 +147,7 @@ async function vote(
     data: {
       approved: input.approved,
       ...(input.relay ? { relayed_by: input.relay.by, channel: input.relay.channel } : {}),
+      ...(input.on_behalf_of ? { on_behalf_of: input.on_behalf_of } : {}),
     },
     at: iso(now),
   };
@@ -118,6 +160,7 @@ async function vote(
     reason,
     at: iso(now),
     channel: input.relay?.channel ?? null,
+    on_behalf_of: input.on_behalf_of ?? null,
   };
   const completes = !input.approved || approvals >= row.required_approvals;
   const transition: Transition | undefined = completes

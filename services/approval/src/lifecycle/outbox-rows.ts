@@ -8,11 +8,13 @@ import type pg from 'pg';
 
 export interface OutboxRow {
   action_id: string;
-  kind: 'pending' | 'decided';
+  kind: 'pending' | 'decided' | 'reminder' | 'escalated';
   subject: string;
   payload: Approval;
   /** The trace context the relay publishes the event in (absent when tracing is off). */
   trace_context?: TraceCarrier;
+  /** Set for an event an approval emits more than once (a reminder): its own event id. */
+  event_id?: string;
 }
 
 /** The event a new or changed approval emits: pending while people decide, decided once terminal. */
@@ -34,7 +36,7 @@ export async function insertOutbox(client: pg.PoolClient, rows: readonly OutboxR
 
 /** Columns and source of an outbox insert from a JSON array of {@link OutboxRow} in parameter `param`. */
 export const OUTBOX_INSERT_SELECT = (param: string) =>
-  `(action_id, kind, subject, payload, trace_context)
-   select action_id, kind, subject, payload, trace_context
+  `(action_id, kind, subject, payload, trace_context, event_id)
+   select action_id, kind, subject, payload, trace_context, event_id
      from json_to_recordset(${param}::json) as x(action_id text, kind text, subject text, payload json,
-          trace_context json)`;
+          trace_context json, event_id text)`;

@@ -20,6 +20,7 @@ const source = {
       reason: null,
       at: '2026-12-03T10:00:00+00:00',
       channel: null,
+      on_behalf_of: null,
     }),
     receiptVote({
       voter: 'frank',
@@ -27,12 +28,13 @@ const source = {
       reason: 'ok',
       at: '2026-12-03T10:00:01.000Z',
       channel: 'md',
+      on_behalf_of: 'carol',
     }),
   ],
 };
 
 describe('receipts', () => {
-  it('attest the approval, its votes (with the relay channel) and the policy and directory revisions', () => {
+  it('attest the approval, its votes (with the relay channel and the delegator) and the policy and directory revisions', () => {
     const claims = receiptClaims('https://approvals.example', source, new Date('2026-12-03T10:00:01.500Z'));
     expect(ReceiptClaims.parse(claims)).toEqual(claims);
     expect(claims).toEqual({
@@ -47,7 +49,13 @@ describe('receipts', () => {
       decided_at: '2026-12-03T10:00:01.000Z',
       votes: [
         { identity: 'alice', decision: 'approved', at: '2026-12-03T10:00:00.000Z' },
-        { identity: 'frank', decision: 'approved', at: '2026-12-03T10:00:01.000Z', channel: 'md' },
+        {
+          identity: 'frank',
+          decision: 'approved',
+          at: '2026-12-03T10:00:01.000Z',
+          channel: 'md',
+          on_behalf_of: 'carol',
+        },
       ],
       policy_revision: 'rev-1',
       directory_revision: 'dir-1',

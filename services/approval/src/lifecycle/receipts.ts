@@ -32,6 +32,7 @@ export function receiptVote(vote: VoteJson): ReceiptVote {
     decision: vote.approved ? 'approved' : 'rejected',
     at: iso(new Date(vote.at)),
     ...(vote.channel ? { channel: vote.channel } : {}),
+    ...(vote.on_behalf_of ? { on_behalf_of: vote.on_behalf_of } : {}),
   };
 }
 

@@ -10,6 +10,8 @@ export interface EmailContent {
 export interface PendingEmailOptions {
   /** The recipient's personal review link; fixed recipients get none. */
   review?: { url: string; approver: string };
+  /** A reminder or an escalation of a pending approval: said in the subject and headline. */
+  follow_up?: 'approval.reminder' | 'approval.escalated';
 }
 
 type Row = [label: string, value: string];
@@ -61,7 +63,13 @@ function htmlPage(title: string, sections: string[]): string {
 
 /** The email asking for a decision: everything an approver needs, and their review link. */
 export function renderPendingEmail(approval: Approval, options: PendingEmailOptions = {}): EmailContent {
-  const headline = `Approval needed: ${oneLine(approval.action_type, 64)} (${approval.policy.risk} risk)`;
+  const lead =
+    options.follow_up === 'approval.reminder'
+      ? 'Reminder: approval still needed'
+      : options.follow_up === 'approval.escalated'
+        ? 'Escalated: approval needed'
+        : 'Approval needed';
+  const headline = `${lead}: ${oneLine(approval.action_type, 64)} (${approval.policy.risk} risk)`;
   const subject = `${headline} - ${approval.action_id}`;
   const reasons = approval.policy.reasons.map((r) => `${r.code}: ${r.message}`);
   const context = contextRows(approval);

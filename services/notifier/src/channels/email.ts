@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ApprovalEvent } from '@countersign/contracts';
-import { approversOf, type DirectorySource, emailOf } from '../approvers.js';
+import { askedApprovers, asksToDecide, type DirectorySource, emailOf } from '../approvers.js';
 import type { EmailSettings } from '../channel-config.js';
 import type { ReviewLinks } from '../review-links.js';
 import { renderDecidedEmail, renderPendingEmail } from './email-content.js';
@@ -28,9 +28,9 @@ export function createEmailChannel(settings: EmailSettings, deps: EmailChannelDe
       if (!byAddress.has(key))
         byAddress.set(key, { key, detail: identity ? { email, identity } : { email } });
     };
-    if (event.type === 'approval.pending') {
+    if (asksToDecide(event)) {
       if (settings.approvers) {
-        for (const approver of approversOf(approval, directory)) {
+        for (const approver of askedApprovers(event, directory)) {
           if (approver.email) add(approver.email, approver.identity);
         }
       }
@@ -38,7 +38,8 @@ export function createEmailChannel(settings: EmailSettings, deps: EmailChannelDe
       const email = emailOf(approval.requested_by, directory);
       if (email) add(email);
     }
-    for (const email of settings.to) add(email);
+    // A reminder is personal: the fixed list got the request already.
+    if (event.type !== 'approval.reminder') for (const email of settings.to) add(email);
     return [...byAddress.values()];
   };
 
@@ -56,15 +57,16 @@ export function createEmailChannel(settings: EmailSettings, deps: EmailChannelDe
       const email = target.detail.email;
       if (!email) return { result: 'failed', error: 'delivery has no email address' };
       const identity = target.detail.identity;
-      const content =
-        event.type === 'approval.pending'
-          ? renderPendingEmail(
-              approval,
-              identity && deps.reviewLinks
-                ? { review: { url: deps.reviewLinks(approval, identity), approver: identity } }
-                : {},
-            )
-          : renderDecidedEmail(approval);
+      const content = asksToDecide(event)
+        ? renderPendingEmail(approval, {
+            ...(identity && deps.reviewLinks
+              ? { review: { url: deps.reviewLinks(approval, identity), approver: identity } }
+              : {}),
+            ...(event.type === 'approval.reminder' || event.type === 'approval.escalated'
+              ? { follow_up: event.type }
+              : {}),
+          })
+        : renderDecidedEmail(approval);
       const message: MailMessage = {
         from: { name: settings.from_name, address: settings.from },
         to: email,

@@ -24,6 +24,8 @@ export function createMarkdownChannel(
     resendsUnknown: true,
     supersededByDecision: false,
     targets: (event) => {
+      // A reminder changes nothing in the file, which is there already.
+      if (event.type === 'approval.reminder') return [];
       const file = fileNameFor(event.data.action_id);
       return [{ key: file, detail: { file } }];
     },
@@ -34,7 +36,7 @@ export function createMarkdownChannel(
       try {
         return await folder.withLock(file, async () => {
           const existing = await folder.read(file);
-          if (event.type === 'approval.pending' && existing !== undefined) {
+          if (event.type !== 'approval.decided' && existing !== undefined) {
             const fields = parseEditable(existing);
             const ours = await writtenFile(pool, settings.name, actionId);
             if (ours && ours.path === path && fields.nonce === ours.nonce) {

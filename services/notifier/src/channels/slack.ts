@@ -1,4 +1,4 @@
-import { approversOf, type DirectorySource } from '../approvers.js';
+import { askedApprovers, asksToDecide, type DirectorySource } from '../approvers.js';
 import type { SlackSettings } from '../channel-config.js';
 import type { ReviewLinks } from '../review-links.js';
 import { type HttpDeliveryOptions, postJson } from './http-delivery.js';
@@ -28,8 +28,8 @@ export function createSlackChannel(settings: SlackSettings, deps: SlackChannelDe
     async send({ event }) {
       const approval = event.data;
       let message: Record<string, unknown>;
-      if (event.type === 'approval.pending') {
-        const approvers = approversOf(approval, deps.directory.current());
+      if (asksToDecide(event)) {
+        const approvers = askedApprovers(event, deps.directory.current());
         const links = settings.review_buttons ? deps.reviewLinks : undefined;
         message = pendingSlackMessage(
           approval,

@@ -60,6 +60,36 @@ export async function getDelivery(
   return { ...row, attempt_log: attempts.rows };
 }
 
+/** Marks a dead (or superseded) delivery discarded: kept, never sent. False when not in that state. */
+export async function discardDelivery(pool: pg.Pool, id: number): Promise<boolean> {
+  const result = await pool.query(
+    `update notifier.deliveries
+     set status = 'discarded', finished_at = coalesce(finished_at, now()), updated_at = now()
+     where id = $1 and status in ('dead', 'superseded')`,
+    [id],
+  );
+  return result.rowCount === 1;
+}
+
+/** Per channel: deliveries waiting and dead, and when one last went out. */
+export async function channelCounts(
+  pool: pg.Pool,
+): Promise<Map<string, { scheduled: number; dead: number; last_delivered_at: Date | null }>> {
+  const result = await pool.query<{
+    channel: string;
+    scheduled: number;
+    dead: number;
+    last_delivered_at: Date | null;
+  }>(
+    `select channel,
+            count(*) filter (where status in ('scheduled', 'in_progress'))::int as scheduled,
+            count(*) filter (where status = 'dead')::int as dead,
+            max(finished_at) filter (where status = 'delivered') as last_delivered_at
+       from notifier.deliveries group by channel`,
+  );
+  return new Map(result.rows.map((r) => [r.channel, r]));
+}
+
 /**
  * Puts a dead (or superseded) delivery back on the schedule, due now, with a fresh retry
  * schedule. Its attempt history stays. Returns false when there is no such delivery in a

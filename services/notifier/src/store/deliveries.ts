@@ -5,7 +5,7 @@ import type { OutcomeResult } from '../outcome.js';
 
 /** A delivery's way through its attempts: claimed under a lease, finished, or recovered. */
 
-export type DeliveryStatus = 'scheduled' | 'in_progress' | 'delivered' | 'dead' | 'superseded';
+export type DeliveryStatus = 'scheduled' | 'in_progress' | 'delivered' | 'dead' | 'superseded' | 'discarded';
 
 /** A delivery claimed for one attempt. */
 export interface ClaimedDelivery {

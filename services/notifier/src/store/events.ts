@@ -84,7 +84,7 @@ export async function recordEvents(
          set status = 'superseded', finished_at = now(), updated_at = now(),
              last_error = 'the approval was decided before this notification was sent'
          from notifier.events e
-         where d.event_id = e.id and e.action_id = any($1::text[]) and e.type = 'approval.pending'
+         where d.event_id = e.id and e.action_id = any($1::text[]) and e.type <> 'approval.decided'
            and d.status = 'scheduled' and d.channel = any($2::text[])`,
         [decided, options.supersedeChannels],
       );

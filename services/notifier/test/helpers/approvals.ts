@@ -61,6 +61,19 @@ export function pendingEvent(approval: Approval): ApprovalEvent {
   });
 }
 
+/** A reminder or an escalation of a pending approval, as the approval service's sweep emits it. */
+export function followUpEvent(
+  approval: Approval,
+  type: 'approval.reminder' | 'approval.escalated',
+): ApprovalEvent {
+  return ApprovalEvent.parse({
+    id: randomUUID(),
+    type,
+    occurred_at: new Date().toISOString(),
+    data: approval,
+  });
+}
+
 export function decidedEvent(
   approval: Approval,
   status: Exclude<ApprovalStatus, 'pending'> = 'approved',

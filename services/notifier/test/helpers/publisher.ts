@@ -1,4 +1,4 @@
-import { type ApprovalEvent, encodeApprovalEvent, Subjects } from '@countersign/contracts';
+import { type ApprovalEvent, encodeApprovalEvent, eventSubject } from '@countersign/contracts';
 import { ensureStreams } from '@countersign/runtime';
 import { type JetStreamClient, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -13,10 +13,7 @@ export class EventPublisher {
   }
 
   async publish(event: ApprovalEvent): Promise<void> {
-    const subject =
-      event.type === 'approval.pending'
-        ? Subjects.pending(event.data.action_id)
-        : Subjects.decided(event.data.action_id);
+    const subject = eventSubject(event.type, event.data.action_id);
     await this.js.publish(subject, encodeApprovalEvent(event), { msgID: event.id });
   }
 
