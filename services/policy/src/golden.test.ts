@@ -29,7 +29,7 @@ const authorizeCase = {
   expect: { allowed: false },
 };
 /** A refusing case for each authorize action: the least a bundle must carry. */
-const refusals = ['decide', 'resume', 'cancel', 'report'].map((action) => ({
+const refusals = ['decide', 'resume', 'cancel', 'report', 'extend'].map((action) => ({
   name: action,
   authorize: { action, actor: 'x' },
   expect: { allowed: false },
@@ -143,9 +143,9 @@ describe('goldenCoverageGap', () => {
     const refused = parseGoldenCases(refusals);
     expect(goldenCoverageGap(undefined)).toMatch(/carries no golden cases/);
     expect(goldenCoverageGap([])).toMatch(/carries no golden cases/);
-    expect(goldenCoverageGap([d!])).toMatch(/to refuse decide, resume, cancel, report/);
+    expect(goldenCoverageGap([d!])).toMatch(/to refuse decide, resume, cancel, report, extend/);
     expect(goldenCoverageGap([a!])).toMatch(/decision entrypoint/);
-    expect(goldenCoverageGap([d!, a!])).toMatch(/to refuse resume, cancel, report$/);
+    expect(goldenCoverageGap([d!, a!])).toMatch(/to refuse resume, cancel, report, extend$/);
     expect(goldenCoverageGap([d!, ...refused])).toBeUndefined();
     // A case that allows proves nothing against a policy that allows everything.
     const allowedCancel = parseGoldenCases([{ ...refusals[2], expect: { allowed: true } }]);
