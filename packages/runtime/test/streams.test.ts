@@ -20,6 +20,8 @@ describe('ensureStreams', () => {
       expect(events.config.subjects).toEqual([
         'approval.pending.>',
         'approval.decided.>',
+        'approval.reminder.>',
+        'approval.escalated.>',
         'approval.invalid',
       ]);
       expect(events.config.max_age).toBe(3600 * 1e9);

@@ -7,11 +7,12 @@
  * overdue approval is left to the expiry sweep.
  */
 import { type Approval, approvalEventId, Subjects } from '@countersign/contracts';
-import { query, withTransaction } from '@countersign/runtime';
+import { query } from '@countersign/runtime';
 import type pg from 'pg';
 import { appendAudit } from '../audit.js';
 import { APPROVAL_COLUMNS, type ApprovalRow, iso, toApproval } from '../records.js';
 import { Actors } from './actors.js';
+import { auditedTransaction } from './audited-transaction.js';
 import { transactionNow } from './clock.js';
 import type { LifecycleDeps } from './deps.js';
 import { insertOutbox } from './outbox-rows.js';
@@ -45,7 +46,7 @@ async function claimDue(
  * interval later (from now: rounds missed while no replica ran are not sent in a burst).
  */
 export async function remindDue(deps: LifecycleDeps, batchSize = 500): Promise<number> {
-  const sent = await withTransaction(deps.pool, async (client) => {
+  const sent = await auditedTransaction(deps, async (client) => {
     const due = await claimDue(client, 'next_reminder_at', batchSize);
     if (due.length === 0) return [];
     const now = await transactionNow(client);
@@ -99,7 +100,7 @@ export async function remindDue(deps: LifecycleDeps, batchSize = 500): Promise<n
  * `escalated` audit event and one `approval.escalated` event. Once per approval.
  */
 export async function escalateDue(deps: LifecycleDeps, batchSize = 500): Promise<number> {
-  const escalated = await withTransaction(deps.pool, async (client) => {
+  const escalated = await auditedTransaction(deps, async (client) => {
     const due = await claimDue(client, 'escalate_at', batchSize);
     if (due.length === 0) return [];
     const now = await transactionNow(client);
