@@ -34,7 +34,10 @@ export async function waitersScenario(ctx: BenchContext): Promise<ScenarioResult
     const http = system.http as NonNullable<typeof system.http>;
     // The waiting caller has its own connection, as a separate process would.
     const waiterNc = await connectBench(system.infra.natsUrl, cleanup, 'bench-waiter');
-    const requester = new CountersignClient(system.nc, { timeout: 30_000 });
+    // Commands are actor-bound (approval.submit.dave, approval.decide.frank): the load generator
+    // connects as ops, which may send them for anyone; the services check each actor as usual.
+    const requester = new CountersignClient(system.nc, { identity: 'dave', timeout: 30_000 });
+    const decider = new CountersignClient(system.nc, { identity: 'frank', timeout: 30_000 });
     const waiter = new CountersignClient(waiterNc);
     const decisions = ctx.size(1000, 200);
     const polled = ctx.size(100, 20);
@@ -96,12 +99,10 @@ export async function waitersScenario(ctx: BenchContext): Promise<ScenarioResult
       if (wait > 0) await sleep(wait);
       sentAt[i] = performance.now();
       decides.push(
-        requester
-          .decide({ action_id: ids[i] as string, approved: true, decided_by: 'frank', reason: 'checked' })
-          .then(
-            () => decideLatency.push(performance.now() - (sentAt[i] as number)),
-            () => decideErrors++,
-          ),
+        decider.decide({ action_id: ids[i] as string, approved: true, reason: 'checked' }).then(
+          () => decideLatency.push(performance.now() - (sentAt[i] as number)),
+          () => decideErrors++,
+        ),
       );
     }
     await Promise.all(decides);
