@@ -78,6 +78,9 @@ export async function startMcpService(settings: McpSettings, deps: McpDeps): Pro
     const server = buildServer(agentOf(identity), toolSettings, gateway);
     const transport = new StdioServerTransport();
     transport.onclose = () => deps.onClosed();
+    // The agent ends the session by closing our stdin (MCP stdio transport); the SDK's transport
+    // does not watch for that, and a server left running would hold its NATS connection for ever.
+    process.stdin.once('end', () => deps.onClosed());
     await server.connect(transport);
     return {
       stop: [{ stop: () => server.close() }, stopUpstream],
