@@ -81,20 +81,26 @@ describe('the approver in a browser', () => {
     ).toBe(true);
     await shot('inbox-waiting-for-me');
 
-    // alice decides inbox-b on NATS after frank's page showed it: his bulk item for it is refused.
+    // alice decides inbox-b on NATS after frank submitted his selection and before the service
+    // reads it: his bulk item for it is refused. (Decided any earlier, the live inbox would drop
+    // the row before the click, and the race would decide what the form holds.)
     await row(mine[1]?.action_id as string)
       .getByRole('checkbox')
       .check();
-    await call(h.nc, 'decide', {
-      action_id: mine[1]?.action_id as string,
-      approved: true,
-      decided_by: 'alice',
+    await page.route('**/dashboard/bulk', async (route) => {
+      await call(h.nc, 'decide', {
+        action_id: mine[1]?.action_id as string,
+        approved: true,
+        decided_by: 'alice',
+      });
+      await route.continue();
     });
     await page.getByLabel(/Reason/).fill('Quarter-end batch');
     await Promise.all([
       page.waitForURL(`${h.base}/dashboard/bulk`),
       page.getByRole('button', { name: 'Approve selected' }).click(),
     ]);
+    await page.unroute('**/dashboard/bulk');
     await page.getByRole('heading', { name: 'Approved 1 of 2' }).waitFor();
     const result = (id: string) => page.locator(`table.bulk-results tr[data-action-id="${id}"]`);
     expect(await result(mine[0]?.action_id as string).getAttribute('data-result')).toBe('ok');
