@@ -65,6 +65,16 @@ def test_reused_id_with_other_content_is_a_conflict(system: System) -> None:
 
 
 def test_forged_decided_event_does_not_satisfy_a_waiter(system: System, caplog: pytest.LogCaptureFixture) -> None:
+    def ignored_records() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if "does not match the request" in r.getMessage()]
+
+    async def ignored_at_least(count: int) -> None:
+        for _ in range(200):
+            if len(ignored_records()) >= count:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"the waiter logged {len(ignored_records())} ignored events, expected {count}")
+
     async def body() -> None:
         action_id = unique("pay")
         async with (
@@ -81,7 +91,7 @@ def test_forged_decided_event_does_not_satisfy_a_waiter(system: System, caplog: 
                 {k: v for k, v in approved.items() if k != "request_hash"},
                 {**approved, "action_id": f"{action_id}-other"},
             ]
-            for data in forgeries:
+            for count, data in enumerate(forgeries, start=1):
                 event = {
                     "version": 1,
                     "id": f"{action_id}.decided",
@@ -90,8 +100,10 @@ def test_forged_decided_event_does_not_satisfy_a_waiter(system: System, caplog: 
                     "data": data,
                 }
                 await ops.nc.publish(Subjects.decided(action_id), json.dumps(event).encode())
-            await ops.nc.flush()
-            await asyncio.sleep(0.5)
+                await ops.nc.flush()
+                # One at a time: a waiter still subscribing reads only the stream's last event, so
+                # each forgery must have reached it before the next replaces it.
+                await ignored_at_least(count)
             assert not waiting.done()
             await frank.decide(action_id, approved=False, reason="not this one")
             with pytest.raises(ApprovalRejectedError):
@@ -99,5 +111,4 @@ def test_forged_decided_event_does_not_satisfy_a_waiter(system: System, caplog: 
 
     with caplog.at_level(logging.WARNING, logger="countersign"):
         run(body())
-    ignored = [r for r in caplog.records if "does not match the request" in r.getMessage()]
-    assert [getattr(r, "mismatch", None) for r in ignored] == ["request_hash", "request_hash", "action_id"]
+    assert [getattr(r, "mismatch", None) for r in ignored_records()] == ["request_hash", "request_hash", "action_id"]
