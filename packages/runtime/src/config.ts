@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseApiTokens } from './api-tokens.js';
 import { DURATION_FORMAT, formatDuration, parseDuration } from './duration.js';
 import type { NatsCredentialSettings } from './nats-credentials.js';
 import { Secret } from './secret.js';
@@ -57,6 +58,19 @@ export const env = {
       .default(def ? 'true' : 'false')
       .transform((v) => v === 'true' || v === '1' || v === 'yes'),
   string: (def: string) => z.string().min(1).default(def),
+  /** `<token>:<identity>` or `sha256:<hex>:<identity>` entries, comma-separated (api-tokens.ts). */
+  apiTokens: () =>
+    z
+      .string()
+      .default('')
+      .transform((text, ctx) => {
+        try {
+          return parseApiTokens(text);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+          return z.NEVER;
+        }
+      }),
   list: (def: string[] = []) =>
     z
       .string()

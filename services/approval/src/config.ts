@@ -13,7 +13,6 @@ import {
 import { z } from 'zod';
 import { AuditKeys } from './audit-key.js';
 import type { HttpSettings } from './http/app.js';
-import { parseApiTokens } from './http/tokens.js';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
@@ -97,17 +96,7 @@ export const ApprovalVariables = CommonEnv.extend({
   /** Secret review-link tokens are signed from (its own derived key), shared with the notifier that mints them. Required with HTTP. */
   REVIEW_LINK_SECRET: SigningSecret.optional(),
   /** `<token>:<identity>` or `sha256:<hex>:<identity>` entries, comma-separated. */
-  API_TOKENS: z
-    .string()
-    .default('')
-    .transform((text, ctx) => {
-      try {
-        return parseApiTokens(text);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    }),
+  API_TOKENS: env.apiTokens(),
   /** Secret dashboard sessions are signed from (its own derived keys); derived from REVIEW_LINK_SECRET, with its own label, when unset. */
   SESSION_SECRET: SigningSecret.optional(),
   /** How long a dashboard sign-in lasts. */

@@ -1,4 +1,4 @@
-import { CommonEnv, env, parseApiTokens, parseDuration, runtimeSettings } from '@countersign/runtime';
+import { CommonEnv, env, type parseApiTokens, parseDuration, runtimeSettings } from '@countersign/runtime';
 import { z } from 'zod';
 
 /** Longest a single tool call may hold the agent's request open waiting for a person. */
@@ -68,17 +68,7 @@ export const McpVariables = CommonEnv.extend({
    * service's API_TOKENS format). Required over HTTP: every agent is authenticated. Each identity
    * must be a requesting system listed in the `acts_for` of this program's directory entry.
    */
-  MCP_API_TOKENS: z
-    .string()
-    .default('')
-    .transform((text, ctx) => {
-      try {
-        return parseApiTokens(text);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    }),
+  MCP_API_TOKENS: env.apiTokens(),
   /** Gateway mode: the upstream MCP server's Streamable HTTP URL. */
   MCP_UPSTREAM_URL: z.url().optional(),
   /** Gateway mode: the upstream MCP server's command over stdio, a JSON array (`["node","srv.js"]`). */
