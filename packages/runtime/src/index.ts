@@ -59,6 +59,7 @@ export { type MigrateCommandOptions, migrateAll, runMigrateCommand } from './mig
 export { connectNats, type NatsOptions } from './nats.js';
 export { type NatsAuthOptions, type NatsCredentialSettings, natsAuthOptions } from './nats-credentials.js';
 export {
+  RETENTION_CUTOFF,
   type RetentionJob,
   type RetentionOptions,
   type RetentionResult,

@@ -14,6 +14,9 @@ import type pg from 'pg';
 import type { Logger } from './logger.js';
 import { sleeper } from './timing.js';
 
+/** `$2` milliseconds before now: the cutoff a step's SQL compares its clock column with. */
+export const RETENTION_CUTOFF = `now() - make_interval(secs => $2::float8 / 1000)`;
+
 /** One kind of row to prune. */
 export interface RetentionStep {
   /** Names the step in logs and in the counts a run returns (`outbox`, `deliveries`, …). */

@@ -9,7 +9,12 @@
  */
 
 import type { Logger } from '@countersign/runtime';
-import { type RetentionJob, type RetentionStep, startRetentionJob } from '@countersign/runtime';
+import {
+  RETENTION_CUTOFF,
+  type RetentionJob,
+  type RetentionStep,
+  startRetentionJob,
+} from '@countersign/runtime';
 import type pg from 'pg';
 
 /** Retention of each kind of row, in ms past its timestamp; null keeps it for ever. */
@@ -20,9 +25,6 @@ export interface ApprovalRetention {
   reviewTokensMs: number | null;
 }
 
-/** `$2` milliseconds before now, as the steps' SQL writes it. */
-const CUTOFF = `now() - make_interval(secs => $2::float8 / 1000)`;
-
 export function approvalRetentionSteps(retention: ApprovalRetention): RetentionStep[] {
   return [
     {
@@ -30,20 +32,20 @@ export function approvalRetentionSteps(retention: ApprovalRetention): RetentionS
       retentionMs: retention.outboxMs,
       // Unpublished rows are never touched: published_at is null until the stream has the event.
       sql: `delete from approval.outbox where id in (
-              select id from approval.outbox where published_at < ${CUTOFF} order by id limit $1)`,
+              select id from approval.outbox where published_at < ${RETENTION_CUTOFF} order by id limit $1)`,
     },
     {
       name: 'review_tokens',
       retentionMs: retention.reviewTokensMs,
       sql: `delete from approval.used_review_tokens where nonce in (
-              select nonce from approval.used_review_tokens where expires_at < ${CUTOFF} limit $1)`,
+              select nonce from approval.used_review_tokens where expires_at < ${RETENTION_CUTOFF} limit $1)`,
     },
     {
       name: 'signed_out_sessions',
       // Past its expiry a session cookie is refused anyway; sign-outs also prune these.
       retentionMs: 0,
       sql: `delete from approval.signed_out_sessions where session_id in (
-              select session_id from approval.signed_out_sessions where expires_at < ${CUTOFF} limit $1)`,
+              select session_id from approval.signed_out_sessions where expires_at < ${RETENTION_CUTOFF} limit $1)`,
     },
   ];
 }

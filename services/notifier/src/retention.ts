@@ -5,7 +5,13 @@
  * their own retention, and Slack app messages never updated, with the events. Only tables of the `notifier` schema: the notifier's database role has no
  * rights on the approval service's tables.
  */
-import { type Logger, type RetentionJob, type RetentionStep, startRetentionJob } from '@countersign/runtime';
+import {
+  type Logger,
+  RETENTION_CUTOFF,
+  type RetentionJob,
+  type RetentionStep,
+  startRetentionJob,
+} from '@countersign/runtime';
 import type pg from 'pg';
 
 /** Retention of each kind of row, in ms past its timestamp; null keeps it for ever. */
@@ -18,9 +24,6 @@ export interface NotifierRetention {
   eventsMs: number | null;
 }
 
-/** `$2` milliseconds before now, as the steps' SQL writes it. */
-const CUTOFF = `now() - make_interval(secs => $2::float8 / 1000)`;
-
 export function notifierRetentionSteps(retention: NotifierRetention): RetentionStep[] {
   return [
     {
@@ -28,21 +31,21 @@ export function notifierRetentionSteps(retention: NotifierRetention): RetentionS
       retentionMs: retention.deliveriesMs,
       sql: `delete from notifier.deliveries where id in (
               select id from notifier.deliveries
-               where status = 'delivered' and finished_at < ${CUTOFF} order by id limit $1)`,
+               where status = 'delivered' and finished_at < ${RETENTION_CUTOFF} order by id limit $1)`,
     },
     {
       name: 'dead_letters',
       retentionMs: retention.deadLettersMs,
       sql: `delete from notifier.deliveries where id in (
               select id from notifier.deliveries
-               where status in ('dead', 'superseded', 'discarded') and coalesce(finished_at, updated_at) < ${CUTOFF}
+               where status in ('dead', 'superseded', 'discarded') and coalesce(finished_at, updated_at) < ${RETENTION_CUTOFF}
                order by id limit $1)`,
     },
     {
       name: 'invalid_events',
       retentionMs: retention.deadLettersMs,
       sql: `delete from notifier.invalid_events where id in (
-              select id from notifier.invalid_events where received_at < ${CUTOFF} order by id limit $1)`,
+              select id from notifier.invalid_events where received_at < ${RETENTION_CUTOFF} order by id limit $1)`,
     },
     {
       name: 'events',
@@ -51,7 +54,7 @@ export function notifierRetentionSteps(retention: NotifierRetention): RetentionS
       // delivery sends exactly what the event said.
       sql: `delete from notifier.events where id in (
               select e.id from notifier.events e
-               where e.received_at < ${CUTOFF}
+               where e.received_at < ${RETENTION_CUTOFF}
                  and not exists (select 1 from notifier.deliveries d where d.event_id = e.id)
                limit $1)`,
     },
@@ -63,7 +66,7 @@ export function notifierRetentionSteps(retention: NotifierRetention): RetentionS
       // after any approval's deadline (at most seven days).
       sql: `delete from notifier.slack_messages where (channel, action_id) in (
               select channel, action_id from notifier.slack_messages
-               where posted_at < ${CUTOFF} limit $1)`,
+               where posted_at < ${RETENTION_CUTOFF} limit $1)`,
     },
   ];
 }
