@@ -15,6 +15,8 @@ ENV PNPM_HOME=/pnpm PATH=/pnpm:$PATH
 RUN npm install -g pnpm@10.34.8
 WORKDIR /src
 COPY pnpm-lock.yaml pnpm-workspace.yaml package.json ./
+# Fixes to dependencies, applied by pnpm install (package.json pnpm.patchedDependencies).
+COPY patches patches/
 COPY packages/contracts/package.json packages/contracts/
 COPY packages/client/package.json packages/client/
 COPY packages/runtime/package.json packages/runtime/
