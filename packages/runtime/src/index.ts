@@ -46,7 +46,14 @@ export {
 export { DURATION_FORMAT, formatDuration, parseDuration, parseDurationList } from './duration.js';
 export { coerceError, isRetryable } from './errors.js';
 export { deriveKey, type KeyPurpose } from './keys.js';
-export { createLogger, type Logger, type LoggerOptions, REDACTED_PATHS, redactUrl } from './logger.js';
+export {
+  createLogger,
+  flatLineLogger,
+  type Logger,
+  type LoggerOptions,
+  REDACTED_PATHS,
+  redactUrl,
+} from './logger.js';
 export {
   grantRuntimeRole,
   type MigrateOptions,

@@ -19,6 +19,20 @@ export const REDACTED_PATHS = [
   'config.*',
 ];
 
+/** The names REDACTED_PATHS catches at the top level of a line. */
+const TOP_LEVEL_REDACTED = REDACTED_PATHS.filter((path) => !path.includes('.'));
+
+/**
+ * A child logger for flat lines written once per request (the policy service's decision log):
+ * fields chosen by our code, none of them an object. The wildcard paths above make pino walk
+ * every field of every line looking for nested secrets, which cost two thirds of such a line
+ * (27 against 9 µs measured); a flat line has nothing nested to walk, so only the top-level names
+ * are redacted, still replaced as before should one ever be logged there.
+ */
+export function flatLineLogger(logger: Logger, bindings: Record<string, unknown>): Logger {
+  return logger.child(bindings, { redact: { paths: TOP_LEVEL_REDACTED, censor: '[redacted]' } });
+}
+
 export interface LoggerOptions {
   service: string;
   level?: string;

@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { type EndpointHandlers, type Logger, markFailed, startSpan } from '@countersign/runtime';
+import {
+  type EndpointHandlers,
+  flatLineLogger,
+  type Logger,
+  markFailed,
+  startSpan,
+} from '@countersign/runtime';
 import { ENTRYPOINTS } from './bundle.js';
 import type { PolicyHolder } from './holder.js';
 import type { PolicyMetrics } from './metrics.js';
@@ -28,8 +34,11 @@ export function policyHandlers(
 ): EndpointHandlers<PolicyEndpoint> {
   const { metrics } = options;
   const opaLog = options.opaDecisionLog ? logger.child({ log: 'opa_decision' }) : undefined;
-  // Bound once: a log call per request then only serialises its own fields.
-  const decisions = logger.child({ log: 'decision' });
+  // Bound once: a log call per request then only serialises its own fields, which are flat (see
+  // flatLineLogger). The OPA-format log carries the whole input and keeps the full redaction.
+  const decisions = flatLineLogger(logger, { log: 'decision' });
+  // A failure's line carries the error object: nested, so fully redacted.
+  const failures = logger.child({ log: 'decision' });
   const shadowLog = logger.child({ log: 'shadow' });
 
   return {
@@ -49,7 +58,7 @@ export function policyHandlers(
         span?.setAttribute('countersign.outcome', evaluation.result.outcome);
       } catch (err) {
         markFailed(span, 'policy decision failed');
-        decisions.error(
+        failures.error(
           {
             decision_id,
             revision,
@@ -109,7 +118,7 @@ export function policyHandlers(
       try {
         evaluation = engine.authorize(request);
       } catch (err) {
-        decisions.error(
+        failures.error(
           { revision, directory_revision, action_id, action, actor, allowed: 'error', err },
           'policy authorization failed',
         );
