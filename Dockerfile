@@ -41,8 +41,11 @@ RUN for service in policy approval notifier mcp; do \
 
 FROM node:26-trixie-slim
 # Workspace packages export their TypeScript sources by default (the dev run and the tests run
-# them with tsx); this condition makes every `node` in the image resolve their compiled dist/.
-ENV NODE_ENV=production NODE_OPTIONS=--conditions=countersign-dist
+# them with tsx); the condition makes every `node` in the image resolve their compiled dist/.
+# The heap limits keep each service's memory near its live data: V8's defaults size the young
+# generation and let the old one fill with garbage for the whole machine's memory, which is
+# what made a service's RSS 150-220 MB under load (docs/benchmarks.md, memory).
+ENV NODE_ENV=production NODE_OPTIONS="--conditions=countersign-dist --max-semi-space-size=4 --max-old-space-size=96"
 WORKDIR /app
 # Owned by root and read-only to the user the services run as.
 COPY --from=build /app /app

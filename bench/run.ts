@@ -6,6 +6,7 @@
  *   pnpm bench --quick              # 1 short run each, small data: for iterating
  *   pnpm bench --only policy,e2e    # some scenarios (ids: policy, e2e, waiters, scale)
  *   pnpm bench --out name           # results file name (default: latest; tmp/quick with --quick, ignored by git)
+ *   BENCH_CPU_PROF=dir pnpm bench   # also a V8 CPU profile per service, summarised in the results
  *
  * Benchmarks report; they do not assert. The exit code is non-zero only when a scenario could
  * not run at all.
@@ -15,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '@countersign/devinfra';
 import { stopOnSignals } from './lib/cleanup.js';
 import { type BenchContext, createContext } from './lib/context.js';
+import { summariseProfiles } from './lib/cpu-profile.js';
 import { load1, machineInfo } from './lib/machine.js';
 import { type BenchResults, printScenario, type ScenarioResult, writeResults } from './lib/report.js';
 import { e2eScenario } from './scenarios/e2e.js';
@@ -73,6 +75,8 @@ const results: BenchResults = {
   load: { before: loadBefore, after: load1() },
   scenarios,
   failures,
+  // The services wrote their profiles when the scenarios stopped them.
+  ...(process.env.BENCH_CPU_PROF ? { profiles: summariseProfiles(process.env.BENCH_CPU_PROF) } : {}),
   totalSeconds: (performance.now() - started) / 1000,
 };
 const written = writeResults(

@@ -7,9 +7,9 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from '@countersign/devinfra';
+import { dockerfile, imageNodeOptions, REPO_ROOT, stageEnv } from '@countersign/devinfra';
 import { describe, expect, it } from 'vitest';
-import { DIST_CONDITION, dockerfile, LTS_NODE, stageEnv } from './image-layout.js';
+import { DIST_CONDITION, LTS_NODE } from './image-layout.js';
 
 const stages = dockerfile();
 const final = stages.at(-1);
@@ -57,7 +57,14 @@ describe('the Dockerfile', () => {
     ]);
     const env = stageEnv(final ?? { from: '', instructions: [] });
     expect(env.NODE_ENV).toBe('production');
-    expect(env.NODE_OPTIONS).toBe(`--conditions=${DIST_CONDITION}`);
+    // The compiled dist/ condition, and heap limits sized for these services (docs/benchmarks.md):
+    // the benchmark and the compiled-services test start the services with these same flags.
+    expect(imageNodeOptions()).toEqual([
+      `--conditions=${DIST_CONDITION}`,
+      expect.stringMatching(/^--max-semi-space-size=\d+$/),
+      expect.stringMatching(/^--max-old-space-size=\d+$/),
+    ]);
+    expect(env.NODE_OPTIONS).toBe(imageNodeOptions().join(' '));
     expect(env.POLICY_BUNDLE).toBe('/app/policy-bundle.tar.gz');
   });
 });

@@ -9,7 +9,7 @@ import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { REPO_ROOT, tool } from '@countersign/devinfra';
+import { dockerfile, REPO_ROOT, stageEnv, tool } from '@countersign/devinfra';
 
 const run = promisify(execFile);
 // A CommonJS module whose types declare an ES default export it does not have: load it as CommonJS.
@@ -25,50 +25,6 @@ export const LTS_NODE = '26.10.0';
 
 /** The package.json exports condition that selects a workspace package's compiled dist/. */
 export const DIST_CONDITION = 'countersign-dist';
-
-export interface Instruction {
-  op: string;
-  args: string;
-}
-
-export interface Stage {
-  from: string;
-  name?: string;
-  instructions: Instruction[];
-}
-
-/** The Dockerfile's stages, each instruction on one line (continuations joined, comments dropped). */
-export function dockerfileStages(text: string): Stage[] {
-  const lines = text.replace(/\\\n/g, ' ').split('\n');
-  const stages: Stage[] = [];
-  for (const line of lines) {
-    const trimmed = line.trim();
-    if (trimmed === '' || trimmed.startsWith('#')) continue;
-    const [, op = '', args = ''] = /^(\S+)\s*(.*)$/.exec(trimmed) ?? [];
-    if (op.toUpperCase() === 'FROM') {
-      const [from = '', , name] = args.split(/\s+/);
-      stages.push({ from, ...(name ? { name } : {}), instructions: [] });
-      continue;
-    }
-    stages.at(-1)?.instructions.push({ op: op.toUpperCase(), args: args.replace(/\s+/g, ' ') });
-  }
-  return stages;
-}
-
-/** `ENV A=1 B=2` of a stage, merged in order. */
-export function stageEnv(stage: Stage): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const { op, args } of stage.instructions) {
-    if (op !== 'ENV') continue;
-    for (const pair of args.split(' ')) {
-      const at = pair.indexOf('=');
-      if (at > 0) env[pair.slice(0, at)] = pair.slice(at + 1);
-    }
-  }
-  return env;
-}
-
-export const dockerfile = () => dockerfileStages(readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8'));
 
 /** Tracked and new (not ignored) files of the checkout that `docker build` would send. */
 async function buildContext(): Promise<string[]> {

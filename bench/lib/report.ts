@@ -1,6 +1,7 @@
 /** Results: what each scenario returns, the console table, and the JSON and Markdown files. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { ServiceProfile } from './cpu-profile.js';
 import type { MachineInfo } from './machine.js';
 
 export interface Table {
@@ -13,7 +14,8 @@ export interface Goal {
   goal: string;
   /** The measured figure, formatted, e.g. "2,340 approvals/s". */
   measured: string;
-  met: boolean;
+  /** 'n/a' when the goal's condition did not hold in this run (it is then neither met nor missed). */
+  met: boolean | 'n/a';
   /** What limits it (always said when not met). */
   note?: string;
 }
@@ -40,6 +42,8 @@ export interface BenchResults {
   scenarios: ScenarioResult[];
   /** Scenarios that failed to run, with why. */
   failures: { id: string; error: string }[];
+  /** Where each service's CPU went, when the run wrote CPU profiles (BENCH_CPU_PROF). */
+  profiles?: ServiceProfile[];
   totalSeconds: number;
 }
 
@@ -63,7 +67,7 @@ export function printScenario(result: ScenarioResult): void {
   }
   for (const goal of result.goals) {
     console.log(
-      `${goal.met ? 'MET    ' : 'NOT MET'}  ${goal.goal}: ${goal.measured}${goal.note ? ` (${goal.note})` : ''}`,
+      `${goal.met === 'n/a' ? 'N/A    ' : goal.met ? 'MET    ' : 'NOT MET'}  ${goal.goal}: ${goal.measured}${goal.note ? ` (${goal.note})` : ''}`,
     );
   }
   for (const note of result.notes) console.log(`- ${note}`);
@@ -107,7 +111,13 @@ export function toMarkdown(results: BenchResults): string {
     markdownTable(
       ['scenario', 'goal', 'measured', 'met', 'what limits it'],
       results.scenarios.flatMap((s) =>
-        s.goals.map((g) => [s.title, g.goal, g.measured, g.met ? 'met' : '**not met**', g.note ?? '']),
+        s.goals.map((g) => [
+          s.title,
+          g.goal,
+          g.measured,
+          g.met === 'n/a' ? 'does not apply' : g.met ? 'met' : '**not met**',
+          g.note ?? '',
+        ]),
       ),
     ),
   ];
@@ -119,7 +129,28 @@ export function toMarkdown(results: BenchResults): string {
     for (const t of s.tables) lines.push(`**${t.title}**`, '', markdownTable(t.columns, t.rows), '');
     for (const n of s.notes) lines.push(`- ${n}`);
   }
+  if (results.profiles) lines.push('', profileMarkdown(results.profiles));
   return `${lines.join('\n')}\n`;
+}
+
+/** The CPU profiles' summary: per service, self time by source and the busiest functions. */
+export function profileMarkdown(profiles: ServiceProfile[]): string {
+  const lines = [
+    '## Where the CPU goes (V8 CPU profiles)',
+    '',
+    'Self time, idle excluded, summed over every start of the service in this run; a dependency by package, a Node built-in by module, our code by file.',
+  ];
+  const share = (p: { what: string; ms: number; percent: number }) => [
+    p.what,
+    fmt(p.ms),
+    `${fmt(p.percent, 1)} %`,
+  ];
+  for (const p of profiles) {
+    lines.push('', `**${p.service}** (${fmt(p.busyMs)} ms busy over ${p.profiles} profile(s))`, '');
+    lines.push(markdownTable(['source', 'ms', 'share'], p.bySource.map(share)), '');
+    lines.push(markdownTable(['function', 'ms', 'share'], p.byFunction.map(share)));
+  }
+  return lines.join('\n');
 }
 
 /** Writes `<name>.json` and `<name>.md` into `dir`; returns their paths. */

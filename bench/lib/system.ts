@@ -13,6 +13,7 @@ import { Streams } from '@countersign/contracts';
 import {
   createDatabase,
   freePort,
+  imageNodeOptions,
   NatsAuth,
   type NatsServerHandle,
   type PostgresHandle,
@@ -165,9 +166,13 @@ async function service(
     command: {
       file: process.execPath,
       args: [
-        '--conditions=countersign-dist',
-        // BENCH_CPU_PROF=<dir>: each service writes a V8 CPU profile there when it stops.
-        ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+        // The image's NODE_OPTIONS: its dist/ condition and heap limits.
+        ...imageNodeOptions(),
+        // BENCH_CPU_PROF=<dir>: each service writes a V8 CPU profile to <dir>/<service> when it
+        // stops; the results summarise them (bench/lib/cpu-profile.ts).
+        ...(process.env.BENCH_CPU_PROF
+          ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_CPU_PROF, name)}`]
+          : []),
         join(REPO_ROOT, `services/${name}/dist/main.js`),
       ],
       cwd: REPO_ROOT,

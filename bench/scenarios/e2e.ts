@@ -7,7 +7,7 @@
  * RSS under this load (scenario 4's memory goal).
  */
 import { join } from 'node:path';
-import { createDatabase, REPO_ROOT } from '@countersign/devinfra';
+import { createDatabase, imageNodeOptions, REPO_ROOT, type ServiceProcess } from '@countersign/devinfra';
 import { createLogger, migrate, newKeySetText } from '@countersign/runtime';
 import pg from 'pg';
 import { ApprovalEnv } from '../../services/approval/src/config.js';
@@ -27,10 +27,18 @@ import { RssSampler } from '../lib/procstat.js';
 import { addNatsCounts, type Profile, Profiler } from '../lib/profile.js';
 import { fmt, fmtMs, type Goal, type ScenarioResult } from '../lib/report.js';
 import { median, summarize } from '../lib/stats.js';
-import { settle, startSystem } from '../lib/system.js';
+import { type System, settle, sql, startSystem } from '../lib/system.js';
 
-const RATES = [200, 1000] as const;
+const services = (system: System): ServiceProcess[] =>
+  [system.policy, system.approval, system.notifier].filter((p): p is ServiceProcess => p !== undefined);
+const readyTimes = (system: System) => Object.fromEntries(services(system).map((p) => [p.name, p.readyMs()]));
 const MIB = 2 ** 20;
+
+/** The young generation's ceiling with the image's flags: three semi-spaces (V8's layout). */
+function youngGenerationMb(): number {
+  const semi = imageNodeOptions().find((f) => f.startsWith('--max-semi-space-size='));
+  return semi ? 3 * Number(semi.split('=')[1]) : 48;
+}
 
 /** A database with the approval schema for pgbench, next to the service's own. */
 async function pgbenchDatabase(adminUrl: string): Promise<string> {
@@ -109,41 +117,6 @@ export async function e2eScenario(ctx: BenchContext): Promise<ScenarioResult> {
     // Warm-up: JIT, connection pools, the first pages of every index.
     await fixedRate({ publisher, prefix: 'warm', rate: 500, seconds: ctx.seconds(3, 1) });
 
-    // Latency first: the saturation runs and pgbench leave PostgreSQL work behind (autovacuum,
-    // checkpoints) that would still be running during them.
-    const latency = new Map<
-      number,
-      { decidedP50: number[]; decidedP99: number[]; pendingP99: number[]; lost: number; profiles: Profile[] }
-    >();
-    for (const rate of RATES) {
-      const entry = {
-        decidedP50: [] as number[],
-        decidedP99: [] as number[],
-        pendingP99: [] as number[],
-        lost: 0,
-        profiles: [] as Profile[],
-      };
-      latency.set(rate, entry);
-      for (let run = 0; run < ctx.runs; run++) {
-        await settle(system.nc);
-        await profiler.start();
-        const r = await fixedRate({
-          publisher,
-          prefix: `rate${rate}r${run}`,
-          rate,
-          seconds: ctx.seconds(10, 4),
-        });
-        entry.profiles.push(await profiler.stop());
-        const decided = summarize(r.decided);
-        entry.decidedP50.push(decided.p50);
-        entry.decidedP99.push(decided.p99);
-        entry.pendingP99.push(summarize(r.pending).p99);
-        entry.lost += r.sent - r.received;
-        ctx.log(
-          `${rate}/s run ${run + 1}: decided p50 ${fmtMs(decided.p50)} ms, p99 ${fmtMs(decided.p99)} ms`,
-        );
-      }
-    }
     const saturation: SaturationResult[] = [];
     const profiles: Profile[] = [];
     const limits = { single: [] as PgbenchResult[], batched: [] as PgbenchResult[] };
@@ -186,9 +159,54 @@ export async function e2eScenario(ctx: BenchContext): Promise<ScenarioResult> {
       );
     }
 
-    const peakRss = rss.stop();
-
+    // Latency at half of this run's saturation (the goal's rate) and at 1,000/s, after the
+    // saturation runs: the rate depends on them. They and pgbench leave PostgreSQL work behind,
+    // so a checkpoint writes it out first rather than during the measurement.
     const ours = median(saturation.map((s) => s.perSecond));
+    const half = Math.round(ours / 2 / 10) * 10;
+    const rates = [...new Set([half, 1000])].sort((a, b) => a - b);
+    await settle(system.nc);
+    await sql(infra.databaseUrl, 'checkpoint');
+    const latency = new Map<
+      number,
+      { decidedP50: number[]; decidedP99: number[]; pendingP99: number[]; lost: number; profiles: Profile[] }
+    >();
+    for (const rate of rates) {
+      const entry = {
+        decidedP50: [] as number[],
+        decidedP99: [] as number[],
+        pendingP99: [] as number[],
+        lost: 0,
+        profiles: [] as Profile[],
+      };
+      latency.set(rate, entry);
+      for (let run = 0; run < ctx.runs; run++) {
+        await settle(system.nc);
+        await profiler.start();
+        const r = await fixedRate({
+          publisher,
+          prefix: `rate${rate}r${run}`,
+          rate,
+          seconds: ctx.seconds(10, 4),
+        });
+        entry.profiles.push(await profiler.stop());
+        const decided = summarize(r.decided);
+        entry.decidedP50.push(decided.p50);
+        entry.decidedP99.push(decided.p99);
+        entry.pendingP99.push(summarize(r.pending).p99);
+        entry.lost += r.sent - r.received;
+        ctx.log(
+          `${rate}/s run ${run + 1}: decided p50 ${fmtMs(decided.p50)} ms, p99 ${fmtMs(decided.p99)} ms`,
+        );
+      }
+    }
+    // Each service started again on the migrated database, as a rolling restart or a new
+    // replica starts: spawn to its ready line, from the compiled build with the image's flags.
+    const firstReady = readyTimes(system);
+    const peakRss = rss.stop();
+    for (const proc of services(system)) await proc.restart();
+    const restartReady = readyTimes(system);
+
     const single = median(limits.single.map((l) => l.approvalsPerSecond));
     const batched = median(limits.batched.map((l) => l.approvalsPerSecond));
     const total = addProfiles(profiles);
@@ -218,7 +236,7 @@ export async function e2eScenario(ctx: BenchContext): Promise<ScenarioResult> {
         fmt(ours / batched, 2),
       ],
     ];
-    const latencyRows = RATES.map((rate) => {
+    const latencyRows = rates.map((rate) => {
       const e = latency.get(rate) as NonNullable<ReturnType<typeof latency.get>>;
       const p = addProfiles(e.profiles);
       const cpu = Object.values(p.cpu).reduce((sum, c) => sum + c, 0);
@@ -251,47 +269,75 @@ export async function e2eScenario(ctx: BenchContext): Promise<ScenarioResult> {
       });
     const statementRows = total.topStatements.map((s) => [s.query, fmt(per(s.calls), 3)]);
 
-    const p99At1000 = median(latency.get(1000)?.decidedP99 ?? []);
     // What the whole stack costs per approval, and the ceiling two cores put on it.
     const cpuPerApproval = Object.values(total.cpu).reduce((sum, c) => sum + c, 0) / approvals;
     const coresBusy = Object.values(total.cpu).reduce((sum, c) => sum + c, 0) / total.seconds;
-    const at1000 = addProfiles(latency.get(1000)?.profiles ?? []);
-    const cores1000 = Object.values(at1000.cpu).reduce((sum, c) => sum + c, 0) / at1000.seconds;
+    const coresAt = (rate: number) => {
+      const p = addProfiles(latency.get(rate)?.profiles ?? []);
+      return Object.values(p.cpu).reduce((sum, c) => sum + c, 0) / p.seconds;
+    };
+    const p99At = (rate: number) => median(latency.get(rate)?.decidedP99 ?? []);
+    const p50At = (rate: number) => median(latency.get(rate)?.decidedP50 ?? []);
+    const cpuNote =
+      `the processes together use ${fmt(cpuPerApproval * 1e6)} µs of CPU per approval (busiest: ${busiest
+        .slice(0, 3)
+        .map(([n, c]) => `${n} ${fmt((c / approvals) * 1e6)} µs`)
+        .join(', ')}; the load generator included), so two cores cap it near ${fmt(2 / cpuPerApproval)}/s; ` +
+      `during the runs they had ${fmt(coresBusy, 2)} of the 2 cores (load average ${loadBefore}). Not PostgreSQL's disk: ${fmt(per(total.walSyncs), 3)} WAL fsyncs per approval.`;
+    const latencyNote = (rate: number) =>
+      `At ${fmt(rate)}/s (${fmt((rate / ours) * 100)} % of saturation) the stack kept ${fmt(coresAt(rate), 2)} of the 2 cores busy; a request waits for CPU behind the others at each of its hops (intake batch, policy, commit with its fsync, outbox relay), and the intake's batches are small at this rate, so each approval costs more than at saturation.`;
     const goals: Goal[] = [
       {
-        goal: '≥ 2,000 approvals/s sustained',
-        measured: `${fmt(ours)} approvals/s (${fmt((ours / single) * 100)} % of pgbench one per transaction, ${fmt((ours / batched) * 100)} % of batched)`,
-        met: ours >= 2000,
-        note:
-          `CPU: the processes together use ${fmt(cpuPerApproval * 1e6)} µs of CPU per approval (busiest: ${busiest
-            .slice(0, 3)
-            .map(([n, c]) => `${n} ${fmt((c / approvals) * 1e6)} µs`)
-            .join(
-              ', ',
-            )}; the load generator included), so two cores cap it near ${fmt(2 / cpuPerApproval)}/s; ` +
-          `during the runs they had ${fmt(coresBusy, 2)} of the 2 cores (load average ${loadBefore}). Not PostgreSQL's disk: ${fmt(per(total.walSyncs), 3)} WAL fsyncs per approval.`,
+        goal: 'sustained throughput ≥ 1.0× pgbench writing the same rows one approval per transaction (fsync on)',
+        measured: `${fmt(ours / single, 2)}× (${fmt(ours)} vs ${fmt(single)} approvals/s; ${fmt((ours / batched) * 100)} % of pgbench batched)`,
+        met: ours >= single,
+        note: `CPU: ${cpuNote}`,
       },
       {
-        goal: 'p99 publish → decided ≤ 50 ms at 1,000/s',
-        measured: `p99 ${fmtMs(p99At1000)} ms (p50 ${fmtMs(median(latency.get(1000)?.decidedP50 ?? []))} ms)`,
-        met: p99At1000 <= 50,
-        note: `At 1,000/s the stack kept ${fmt(cores1000, 2)} cores busy (batches are small at this rate, so each approval costs more than at saturation): requests queue for CPU behind each other and behind the rest of the machine; fewer statements and messages per batch, or more cores, shorten the queue.`,
+        goal: `p99 publish → decided ≤ 50 ms at half the measured saturation (${fmt(half)}/s)`,
+        measured: `p99 ${fmtMs(p99At(half))} ms (p50 ${fmtMs(p50At(half))} ms)`,
+        met: p99At(half) <= 50,
+        ...(p99At(half) <= 50 ? {} : { note: latencyNote(half) }),
+      },
+      {
+        goal: 'p99 publish → decided ≤ 50 ms at 1,000/s, on a day when saturation is above 2,000/s',
+        measured: `p99 ${fmtMs(p99At(1000))} ms (p50 ${fmtMs(p50At(1000))} ms); saturation ${fmt(ours)}/s`,
+        met: ours > 2000 ? p99At(1000) <= 50 : 'n/a',
+        ...(ours > 2000 && p99At(1000) <= 50
+          ? {}
+          : {
+              note:
+                ours > 2000
+                  ? latencyNote(1000)
+                  : `Saturation was ${fmt(ours)}/s today, not above 2,000/s, so 1,000/s is ${fmt((1000 / ours) * 100)} % of it and this goal does not apply; ${latencyNote(1000)}`,
+            }),
       },
     ];
     const rssRows = Object.entries(peakRss).map(([name, bytes]) => [
       name,
       fmt(bytes / MIB),
       fmt(bytes / 1e6),
+      fmt(firstReady[name] ?? Number.NaN),
+      fmt(restartReady[name] ?? Number.NaN),
     ]);
     const maxRss = Math.max(...Object.values(peakRss));
-    // 200 MB taken as 200 × 10⁶ bytes, the stricter reading.
+    // 120 MB taken as 120 × 10⁶ bytes, the stricter reading.
     goals.push({
-      goal: 'RSS of each service under this load ≤ 200 MB (scenario 4)',
+      goal: 'peak RSS of each service under this load ≤ 120 MB, from the compiled build',
       measured: Object.entries(peakRss)
         .map(([name, bytes]) => `${name} ${fmt(bytes / 1e6)} MB`)
         .join(', '),
-      met: maxRss <= 200e6,
-      note: "Peak RSS, sampled every 250 ms. Most of it is not live data (measured apart from this run): about 50 MB per process is the tsx loader (TypeScript compiled at start), 32 MB the V8 young generation, and the approval service's old generation holds garbage between major collections (its live heap after a full GC stays near 20 MB under this load). Compiled JavaScript, or --max-semi-space-size / --max-old-space-size, would lower it.",
+      met: maxRss <= 120e6,
+      note: `Peak RSS, sampled every 250 ms, with the image's Node flags (${imageNodeOptions().slice(1).join(' ')}): a Node process holds about 45 MB before it runs our code (V8, its built-ins, the code of the dependencies), the young generation at most ${youngGenerationMb()} MB, and the policy service the WASM memory of its compiled policy.`,
+    });
+    const maxReady = Math.max(...Object.values(restartReady));
+    goals.push({
+      goal: 'each service ready ≤ 1 s after start, from the compiled build',
+      measured: Object.entries(restartReady)
+        .map(([name, ms]) => `${name} ${fmt(ms)} ms`)
+        .join(', '),
+      met: maxReady <= 1000,
+      note: 'Spawn to the ready line, on the migrated database (a restart or a new replica); the first start, which also migrated an empty database and built the connection pools, is in the memory table.',
     });
 
     return {
@@ -332,8 +378,8 @@ export async function e2eScenario(ctx: BenchContext): Promise<ScenarioResult> {
           rows: statementRows,
         },
         {
-          title: 'Peak RSS during this scenario',
-          columns: ['service', 'MiB', 'MB'],
+          title: 'Peak RSS during this scenario, and ready time (spawn to the ready line)',
+          columns: ['service', 'peak RSS MiB', 'peak RSS MB', 'ready ms, first start', 'ready ms, restart'],
           rows: rssRows,
         },
       ],
@@ -353,6 +399,7 @@ export async function e2eScenario(ctx: BenchContext): Promise<ScenarioResult> {
         profile: total,
         approvals,
         peakRss,
+        ready: { first: firstReady, restart: restartReady },
       },
       seconds: (performance.now() - started) / 1000,
     };

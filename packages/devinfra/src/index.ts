@@ -1,3 +1,11 @@
+export {
+  dockerfile,
+  dockerfileStages,
+  type Instruction as DockerInstruction,
+  imageNodeOptions,
+  type Stage as DockerStage,
+  stageEnv,
+} from './dockerfile.js';
 export { type FaultProxy, type FaultProxyOptions, startFaultProxy } from './fault-proxy.js';
 export { type Infra, type InfraOptions, startInfra } from './infra.js';
 export { type MailSink, type MailSinkOptions, type ReceivedMail, startMailSink } from './mail-sink.js';

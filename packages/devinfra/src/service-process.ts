@@ -11,6 +11,8 @@ export interface ServiceProcess {
   process(): ManagedProcess;
   /** Every log line the process wrote (JSON lines), across restarts. */
   logs(): string[];
+  /** Milliseconds from the last spawn to the moment its ready line was read. */
+  readyMs(): number;
   /** SIGKILL, as a crash would; resolves when the process is gone. */
   crash(): Promise<void>;
   /** Starts the service again with the same environment; resolves when it is ready. */
@@ -91,6 +93,7 @@ export async function startServiceProcess(
   };
   let current: ManagedProcess;
   let stopped = false;
+  let readyMs = Number.NaN;
 
   const launch = async () => {
     const command = options.command ?? {
@@ -103,6 +106,7 @@ export async function startServiceProcess(
       env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...options.env },
     });
     current = proc;
+    const spawned = performance.now();
     let ready = false;
     let buffer = '';
     proc.child.stdout?.on('data', (chunk: Buffer) => {
@@ -112,7 +116,10 @@ export async function startServiceProcess(
       for (const line of lines) {
         logs.push(line);
         options.onLine?.(line);
-        if (!ready && line.includes(`"msg":"${readyMessage}"`)) ready = true;
+        if (!ready && line.includes(`"msg":"${readyMessage}"`)) {
+          ready = true;
+          readyMs = performance.now() - spawned;
+        }
       }
       trim();
     });
@@ -157,6 +164,7 @@ export async function startServiceProcess(
     name,
     process: () => current,
     logs: () => logs,
+    readyMs: () => readyMs,
     async crash() {
       current.kill('SIGKILL');
       await current.exited;
