@@ -80,6 +80,13 @@ export interface AuditTransaction {
   key: AuditKey;
   /** The last event each chain got in this transaction, published once it commits. */
   heads: Map<string, AuditHead>;
+  /**
+   * Each chain's last event as this transaction knows it: read under the approval's row lock
+   * ({@link knowHead}) or written by this transaction. Events are chained onto these without
+   * reading the head again (one statement fewer per change); the (action_id, seq) primary key
+   * still refuses a fork.
+   */
+  known: Map<string, { seq: number; hash: string }>;
 }
 
 /**
@@ -90,7 +97,7 @@ export interface AuditTransaction {
 const transactions = new WeakMap<pg.ClientBase, AuditTransaction>();
 
 export function beginAudit(client: pg.ClientBase, key: AuditKey): AuditTransaction {
-  const tx: AuditTransaction = { key, heads: new Map() };
+  const tx: AuditTransaction = { key, heads: new Map(), known: new Map() };
   transactions.set(client, tx);
   return tx;
 }
@@ -108,14 +115,32 @@ export function auditOf(client: pg.ClientBase): AuditTransaction {
 
 /** Records rows just written in `client`'s transaction as their chains' new heads. */
 export function noteHeads(client: pg.ClientBase, rows: readonly AuditRow[]): void {
-  const { heads } = auditOf(client);
+  const { heads, known } = auditOf(client);
   for (const row of rows) {
-    const known = heads.get(row.action_id);
-    if (!known || known.seq < row.seq) {
+    const head = heads.get(row.action_id);
+    if (!head || head.seq < row.seq) {
       heads.set(row.action_id, { action_id: row.action_id, seq: row.seq, hash: row.hash });
+      known.set(row.action_id, { seq: row.seq, hash: row.hash });
     }
   }
 }
+
+/**
+ * Records an approval's chain head as read under its row lock, in the statement that read the
+ * row (see {@link AUDIT_HEAD_COLUMN}): the next append chains onto it without reading it again.
+ * Only valid while the lock is held, which is what every writer of an approval's events holds.
+ */
+export function knowHead(
+  client: pg.ClientBase,
+  actionId: string,
+  head: { seq: number; hash: string } | null,
+): void {
+  if (head) auditOf(client).known.set(actionId, { seq: head.seq, hash: head.hash });
+}
+
+/** A select-list column with the approval's (alias `a`) last audit event, for {@link knowHead}. */
+export const AUDIT_HEAD_COLUMN = `(select json_build_object('seq', e.seq, 'hash', e.hash)
+     from approval.audit_events e where e.action_id = a.action_id order by e.seq desc limit 1) as audit_head`;
 
 /**
  * Appends events to their approvals' chains, in the given order. The caller must hold the
@@ -126,21 +151,36 @@ export function noteHeads(client: pg.ClientBase, rows: readonly AuditRow[]): voi
  */
 export async function appendAudit(client: pg.PoolClient, entries: readonly AuditEntry[]): Promise<void> {
   if (entries.length === 0) return;
-  const ids = [...new Set(entries.map((e) => e.action_id))];
-  const heads = new Map<string, { seq: number; hash: string }>();
-  const found = await query<{ action_id: string; seq: number; hash: string }>(
-    client,
-    `select distinct on (action_id) action_id, seq, hash
-       from approval.audit_events where action_id = any($1::text[])
-      order by action_id, seq desc`,
-    [ids],
-  );
-  for (const row of found.rows) heads.set(row.action_id, { seq: row.seq, hash: row.hash });
-  const rows = chainAudit(auditOf(client).key, entries, heads);
+  const rows = await chainOntoHeads(client, entries);
   await query(client, `insert into approval.audit_events ${AUDIT_INSERT_SELECT('$1')}`, [
     JSON.stringify(rows),
   ]);
   noteHeads(client, rows);
+}
+
+/**
+ * The rows {@link appendAudit} inserts, for a caller that inserts them in a statement of its own
+ * (and then calls {@link noteHeads}): chained onto the heads this transaction knows, reading only
+ * the others. The same rules as appendAudit: the approvals' row locks are held.
+ */
+export async function chainOntoHeads(
+  client: pg.PoolClient,
+  entries: readonly AuditEntry[],
+): Promise<AuditRow[]> {
+  const tx = auditOf(client);
+  const missing = [...new Set(entries.map((e) => e.action_id))].filter((id) => !tx.known.has(id));
+  if (missing.length > 0) {
+    const found = await query<{ action_id: string; seq: number; hash: string }>(
+      client,
+      `select distinct on (action_id) action_id, seq, hash
+         from approval.audit_events where action_id = any($1::text[])
+        order by action_id, seq desc`,
+      [missing],
+    );
+    for (const row of found.rows) tx.known.set(row.action_id, { seq: row.seq, hash: row.hash });
+  }
+  // A copy: chainAudit advances the heads it is given, and these become known only once written.
+  return chainAudit(tx.key, entries, new Map(tx.known));
 }
 
 /** An audit_events row, chained: what {@link AUDIT_INSERT_SELECT} inserts. */

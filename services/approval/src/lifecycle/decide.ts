@@ -131,6 +131,7 @@ async function vote(
           input.relay?.channel ?? null,
           input.on_behalf_of ?? null,
         ],
+        'approval-vote',
       );
   if (inserted.rowCount === 0) {
     const message = `${principal} has already voted on this approval`;

@@ -14,14 +14,22 @@ import {
   traceCarrier,
 } from '@countersign/runtime';
 import type pg from 'pg';
-import { type AuditEntry, appendAudit } from '../audit.js';
-import { findApproval, notFound } from '../queries.js';
+import {
+  AUDIT_HEAD_COLUMN,
+  AUDIT_INSERT_SELECT,
+  type AuditEntry,
+  appendAudit,
+  chainOntoHeads,
+  knowHead,
+  noteHeads,
+} from '../audit.js';
+import { notFound } from '../queries.js';
 import { APPROVAL_COLUMNS, type ApprovalRow, iso, toApproval, type VoteJson } from '../records.js';
 import { Actors } from './actors.js';
 import { auditedTransaction } from './audited-transaction.js';
 import { lockWithNow } from './clock.js';
 import type { LifecycleDeps } from './deps.js';
-import { eventFor, insertOutbox } from './outbox-rows.js';
+import { eventFor, OUTBOX_INSERT_SELECT } from './outbox-rows.js';
 import { receiptVote, signReceipt } from './receipts.js';
 
 export type TerminalStatus = Exclude<ApprovalStatus, 'pending'>;
@@ -88,12 +96,14 @@ export async function applyTransitions(
       where a.action_id = x.action_id and a.status = 'pending'
       returning ${APPROVAL_COLUMNS}, a.trace_context`,
     [JSON.stringify(rows), decidedAt],
+    // Named, as the statements below: prepared once per connection, planned once.
+    'approval-transition',
   );
   if (updated.rowCount !== transitions.length) {
     throw new CountersignError('internal', 'a transition found its approval no longer pending');
   }
   const approvals = updated.rows.map(toApproval);
-  await appendAudit(client, [
+  const audit = await chainOntoHeads(client, [
     ...extraAudit,
     ...transitions.map((t) => ({
       action_id: t.action_id,
@@ -105,10 +115,15 @@ export async function applyTransitions(
     })),
   ]);
   const traces = updated.rows.map((row, i) => decisionTrace(row.trace_context, approvals[i] as Approval));
-  await insertOutbox(
+  // The audit events and the decided events in one statement (one round trip).
+  await query(
     client,
-    approvals.map((approval, i) => eventFor(approval, traces[i])),
+    `with audit as (insert into approval.audit_events ${AUDIT_INSERT_SELECT('$1')})
+     insert into approval.outbox ${OUTBOX_INSERT_SELECT('$2')}`,
+    [JSON.stringify(audit), JSON.stringify(approvals.map((approval, i) => eventFor(approval, traces[i])))],
+    'approval-transition-events',
   );
+  noteHeads(client, audit);
   return approvals;
 }
 
@@ -161,6 +176,24 @@ export function closedError(
 type Locked<T> = { kind: 'done'; value: T } | { kind: 'refused'; error: CountersignError };
 
 /**
+ * The locked approval, read with its audit chain's head in the same statement, so the change
+ * made under the lock chains its events without reading the head again.
+ */
+async function lockedRow(client: pg.PoolClient, actionId: string): Promise<ApprovalRow | undefined> {
+  const result = await query<ApprovalRow & { audit_head: { seq: number; hash: string } | null }>(
+    client,
+    `select ${APPROVAL_COLUMNS}, ${AUDIT_HEAD_COLUMN} from approval.approvals a where a.action_id = $1`,
+    [actionId],
+    'approval-locked-row',
+  );
+  const found = result.rows[0];
+  if (!found) return undefined;
+  const { audit_head, ...row } = found;
+  knowHead(client, actionId, audit_head);
+  return row;
+}
+
+/**
  * Runs `fn` on the locked pending approval. A terminal approval is refused; an overdue one is
  * expired first (committed) and then refused as `expired`: the lock makes the check-then-act
  * atomic, so concurrent commands on one approval can never produce two outcomes.
@@ -176,7 +209,7 @@ export async function onPending<T>(
       const now = await lockWithNow(client, actionId);
       // Read after the lock is granted, by a statement of its own: its snapshot sees every vote and
       // status change committed by whoever held the lock before (a locking read's own snapshot may not).
-      const row = now ? await findApproval(client, actionId) : undefined;
+      const row = now ? await lockedRow(client, actionId) : undefined;
       if (!now || !row) return { kind: 'refused', error: notFound(actionId) };
       if (row.status !== 'pending') return { kind: 'refused', error: closedError(row) };
       if (row.overdue) {
