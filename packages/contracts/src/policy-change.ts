@@ -22,7 +22,11 @@ export const MAX_PROPOSAL_BYTES = 8 * 1024 * 1024;
 export const ProposePolicyRequest = z
   .strictObject({
     /** The bundle (`opa build` .tar.gz), base64: exactly one of `bundle` and `shadow`. */
-    bundle: z.base64().min(1).optional(),
+    bundle: z
+      .string()
+      .min(1)
+      .regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64')
+      .optional(),
     /** Propose the shadow bundle the bucket holds (`pnpm policy promote`): once live, the shadow ends. */
     shadow: z.literal(true).optional(),
     /**
