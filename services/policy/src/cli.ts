@@ -18,7 +18,8 @@
  * credential proves (ops may not propose). `activate` works with any of them or ops: the policy
  * service checks the approval. `--direct`, `shadow`, `drop` and `replay` need ops (the bucket,
  * every stored request). Every bundle is checked exactly as a replica checks it (entrypoints,
- * builtins, golden cases) before it is sent, written or replayed.
+ * builtins, golden cases) before it is written or replayed here, or by the policy service when
+ * it is proposed.
  * Environment: NATS_URL (NATS_CREDS or NATS_USER and NATS_PASSWORD, or NATS_AUTH=off), OPA_BIN,
  * POLICY_DIR, POLICY_BUCKET; DIRECTORY_FILE (optional) maps NATS_USER to its identity and gives a
  * replay the roles both policies see.
@@ -110,7 +111,7 @@ async function main(argv: string[]): Promise<void> {
       ? (await buildBundle({ dir: path, opaBin: policy.opaBin })).bytes
       : await readFile(path);
 
-  // Built (or read) and validated, for build and publish.
+  // Built (or read) and validated, for build, publish --direct and shadow.
   const prepare = async () => {
     const bytes = await bundleBytes(
       values.bundle ? fromUser(values.bundle) : values.dir ? fromUser(values.dir) : policy.dir,
