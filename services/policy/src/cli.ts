@@ -47,6 +47,7 @@ import { connect } from '@nats-io/transport-node';
 import { BUNDLE_OBJECT, getBundle, openPolicyBucket, putBundle, SHADOW_OBJECT } from './bucket.js';
 import { buildBundle, readBundle } from './bundle.js';
 import { PolicyCliEnv } from './config.js';
+import { CredentialIdentityError, credentialIdentity } from './credential-identity.js';
 import { PolicyEngine } from './engine.js';
 import { describeLoadError } from './errors.js';
 import { formatReplay, replay } from './replay.js';
@@ -268,49 +269,15 @@ async function main(argv: string[]): Promise<void> {
   throw new UsageError(`unknown command "${command}"`);
 }
 
-/**
- * Who runs this, as the NATS credential proves it: the directory identity of NATS_USER (NATS_USER
- * itself without DIRECTORY_FILE), or the name in a NATS_CREDS user JWT (operator mode names each
- * user by its identity). Only the subjects it names are ones nats-server lets this user publish,
- * so naming anyone else here would only be refused.
- */
-async function ownIdentity(
-  runtime: RuntimeSettings,
-  { opsAllowed = false }: { opsAllowed?: boolean } = {},
-): Promise<string | undefined> {
-  const user = runtime.nats.user;
-  if (user === 'ops') {
-    if (opsAllowed) return undefined;
-    throw new UsageError(
-      'ops cannot propose a policy change: the proposer is who the credential proves, so publish with your own NATS credentials (NATS_USER and NATS_PASSWORD, or NATS_CREDS)',
-    );
-  }
-  if (user) {
-    if (!runtime.directoryFile) return user;
-    const principal = Directory.parse(await readFile(runtime.directoryFile, 'utf8')).identityOfNatsUser(user);
-    if (!principal)
-      throw new UsageError(`NATS user ${user} is nobody in the directory ${runtime.directoryFile}`);
-    return principal.id;
-  }
-  if (runtime.nats.credsFile) {
-    const name = credsName(await readFile(runtime.nats.credsFile, 'utf8'));
-    if (name) return name;
-    throw new UsageError('NATS_CREDS: no user JWT naming your identity in the file');
-  }
-  if (opsAllowed) return undefined;
-  throw new UsageError(
-    'policy changes are proposed as yourself: set NATS_USER and NATS_PASSWORD (or NATS_CREDS) of your own NATS user',
-  );
-}
-
-/** The `name` claim of the user JWT in a .creds file, if it holds one. */
-function credsName(text: string): string | undefined {
-  const jwt = /-----BEGIN NATS USER JWT-----\s+(\S+)\s+-+END NATS USER JWT-+/.exec(text)?.[1];
+/** {@link credentialIdentity}, its refusals as usage errors. */
+async function ownIdentity(runtime: RuntimeSettings, options: { opsAllowed?: boolean } = {}) {
   try {
-    const claims = JSON.parse(Buffer.from(jwt?.split('.')[1] ?? '', 'base64url').toString('utf8'));
-    return typeof claims?.name === 'string' && claims.name ? claims.name : undefined;
-  } catch {
-    return undefined;
+    const directory = runtime.directoryFile ? await readFile(runtime.directoryFile, 'utf8') : undefined;
+    const creds = runtime.nats.credsFile ? await readFile(runtime.nats.credsFile, 'utf8') : undefined;
+    return credentialIdentity({ user: runtime.nats.user, creds, directory, ...options });
+  } catch (err) {
+    if (err instanceof CredentialIdentityError) throw new UsageError(err.message);
+    throw err;
   }
 }
 

@@ -82,6 +82,8 @@ async function publishRefused(conn: NatsConnection, subject: string): Promise<vo
   expect(violation).toMatchObject({ operation: 'publish', subject });
 }
 
+/** The guarded replica follows the bucket: on a loaded machine a swap can take a while. */
+const SLOW = 30_000;
 const approvalIdIn = (stdout: string) => /approval (policy-[0-9a-f-]+)/.exec(stdout)?.[1] ?? '';
 let approvalId = '';
 
@@ -184,6 +186,7 @@ describe('a person publishes with their own credentials', () => {
     expect(run.stdout).toContain(`activated ${candidateRevision} (approval ${approvalId}, proposed by bob)`);
     await waitUntil(() => guardedRevision() === candidateRevision, {
       message: 'the guarded replica to load it',
+      timeout: SLOW,
     });
     expect(guardedLogs().find((l) => l.msg === 'policy change approved: loading it')).toMatchObject({
       approval: approvalId,
@@ -195,16 +198,19 @@ describe('a person publishes with their own credentials', () => {
   });
 
   it('the approved revision is what then evaluates', async () => {
-    await waitUntil(async () => {
-      const d = await callEndpoint(nc, 'evaluate', {
-        action_id: 'after-change',
-        action_type: 'payment',
-        description: 'Pay 1500',
-        requested_by: 'billing-job',
-        context: { amount: 1500 },
-      });
-      return d.revision === candidateRevision && d.outcome === 'auto_approve';
-    });
+    await waitUntil(
+      async () => {
+        const d = await callEndpoint(nc, 'evaluate', {
+          action_id: 'after-change',
+          action_type: 'payment',
+          description: 'Pay 1500',
+          requested_by: 'billing-job',
+          context: { amount: 1500 },
+        });
+        return d.revision === candidateRevision && d.outcome === 'auto_approve';
+      },
+      { timeout: SLOW },
+    );
   });
 
   it('an approval filed with another context than the proposal recorded never activates', async () => {
@@ -241,7 +247,10 @@ describe('a person publishes with their own credentials', () => {
     await putBundle(store, bytes, readBundle(bytes).revision);
     // An approved approval, but of another revision: it cannot be reused for this bundle.
     await putBundle(store, bytes, readBundle(bytes).revision, BUNDLE_OBJECT, { approval: approvalId });
-    await waitUntil(() => failed().length >= before + 2, { message: 'both puts to be refused' });
+    await waitUntil(() => failed().length >= before + 2, {
+      message: 'both puts to be refused',
+      timeout: SLOW,
+    });
     expect(
       failed()
         .slice(before)
@@ -313,6 +322,7 @@ describe('promote goes through approval too', () => {
     expect(await getBundle(store, SHADOW_OBJECT)).toBeNull();
     await waitUntil(() => guardedRevision() === shadowRevision, {
       message: 'the guarded replica to load it',
+      timeout: SLOW,
     });
   });
 
@@ -325,7 +335,7 @@ describe('promote goes through approval too', () => {
     const before = failed();
     const run = await policyCli(['promote', '--direct'], opsEnv);
     expect(run.stdout).toContain('promoted');
-    await waitUntil(() => failed() > before, { message: 'the guarded replica to refuse it' });
+    await waitUntil(() => failed() > before, { message: 'the guarded replica to refuse it', timeout: SLOW });
     expect(guardedRevision()).toBe(shadowRevision);
   });
 });
@@ -348,6 +358,9 @@ describe('break-glass', () => {
       requested_by: 'carol',
       policy: { risk: 'critical', notify: ['security'], reasons: [{ code: 'break_glass' }] },
     });
-    await waitUntil(() => guardedRevision() === revision, { message: 'the guarded replica to load it' });
+    await waitUntil(() => guardedRevision() === revision, {
+      message: 'the guarded replica to load it',
+      timeout: SLOW,
+    });
   });
 });
