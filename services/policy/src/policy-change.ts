@@ -251,9 +251,12 @@ export async function activateChange(deps: PolicyChangeDeps, actionId: string): 
   }
   if (approval.status !== 'approved') {
     const votes = approval.votes.filter((v) => v.approved).length;
+    // Rejected, expired or cancelled: it can never go live, so its proposal leaves the bucket.
+    const ended = approval.status !== 'pending';
+    if (ended) await store.delete(proposalObject(actionId));
     throw refusal(
       'approval_required',
-      `approval ${actionId} is ${approval.status} (${votes} of ${approval.required_approvals} approvals): ${revision} stays inactive`,
+      `approval ${actionId} is ${approval.status} (${votes} of ${approval.required_approvals} approvals): ${revision} ${ended ? 'will never go live; its proposal is removed' : 'stays inactive'}`,
       { status: approval.status },
     );
   }

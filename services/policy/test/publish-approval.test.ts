@@ -344,6 +344,13 @@ describe('break-glass', () => {
   it('is refused to an identity the policy does not name: it stays an ordinary approval', async () => {
     const run = await policyCli(['publish', '--dir', copyOfPolicies(), '--break-glass'], as('grace'));
     expect(run.stdout).toMatch(/approval policy-[0-9a-f-]+ filed by grace .*pending, needs 2 approvals/);
+    // Withdrawn, it never goes live, and its proposal leaves the bucket.
+    const id = approvalIdIn(run.stdout);
+    await call(nc, 'cancel', { action_id: id, cancelled_by: 'grace' });
+    const err = await refusal(callEndpoint(nc, 'activatePolicy', { action_id: id }, { timeout: 30_000 }));
+    expect(err.message).toContain('is cancelled');
+    expect(err.message).toContain('will never go live');
+    expect(await getBundle(store, `proposal-${id}.tar.gz`)).toBeNull();
   });
 
   it('puts a named identity change live at once, recorded as a critical approval that notifies security', async () => {
