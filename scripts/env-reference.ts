@@ -66,7 +66,7 @@ const SECTIONS: Section[] = [
     meaning: {
       POLICY_WATCH_INTERVAL: 'how often `POLICY_WATCH` checks the sources for changes',
       POLICY_BUCKET:
-        'object store bucket to load bundles from at start and follow (`pnpm policy publish` writes it); empty turns it off',
+        'object store bucket to load bundles from at start and follow (the service itself writes proposals and activated changes there; `pnpm policy shadow` and `--direct` too); empty turns it off',
     },
     shownDefault: { POLICY_DIR: "the repository's `policies/`" },
   },

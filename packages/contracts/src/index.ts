@@ -34,6 +34,13 @@ export {
 export { inboxPrefixOf } from './inbox.js';
 export { decodeJson, decodeRequest, fieldIssues, invalidRequest, parseWith } from './parse.js';
 export {
+  ActivatePolicyRequest,
+  MAX_PROPOSAL_BYTES,
+  PolicyActivation,
+  PolicyProposal,
+  ProposePolicyRequest,
+} from './policy-change.js';
+export {
   Jwks,
   KeysRequest,
   PublicJwk,

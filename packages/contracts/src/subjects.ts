@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import * as pc from './policy-change.js';
 import * as r from './receipts.js';
 import * as s from './schemas.js';
 
@@ -70,6 +71,8 @@ interface EndpointSpec<Req extends z.ZodType, Res extends z.ZodType> {
   actor: ActorField | undefined;
   request: Req;
   response: Res;
+  /** Largest request this endpoint decodes, when not MAX_PAYLOAD_BYTES (a policy bundle). */
+  maxBytes?: number;
 }
 
 function endpoint<Req extends z.ZodType, Res extends z.ZodType>(
@@ -78,8 +81,9 @@ function endpoint<Req extends z.ZodType, Res extends z.ZodType>(
   request: Req,
   response: Res,
   actor?: ActorField,
+  maxBytes?: number,
 ): EndpointSpec<Req, Res> {
-  return { name, subject, request, response, actor };
+  return { name, subject, request, response, actor, ...(maxBytes ? { maxBytes } : {}) };
 }
 
 /** Every request/reply command: subject, request schema and reply schema together. */
@@ -127,6 +131,17 @@ export const Endpoints = {
   channelHealth: endpoint('health', 'notifier.health', s.ChannelHealthRequest, s.ChannelHealth),
   authorize: endpoint('authorize', 'policy.authorize', s.AuthorizeRequest, s.AuthorizeResponse),
   policyInfo: endpoint('info', 'policy.info', s.PolicyInfoRequest, s.PolicyInfo),
+  /** A person proposes a policy bundle (`policy.propose.<identity>`): docs/policy.md, "Changes". */
+  proposePolicy: endpoint(
+    'propose',
+    'policy.propose',
+    pc.ProposePolicyRequest,
+    pc.PolicyProposal,
+    'requested_by',
+    pc.MAX_PROPOSAL_BYTES,
+  ),
+  /** Puts an approved policy change live; anyone may ask, the approval is checked. */
+  activatePolicy: endpoint('activate', 'policy.activate', pc.ActivatePolicyRequest, pc.PolicyActivation),
 } as const;
 
 export type EndpointName = keyof typeof Endpoints;

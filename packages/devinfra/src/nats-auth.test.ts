@@ -70,9 +70,28 @@ describe('natsUsers', () => {
     }
   });
 
-  it('leaves ops unrestricted and the services answering requests', () => {
+  it('lets a person, and no requesting system, propose policy changes under their own identity only', () => {
+    const users = natsUsers({
+      principals: () => [
+        { id: 'bob', nats_user: 'bob', kind: 'person' },
+        { id: 'billing-job', nats_user: 'billing-job', kind: 'service' },
+      ],
+    });
+    const bob = users.find((u) => u.user === 'bob')?.permissions?.publish ?? [];
+    expect(bob).toContain('policy.propose.bob');
+    expect(bob).toContain('policy.activate');
+    expect(bob.filter((s) => s.startsWith('policy.propose'))).toEqual(['policy.propose.bob']);
+    const job = users.find((u) => u.user === 'billing-job')?.permissions?.publish ?? [];
+    expect(job.filter((s) => s.startsWith('policy.propose') || s === 'policy.activate')).toEqual([]);
+  });
+
+  it('leaves ops everything but proposing a policy change, and the services answering requests', () => {
     const users = natsUsers(sample);
-    expect(users.find((u) => u.user === 'ops')?.permissions).toBeUndefined();
+    expect(users.find((u) => u.user === 'ops')?.permissions).toEqual({
+      publish: ['>'],
+      publishDeny: ['policy.propose', 'policy.propose.>'],
+      subscribe: ['>'],
+    });
     expect(users.find((u) => u.user === 'approval')?.permissions?.subscribe).toContain('approval.decide.>');
     expect(users.find((u) => u.user === 'approval')?.permissions?.allowResponses).toBe(true);
   });
@@ -91,7 +110,10 @@ describe('natsAuthConfig', () => {
     expect(text).toContain(
       '{ user: "billing-job", password: $COUNTERSIGN_NATS_BILLING_JOB_PASSWORD, permissions:',
     );
-    expect(text).toContain('{ user: "ops", password: $COUNTERSIGN_NATS_OPS_PASSWORD }');
+    expect(text).toContain('{ user: "ops", password: $COUNTERSIGN_NATS_OPS_PASSWORD, permissions:');
+    expect(text).toContain(
+      'publish: { allow: [\n          ">"\n        ], deny: [\n          "policy.propose",',
+    );
     expect(passwordVariable('john.doe')).toBe('COUNTERSIGN_NATS_JOHN_DOE_PASSWORD');
     // Two users whose variables would collide are refused rather than sharing a password.
     expect(() => natsAuthConfig(directory([['a-b'], ['a_b']]), 'environment')).toThrow(/would share/);

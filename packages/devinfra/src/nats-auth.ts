@@ -18,6 +18,8 @@ import { inboxPrefixOf } from '@countersign/contracts';
 export interface NatsPrincipal {
   id: string;
   nats_user: string;
+  /** A person may propose policy changes (`policy.propose.<id>`); a requesting system may not. */
+  kind?: 'person' | 'service';
   /** Requesting systems this one acts for (a gateway's agents): it may publish as each of them. */
   acts_for?: readonly string[];
 }
@@ -33,6 +35,8 @@ export type ServiceUser = (typeof SERVICE_USERS)[number];
 
 export interface NatsPermissions {
   publish: string[];
+  /** Subjects refused even though `publish` allows them (ops: another person's proposal). */
+  publishDeny?: string[];
   subscribe: string[];
   /** May answer requests on the requester's reply subject, whatever its inbox (services). */
   allowResponses?: boolean;
@@ -42,7 +46,6 @@ export interface NatsUser {
   user: string;
   /** The directory identity this user acts as (absent for approval, policy and ops). */
   identity?: string;
-  /** Absent for ops: everything is allowed. */
   permissions?: NatsPermissions;
 }
 
@@ -119,6 +122,9 @@ const POLICY: NatsPermissions = {
     'policy.info',
     // POLICY_REQUIRE_APPROVAL: reads the approval a bundle names before loading it
     'approval.get',
+    // a proposed policy change is replayed here, over every stored request (the service
+    // evaluates each of them live anyway)
+    'approval.policy_inputs',
     '$JS.API.INFO',
     // the object store bucket of policy bundles (countersign-policy): create, read, follow
     '$JS.API.STREAM.INFO.OBJ_countersign-policy',
@@ -129,8 +135,24 @@ const POLICY: NatsPermissions = {
     '$JS.API.CONSUMER.DELETE.OBJ_countersign-policy.>',
     '$JS.API.CONSUMER.INFO.OBJ_countersign-policy.>',
     '$JS.FC.OBJ_countersign-policy.>',
+    // policy.propose and policy.activate write the bucket for people, who cannot: proposals
+    // (chunks and metadata, and the purge a replaced or deleted object makes) and the live bundle
+    '$O.countersign-policy.C.>',
+    '$O.countersign-policy.M.>',
+    '$JS.API.STREAM.PURGE.OBJ_countersign-policy',
   ],
-  subscribe: ['policy.evaluate', 'policy.authorize', 'policy.info', '$SRV.>', '_INBOX.>'],
+  subscribe: [
+    'policy.evaluate',
+    'policy.authorize',
+    'policy.info',
+    // a person's proposal arrives on policy.propose.<identity>; the bare subject is answered
+    // with `identity_required`
+    'policy.propose',
+    'policy.propose.>',
+    'policy.activate',
+    '$SRV.>',
+    '_INBOX.>',
+  ],
   allowResponses: true,
 };
 
@@ -156,18 +178,36 @@ const NOTIFIER: NatsPermissions = {
 };
 
 /**
+ * The operators' user: everything, except proposing a policy change. A proposal is a person's,
+ * made with their own credentials, so the approval's requester (never one of its approvers) is
+ * who the credential proves; ops filing one "as" a person would make that rule protect nothing.
+ */
+const OPS: NatsPermissions = {
+  publish: ['>'],
+  publishDeny: ['policy.propose', 'policy.propose.>'],
+  subscribe: ['>'],
+};
+
+/**
  * A directory principal: actor-bound commands and the intake under its own identity (and those
  * of the agents it acts for) only, the
  * reads, the SDK's wait (last-per-subject reads of approval.decided.<id> and the live
  * subscription), and replies on its own inbox prefix.
  */
-export function principalPermissions(identity: string, actsFor: readonly string[] = []): NatsPermissions {
+export function principalPermissions(
+  identity: string,
+  actsFor: readonly string[] = [],
+  kind: 'person' | 'service' = 'service',
+): NatsPermissions {
   return {
     publish: [
       ...[identity, ...actsFor].flatMap((id) => [
         `approval.requested.${id}`,
         ...ACTOR_COMMANDS.map((c) => `approval.${c}.${id}`),
       ]),
+      // A person proposes policy changes under their own identity only, and may put an approved
+      // one live (the policy service checks the approval); the approval routes every proposal.
+      ...(kind === 'person' ? [`policy.propose.${identity}`, 'policy.activate'] : []),
       'approval.get',
       'approval.list',
       'approval.stats',
@@ -196,11 +236,11 @@ export function natsUsers(directory: NatsDirectory): NatsUser[] {
     ['approval', { user: 'approval', permissions: APPROVAL }],
     ['policy', { user: 'policy', permissions: POLICY }],
     ['notifier', { user: 'notifier', permissions: NOTIFIER }],
-    ['ops', { user: 'ops' }],
+    ['ops', { user: 'ops', permissions: OPS }],
   ]);
   const principals = [...directory.principals()].sort((a, b) => a.nats_user.localeCompare(b.nats_user));
   for (const principal of principals) {
-    const own = principalPermissions(principal.id, principal.acts_for);
+    const own = principalPermissions(principal.id, principal.acts_for, principal.kind);
     if (principal.nats_user === 'notifier') {
       users.set('notifier', {
         user: 'notifier',
@@ -273,13 +313,14 @@ export function natsAuthConfig(directory: NatsDirectory, secrets: NatsSecrets): 
 
 /** The permissions block's lines, one subject per line so a review reads them. */
 function renderPermissions(p: NatsPermissions): string[] {
-  const list = (what: string, subjects: string[]) => [
-    `${what}: { allow: [`,
-    ...subjects.map((subject, i) => `  ${quote(subject)}${i < subjects.length - 1 ? ',' : ''}`),
-    '] }',
-  ];
+  const subjects = (list: string[]) =>
+    list.map((subject, i) => `  ${quote(subject)}${i < list.length - 1 ? ',' : ''}`);
+  const list = (what: string, allow: string[], deny: string[] = []) =>
+    deny.length === 0
+      ? [`${what}: { allow: [`, ...subjects(allow), '] }']
+      : [`${what}: { allow: [`, ...subjects(allow), '], deny: [', ...subjects(deny), '] }'];
   return [
-    ...list('publish', p.publish),
+    ...list('publish', p.publish, p.publishDeny),
     ...list('subscribe', p.subscribe),
     ...(p.allowResponses ? ['allow_responses: true'] : []),
   ];

@@ -98,11 +98,11 @@ export async function startService<E extends EndpointName>(
         // acts) starts a trace of its own otherwise. An untraced read (a readiness probe's
         // policy.info, a dashboard's approval.get) makes none: it would be a trace per poll.
         if (parent === undefined && !(tracingEnabled() && spec.actor)) {
-          void handle(msg, spec.request, handler, log, onError, actorPrefix);
+          void handle(msg, spec.request, handler, log, onError, actorPrefix, spec.maxBytes);
           return;
         }
         void withSpan(spec.subject, { kind: SpanKind.SERVER, ...(parent ? { parent } : {}) }, () =>
-          handle(msg, spec.request, handler, log, onError, actorPrefix),
+          handle(msg, spec.request, handler, log, onError, actorPrefix, spec.maxBytes),
         );
       },
     });
@@ -164,10 +164,12 @@ async function handle<E extends EndpointName>(
   onError: (error: CountersignError) => void,
   /** Set on actor-bound commands: the subject prefix before the identity. */
   actorPrefix: string | undefined,
+  /** The endpoint's own request limit (a policy bundle); MAX_PAYLOAD_BYTES otherwise. */
+  maxBytes?: number,
 ): Promise<void> {
   try {
     const actor = actorPrefix === undefined ? undefined : actorOfSubject(actorPrefix, msg.subject);
-    const request = decodeRequest(schema, msg.data) as ParsedRequestOf<E>;
+    const request = decodeRequest(schema, msg.data, maxBytes) as ParsedRequestOf<E>;
     const response = await handler(request, { msg, logger, ...(actor === undefined ? {} : { actor }) });
     msg.respond(encoder.encode(JSON.stringify(response)));
   } catch (err) {

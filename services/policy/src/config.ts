@@ -24,7 +24,8 @@ export const PolicyVariables = CommonEnv.extend({
   /**
    * Policy changes need approval: load a bundle from the bucket only when the approval its
    * object names (`pnpm policy activate`) is approved for its revision. `false` lets whoever
-   * can write the bucket put a bundle live (`--direct`, `promote`); the service warns at start.
+   * can write the bucket put a bundle live (`publish --direct`, `promote --direct`); the
+   * service warns at start.
    */
   POLICY_REQUIRE_APPROVAL: env.bool(true),
   /** Serve Prometheus metrics (shadow-mode disagreements) at /metrics on this port; unset: off. */

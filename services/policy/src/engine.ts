@@ -108,6 +108,11 @@ export class PolicyEngine {
     this.entrypoints = Object.keys(this.#policy.entrypoints as Record<string, number>).sort();
   }
 
+  /** The bundle's data document (the directory aside): what a policy change's diff compares. */
+  get data(): Readonly<Record<string, unknown>> {
+    return this.#data;
+  }
+
   /**
    * Instantiates a bundle and refuses it (PolicyLoadError) unless it leaves the directory to
    * the service, the module exports both entrypoints, needs no builtin the SDK lacks, and

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { changedFields, summarize } from './compare.js';
-import { candidateObject, dataDiff, replaySummary } from './policy-change.js';
+import { dataDiff, proposalObject, replaySummary } from './policy-change.js';
 import { formatReplay, type ReplayReport } from './replay.js';
 
 describe('dataDiff', () => {
@@ -15,6 +15,12 @@ describe('dataDiff', () => {
         { path: 'countersign.thresholds.c', live: null, candidate: '3' },
       ],
     });
+  });
+
+  it('cuts long values, so the approval context stays small', () => {
+    const diff = dataDiff({ list: [] }, { list: Array.from({ length: 500 }, (_, i) => `item-${i}`) });
+    expect(diff.paths[0]?.candidate).toHaveLength(201);
+    expect(diff.paths[0]?.candidate?.endsWith('…')).toBe(true);
   });
 
   it('keeps at most 20 paths but counts them all', () => {
@@ -98,7 +104,9 @@ describe('replay reports', () => {
     });
   });
 
-  it('names a candidate object by its revision', () => {
-    expect(candidateObject('sha256:0123456789abcdef')).toBe('candidate-0123456789abcdef.tar.gz');
+  it('names a proposal object by the approval it waits for', () => {
+    expect(proposalObject('policy-0123456789abcdef-a1b2c3')).toBe(
+      'proposal-policy-0123456789abcdef-a1b2c3.tar.gz',
+    );
   });
 });

@@ -18,6 +18,7 @@ import { describeLoadError, PolicyLoadError } from './errors.js';
 import { policyHandlers } from './handlers.js';
 import { PolicyHolder } from './holder.js';
 import { createPolicyMetrics, type PolicyMetrics, serveMetrics } from './metrics.js';
+import { policyChangeHandlers } from './policy-change.js';
 import { type PolicyDirectory, policyDirectory } from './roles.js';
 import { type Watcher, watchPolicyDir } from './watch-dir.js';
 
@@ -91,8 +92,8 @@ async function loadLive(
 
 /**
  * Starts the `policy` service on `nc`: loads the first policy (the bucket's bundle when there is
- * one and `watch` is off, else `bundlePath`, else a build of `dir`), serves `policy.evaluate`, `policy.authorize`
- * and `policy.info`, and follows the bucket (and `dir` with `watch`) to swap policies while
+ * one and `watch` is off, else `bundlePath`, else a build of `dir`), serves `policy.evaluate`, `policy.authorize`,
+ * `policy.info`, and the policy changes (`policy.propose.<identity>`, `policy.activate`), and follows the bucket (and `dir` with `watch`) to swap policies while
  * serving. Rejects when no valid policy can be loaded at start.
  */
 export async function startPolicyService(
@@ -185,7 +186,16 @@ export async function startPolicyService(
       ...(options.queue ? { queue: options.queue } : {}),
       statsHandler: async () => holder.status(),
     },
-    policyHandlers(holder, logger, { metrics, opaDecisionLog: options.decisionLog === 'opa' }),
+    {
+      ...policyHandlers(holder, logger, { metrics, opaDecisionLog: options.decisionLog === 'opa' }),
+      ...policyChangeHandlers({
+        nc,
+        bucket,
+        holder,
+        isPerson: (identity) => options.directory?.current().person(identity) !== undefined,
+        logger: logger.child({ log: 'policy_change' }),
+      }),
+    },
     logger,
   );
 

@@ -1,7 +1,7 @@
 /**
  * Shadow mode on the real policy service process: a candidate published as shadow is evaluated
  * beside the live policy, never changes an answer, and every disagreement is logged with both
- * revisions and counted in Prometheus; `pnpm policy drop` and `promote` end it.
+ * revisions and counted in Prometheus; `pnpm policy drop` and `promote --direct` end it.
  */
 import { callEndpoint } from '@countersign/client';
 import type { ApprovalRequestInput } from '@countersign/contracts';
@@ -12,7 +12,8 @@ import { buildBytes, copyOfPolicies, policyCli, setThreshold } from './support.j
 
 const nats = await useTestNats();
 const policy = await spawnService('policy', {
-  // promote writes the live bundle directly, which only a replica not requiring approval loads.
+  // promote --direct writes the live bundle, which only a replica not requiring approval loads
+  // (promoting through an approval: publish-approval.test.ts).
   env: {
     NATS_URL: nats.url,
     POLICY_METRICS_PORT: '0',
@@ -122,9 +123,9 @@ describe('shadow mode', () => {
     expect((await policyCli(['drop'], cliEnv)).code).toBe(2);
   });
 
-  it('pnpm policy promote makes the shadow the live policy', async () => {
+  it('pnpm policy promote --direct makes the shadow the live policy where replicas require no approval', async () => {
     expect((await policyCli(['shadow', '--dir', candidateDir], cliEnv)).code).toBe(0);
-    const run = await policyCli(['promote'], cliEnv);
+    const run = await policyCli(['promote', '--direct'], cliEnv);
     expect(run.stdout).toContain(`promoted ${candidateRevision}`);
     await waitUntil(async () => (await callEndpoint(nc, 'policyInfo', {})).revision === candidateRevision, {
       message: 'the promoted revision to serve',
