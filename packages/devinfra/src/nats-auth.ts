@@ -52,6 +52,13 @@ export interface NatsUser {
  */
 export type NatsSecrets = Readonly<Record<string, string>> | 'environment';
 
+/**
+ * Reads the live entry of the directory store (DIRECTORY_BUCKET=countersign-directory, the
+ * runtime's directoryStream): services load it, people read it to file a change against it.
+ * Only ops write it (`pnpm directory activate`).
+ */
+const DIRECTORY_STORE_READ = '$JS.API.STREAM.MSG.GET.DIRECTORY_countersign-directory';
+
 const ACTOR_COMMANDS = ['submit', 'decide', 'cancel', 'report', 'extend', 'delegate', 'undelegate'] as const;
 
 /** The approval service: serves approval.*, asks the policy, owns both streams and the intake. */
@@ -67,6 +74,7 @@ const APPROVAL: NatsPermissions = {
     'approval.invalid',
     'audit.heads',
     '$JS.API.INFO',
+    DIRECTORY_STORE_READ,
     // ensureStreams: create or update the two streams it owns
     '$JS.API.STREAM.INFO.APPROVAL_REQUESTS',
     '$JS.API.STREAM.INFO.APPROVAL_EVENTS',
@@ -120,6 +128,7 @@ const POLICY: NatsPermissions = {
     // POLICY_REQUIRE_APPROVAL: reads the approval a bundle names before loading it
     'approval.get',
     '$JS.API.INFO',
+    DIRECTORY_STORE_READ,
     // the object store bucket of policy bundles (countersign-policy): create, read, follow
     '$JS.API.STREAM.INFO.OBJ_countersign-policy',
     '$JS.API.STREAM.CREATE.OBJ_countersign-policy',
@@ -142,6 +151,7 @@ const NOTIFIER: NatsPermissions = {
   publish: [
     'approval.get',
     '$JS.API.INFO',
+    DIRECTORY_STORE_READ,
     '$JS.API.STREAM.INFO.APPROVAL_EVENTS',
     '$JS.API.CONSUMER.CREATE.APPROVAL_EVENTS.>',
     '$JS.API.CONSUMER.DURABLE.CREATE.APPROVAL_EVENTS.>',
@@ -178,6 +188,7 @@ export function principalPermissions(identity: string, actsFor: readonly string[
       '$JS.API.INFO',
       '$JS.API.STREAM.MSG.GET.APPROVAL_EVENTS',
       '$JS.API.DIRECT.GET.APPROVAL_EVENTS.>',
+      DIRECTORY_STORE_READ,
     ],
     subscribe: ['approval.decided.>', `${inboxPrefixOf(identity)}.>`],
   };

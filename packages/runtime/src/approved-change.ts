@@ -36,28 +36,44 @@ export class ChangeNotApprovedError extends Error {
   }
 }
 
+/**
+ * One request to the approval service, its reply parsed with the contract's schema. A service
+ * error is thrown with its `code` (the client package does the same for requesters; the runtime
+ * does not depend on it).
+ */
+export async function askApprovalService<T>(
+  nc: NatsConnection,
+  subject: string,
+  request: unknown,
+  response: { safeParse(body: unknown): { success: true; data: T } | { success: false } },
+  timeoutMs = 5000,
+): Promise<T> {
+  const reply = await nc.request(subject, new TextEncoder().encode(JSON.stringify(request)), {
+    timeout: timeoutMs,
+  });
+  const body: unknown = reply.data.length === 0 ? null : JSON.parse(new TextDecoder().decode(reply.data));
+  if (reply.headers?.get(Headers.serviceErrorCode)) {
+    const error = ErrorBody.safeParse(body);
+    throw Object.assign(new Error(error.success ? error.data.error.message : `${subject} failed`), {
+      code: error.success ? error.data.error.code : 'internal',
+      details: error.success ? error.data.error.details : undefined,
+    });
+  }
+  const parsed = response.safeParse(body);
+  if (!parsed.success) throw new Error(`${subject} answered a reply that does not match the contract`);
+  return parsed.data;
+}
+
 /** Reads approvals through the approval service (`approval.get`), for every service but itself. */
 export function approvalsOverNats(nc: NatsConnection, timeoutMs = 5000): ApprovalLookup {
-  const spec = Endpoints.get;
-  return async (approvalId) => {
-    const reply = await nc.request(
-      spec.subject,
-      new TextEncoder().encode(JSON.stringify({ action_id: approvalId })),
-      {
-        timeout: timeoutMs,
-      },
+  return (approvalId) =>
+    askApprovalService(
+      nc,
+      Endpoints.get.subject,
+      { action_id: approvalId },
+      Endpoints.get.response,
+      timeoutMs,
     );
-    const body: unknown = reply.data.length === 0 ? null : JSON.parse(new TextDecoder().decode(reply.data));
-    if (reply.headers?.get(Headers.serviceErrorCode)) {
-      const error = ErrorBody.safeParse(body);
-      throw Object.assign(new Error(error.success ? error.data.error.message : 'approval.get failed'), {
-        code: error.success ? error.data.error.code : 'internal',
-      });
-    }
-    const parsed = spec.response.safeParse(body);
-    if (!parsed.success) throw new Error('approval.get answered a reply that does not match the contract');
-    return parsed.data;
-  };
 }
 
 export interface ChangeToCheck {
