@@ -15,6 +15,8 @@ export interface ApprovalOfChange {
   context: Record<string, unknown>;
   required_approvals?: number;
   votes?: readonly { approved: boolean }[];
+  /** When it was filed: of two approved changes, the one filed later is in force. */
+  created_at?: string;
 }
 
 /** Reads an approval by id; throws when it cannot be read (unknown, service unreachable). */

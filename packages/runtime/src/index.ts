@@ -64,6 +64,7 @@ export {
   prepareDirectoryChange,
   putLiveDirectory,
   readLiveDirectory,
+  resolveDirectoryStore,
 } from './directory/index.js';
 export {
   type DurableConsumer,

@@ -12,7 +12,7 @@
  *       the directory in force: the store's live entry and its approval, or the seed
  *
  * Environment: NATS_URL and credentials; DIRECTORY_FILE, the seed every service starts from
- * (the directory in force while the store holds none); DIRECTORY_BUCKET (default
+ * (the directory in force while the store holds no approved one); DIRECTORY_BUCKET (default
  * countersign-directory). Exit 0 on success, 1 with the reason on stderr, 2 on a usage error.
  */
 import { randomBytes } from 'node:crypto';
@@ -38,7 +38,7 @@ import {
   DEFAULT_DIRECTORY_BUCKET,
   ensureDirectoryStore,
   putLiveDirectory,
-  readLiveDirectory,
+  resolveDirectoryStore,
 } from './store.js';
 
 const USAGE = `usage:
@@ -95,19 +95,24 @@ async function main(argv: string[]): Promise<void> {
     ...auth.options,
   });
   try {
-    const stored = await readLiveDirectory(nc, bucket);
-    const liveText = stored?.text ?? seedText;
+    // The directory in force, judged as every service judges it: the store's approved entry
+    // filed last (writes without a fitting approval behind it never count), else the seed.
+    const store = await resolveDirectoryStore(nc, bucket, { approvals: approvalsOverNats(nc, 10_000) });
+    if (store.retry) throw new Error(store.retry.reason);
+    const inForce = store.chosen?.entry;
+    const liveText = inForce?.text ?? seedText;
     if (command === 'show') {
       console.log(
-        stored
-          ? `# store ${bucket}, entry ${stored.seq}, approval ${stored.approval ?? '(none)'}`
-          : `# the store ${bucket} holds no directory: the seed ${runtime.directoryFile} is in force`,
+        inForce
+          ? `# store ${bucket}, entry ${inForce.seq}, approval ${inForce.approval ?? '(none)'}`
+          : `# the store ${bucket} holds no approved directory: the seed ${runtime.directoryFile} is in force`,
       );
+      for (const { entry, reason } of store.refused) console.log(`# refused entry ${entry.seq}: ${reason}`);
       process.stdout.write(liveText);
       return;
     }
     if (command === 'publish') await publish(nc, text as string, liveText, user);
-    else await activate(nc, bucket, positionals[1], stored ? stored.text : undefined, seedText);
+    else await activate(nc, bucket, positionals[1], liveText);
   } finally {
     await nc.drain();
   }
@@ -146,17 +151,10 @@ async function publish(nc: NatsConnection, text: string, liveText: string, user:
   );
 }
 
-async function activate(
-  nc: NatsConnection,
-  bucket: string,
-  id: string | undefined,
-  storedText: string | undefined,
-  seedText: string,
-) {
+async function activate(nc: NatsConnection, bucket: string, id: string | undefined, liveText: string) {
   if (!id) throw new UsageError('activate needs the approval id that publish printed');
   const approval = await approvalsOverNats(nc, 10_000)(id);
-  // While the store holds no directory, every service runs the seed: a change is filed against it.
-  const { revision } = await checkActivation(id, approval, storedText ?? seedText);
+  const { revision } = await checkActivation(id, approval, liveText);
   await ensureDirectoryStore(nc, bucket);
   const seq = await putLiveDirectory(nc, bucket, approval.context.candidate as string, id);
   console.log(`activated directory ${revision} (approval ${id}) in ${bucket}, entry ${seq}`);

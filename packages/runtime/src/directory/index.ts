@@ -22,6 +22,7 @@ export {
 export { DirectoryFile, type PersonEntry, type ServiceEntry } from './schema.js';
 export {
   APPROVAL_HEADER,
+  type ApprovedEntry,
   DEFAULT_DIRECTORY_BUCKET,
   type DirectoryStoreFollower,
   type DirectoryStoreOptions,
@@ -31,5 +32,7 @@ export {
   type LiveDirectory,
   liveSubject,
   putLiveDirectory,
+  type Resolution,
   readLiveDirectory,
+  resolveDirectoryStore,
 } from './store.js';
