@@ -134,19 +134,16 @@ export const CommonEnv = z.object({
    */
   DIRECTORY_FILE: z.string().min(1, 'is required: the directory of people and requesting systems'),
   /**
-   * The directory store (a JetStream stream, e.g. `countersign-directory`): directory changes
-   * go through approval (`pnpm directory publish` / `activate`) and the service loads the
-   * store's live directory, DIRECTORY_FILE being only the seed until the store holds one; the
-   * file is then no longer reloaded. Empty (default): the file is the directory, reloaded when
-   * it changes, and whoever may edit it changes who may approve (docs/directory.md).
+   * Directory store (e.g. `countersign-directory`): changes go through approval, DIRECTORY_FILE
+   * is only the seed and is not reloaded. Empty: the file, reloaded (docs/directory.md)
    */
   DIRECTORY_BUCKET: z
     .string()
     .regex(/^[A-Za-z0-9_-]*$/, 'must be a stream name: letters, digits, - and _')
     .default(''),
   /**
-   * Load a directory from DIRECTORY_BUCKET only when the approval its entry names is an approved
-   * directory_change for exactly its text. `false` only for a store nobody but ops can write.
+   * Load a store entry only under an approved directory_change for exactly its text; `false`
+   * only where nobody but ops can write the store
    */
   DIRECTORY_REQUIRE_APPROVAL: env.bool(true),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
