@@ -160,6 +160,34 @@ denial contains {"code": "self_approval", "message": msg} if {
 	msg := concat("", [actor, " requested this action and cannot decide it"])
 }
 
+# A directory change grants roles: nobody it grants one decides it (for themselves or as a
+# delegate), or one person could file a change making them finance and approve it as ops. The
+# grants come from the change's context (context.diff.roles_granted, checked again against the
+# directory itself when the change is activated); a change whose context does not list them
+# cannot be decided at all.
+is_directory_change if action_type == "directory_change"
+
+grantees := {g.identity |
+	some g in approval.context.diff.roles_granted
+	is_object(g)
+	is_string(g.identity)
+}
+
+denial contains {"code": "role_grantee", "message": msg} if {
+	action == "decide"
+	is_directory_change
+	some who in {actor, principal}
+	who in grantees
+	msg := concat("", [label(who), " gains a role in this directory change and cannot decide it"])
+}
+
+denial contains {"code": "role_grantee", "message": msg} if {
+	action == "decide"
+	is_directory_change
+	not is_array(object.get(approval, ["context", "diff", "roles_granted"], null))
+	msg := "this directory change lists no roles_granted: cannot tell who gains a role"
+}
+
 # Fail closed: a record whose policy carries no approver_roles array requires a role nobody
 # can prove, rather than none.
 denial contains {"code": "missing_role", "message": msg} if {

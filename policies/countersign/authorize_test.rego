@@ -504,3 +504,57 @@ test_extend_without_seconds_refuses if {
 	codes(extend(extendable, "frank", 0)) == ["extension_too_long"]
 	codes(extend(extendable, "frank", "60")) == ["extension_too_long"]
 }
+
+# --- directory changes -----------------------------------------------------------------------
+
+# bob asks to give dave the finance role and grace the admin role.
+directory_change := {
+	"action_id": "directory-1",
+	"action_type": "directory_change",
+	"context": {"revision": "sha256:abc", "diff": {"roles_granted": [
+		{"identity": "dave", "role": "finance"},
+		{"identity": "grace", "role": "admin"},
+	]}},
+	"requested_by": "bob",
+	"status": "pending",
+	"policy": {"outcome": "needs_approval", "approver_roles": ["ops", "security"], "required_approvals": 2},
+	"votes": [],
+}
+
+test_directory_change_decided_by_ops_or_security if {
+	check(directory_change, "alice") == allowed
+	check(directory_change, "erin") == allowed
+	codes(check(directory_change, "frank")) == ["missing_role"]
+}
+
+test_directory_change_requester_refused if {
+	codes(check(directory_change, "bob")) == ["self_approval"]
+}
+
+test_directory_change_grantee_refused if {
+	r := check(directory_change, "grace")
+	codes(r) == ["role_grantee"]
+	r.reasons[0].message == "\"grace\" gains a role in this directory change and cannot decide it"
+}
+
+test_directory_change_grantee_refused_through_a_delegate if {
+	r := authorize.result with input as {
+		"action": "decide", "approval": directory_change, "actor": "alice",
+		"on_behalf_of": "grace", "delegations": [{"delegator": "grace", "role": null}],
+	}
+		with data.directory as directory
+	"role_grantee" in codes(r)
+}
+
+test_directory_change_without_a_grant_list_refused if {
+	bare := object.remove(directory_change, ["context"])
+	approval := object.union(bare, {"context": {"revision": "sha256:abc", "diff": {}}})
+	codes(check(approval, "alice")) == ["role_grantee"]
+	other := object.union(bare, {"context": {"revision": "sha256:abc"}})
+	codes(check(other, "erin")) == ["role_grantee"]
+}
+
+test_grants_matter_only_for_directory_changes if {
+	approval := object.union(payment, {"context": {"amount": 5000, "diff": {"roles_granted": [{"identity": "frank", "role": "x"}]}}})
+	check(approval, "frank") == allowed
+}

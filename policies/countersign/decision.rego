@@ -268,6 +268,17 @@ fired contains {"code": "policy_change", "message": "a policy change goes live o
 	not break_glass
 }
 
+# A directory change (`pnpm directory publish`) is routed the same way: the directory says who
+# holds which role, so whoever could change it alone could make themselves an approver of
+# anything. Two people from ops and security (approver_roles_by_reason.directory_change), never
+# the requester, never someone the change grants a role (authorize refuses role_grantee), and
+# no bypass role skips it. No break-glass: an emergency edit of the seed file is ops' way.
+is_directory_change if action_type == "directory_change"
+
+fired contains {"code": "directory_change", "message": "a directory change goes live only once approved"} if {
+	is_directory_change
+}
+
 break_glass_reason := {"code": "break_glass", "message": msg} if {
 	break_glass
 	msg := concat("", ["break-glass policy change by ", input.requested_by, ": live without approval"])
@@ -287,6 +298,7 @@ bypass if {
 	not denied
 	not is_pause
 	not is_policy_change
+	not is_directory_change
 	count(bypass_roles_held) > 0
 }
 
@@ -329,6 +341,8 @@ else := "critical" if break_glass
 
 else := "high" if is_policy_change
 
+else := "high" if is_directory_change
+
 else := "high" if amount > lib.thresholds.risk_high_amount
 
 else := "high" if is_production
@@ -354,6 +368,8 @@ required_approvals := lib.approvals.dual if is_high_value
 else := lib.approvals.dual if production_delete
 
 else := lib.approvals.dual if is_policy_change
+
+else := lib.approvals.dual if is_directory_change
 
 else := lib.approvals.default
 

@@ -682,6 +682,33 @@ test_break_glass_must_be_true if {
 	d.outcome == "needs_approval"
 }
 
+# --- directory changes -------------------------------------------------------------------
+
+directory_change(who) := decide({
+	"action_type": "directory_change",
+	"requested_by": who,
+	"context": {"revision": "sha256:abc", "diff": {"roles_granted": [{"identity": "dave", "role": "finance"}]}},
+})
+
+test_directory_change_needs_two_from_ops_and_security if {
+	d := directory_change("bob")
+	d.outcome == "needs_approval"
+	d.required_approvals == 2
+	d.approver_roles == ["ops", "security"]
+	d.risk == "high"
+	d.notify == ["ops", "security"]
+	[r.code | some r in d.reasons] == ["directory_change"]
+}
+
+test_directory_change_is_never_bypassed_nor_broken_glass if {
+	d := directory_change("carol")
+	d.outcome == "needs_approval"
+	d.required_approvals == 2
+	e := decide({"action_type": "directory_change", "requested_by": "carol", "context": {"revision": "sha256:abc", "break_glass": true}})
+	e.outcome == "needs_approval"
+	[r.code | some r in e.reasons] == ["directory_change"]
+}
+
 # --- reminders and escalation ------------------------------------------------------------------
 
 test_follow_ups_by_action_type_first if {

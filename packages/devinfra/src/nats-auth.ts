@@ -55,6 +55,13 @@ export interface NatsUser {
  */
 export type NatsSecrets = Readonly<Record<string, string>> | 'environment';
 
+/**
+ * Reads the live entry of the directory store (DIRECTORY_BUCKET=countersign-directory, the
+ * runtime's directoryStream): services load it, people read it to file a change against it.
+ * Only ops write it (`pnpm directory activate`).
+ */
+const DIRECTORY_STORE_READ = '$JS.API.STREAM.MSG.GET.DIRECTORY_countersign-directory';
+
 const ACTOR_COMMANDS = ['submit', 'decide', 'cancel', 'report', 'extend', 'delegate', 'undelegate'] as const;
 
 /** The approval service: serves approval.*, asks the policy, owns both streams and the intake. */
@@ -70,6 +77,7 @@ const APPROVAL: NatsPermissions = {
     'approval.invalid',
     'audit.heads',
     '$JS.API.INFO',
+    DIRECTORY_STORE_READ,
     // ensureStreams: create or update the two streams it owns
     '$JS.API.STREAM.INFO.APPROVAL_REQUESTS',
     '$JS.API.STREAM.INFO.APPROVAL_EVENTS',
@@ -126,6 +134,7 @@ const POLICY: NatsPermissions = {
     // evaluates each of them live anyway)
     'approval.policy_inputs',
     '$JS.API.INFO',
+    DIRECTORY_STORE_READ,
     // the object store bucket of policy bundles (countersign-policy): create, read, follow
     '$JS.API.STREAM.INFO.OBJ_countersign-policy',
     '$JS.API.STREAM.CREATE.OBJ_countersign-policy',
@@ -164,6 +173,7 @@ const NOTIFIER: NatsPermissions = {
   publish: [
     'approval.get',
     '$JS.API.INFO',
+    DIRECTORY_STORE_READ,
     '$JS.API.STREAM.INFO.APPROVAL_EVENTS',
     '$JS.API.CONSUMER.CREATE.APPROVAL_EVENTS.>',
     '$JS.API.CONSUMER.DURABLE.CREATE.APPROVAL_EVENTS.>',
@@ -218,6 +228,7 @@ export function principalPermissions(
       '$JS.API.INFO',
       '$JS.API.STREAM.MSG.GET.APPROVAL_EVENTS',
       '$JS.API.DIRECT.GET.APPROVAL_EVENTS.>',
+      DIRECTORY_STORE_READ,
     ],
     subscribe: ['approval.decided.>', `${inboxPrefixOf(identity)}.>`],
   };

@@ -133,6 +133,19 @@ export const CommonEnv = z.object({
    * at start and reloaded when it changes. Required: without it nobody could be identified.
    */
   DIRECTORY_FILE: z.string().min(1, 'is required: the directory of people and requesting systems'),
+  /**
+   * Directory store (e.g. `countersign-directory`): changes go through approval, DIRECTORY_FILE
+   * is only the seed and is not reloaded. Empty: the file, reloaded (docs/directory.md)
+   */
+  DIRECTORY_BUCKET: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]*$/, 'must be a stream name: letters, digits, - and _')
+    .default(''),
+  /**
+   * Load a store entry only under an approved directory_change for exactly its text; `false`
+   * only where nobody but ops can write the store
+   */
+  DIRECTORY_REQUIRE_APPROVAL: env.bool(true),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_PRETTY: env.bool(false),
   SHUTDOWN_TIMEOUT: env.duration('10s', { min: 100 }),
@@ -183,6 +196,8 @@ export type RetentionEnv = z.infer<typeof RetentionEnv>;
 export interface RuntimeSettings {
   nats: { url: string } & NatsCredentialSettings;
   directoryFile: string;
+  /** Present when DIRECTORY_BUCKET is set: the directory comes from the store. */
+  directoryStore?: { bucket: string; requireApproval: boolean };
   log: { level: CommonEnv['LOG_LEVEL']; pretty: boolean };
   shutdownTimeoutMs: number;
   /** How long the first connect to NATS and to PostgreSQL may take before start-up fails. */
@@ -210,6 +225,14 @@ export function runtimeSettings(parsed: CommonEnv): RuntimeSettings {
       auth: parsed.NATS_AUTH,
     },
     directoryFile: parsed.DIRECTORY_FILE,
+    ...(parsed.DIRECTORY_BUCKET
+      ? {
+          directoryStore: {
+            bucket: parsed.DIRECTORY_BUCKET,
+            requireApproval: parsed.DIRECTORY_REQUIRE_APPROVAL,
+          },
+        }
+      : {}),
     log: { level: parsed.LOG_LEVEL, pretty: parsed.LOG_PRETTY },
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT,
     startupTimeoutMs: parsed.STARTUP_TIMEOUT,

@@ -7,6 +7,14 @@ export {
   TokenStore,
 } from './api-tokens.js';
 export {
+  type ApprovalLookup,
+  type ApprovalOfChange,
+  approvalsOverNats,
+  ChangeNotApprovedError,
+  type ChangeToCheck,
+  requireApprovedChange,
+} from './approved-change.js';
+export {
   type BatchConsumer,
   type BatchConsumerOptions,
   type MessageOutcome,
@@ -30,13 +38,33 @@ export {
 } from './config.js';
 export { databaseError, errorCode, isConnectionError, isDataError, query, withTransaction } from './db.js';
 export {
+  APPROVAL_HEADER,
+  checkActivation,
+  DEFAULT_DIRECTORY_BUCKET,
+  DIRECTORY_CHANGE_ACTION_TYPE,
   Directory,
+  type DirectoryChange,
+  DirectoryChangeError,
+  type DirectoryDiff,
   DirectoryError,
   type DirectoryHolder,
   type DirectoryOptions,
+  directoryDiff,
+  directoryDigest,
+  directoryStream,
+  ensureDirectoryStore,
+  followDirectoryStore,
+  type LiveDirectory,
+  liveSubject,
+  MAX_DIRECTORY_BYTES,
   type OidcClaims,
+  type OpenedDirectory,
   openDirectory,
   type Principal,
+  prepareDirectoryChange,
+  putLiveDirectory,
+  readLiveDirectory,
+  resolveDirectoryStore,
 } from './directory/index.js';
 export {
   type DurableConsumer,

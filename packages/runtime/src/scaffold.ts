@@ -7,8 +7,16 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import pg from 'pg';
 import type { z } from 'zod';
+import { type ApprovalLookup, approvalsOverNats } from './approved-change.js';
 import { ConfigError, type DatabaseSettings, loadConfig, type RuntimeSettings } from './config.js';
-import { type Directory, type DirectoryHolder, openDirectory } from './directory/index.js';
+import {
+  type Directory,
+  type DirectoryHolder,
+  type DirectoryStoreFollower,
+  followDirectoryStore,
+  type OpenedDirectory,
+  openDirectory,
+} from './directory/index.js';
 import { createLogger, type Logger, redactUrl } from './logger.js';
 import { type MigrationSet, migrate } from './migrate.js';
 import { connectNats } from './nats.js';
@@ -71,6 +79,12 @@ export interface ServiceDefinition<S extends ScaffoldSettings> {
    * Default: nats.js's `_INBOX`, which Countersign's own service users may read.
    */
   inboxPrefix?: (settings: S, directory: Directory) => string | undefined;
+  /**
+   * How this service reads the approval a directory change names (DIRECTORY_BUCKET). Default:
+   * ask the approval service (`approval.get`). The approval service reads its own database: it
+   * must not wait for itself to answer before it knows who may decide.
+   */
+  approvals?: (context: { nc: NatsConnection; pool: pg.Pool | undefined }) => ApprovalLookup;
 }
 
 /**
@@ -136,7 +150,8 @@ async function startScaffolded<S extends ScaffoldSettings>(
   }
   let pool: pg.Pool | undefined;
   let nc: NatsConnection | undefined;
-  let directory: DirectoryHolder | undefined;
+  let directory: OpenedDirectory | undefined;
+  let directoryStore: DirectoryStoreFollower | undefined;
   // First: the spans of the start itself (migrations) and of everything after belong to it.
   const tracing: Tracing | undefined = settings.runtime.tracing
     ? startTracing(settings.runtime.tracing, definition.name)
@@ -145,7 +160,10 @@ async function startScaffolded<S extends ScaffoldSettings>(
     logger.info({ endpoint: redactUrl(settings.runtime.tracing.endpoint) }, 'tracing on (OTLP over HTTP)');
   }
   try {
-    directory = await openDirectory({ file: settings.runtime.directoryFile, logger });
+    const store = settings.runtime.directoryStore;
+    // With a store the file is only the seed: reloading it would let whoever may edit it change
+    // the directory without an approval.
+    directory = await openDirectory({ file: settings.runtime.directoryFile, logger, watchFile: !store });
     if (settings.database) {
       // One connection first, bounded: an unreachable database is reported by name and address
       // within STARTUP_TIMEOUT rather than as whatever the migration's first query says.
@@ -174,6 +192,17 @@ async function startScaffolded<S extends ScaffoldSettings>(
       logger,
       firstConnectTimeoutMs: settings.runtime.startupTimeoutMs,
     });
+    if (store) {
+      // Before the service starts: it serves with the approved directory from its first request.
+      directoryStore = await followDirectoryStore({
+        nc,
+        bucket: store.bucket,
+        holder: directory,
+        approvals: definition.approvals?.({ nc, pool }) ?? approvalsOverNats(nc),
+        requireApproval: store.requireApproval,
+        logger,
+      });
+    }
     const started = await definition.start({
       settings,
       logger,
@@ -185,12 +214,14 @@ async function startScaffolded<S extends ScaffoldSettings>(
     const connection = nc;
     const openPool = pool;
     const openDirectoryHolder = directory;
+    const openDirectoryStore = directoryStore;
     return {
       stop: memoStop(async () => {
         for (const part of started.stop) {
           // One part failing to stop must not keep the connection and the pool open.
           await part.stop().catch((err: unknown) => logger.warn({ err }, 'error while stopping'));
         }
+        await openDirectoryStore?.stop();
         await connection.drain();
         await openPool?.end();
         await openDirectoryHolder.stop();
@@ -199,6 +230,7 @@ async function startScaffolded<S extends ScaffoldSettings>(
       }),
     };
   } catch (err) {
+    await directoryStore?.stop().catch(() => {});
     await nc?.close().catch(() => {});
     await pool?.end().catch(() => {});
     await directory?.stop().catch(() => {});

@@ -10,12 +10,21 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { ApprovalEnv } from './config.js';
 import { startHttpServer } from './http/server.js';
 import { approvalMigrations } from './migrations.js';
+import { getApproval } from './queries.js';
 import { startApprovalService } from './service.js';
 
 await runService({
   name: ServiceNames.approval,
   env: ApprovalEnv,
   migrations: approvalMigrations,
+  // A directory change's approval is read from this service's own database: asking itself over
+  // NATS would wait, at start, for endpoints that need the directory to decide.
+  approvals:
+    ({ pool }) =>
+    (id) => {
+      if (!pool) throw new Error('the approval service has no database pool');
+      return getApproval(pool, id);
+    },
   async start({ settings, nc, pool, logger, directory }) {
     await ensureStreams(await jetstreamManager(nc), {
       replicas: settings.streamReplicas,

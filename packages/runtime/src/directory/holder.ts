@@ -12,11 +12,26 @@ export interface DirectoryHolder {
   stop(): Promise<void>;
 }
 
+/** The holder as its opener sees it: it may also put a directory in force from another source. */
+export interface OpenedDirectory extends DirectoryHolder {
+  /**
+   * Puts `next` in force (a directory change loaded from the store), logging `message` with
+   * `fields`, and tells the listeners.
+   */
+  replace(next: Directory, message: string, fields?: Record<string, unknown>): void;
+}
+
 export interface DirectoryOptions {
   file: string;
   logger: Logger;
   /** Poll interval of the reload; default 500 ms. */
   intervalMs?: number;
+  /**
+   * Reload the file when it changes (default true). Off where the directory store
+   * (DIRECTORY_BUCKET) is the source: the file is then only the seed read at start, or whoever
+   * may edit it could change the directory without an approval.
+   */
+  watchFile?: boolean;
 }
 
 /**
@@ -24,7 +39,7 @@ export interface DirectoryOptions {
  * not load at start stops the service (it would otherwise run with nobody allowed); a broken
  * edit later is logged and the directory in force stays, so a typo never locks everyone out.
  */
-export async function openDirectory(options: DirectoryOptions): Promise<DirectoryHolder> {
+export async function openDirectory(options: DirectoryOptions): Promise<OpenedDirectory> {
   const logger = options.logger.child({ directory: options.file });
   const load = async () => Directory.parse(await readFile(options.file, 'utf8'));
   let directory: Directory;
@@ -36,6 +51,19 @@ export async function openDirectory(options: DirectoryOptions): Promise<Director
   }
   logSummary(logger, directory, 'directory loaded');
   const listeners: ((directory: Directory) => void)[] = [];
+  const replace = (next: Directory, message: string, fields: Record<string, unknown> = {}) => {
+    logSummary(logger, next, message, directory.revision, fields);
+    directory = next;
+    for (const listener of listeners) listener(next);
+  };
+  if (options.watchFile === false) {
+    return {
+      current: () => directory,
+      onChange: (listener) => listeners.push(listener),
+      replace,
+      stop: async () => {},
+    };
+  }
   const watcher: Watcher = watchRevision({
     what: 'directory file',
     revisionOf: async () =>
@@ -57,22 +85,28 @@ export async function openDirectory(options: DirectoryOptions): Promise<Director
         );
         return;
       }
-      logSummary(logger, next, 'directory reloaded', directory.revision);
-      directory = next;
-      for (const listener of listeners) listener(next);
+      replace(next, 'directory reloaded');
     },
   });
   return {
     current: () => directory,
     onChange: (listener) => listeners.push(listener),
+    replace,
     stop: () => watcher.stop(),
   };
 }
 
-function logSummary(logger: Logger, directory: Directory, message: string, previous?: string): void {
+function logSummary(
+  logger: Logger,
+  directory: Directory,
+  message: string,
+  previous?: string,
+  fields: Record<string, unknown> = {},
+): void {
   const principals = directory.principals();
   logger.info(
     {
+      ...fields,
       revision: directory.revision,
       ...(previous ? { previous_revision: previous } : {}),
       people: principals.filter((p) => p.kind === 'person').length,
