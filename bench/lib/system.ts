@@ -180,6 +180,11 @@ async function service(
     env: { DIRECTORY_FILE: BENCH_DIRECTORY, ...credentials, ...env },
     maxLogLines: KEEP_LOG_LINES,
     timeout: 60_000,
+    // The figures after it would be a stall's, not the system's: say so, with why it died.
+    onUnexpectedExit: (code, lastLines) =>
+      console.error(
+        `bench: the ${name} service exited (code ${code}) mid-scenario; its last lines:\n${lastLines.join('\n')}`,
+      ),
   });
   cleanup.add(`${name} service`, () => proc.stop());
   return proc;

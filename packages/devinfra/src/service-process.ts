@@ -63,6 +63,11 @@ export interface SpawnServiceOptions {
    * compiled-services test runs the image's command in the layout the image has.
    */
   command?: ServiceCommand;
+  /**
+   * Called when the process exits although nobody stopped, restarted or crashed it (a benchmark
+   * would otherwise see a dead service only as a stall), with its exit code and last lines.
+   */
+  onUnexpectedExit?: (code: number | null, lastLines: string[]) => void;
 }
 
 /** A service started some other way than `node --import tsx services/<name>/src/main.ts`. */
@@ -93,6 +98,8 @@ export async function startServiceProcess(
   };
   let current: ManagedProcess;
   let stopped = false;
+  // Set while stop, restart or crash ends the current process on purpose.
+  let ending = false;
   let readyMs = Number.NaN;
 
   const launch = async () => {
@@ -106,6 +113,10 @@ export async function startServiceProcess(
       env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...options.env },
     });
     current = proc;
+    ending = false;
+    void proc.exited.then((code) => {
+      if (!ending && current === proc) options.onUnexpectedExit?.(code, logs.slice(-30));
+    });
     const spawned = performance.now();
     let ready = false;
     let buffer = '';
@@ -137,6 +148,8 @@ export async function startServiceProcess(
         options.timeout ?? 30_000,
       );
     } catch (err) {
+      // Start-up failed: ServiceStartError below says why, not onUnexpectedExit.
+      ending = true;
       proc.kill('SIGKILL');
       // 'exit' can come before the last output is read: wait (briefly) for stdout to close, so
       // the fatal line is among the logs.
@@ -166,16 +179,19 @@ export async function startServiceProcess(
     logs: () => logs,
     readyMs: () => readyMs,
     async crash() {
+      ending = true;
       current.kill('SIGKILL');
       await current.exited;
     },
     async restart() {
+      ending = true;
       await stopProcess(current, 'SIGTERM', 10_000);
       await launch();
     },
     async stop() {
       if (stopped) return;
       stopped = true;
+      ending = true;
       await stopProcess(current, 'SIGTERM', 10_000);
     },
   };
