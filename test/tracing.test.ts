@@ -59,7 +59,7 @@ await spawnService('notifier', {
 });
 
 // This process is the requester application: it traces, and the SDK's spans join its trace.
-const tracing = startTracing({ endpoint: jaeger.otlpEndpoint, serviceName: 'requester' }, 'requester');
+const tracing = await startTracing({ endpoint: jaeger.otlpEndpoint, serviceName: 'requester' }, 'requester');
 afterAll(() => tracing.stop());
 
 const nc = await system.nats.connect('ops');

@@ -154,7 +154,7 @@ async function startScaffolded<S extends ScaffoldSettings>(
   let directoryStore: DirectoryStoreFollower | undefined;
   // First: the spans of the start itself (migrations) and of everything after belong to it.
   const tracing: Tracing | undefined = settings.runtime.tracing
-    ? startTracing(settings.runtime.tracing, definition.name)
+    ? await startTracing(settings.runtime.tracing, definition.name)
     : undefined;
   if (settings.runtime.tracing) {
     logger.info({ endpoint: redactUrl(settings.runtime.tracing.endpoint) }, 'tracing on (OTLP over HTTP)');

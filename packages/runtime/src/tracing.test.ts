@@ -32,7 +32,7 @@ describe('tracing', () => {
 
   it('once on, carries W3C trace context through headers and stored carriers', async () => {
     // Nothing listens there: exporting fails quietly, which is what a missing collector must do.
-    const tracing = startTracing({ endpoint: 'http://127.0.0.1:9' }, 'test');
+    const tracing = await startTracing({ endpoint: 'http://127.0.0.1:9' }, 'test');
     try {
       const incoming = headers();
       incoming.set('traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
