@@ -91,7 +91,7 @@ export {
   migrationFiles,
 } from './migrate.js';
 export { type MigrateCommandOptions, migrateAll, runMigrateCommand } from './migrate-command.js';
-export { connectNats, type NatsOptions } from './nats.js';
+export { connectCli, connectNats, NatsCredentialsError, type NatsOptions } from './nats.js';
 export { type NatsAuthOptions, type NatsCredentialSettings, natsAuthOptions } from './nats-credentials.js';
 export {
   RETENTION_CUTOFF,

@@ -1,8 +1,9 @@
+import { inboxPrefixOf } from '@countersign/contracts';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import type { Logger } from './logger.js';
 import { redactUrl } from './logger.js';
-import type { NatsAuthOptions } from './nats-credentials.js';
+import { type NatsAuthOptions, type NatsCredentialSettings, natsAuthOptions } from './nats-credentials.js';
 import { describeNats, reasonOf, StartupError } from './startup.js';
 
 export interface NatsOptions {
@@ -93,4 +94,33 @@ async function connectWithin(
     { dependency: 'nats', nats_url: where, reason: reasonOf(last), waited_ms: timeoutMs },
     { cause: last },
   );
+}
+
+/**
+ * A command-line tool's connection (`pnpm policy`, `pnpm directory`): the credentials of
+ * NATS_CREDS or NATS_USER/NATS_PASSWORD, and, when the tool acts as a person, replies on that
+ * identity's own inbox prefix (the only one a person's user may read). Bad credential variables
+ * throw a {@link NatsCredentialsError} naming them; no reconnect loop, a tool fails fast.
+ */
+export async function connectCli(
+  settings: { url: string } & NatsCredentialSettings,
+  name: string,
+  /** The person the tool acts as: replies come on their inbox prefix. */
+  as: { identity?: string | undefined; inboxPrefix?: string | undefined } = {},
+): Promise<NatsConnection> {
+  const auth = natsAuthOptions(settings);
+  if (!auth.ok)
+    throw new NatsCredentialsError(auth.issues.map((i) => `${i.variable}: ${i.message}`).join('\n'));
+  const inboxPrefix = as.inboxPrefix ?? (as.identity ? inboxPrefixOf(as.identity) : undefined);
+  return connect({
+    servers: settings.url.split(',').map((s) => s.trim()),
+    name,
+    ...(inboxPrefix ? { inboxPrefix } : {}),
+    ...auth.options,
+  });
+}
+
+/** The credential variables of a command-line tool do not make a login. */
+export class NatsCredentialsError extends Error {
+  override name = 'NatsCredentialsError';
 }

@@ -29,21 +29,20 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { callEndpoint } from '@countersign/client';
 import {
-  inboxPrefixOf,
   isCountersignError,
   MAX_PROPOSAL_BYTES,
   type PolicyActivation,
   type RequestOf,
 } from '@countersign/contracts';
 import {
+  connectCli,
   Directory,
   loadConfig,
-  natsAuthOptions,
+  NatsCredentialsError,
   parseDuration,
   type RuntimeSettings,
 } from '@countersign/runtime';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import { BUNDLE_OBJECT, getBundle, openPolicyBucket, putBundle, SHADOW_OBJECT } from './bucket.js';
 import { buildBundle, readBundle } from './bundle.js';
 import { PolicyCliEnv } from './config.js';
@@ -124,15 +123,9 @@ async function main(argv: string[]): Promise<void> {
 
   /** Connects; as `identity` (a person), replies come on that identity's own inbox prefix. */
   const withNats = async <T>(run: (nc: NatsConnection) => Promise<T>, identity?: string): Promise<T> => {
-    const auth = natsAuthOptions(runtime.nats);
-    if (!auth.ok) throw new UsageError(auth.issues.map((i) => `${i.variable}: ${i.message}`).join('\n'));
-    const inbox =
-      identity ?? (runtime.nats.user && runtime.nats.user !== 'ops' ? runtime.nats.user : undefined);
-    const nc = await connect({
-      servers: runtime.nats.url.split(',').map((s) => s.trim()),
-      name: 'countersign-policy-cli',
-      ...(inbox ? { inboxPrefix: inboxPrefixOf(inbox) } : {}),
-      ...auth.options,
+    const nc = await connectCli(runtime.nats, 'countersign-policy-cli', {
+      identity:
+        identity ?? (runtime.nats.user && runtime.nats.user !== 'ops' ? runtime.nats.user : undefined),
     });
     try {
       return await run(nc);
@@ -362,7 +355,7 @@ class CliError extends Error {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof UsageError) {
+  if (err instanceof UsageError || err instanceof NatsCredentialsError) {
     console.error(`policy: ${err.message}\n${USAGE}`);
     process.exit(2);
   }

@@ -19,13 +19,12 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { actorSubject, Endpoints, inboxPrefixOf } from '@countersign/contracts';
+import { actorSubject, Endpoints } from '@countersign/contracts';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { connect } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { approvalsOverNats, askApprovalService, ChangeNotApprovedError } from '../approved-change.js';
 import { CommonEnv, loadConfig, runtimeSettings } from '../config.js';
-import { natsAuthOptions } from '../nats-credentials.js';
+import { connectCli, NatsCredentialsError } from '../nats.js';
 import {
   checkActivation,
   DIRECTORY_CHANGE_ACTION_TYPE,
@@ -85,14 +84,9 @@ async function main(argv: string[]): Promise<void> {
   const user = runtime.nats.user;
   // A person's user reads replies only under its identity's inbox prefix.
   const identityGuess = user && user !== 'ops' ? (seed.identityOfNatsUser(user)?.id ?? user) : undefined;
-  const auth = natsAuthOptions(runtime.nats);
-  if (!auth.ok) throw new UsageError(auth.issues.map((i) => `${i.variable}: ${i.message}`).join('\n'));
-  const prefix = inboxPrefix ?? (identityGuess ? inboxPrefixOf(identityGuess) : undefined);
-  const nc = await connect({
-    servers: runtime.nats.url.split(',').map((s) => s.trim()),
-    name: 'countersign-directory-cli',
-    ...(prefix ? { inboxPrefix: prefix } : {}),
-    ...auth.options,
+  const nc = await connectCli(runtime.nats, 'countersign-directory-cli', {
+    identity: identityGuess,
+    inboxPrefix,
   });
   try {
     // The directory in force, judged as every service judges it: the store's approved entry
@@ -194,7 +188,7 @@ export function formatDiff(diff: DirectoryDiff): string {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof UsageError) {
+  if (err instanceof UsageError || err instanceof NatsCredentialsError) {
     console.error(`directory: ${err.message}\n${USAGE}`);
     process.exit(2);
   }
