@@ -1,4 +1,4 @@
-import { type ChatPostMessageArguments, ErrorCode, WebClient } from '@slack/web-api';
+import type { ChatPostMessageArguments, ErrorCode, WebClient } from '@slack/web-api';
 import type pg from 'pg';
 import { approversOf, type DirectorySource } from '../approvers.js';
 import type { SlackSettings } from '../channel-config.js';
@@ -46,14 +46,21 @@ const PERMANENT = new Set([
 export function createSlackAppChannel(settings: SlackSettings, deps: SlackAppChannelDeps): Channel {
   const app = settings.app;
   if (!app) throw new Error(`channel ${settings.name}: not a Slack app channel`);
-  const client = new WebClient(app.token.reveal(), {
-    slackApiUrl: app.apiUrl,
-    timeout: deps.timeoutMs,
-    // The notifier's delivery worker retries (with backoff, dead letters and metrics); the
-    // client's own retries would hide attempts from it and hold a worker slot for minutes.
-    retryConfig: { retries: 0 },
-    rejectRateLimitedCalls: true,
-  });
+  // Loaded at the first delivery, not at start: the Web API client and its HTTP stack took about
+  // 120 ms of every notifier's start, Slack app or not.
+  let webClient: Promise<WebClient> | undefined;
+  const slack = () =>
+    (webClient ??= import('@slack/web-api').then(
+      ({ WebClient }) =>
+        new WebClient(app.token.reveal(), {
+          slackApiUrl: app.apiUrl,
+          timeout: deps.timeoutMs,
+          // The notifier's delivery worker retries (with backoff, dead letters and metrics); the
+          // client's own retries would hide attempts from it and hold a worker slot for minutes.
+          retryConfig: { retries: 0 },
+          rejectRateLimitedCalls: true,
+        }),
+    ));
   return {
     name: settings.name,
     kind: 'slack',
@@ -65,6 +72,7 @@ export function createSlackAppChannel(settings: SlackSettings, deps: SlackAppCha
     async send({ event }) {
       const approval = event.data;
       try {
+        const client = await slack();
         return await withSlackMessageLock(deps.pool, settings.name, approval.action_id, async (db) => {
           if (event.type === 'approval.pending') {
             if (await postedSlackMessage(db, settings.name, approval.action_id)) {
@@ -131,6 +139,19 @@ export function createSlackAppChannel(settings: SlackSettings, deps: SlackAppCha
   };
 }
 
+/** The client's error codes (its ErrorCode enum, whose values the types check), without loading it. */
+const SLACK_ERRORS: {
+  platform: `${ErrorCode.PlatformError}`;
+  rateLimited: `${ErrorCode.RateLimitedError}`;
+  http: `${ErrorCode.HTTPError}`;
+  request: `${ErrorCode.RequestError}`;
+} = {
+  platform: 'slack_webapi_platform_error',
+  rateLimited: 'slack_webapi_rate_limited_error',
+  http: 'slack_webapi_http_error',
+  request: 'slack_webapi_request_error',
+};
+
 /** A Web API failure as a delivery outcome: retried unless Slack says the setup is wrong. */
 export function classifySlackError(err: unknown): Outcome {
   const e = err as {
@@ -141,17 +162,17 @@ export function classifySlackError(err: unknown): Outcome {
     message?: string;
   };
   switch (e.code) {
-    case ErrorCode.PlatformError: {
+    case SLACK_ERRORS.platform: {
       const error = e.data?.error ?? 'unknown_error';
       return PERMANENT.has(error)
         ? { result: 'failed', error: `Slack: ${error}` }
         : { result: 'retry', error: `Slack: ${error}` };
     }
-    case ErrorCode.RateLimitedError:
+    case SLACK_ERRORS.rateLimited:
       return { result: 'retry', error: 'Slack: rate limited', retryAfterMs: (e.retryAfter ?? 1) * 1000 };
-    case ErrorCode.HTTPError:
+    case SLACK_ERRORS.http:
       return { result: 'retry', error: `Slack: HTTP ${e.statusCode ?? '?'}`, status: e.statusCode };
-    case ErrorCode.RequestError:
+    case SLACK_ERRORS.request:
       return { result: 'retry', error: `Slack: request failed: ${e.message ?? 'network error'}` };
     default:
       // Our own store failed after (or before) the call: retried.
