@@ -25,7 +25,16 @@ function firstLine(command: string, args: string[]): string {
 }
 
 export function machineInfo(): MachineInfo {
-  const dirty = firstLine('git', ['status', '--porcelain', '--untracked-files=no']) !== '';
+  // The results a previous run wrote do not change what is measured.
+  const dirty =
+    firstLine('git', [
+      'status',
+      '--porcelain',
+      '--untracked-files=no',
+      '--',
+      '.',
+      ':(exclude)bench/results',
+    ]) !== '';
   return {
     cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
     cores: cpus().length,
