@@ -107,7 +107,9 @@ describe('canonical identities', () => {
         const parsed = Identity.safeParse(text);
         if (parsed.success) expect(['policy', 'countersign', 'system']).not.toContain(parsed.data);
       }),
-      { numRuns: 500 },
+      // Always tried, whatever the seed: capital sharp s folded to "ß" in one pass and to "ss" in
+      // the next (a run of this property found it).
+      { numRuns: 500, examples: [['ẞ'], ['STRAẞE']] },
     );
   });
 });

@@ -43,7 +43,10 @@ export type CanonicalResult = { ok: true; identity: string } | { ok: false; mess
 /**
  * NFKC-normalises, case-folds and trims `raw`, then checks what is left. Case folding is
  * upper-then-lower case, which folds "ß" to "ss" and final sigma to sigma as Unicode's full case
- * folding does; the result is normalised again because folding can un-normalise.
+ * folding does, repeated until nothing changes: "ẞ" (capital sharp s) upper-cases to itself and
+ * lower-cases to "ß", which only a second pass folds to "ss". The result is normalised again
+ * because folding can un-normalise. So canonicalIdentity(canonicalIdentity(x)) is its first
+ * answer: two spellings of one name never give two identities.
  */
 export function canonicalIdentity(raw: string): CanonicalResult {
   // The common case, already canonical lowercase ASCII (every identity the services send and
@@ -62,7 +65,7 @@ export function canonicalizeFully(raw: string): CanonicalResult {
   if (INVISIBLE.test(trimmed)) {
     return { ok: false, message: 'must not contain control, format, bidi or zero-width characters' };
   }
-  const identity = trimmed.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC').trim();
+  const identity = caseFolded(trimmed.normalize('NFKC')).trim();
   if (identity === '') return { ok: false, message: 'must not be empty' };
   if (INVISIBLE.test(identity)) {
     return { ok: false, message: 'must not contain control, format, bidi or zero-width characters' };
@@ -80,6 +83,17 @@ export function canonicalizeFully(raw: string): CanonicalResult {
     };
   }
   return { ok: true, identity };
+}
+
+/** Upper- then lower-case (and NFKC) until a pass changes nothing; a few passes at most. */
+function caseFolded(text: string): string {
+  let folded = text;
+  for (let pass = 0; pass < 4; pass++) {
+    const next = folded.toUpperCase().toLowerCase().normalize('NFKC');
+    if (next === folded) break;
+    folded = next;
+  }
+  return folded;
 }
 
 /** The canonical form of `raw`, or an Error naming what is wrong (for configuration files). */

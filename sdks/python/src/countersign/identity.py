@@ -82,16 +82,29 @@ def _is_canonical_shape(identity: str) -> bool:
     return all(token and all(_token_char(ch) for ch in token) for token in identity.split("."))
 
 
+def _case_folded(text: str) -> str:
+    """Upper- then lower-case (and NFKC) until a pass changes nothing; a few passes at most."""
+    folded = text
+    for _ in range(4):
+        folded_again = unicodedata.normalize("NFKC", folded.upper().lower())
+        if folded_again == folded:
+            break
+        folded = folded_again
+    return folded
+
+
 def canonical_identity(raw: str) -> str:
     """NFKC-normalises, case-folds and trims ``raw``, then checks what is left; raises
     :class:`IdentityError` saying what is wrong. Case folding is upper-then-lower case, which
-    folds "ß" to "ss" as Unicode's full case folding does; the result is normalised again because
-    folding can un-normalise. System actors are canonical names: see :func:`wire_identity`."""
+    folds "ß" to "ss" as Unicode's full case folding does, repeated until nothing changes ("ẞ"
+    lower-cases to "ß", which only a second pass folds to "ss"); the result is normalised again
+    because folding can un-normalise. System actors are canonical names: see
+    :func:`wire_identity`."""
     # Spaces and tabs around a name are trimmed; anything else invisible, anywhere, is refused.
     trimmed = _trim_spaces(raw)
     if _has_invisible(trimmed):
         raise IdentityError(_INVISIBLE_MESSAGE)
-    identity = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", trimmed).upper().lower()).strip()
+    identity = _case_folded(unicodedata.normalize("NFKC", trimmed)).strip()
     if identity == "":
         raise IdentityError("must not be empty")
     if _has_invisible(identity):
