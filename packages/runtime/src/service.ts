@@ -125,6 +125,10 @@ export async function startService<E extends EndpointName>(
       });
     }
   }
+  // The endpoints' subscriptions are only buffered so far: one round trip makes sure the server
+  // has them before the caller goes on to say it is ready, or a request sent right after that
+  // (ops with the NATS CLI, a test) finds no responders.
+  await nc.flush();
   return service;
 }
 
